@@ -1,0 +1,1 @@
+//! mcflow: run YAML workflows that set up and check Linkerd multicluster.
