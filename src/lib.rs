@@ -1,1 +1,3 @@
 //! mcflow: run YAML workflows that set up and check Linkerd multicluster.
+pub mod yaml;
+pub mod workflow;

@@ -1,0 +1,297 @@
+//! Problems found in a workflow file, each with the place it was found, rendered by miette.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use miette::{LabeledSpan, NamedSource, SourceCode};
+
+use crate::yaml::Loc;
+
+/// A file's text, shared by all the diagnostics that point into it.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: Arc<str>,
+}
+
+impl SourceFile {
+    pub fn new(path: &Path, text: impl Into<Arc<str>>) -> Arc<SourceFile> {
+        Arc::new(SourceFile {
+            path: path.to_path_buf(),
+            text: text.into(),
+        })
+    }
+
+    /// The name shown in diagnostics: the path as the user wrote it.
+    pub fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// What went wrong. One kind per check, so that tests can name what they expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    Io,
+    Syntax,
+    WrongType,
+    UnknownField,
+    MissingField,
+    DuplicateStepId,
+    InvalidStepId,
+    UnknownNeeds,
+    Cycle,
+    NoAction,
+    TwoActions,
+    InvalidAction,
+    TemplateSyntax,
+    UnknownName,
+    StepNotBefore,
+    BadDuration,
+    BadPattern,
+    BadRetry,
+    MissingWorkflowFile,
+    NestedWorkflow,
+    UnknownParam,
+    MissingParam,
+    ParamNotAllowed,
+    BadConfig,
+}
+
+/// One problem, with where it is.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub message: String,
+    pub file: Option<Arc<SourceFile>>,
+    pub loc: Option<Loc>,
+    pub label: Option<String>,
+    pub help: Option<String>,
+}
+
+impl Problem {
+    pub fn new(kind: ProblemKind, message: impl Into<String>) -> Problem {
+        Problem {
+            kind,
+            message: message.into(),
+            file: None,
+            loc: None,
+            label: None,
+            help: None,
+        }
+    }
+
+    /// Points the problem at `loc` in `file`.
+    pub fn at(mut self, file: &Arc<SourceFile>, loc: Loc) -> Problem {
+        self.file = Some(file.clone());
+        self.loc = Some(loc);
+        self
+    }
+
+    pub fn label(mut self, label: impl Into<String>) -> Problem {
+        self.label = Some(label.into());
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Problem {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// `file:line:column` of the problem, when it has a place.
+    pub fn position(&self) -> Option<String> {
+        match (&self.file, &self.loc) {
+            (Some(f), Some(l)) => Some(format!("{}:{}:{}", f.name(), l.line, l.column)),
+            (Some(f), None) => Some(f.name()),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Problem {}
+
+impl miette::Diagnostic for Problem {
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.file
+            .as_ref()
+            .filter(|_| self.loc.is_some())
+            .map(|f| &f.text as &dyn SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let loc = self.loc?;
+        let label = self.label.clone().unwrap_or_else(|| "here".to_string());
+        Some(Box::new(std::iter::once(LabeledSpan::new(
+            Some(label),
+            loc.offset,
+            loc.len.max(1),
+        ))))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h.as_str()) as Box<dyn fmt::Display>)
+    }
+}
+
+/// Every problem found in one or more files: the error type of load and validate.
+#[derive(Debug, Clone, Default)]
+pub struct Problems(pub Vec<Problem>);
+
+impl Problems {
+    pub fn push(&mut self, p: Problem) {
+        self.0.push(p);
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn extend(&mut self, other: Problems) {
+        self.0.extend(other.0);
+    }
+    /// `Ok(value)` when there is no problem.
+    pub fn into_result<T>(self, value: T) -> Result<T, Problems> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
+    }
+
+    /// Renders every problem as miette does, with snippets, for a terminal or a log.
+    pub fn render(&self, color: bool) -> String {
+        use miette::{GraphicalReportHandler, GraphicalTheme};
+        let theme = if color {
+            GraphicalTheme::unicode()
+        } else {
+            GraphicalTheme::unicode_nocolor()
+        };
+        let handler = GraphicalReportHandler::new_themed(theme)
+            .with_context_lines(1)
+            .with_width(100);
+        let mut out = String::new();
+        for p in &self.0 {
+            let with_source = NamedDiag {
+                inner: p,
+                source: p.file.as_ref().map(|f| {
+                    NamedSource::new(f.name(), f.text.clone()).with_language("yaml")
+                }),
+            };
+            if handler.render_report(&mut out, &with_source).is_err() {
+                out.push_str(&p.message);
+            }
+            // miette's header names the file but leaves out the position on terminals where
+            // the snippet is trimmed; the plain line keeps `file:line:col` greppable in CI logs.
+            if let Some(pos) = p.position() {
+                out.push_str(&format!("  at {pos}\n"));
+            }
+            out.push('\n');
+        }
+        let n = self.0.len();
+        out.push_str(&format!(
+            "{n} problem{} found\n",
+            if n == 1 { "" } else { "s" }
+        ));
+        out
+    }
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for p in &self.0 {
+            match p.position() {
+                Some(pos) => writeln!(f, "{pos}: {}", p.message)?,
+                None => writeln!(f, "{}", p.message)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+impl From<Problem> for Problems {
+    fn from(p: Problem) -> Self {
+        Problems(vec![p])
+    }
+}
+
+/// A problem paired with a named source, so miette prints the file name in the snippet header.
+struct NamedDiag<'a> {
+    inner: &'a Problem,
+    source: Option<NamedSource<Arc<str>>>,
+}
+
+impl fmt::Debug for NamedDiag<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+impl fmt::Display for NamedDiag<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.inner.message)
+    }
+}
+impl std::error::Error for NamedDiag<'_> {}
+impl miette::Diagnostic for NamedDiag<'_> {
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.inner.loc?;
+        self.source.as_ref().map(|s| s as &dyn SourceCode)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        miette::Diagnostic::labels(self.inner)
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        miette::Diagnostic::help(self.inner)
+    }
+}
+
+/// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names() {
+        assert_eq!(did_you_mean("neds", ["needs", "name", "id"]), Some("needs"));
+        assert_eq!(did_you_mean("zzz", ["needs", "name"]), None);
+    }
+
+    #[test]
+    fn renders_position_and_snippet() {
+        let file = SourceFile::new(Path::new("w.yaml"), "a: 1\nb: 2\n");
+        let p = Problem::new(ProblemKind::UnknownField, "unknown field `b`")
+            .at(
+                &file,
+                Loc {
+                    line: 2,
+                    column: 1,
+                    offset: 5,
+                    len: 1,
+                },
+            )
+            .help("did you mean `a`?");
+        let out = Problems(vec![p]).render(false);
+        assert!(out.contains("w.yaml:2:1"), "{out}");
+        assert!(out.contains("unknown field `b`"), "{out}");
+        assert!(out.contains("did you mean"), "{out}");
+    }
+}

@@ -1,0 +1,260 @@
+//! Reading a workflow file into the model, with a located problem for everything that does not
+//! fit the format. Each step is read on its own, so a file with three broken steps reports three
+//! problems, not one.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
+
+use regex::Regex;
+use serde::de::DeserializeOwned;
+
+use super::diagnostic::{Problem, ProblemKind, Problems, SourceFile, did_you_mean};
+use super::model::{Step, Workflow};
+use crate::yaml::{self, Node, PathSeg, Value};
+
+/// A workflow as read from its file, with the located tree its diagnostics point into.
+#[derive(Debug, Clone)]
+pub struct LoadedWorkflow {
+    pub file: Arc<SourceFile>,
+    pub root: Node,
+    pub workflow: Workflow,
+}
+
+impl LoadedWorkflow {
+    pub fn path(&self) -> &Path {
+        &self.file.path
+    }
+
+    /// The YAML node of step `index`.
+    pub fn step_node(&self, index: usize) -> &Node {
+        self.root
+            .lookup(&[PathSeg::Key("steps".into()), PathSeg::Index(index)])
+    }
+
+    /// The directory relative paths in this file are resolved against.
+    pub fn base_dir(&self) -> PathBuf {
+        self.file
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+}
+
+/// Reads and parses `path`.
+pub fn load_file(path: &Path) -> Result<LoadedWorkflow, Problems> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Problem::new(
+            ProblemKind::Io,
+            format!("cannot read workflow {}: {e}", path.display()),
+        )
+    })?;
+    load_str(path, &text)
+}
+
+/// Parses `text` as the workflow file `path`.
+pub fn load_str(path: &Path, text: &str) -> Result<LoadedWorkflow, Problems> {
+    let file = SourceFile::new(path, text);
+    let root = yaml::parse(text).map_err(|e| {
+        let mut p = Problem::new(ProblemKind::Syntax, format!("invalid YAML: {}", e.message));
+        if let Some(loc) = e.loc {
+            p = p.at(&file, loc).label("here");
+        } else {
+            p.file = Some(file.clone());
+        }
+        Problems::from(p)
+    })?;
+    let Value::Map(entries) = &root.value else {
+        return Err(Problem::new(
+            ProblemKind::WrongType,
+            "a workflow file must be a mapping with `name` and `steps`",
+        )
+        .at(&file, root.loc)
+        .into());
+    };
+
+    let mut problems = Problems::default();
+    // The header first, with `steps` emptied so that step problems are reported per step below.
+    let mut header_json = root.to_json();
+    if let Some(obj) = header_json.as_object_mut() {
+        obj.insert("steps".into(), serde_json::Value::Array(vec![]));
+    }
+    let header: Option<Workflow> = typed(&file, &root, &[], header_json, &mut problems);
+    if !entries.iter().any(|(k, _)| k.name == "steps") {
+        problems.push(
+            Problem::new(ProblemKind::MissingField, "missing field `steps`")
+                .at(&file, root.loc)
+                .label("this workflow has no `steps`"),
+        );
+    }
+
+    let mut steps = Vec::new();
+    if let Some(steps_node) = root.get("steps") {
+        match &steps_node.value {
+            Value::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let base = [PathSeg::Key("steps".into()), PathSeg::Index(i)];
+                    if let Some(step) = typed::<Step>(&file, &root, &base, item.to_json(), &mut problems) {
+                        steps.push(step);
+                    }
+                }
+            }
+            Value::Null => {}
+            _ => problems.push(
+                Problem::new(ProblemKind::WrongType, "`steps` must be a list of steps")
+                    .at(&file, steps_node.loc)
+                    .label("not a list"),
+            ),
+        }
+    }
+
+    match header {
+        Some(mut workflow) if problems.is_empty() => {
+            workflow.steps = steps;
+            Ok(LoadedWorkflow {
+                file,
+                root,
+                workflow,
+            })
+        }
+        _ => Err(problems),
+    }
+}
+
+/// Deserializes `json` (the value at `base` in `root`) into `T`, or records a located problem.
+pub fn typed<T: DeserializeOwned>(
+    file: &Arc<SourceFile>,
+    root: &Node,
+    base: &[PathSeg],
+    json: serde_json::Value,
+    problems: &mut Problems,
+) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(json) {
+        Ok(v) => Some(v),
+        Err(err) => {
+            let mut path: Vec<PathSeg> = base.to_vec();
+            for seg in err.path().iter() {
+                match seg {
+                    serde_path_to_error::Segment::Map { key } => path.push(PathSeg::Key(key.clone())),
+                    serde_path_to_error::Segment::Seq { index } => path.push(PathSeg::Index(*index)),
+                    serde_path_to_error::Segment::Enum { variant } => {
+                        path.push(PathSeg::Key(variant.clone()))
+                    }
+                    serde_path_to_error::Segment::Unknown => {}
+                }
+            }
+            problems.push(serde_problem(file, root, &path, &err.into_inner().to_string()));
+            None
+        }
+    }
+}
+
+static UNKNOWN_FIELD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^unknown field `([^`]*)`, (?:expected (?:one of )?(.*)|there are no fields)$")
+        .expect("valid regex")
+});
+static MISSING_FIELD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^missing field `([^`]*)`$").expect("valid regex"));
+static BACKTICKED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"`([^`]*)`").expect("valid regex"));
+
+/// Turns a serde error at `path` into a located problem with a helpful message.
+fn serde_problem(file: &Arc<SourceFile>, root: &Node, path: &[PathSeg], message: &str) -> Problem {
+    let node = root.lookup(path);
+    if let Some(caps) = UNKNOWN_FIELD.captures(message) {
+        let field = &caps[1];
+        let expected: Vec<&str> = caps
+            .get(2)
+            .map(|m| BACKTICKED.captures_iter(m.as_str()).filter_map(|c| c.get(1)).map(|m| m.as_str()).collect())
+            .unwrap_or_default();
+        // serde_path_to_error stops at the map that holds the unknown key, or at the key itself.
+        let (holder, key_loc) = match node.entry(field) {
+            Some((k, _)) => (node, k.loc),
+            None => {
+                let parent = root.lookup(&path[..path.len().saturating_sub(1)]);
+                match parent.entry(field) {
+                    Some((k, _)) => (parent, k.loc),
+                    None => (node, node.loc),
+                }
+            }
+        };
+        let _ = holder;
+        let mut p = Problem::new(ProblemKind::UnknownField, format!("unknown field `{field}`"))
+            .at(file, key_loc)
+            .label("unknown field");
+        p = match did_you_mean(field, expected.iter().copied()) {
+            Some(s) => p.help(format!("did you mean `{s}`?")),
+            None if !expected.is_empty() => p.help(format!("expected one of: {}", expected.join(", "))),
+            None => p,
+        };
+        return p;
+    }
+    if let Some(caps) = MISSING_FIELD.captures(message) {
+        return Problem::new(ProblemKind::MissingField, format!("missing field `{}`", &caps[1]))
+            .at(file, node.loc)
+            .label(format!("`{}` is required here", &caps[1]));
+    }
+    let what = path_text(path);
+    Problem::new(
+        ProblemKind::WrongType,
+        if what.is_empty() {
+            message.to_string()
+        } else {
+            format!("{what}: {message}")
+        },
+    )
+    .at(file, node.loc)
+    .label("wrong type")
+}
+
+/// `steps[2].retry.attempts`
+pub fn path_text(path: &[PathSeg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            PathSeg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            PathSeg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Problems {
+        load_str(Path::new("t.yaml"), text).unwrap_err()
+    }
+
+    #[test]
+    fn loads_a_minimal_workflow() {
+        let w = load_str(Path::new("t.yaml"), "name: x\nsteps:\n  - id: a\n    run: /bin/true\n").unwrap();
+        assert_eq!(w.workflow.steps.len(), 1);
+    }
+
+    #[test]
+    fn unknown_step_field_suggests_the_right_one() {
+        let p = problems("name: x\nsteps:\n  - id: a\n    neds: []\n    run: /bin/true\n");
+        assert_eq!(p.0[0].kind, ProblemKind::UnknownField);
+        assert_eq!(p.0[0].position().unwrap(), "t.yaml:4:5");
+        assert_eq!(p.0[0].help.as_deref(), Some("did you mean `needs`?"));
+    }
+
+    #[test]
+    fn every_broken_step_is_reported() {
+        let p = problems("name: x\nsteps:\n  - id: a\n    nme: x\n  - id: b\n    timout: 1s\n");
+        assert_eq!(p.len(), 2, "{p}");
+    }
+
+    #[test]
+    fn wrong_type_points_at_the_value() {
+        let p = problems("name: x\nsteps:\n  - id: a\n    run: /bin/true\n    retry: { attempts: many }\n");
+        assert_eq!(p.0[0].kind, ProblemKind::WrongType);
+        assert_eq!(p.0[0].position().unwrap(), "t.yaml:5:24");
+    }
+}

@@ -1,0 +1,380 @@
+//! All YAML handling of mcflow lives here.
+//!
+//! We parse with serde-saphyr (the parser kube 5 itself uses for kubeconfigs; serde_yaml is
+//! deprecated upstream). Documents are read into a [`Node`] tree that keeps the line, column and
+//! byte span of every value and every mapping key, so that later stages (validate, plan) can point
+//! a diagnostic at the exact place of a *semantic* problem, not only at syntax errors. Typed
+//! structures are then built from that tree with [`Node::to_json`] + `serde_path_to_error`, and a
+//! failing path is mapped back to the node it names with [`Node::lookup`].
+
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::Spanned;
+
+/// Where a value sits in its source text: 1-based line and column, and its byte range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Loc {
+    pub line: u32,
+    pub column: u32,
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl Loc {
+    fn from_saphyr(location: &serde_saphyr::Location) -> Loc {
+        let span = location.span();
+        Loc {
+            line: u32::try_from(location.line()).unwrap_or(u32::MAX),
+            column: u32::try_from(location.column()).unwrap_or(u32::MAX),
+            offset: span
+                .byte_offset()
+                .and_then(|o| usize::try_from(o).ok())
+                .unwrap_or(0),
+            len: span
+                .byte_len()
+                .and_then(|l| usize::try_from(l).ok())
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// A mapping key with its location.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Key {
+    pub name: String,
+    pub loc: Loc,
+}
+
+/// A YAML value with the location it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub loc: Loc,
+}
+
+/// The shape of a YAML value. Mappings keep their source order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Key, Node)>),
+}
+
+/// One segment of a path into a [`Node`] tree, as `serde_path_to_error` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathSeg {
+    Key(String),
+    Index(usize),
+}
+
+impl Node {
+    /// The mapping entry `key`, if this is a mapping that has it.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.entry(key).map(|(_, node)| node)
+    }
+
+    /// The mapping entry `key` with its key, if this is a mapping that has it.
+    pub fn entry(&self, key: &str) -> Option<(&Key, &Node)> {
+        match &self.value {
+            Value::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.name == key)
+                .map(|(k, v)| (k, v)),
+            _ => None,
+        }
+    }
+
+    /// The string, if this node is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Follows `path` as far as it goes and returns the deepest node reached.
+    pub fn lookup(&self, path: &[PathSeg]) -> &Node {
+        let mut node = self;
+        for seg in path {
+            let next = match (seg, &node.value) {
+                (PathSeg::Key(k), Value::Map(_)) => node.get(k),
+                (PathSeg::Index(i), Value::Seq(items)) => items.get(*i),
+                _ => None,
+            };
+            match next {
+                Some(n) => node = n,
+                None => break,
+            }
+        }
+        node
+    }
+
+    /// Converts to JSON, the form typed structures are deserialized from.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match &self.value {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            Value::Str(s) => J::String(s.clone()),
+            Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
+            Value::Map(entries) => J::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.name.clone(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Calls `f` on every string in the tree, with its node.
+    pub fn visit_strings<'a>(&'a self, f: &mut impl FnMut(&'a Node, &'a str)) {
+        match &self.value {
+            Value::Str(s) => f(self, s),
+            Value::Seq(items) => items.iter().for_each(|n| n.visit_strings(f)),
+            Value::Map(entries) => entries.iter().for_each(|(_, n)| n.visit_strings(f)),
+            _ => {}
+        }
+    }
+}
+
+/// A YAML syntax error (or a document that is not valid YAML at all), with its location.
+#[derive(Debug, Clone)]
+pub struct SyntaxError {
+    pub message: String,
+    pub loc: Option<Loc>,
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Budget limits so that a hostile file cannot make the parser use unbounded memory.
+fn options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        // YAML 1.2 core booleans only: `y`, `no` and `on` stay strings (the Norway problem).
+        strict_booleans: true,
+        budget: serde_saphyr::budget! {
+            max_depth: 64,
+            max_nodes: 2_000_000,
+            max_total_scalar_bytes: 64 * 1024 * 1024,
+        },
+    }
+}
+
+/// Parses one YAML document into a located tree. An empty document is `Null`.
+pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+    if text.trim().is_empty() {
+        return Ok(Node {
+            value: Value::Null,
+            loc: Loc {
+                line: 1,
+                column: 1,
+                offset: 0,
+                len: 0,
+            },
+        });
+    }
+    serde_saphyr::from_str_with_options::<Node>(text, options()).map_err(|e| syntax_error(&e))
+}
+
+fn syntax_error(e: &serde_saphyr::Error) -> SyntaxError {
+    let loc = e.location().map(|l| Loc::from_saphyr(&l));
+    // The crate's Display includes a rendered snippet; we want the bare message, since our own
+    // diagnostic renders the snippet.
+    let message = e.without_snippet().to_string();
+    let message = message.lines().next().unwrap_or("invalid YAML").to_string();
+    SyntaxError { message, loc }
+}
+
+/// Parses text holding one or more `---`-separated documents into JSON values (empty documents
+/// are skipped). Used for Kubernetes manifests and values files, which need no locations.
+pub fn parse_documents(text: &str) -> Result<Vec<serde_json::Value>, SyntaxError> {
+    let docs: Vec<Option<serde_json::Value>> =
+        serde_saphyr::from_str_multiple_with_options(text, options())
+            .map_err(|e| syntax_error(&e))?;
+    Ok(docs
+        .into_iter()
+        .flatten()
+        .filter(|d| !d.is_null())
+        .collect())
+}
+
+/// Parses one document straight into a typed value, for files that need no located diagnostics.
+pub fn from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, SyntaxError> {
+    serde_saphyr::from_str_with_options(text, options()).map_err(|e| syntax_error(&e))
+}
+
+/// Serializes a value as YAML (used by `mcflow plan` and for rendering manifests).
+pub fn to_string<T: serde::Serialize>(value: &T) -> Result<String, String> {
+    serde_saphyr::to_string(value).map_err(|e| e.to_string())
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spanned = Spanned::<Value>::deserialize(deserializer)?;
+        Ok(Node {
+            value: spanned.value,
+            loc: Loc::from_saphyr(&spanned.referenced),
+        })
+    }
+}
+
+/// A key is a scalar: we keep its text, whatever its YAML type (`1: x`, `true: y`).
+struct KeyText(String);
+
+impl<'de> Deserialize<'de> for KeyText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = KeyText;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a scalar mapping key")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<KeyText, E> {
+                Ok(KeyText(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<KeyText, E> {
+                Ok(KeyText(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<KeyText, E> {
+                Ok(KeyText(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<KeyText, E> {
+                Ok(KeyText(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<KeyText, E> {
+                Ok(KeyText(v.to_string()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<KeyText, E> {
+                Ok(KeyText("null".into()))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Value;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any YAML value")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+                Ok(Value::Null)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+                Ok(Value::Null)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+                Value::deserialize(d)
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+                Ok(Value::Bool(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+                Ok(Value::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+                Ok(i64::try_from(v).map_or(Value::Float(v as f64), Value::Int))
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
+                Ok(i64::try_from(v).map_or(Value::Float(v as f64), Value::Int))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+                Ok(i64::try_from(v).map_or(Value::Float(v as f64), Value::Int))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+                Ok(Value::Float(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+                Ok(Value::Str(v.to_string()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+                Ok(Value::Str(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Node>()? {
+                    items.push(item);
+                }
+                Ok(Value::Seq(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+                let mut entries: Vec<(Key, Node)> = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<KeyText>>()? {
+                    let value = map.next_value::<Node>()?;
+                    entries.push((
+                        Key {
+                            name: key.value.0,
+                            loc: Loc::from_saphyr(&key.referenced),
+                        },
+                        value,
+                    ));
+                }
+                Ok(Value::Map(entries))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_locations_of_keys_and_values() {
+        let text = "name: x\nsteps:\n  - id: a\n    run: [echo, hi]\n";
+        let node = parse(text).unwrap();
+        let steps = node.get("steps").unwrap();
+        let Value::Seq(items) = &steps.value else {
+            panic!("not a seq")
+        };
+        let (key, value) = items[0].entry("run").unwrap();
+        assert_eq!((key.loc.line, key.loc.column), (4, 5));
+        assert_eq!(value.loc.line, 4);
+        let id = items[0].get("id").unwrap();
+        assert_eq!((id.loc.line, id.loc.column), (3, 9));
+        assert_eq!(&text[id.loc.offset..id.loc.offset + id.loc.len], "a");
+    }
+
+    #[test]
+    fn syntax_errors_have_a_location() {
+        let err = parse("a: [1, 2\nb: c\n").unwrap_err();
+        assert!(err.loc.is_some(), "{err:?}");
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let err = parse("a: 1\na: 2\n").unwrap_err();
+        assert!(err.message.to_lowercase().contains("duplicate"), "{err:?}");
+    }
+
+    #[test]
+    fn lookup_follows_paths() {
+        let node = parse("a:\n  b: [x, y]\n").unwrap();
+        let found = node.lookup(&[
+            PathSeg::Key("a".into()),
+            PathSeg::Key("b".into()),
+            PathSeg::Index(1),
+        ]);
+        assert_eq!(found.as_str(), Some("y"));
+    }
+
+    #[test]
+    fn multiple_documents() {
+        let docs = parse_documents("a: 1\n---\n---\nb: 2\n").unwrap();
+        assert_eq!(docs.len(), 2);
+    }
+}
