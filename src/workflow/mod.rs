@@ -3,6 +3,8 @@
 pub mod diagnostic;
 pub mod load;
 pub mod model;
+pub mod template;
+pub mod validate;
 
 pub use diagnostic::{Problem, ProblemKind, Problems, SourceFile};
 pub use load::{LoadedWorkflow, load_file, load_str};

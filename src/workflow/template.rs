@@ -1,0 +1,234 @@
+//! Templates (`{{ ... }}`) and expressions, over MiniJinja in strict mode.
+//!
+//! Strings that contain `{{` or `{%` are templates. `when`, `for_each`, `assert` and a param's
+//! `enum` are expressions: written bare (`params.x == 'a'`) or wrapped (`{{ params.x == 'a' }}`).
+//! Names are checked before anything runs (see `validate`); at run time an unknown name is an
+//! error, never an empty string.
+
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
+use base64::Engine;
+use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
+
+/// The roots a template can name.
+pub const ROOTS: [&str; 5] = ["params", "config", "steps", "item", "run"];
+
+/// What `steps.<id>` holds.
+pub const STEP_FIELDS: [&str; 7] = [
+    "stdout",
+    "stderr",
+    "exit_code",
+    "outputs",
+    "object",
+    "status",
+    "items",
+];
+
+/// The fields of `run`.
+pub const RUN_FIELDS: [&str; 4] = ["id", "started_at", "workflow", "dir"];
+
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(build_environment);
+
+/// The shared template environment: strict undefined, no auto-escaping, a few filters that
+/// Kubernetes work needs.
+pub fn env() -> &'static Environment<'static> {
+    &ENV
+}
+
+fn build_environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    // A manifest piped through a template must come out byte for byte, final newline included.
+    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .build()
+    {
+        env.set_syntax(syntax);
+    }
+    env.add_filter("b64decode", |s: String| -> Result<String, Error> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(s.trim())
+            .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("b64decode: {e}")))?;
+        String::from_utf8(bytes)
+            .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("b64decode: {e}")))
+    });
+    env.add_filter("b64encode", |s: String| {
+        base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
+    });
+    env.add_filter("from_json", |s: String| -> Result<Value, Error> {
+        let v: serde_json::Value = serde_json::from_str(&s)
+            .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("from_json: {e}")))?;
+        Ok(value_of(&v))
+    });
+    env.add_filter("to_json", |v: Value| -> Result<String, Error> {
+        serde_json::to_string(&v)
+            .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("to_json: {e}")))
+    });
+    env.add_filter("regex_search", |s: String, pattern: String| -> Result<Value, Error> {
+        let re = regex::Regex::new(&pattern)
+            .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("regex_search: {e}")))?;
+        Ok(match re.captures(&s) {
+            Some(c) => Value::from(c.get(1).or_else(|| c.get(0)).map_or("", |m| m.as_str())),
+            None => Value::from(()),
+        })
+    });
+    env
+}
+
+/// Is `s` a template (as opposed to a plain string)?
+pub fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+/// The expression inside `s`: `{{ x }}` → `x`; a bare expression is returned as it is.
+pub fn expression_text(s: &str) -> &str {
+    let t = s.trim();
+    if let Some(inner) = t.strip_prefix("{{").and_then(|r| r.strip_suffix("}}"))
+        && !inner.contains("{{")
+        && !inner.contains("}}")
+    {
+        return inner.trim();
+    }
+    t
+}
+
+/// The names a template or expression reads, as dotted paths (`params.spoke`,
+/// `steps.link.stdout`), or its syntax error.
+pub fn names_in_template(src: &str) -> Result<BTreeSet<String>, String> {
+    let tmpl = env().template_from_str(src).map_err(|e| describe(&e))?;
+    Ok(tmpl.undeclared_variables(true).into_iter().collect())
+}
+
+/// Like [`names_in_template`], for an expression.
+pub fn names_in_expression(expr: &str) -> Result<BTreeSet<String>, String> {
+    let e = env()
+        .compile_expression(expression_text(expr))
+        .map_err(|e| describe(&e))?;
+    Ok(e.undeclared_variables(true).into_iter().collect())
+}
+
+/// Renders a template string.
+pub fn render(src: &str, ctx: &Value) -> Result<String, String> {
+    if !is_template(src) {
+        return Ok(src.to_string());
+    }
+    env().render_str(src, ctx).map_err(|e| describe(&e))
+}
+
+/// Evaluates an expression to a value.
+pub fn eval(expr: &str, ctx: &Value) -> Result<Value, String> {
+    let e = env()
+        .compile_expression(expression_text(expr))
+        .map_err(|e| describe(&e))?;
+    e.eval(ctx).map_err(|e| describe(&e))
+}
+
+/// Evaluates an expression as a condition.
+pub fn eval_bool(expr: &str, ctx: &Value) -> Result<bool, String> {
+    eval(expr, ctx).map(|v| v.is_true())
+}
+
+/// Renders every template string inside a JSON value (keys are left alone).
+pub fn render_json(v: &serde_json::Value, ctx: &Value) -> Result<serde_json::Value, String> {
+    use serde_json::Value as J;
+    Ok(match v {
+        J::String(s) => J::String(render(s, ctx)?),
+        J::Array(items) => J::Array(
+            items
+                .iter()
+                .map(|i| render_json(i, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
+        J::Object(map) => J::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), render_json(v, ctx)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// Renders a value for a nested workflow's `with:`: a string that is one `{{ expr }}` keeps
+/// the expression's type (a list stays a list); other strings render to strings.
+pub fn render_value(v: &serde_json::Value, ctx: &Value) -> Result<serde_json::Value, String> {
+    if let serde_json::Value::String(s) = v {
+        let t = s.trim();
+        if t.starts_with("{{") && t.ends_with("}}") && t.matches("{{").count() == 1 {
+            let value = eval(t, ctx)?;
+            return to_json(&value);
+        }
+    }
+    render_json(v, ctx)
+}
+
+/// Any serializable value as a template value.
+pub fn value_of<T: serde::Serialize + ?Sized>(v: &T) -> Value {
+    Value::from(minijinja::value::Serde(v))
+}
+
+/// A MiniJinja value as JSON.
+pub fn to_json(v: &Value) -> Result<serde_json::Value, String> {
+    serde_json::to_value(v).map_err(|e| e.to_string())
+}
+
+/// One line saying what is wrong with a template, without the template's (maybe secret) text.
+pub fn describe(e: &Error) -> String {
+    let mut msg = match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    if let Some(line) = e.line()
+        && line > 1
+    {
+        msg.push_str(&format!(" (template line {line})"));
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_nested_names() {
+        let names = names_in_template("{{ params.spoke }}-{{ steps.link.stdout | upper }}").unwrap();
+        assert!(names.contains("params.spoke"), "{names:?}");
+        assert!(names.contains("steps.link.stdout"), "{names:?}");
+    }
+
+    #[test]
+    fn loop_variables_are_not_undeclared() {
+        let names =
+            names_in_expression("config.spokes | map(attribute='name') | list").unwrap();
+        assert_eq!(names.into_iter().collect::<Vec<_>>(), vec!["config.spokes"]);
+    }
+
+    #[test]
+    fn strict_about_unknown_names() {
+        let ctx = value_of(&serde_json::json!({"params": {"a": 1}}));
+        assert!(render("{{ params.b }}", &ctx).is_err());
+        assert_eq!(render("{{ params.a }}", &ctx).unwrap(), "1");
+    }
+
+    #[test]
+    fn expressions_bare_or_wrapped() {
+        let ctx = value_of(&serde_json::json!({"params": {"a": "x"}}));
+        assert!(eval_bool("params.a == 'x'", &ctx).unwrap());
+        assert!(eval_bool("{{ params.a == 'x' }}", &ctx).unwrap());
+    }
+
+    #[test]
+    fn with_values_keep_their_type() {
+        let ctx = value_of(&serde_json::json!({"config": {"spokes": ["a", "b"]}}));
+        let v = render_value(&serde_json::json!("{{ config.spokes }}"), &ctx).unwrap();
+        assert_eq!(v, serde_json::json!(["a", "b"]));
+    }
+
+    #[test]
+    fn b64_filters() {
+        let ctx = Value::from(());
+        assert_eq!(render("{{ 'aGk=' | b64decode }}", &ctx).unwrap(), "hi");
+    }
+}
