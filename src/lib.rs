@@ -3,3 +3,7 @@ pub mod yaml;
 pub mod workflow;
 pub mod config;
 pub mod params;
+pub mod plan;
+pub mod error;
+pub mod cli;
+pub mod commands;

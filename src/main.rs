@@ -1,1 +1,35 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use mcflow::cli::{Cli, Command};
+use mcflow::commands;
+use mcflow::error::Error;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Validate(a) => commands::validate_files(&cli.global, &a.files),
+        Command::Plan(a) => commands::plan_cmd(&cli.global, &a.workflow, &a.params),
+        Command::Graph(a) => commands::graph_cmd(&a.workflow),
+        Command::Schema => commands::schema_cmd(),
+        Command::Completions { shell } => commands::completions_cmd(*shell),
+        Command::Run(_) | Command::Resume(_) | Command::Runs(_) | Command::Show(_) => {
+            Err(Error::Usage("not built yet".into()))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&e);
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
+        }
+    }
+}
+
+fn report(e: &Error) {
+    match e {
+        Error::Invalid(problems) => eprint!("{}", problems.render(commands::color_on_stderr())),
+        Error::Usage(m) if m.is_empty() => {}
+        other => eprintln!("error: {other}"),
+    }
+}

@@ -158,6 +158,16 @@ impl Problems {
     pub fn extend(&mut self, other: Problems) {
         self.0.extend(other.0);
     }
+    /// Orders problems by file, then line and column, as a reader goes through a file.
+    pub fn sort(&mut self) {
+        self.0.sort_by_key(|p| {
+            (
+                p.file.as_ref().map(|f| f.path.clone()),
+                p.loc.map_or((0, 0), |l| (l.line, l.column)),
+            )
+        });
+    }
+
     /// `Ok(value)` when there is no problem.
     pub fn into_result<T>(self, value: T) -> Result<T, Problems> {
         if self.0.is_empty() {

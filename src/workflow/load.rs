@@ -54,6 +54,35 @@ pub fn load_file(path: &Path) -> Result<LoadedWorkflow, Problems> {
 
 /// Parses `text` as the workflow file `path`.
 pub fn load_str(path: &Path, text: &str) -> Result<LoadedWorkflow, Problems> {
+    let (loaded, problems) = load_lenient(path, text);
+    match loaded {
+        Some(w) if problems.is_empty() => Ok(w),
+        _ => Err(problems),
+    }
+}
+
+/// Reads `path` leniently: see [`load_lenient`].
+pub fn load_file_lenient(path: &Path) -> (Option<LoadedWorkflow>, Problems) {
+    match std::fs::read_to_string(path) {
+        Ok(text) => load_lenient(path, &text),
+        Err(e) => (
+            None,
+            Problem::new(ProblemKind::Io, format!("cannot read workflow {}: {e}", path.display()))
+                .into(),
+        ),
+    }
+}
+
+/// Parses `text` as far as it can: the workflow read without its broken parts (so that the
+/// validator can still check the rest) and every problem found.
+pub fn load_lenient(path: &Path, text: &str) -> (Option<LoadedWorkflow>, Problems) {
+    match load_inner(path, text) {
+        Ok((w, p)) => (w, p),
+        Err(p) => (None, p),
+    }
+}
+
+fn load_inner(path: &Path, text: &str) -> Result<(Option<LoadedWorkflow>, Problems), Problems> {
     let file = SourceFile::new(path, text);
     let root = yaml::parse(text).map_err(|e| {
         let mut p = Problem::new(ProblemKind::Syntax, format!("invalid YAML: {}", e.message));
@@ -79,7 +108,7 @@ pub fn load_str(path: &Path, text: &str) -> Result<LoadedWorkflow, Problems> {
     if let Some(obj) = header_json.as_object_mut() {
         obj.insert("steps".into(), serde_json::Value::Array(vec![]));
     }
-    let header: Option<Workflow> = typed(&file, &root, &[], header_json, &mut problems);
+    let header: Option<Workflow> = typed_lenient(&file, &root, &[], header_json, &mut problems);
     if !entries.iter().any(|(k, _)| k.name == "steps") {
         problems.push(
             Problem::new(ProblemKind::MissingField, "missing field `steps`")
@@ -94,9 +123,13 @@ pub fn load_str(path: &Path, text: &str) -> Result<LoadedWorkflow, Problems> {
             Value::Seq(items) => {
                 for (i, item) in items.iter().enumerate() {
                     let base = [PathSeg::Key("steps".into()), PathSeg::Index(i)];
-                    if let Some(step) = typed::<Step>(&file, &root, &base, item.to_json(), &mut problems) {
-                        steps.push(step);
-                    }
+                    let step = typed_lenient::<Step>(&file, &root, &base, item.to_json(), &mut problems);
+                    // A step that could not be read at all keeps its place (indices point into
+                    // the YAML) as an inert stand-in; its problems are already recorded.
+                    steps.push(step.unwrap_or_else(|| Step {
+                        id: format!("step_{i}"),
+                        ..placeholder_step()
+                    }));
                 }
             }
             Value::Null => {}
@@ -108,16 +141,35 @@ pub fn load_str(path: &Path, text: &str) -> Result<LoadedWorkflow, Problems> {
         }
     }
 
-    match header {
-        Some(mut workflow) if problems.is_empty() => {
-            workflow.steps = steps;
-            Ok(LoadedWorkflow {
-                file,
-                root,
-                workflow,
-            })
+    let loaded = header.map(|mut workflow| {
+        workflow.steps = steps;
+        LoadedWorkflow {
+            file,
+            root,
+            workflow,
         }
-        _ => Err(problems),
+    });
+    Ok((loaded, problems))
+}
+
+fn placeholder_step() -> Step {
+    Step {
+        id: String::new(),
+        name: None,
+        needs: None,
+        when: None,
+        for_each: None,
+        concurrency: None,
+        retry: None,
+        timeout: None,
+        continue_on_error: false,
+        sensitive: false,
+        outputs: Default::default(),
+        kube: None,
+        linkerd: None,
+        run: None,
+        assert: Some(super::model::AssertAction::Expr("true".into())),
+        workflow: None,
     }
 }
 
@@ -129,24 +181,103 @@ pub fn typed<T: DeserializeOwned>(
     json: serde_json::Value,
     problems: &mut Problems,
 ) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(json) {
+    match attempt::<T>(file, root, base, json) {
         Ok(v) => Some(v),
-        Err(err) => {
-            let mut path: Vec<PathSeg> = base.to_vec();
-            for seg in err.path().iter() {
-                match seg {
-                    serde_path_to_error::Segment::Map { key } => path.push(PathSeg::Key(key.clone())),
-                    serde_path_to_error::Segment::Seq { index } => path.push(PathSeg::Index(*index)),
-                    serde_path_to_error::Segment::Enum { variant } => {
-                        path.push(PathSeg::Key(variant.clone()))
-                    }
-                    serde_path_to_error::Segment::Unknown => {}
-                }
-            }
-            problems.push(serde_problem(file, root, &path, &err.into_inner().to_string()));
+        Err((p, _)) => {
+            problems.push(p);
             None
         }
     }
+}
+
+/// Like [`typed`], but after a problem the offending field is dropped and reading goes on, so
+/// that every problem of a step is found and the rest of the step can still be checked.
+/// Returns the value read without the broken fields, if one could be read at all.
+pub fn typed_lenient<T: DeserializeOwned>(
+    file: &Arc<SourceFile>,
+    root: &Node,
+    base: &[PathSeg],
+    mut json: serde_json::Value,
+    problems: &mut Problems,
+) -> Option<T> {
+    for _ in 0..32 {
+        match attempt::<T>(file, root, base, json.clone()) {
+            Ok(v) => return Some(v),
+            Err((p, rel)) => {
+                let unknown = (p.kind == ProblemKind::UnknownField)
+                    .then(|| p.message.split('`').nth(1).map(str::to_string))
+                    .flatten();
+                problems.push(p);
+                if !remove_at(&mut json, &rel, unknown.as_deref()) {
+                    return None;
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Removes the value at `rel` (or the key `unknown` of the map there); false if nothing was.
+fn remove_at(json: &mut serde_json::Value, rel: &[PathSeg], unknown: Option<&str>) -> bool {
+    if let Some(key) = unknown {
+        // The path may stop at the map holding the key or name the key itself.
+        for n in (0..=rel.len()).rev() {
+            if let Some(serde_json::Value::Object(o)) = walk(json, &rel[..n])
+                && o.remove(key).is_some()
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+    let Some((last, parents)) = rel.split_last() else {
+        return false;
+    };
+    match (last, walk(json, parents)) {
+        (PathSeg::Key(k), Some(serde_json::Value::Object(o))) => o.remove(k).is_some(),
+        (PathSeg::Index(i), Some(serde_json::Value::Array(a))) if *i < a.len() => {
+            a.remove(*i);
+            true
+        }
+        _ => false,
+    }
+}
+
+fn walk<'a>(json: &'a mut serde_json::Value, path: &[PathSeg]) -> Option<&'a mut serde_json::Value> {
+    let Some((first, rest)) = path.split_first() else {
+        return Some(json);
+    };
+    let next = match (first, json) {
+        (PathSeg::Key(k), serde_json::Value::Object(o)) => o.get_mut(k)?,
+        (PathSeg::Index(i), serde_json::Value::Array(a)) => a.get_mut(*i)?,
+        _ => return None,
+    };
+    walk(next, rest)
+}
+
+/// One try at reading `T`; on failure, the problem and the failing path relative to `base`.
+fn attempt<T: DeserializeOwned>(
+    file: &Arc<SourceFile>,
+    root: &Node,
+    base: &[PathSeg],
+    json: serde_json::Value,
+) -> Result<T, (Problem, Vec<PathSeg>)> {
+    serde_path_to_error::deserialize::<_, T>(json).map_err(|err| {
+        let mut rel: Vec<PathSeg> = Vec::new();
+        for seg in err.path().iter() {
+            match seg {
+                serde_path_to_error::Segment::Map { key } => rel.push(PathSeg::Key(key.clone())),
+                serde_path_to_error::Segment::Seq { index } => rel.push(PathSeg::Index(*index)),
+                serde_path_to_error::Segment::Enum { variant } => {
+                    rel.push(PathSeg::Key(variant.clone()))
+                }
+                serde_path_to_error::Segment::Unknown => {}
+            }
+        }
+        let mut path = base.to_vec();
+        path.extend(rel.iter().cloned());
+        (serde_problem(file, root, &path, &err.into_inner().to_string()), rel)
+    })
 }
 
 static UNKNOWN_FIELD: LazyLock<Regex> = LazyLock::new(|| {

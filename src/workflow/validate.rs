@@ -9,7 +9,7 @@ use std::sync::{Arc, LazyLock};
 use regex::Regex;
 
 use super::diagnostic::{Problem, ProblemKind, Problems, SourceFile, did_you_mean};
-use super::load::{LoadedWorkflow, load_file, typed};
+use super::load::{LoadedWorkflow, load_file_lenient, typed};
 use super::model::{AssertAction, Choices, ForEach, RetrySpec, Step};
 use super::template::{self, ROOTS, RUN_FIELDS, STEP_FIELDS};
 use crate::yaml::{Loc, Node, PathSeg, Value};
@@ -42,6 +42,27 @@ impl Bundle {
 
 static STEP_ID: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z][a-z0-9_]*$").expect("valid regex"));
+
+/// Loads `path` and validates it and the workflows it calls, reporting every problem of every
+/// file (a step that cannot be read is checked as far as it could be).
+pub fn load_and_validate(
+    path: &Path,
+    config: Option<&serde_json::Value>,
+) -> Result<Bundle, Problems> {
+    let (loaded, mut problems) = load_file_lenient(path);
+    let Some(loaded) = loaded else {
+        problems.sort();
+        return Err(problems);
+    };
+    match validate(loaded, config) {
+        Ok(bundle) => problems.into_result(bundle),
+        Err(more) => {
+            problems.extend(more);
+            problems.sort();
+            Err(problems)
+        }
+    }
+}
 
 /// Validates `root` and the workflows it calls. `config` is the topology exposed to templates as
 /// `config`, when one is in use (names under `config.` are checked against it).
@@ -152,8 +173,9 @@ fn check_workflow(
         }
         let child = match nested.get(&canon) {
             Some(child) => child.clone(),
-            None => match load_file(&path) {
-                Ok(child) => {
+            None => match load_file_lenient(&path) {
+                (Some(child), child_problems) => {
+                    c.problems.extend(child_problems);
                     let child = Arc::new(child);
                     nested.insert(canon.clone(), child.clone());
                     stack.push(canon.clone());
@@ -161,7 +183,7 @@ fn check_workflow(
                     stack.pop();
                     child
                 }
-                Err(p) => {
+                (None, p) => {
                     c.problems.extend(p);
                     continue;
                 }
@@ -565,7 +587,7 @@ impl Checker<'_> {
 
     fn check_kube(&mut self, i: usize, kube: &serde_json::Value) {
         let base = [PathSeg::Key("steps".into()), PathSeg::Index(i), PathSeg::Key("kube".into())];
-        let mut local = Problems::default();
+        let local = Problems::default();
         // KUBE-PENDING: typed check against crate::kube::KubeAction once src/kube lands.
         let _ = (&base, kube, typed::<serde_json::Value> as fn(_, _, _, _, _) -> _);
         self.problems.extend(local);

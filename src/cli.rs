@@ -1,0 +1,185 @@
+//! Command-line definitions. Every flag is documented where it is defined; `--help`,
+//! completions and the README's usage come from here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  mcflow run workflows/bootstrap.yaml
+  mcflow run workflows/link-spoke.yaml --set spoke=nonproduction
+  mcflow resume --last                       # after a failure, a crash or Ctrl-C
+  mcflow run workflows/verify.yaml --output json   # a CI pipeline stage
+  mcflow plan workflows/link-spoke.yaml --set spoke=production
+  mcflow validate workflows/*.yaml
+
+Exit codes: 0 success, 1 a step failed, 2 invalid usage or workflow,
+3 state error (locked, nothing to resume, corrupt journal), 130 interrupted.";
+
+/// Set up and check Linkerd multicluster by running YAML workflows: retries, parallel steps,
+/// live progress and a journal that makes every run resumable.
+#[derive(Debug, Parser)]
+#[command(name = "mcflow", version, after_help = EXAMPLES, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// How to report: progress bars on a terminal and plain lines otherwise (auto), plain
+    /// timestamped lines (plain), or one JSON object per event on stdout (json).
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputMode::Auto, global = true)]
+    pub output: OutputMode,
+    /// Print only errors and the final summary.
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More detail: -v shows step output tails and retries, -vv debug logs.
+    #[arg(long, short, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Where runs are journaled.
+    #[arg(long, env = "MCFLOW_STATE_DIR", default_value = ".mcflow", global = true)]
+    pub state_dir: PathBuf,
+    /// The topology file exposed to templates as `config` [default: config/clusters.yaml when it exists].
+    #[arg(long, env = "MCFLOW_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Kubeconfig file [default: $KUBECONFIG (several paths merged), then ~/.kube/config].
+    #[arg(long, global = true)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The linkerd CLI [default: $MCFLOW_LINKERD, then config.linkerd.bin, then `linkerd` on PATH].
+    #[arg(long, global = true)]
+    pub linkerd: Option<PathBuf>,
+}
+
+/// Output modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputMode {
+    Auto,
+    Plain,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a workflow.
+    Run(RunArgs),
+    /// Resume a run that failed, crashed or was interrupted: succeeded steps are skipped.
+    Resume(ResumeArgs),
+    /// List runs, newest first.
+    Runs(RunsArgs),
+    /// Show a run: each step's status, attempts, duration and error.
+    Show(ShowArgs),
+    /// Check workflow files without running anything (exit 0 when valid, 2 when not).
+    Validate(ValidateArgs),
+    /// Print the steps a run would take, in order, with dependencies and rendered arguments.
+    Plan(PlanArgs),
+    /// Print a Mermaid flowchart of a workflow's steps.
+    Graph(GraphArgs),
+    /// Print the JSON Schema of the workflow format (for editor completion and checks).
+    Schema,
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Params of a workflow.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ParamArgs {
+    /// Set a param: `--set name=value` (repeatable). Values never pass through a shell.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    /// Read params from a YAML file (a mapping); `--set` wins over it.
+    #[arg(long = "values", value_name = "FILE")]
+    pub values: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The workflow file.
+    pub workflow: PathBuf,
+    #[command(flatten)]
+    pub params: ParamArgs,
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+/// How steps are executed.
+#[derive(Debug, Args, Clone)]
+pub struct ExecArgs {
+    /// How many steps run at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_parallel: u32,
+    /// Server-side dry runs for kube writes (apply, label, annotate, delete); other steps run.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run to resume (see `mcflow runs`).
+    #[arg(required_unless_present = "last", conflicts_with = "last")]
+    pub run_id: Option<String>,
+    /// Resume the newest run.
+    #[arg(long)]
+    pub last: bool,
+    /// Resume even if a workflow or config file changed since the run started.
+    #[arg(long)]
+    pub allow_changed: bool,
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Show at most this many runs.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The run (see `mcflow runs`).
+    #[arg(required_unless_present = "last", conflicts_with = "last")]
+    pub run_id: Option<String>,
+    /// Show the newest run.
+    #[arg(long)]
+    pub last: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Workflow files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The workflow file.
+    pub workflow: PathBuf,
+    #[command(flatten)]
+    pub params: ParamArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The workflow file.
+    pub workflow: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

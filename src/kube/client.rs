@@ -1,0 +1,247 @@
+//! Kubeconfig loading and the clients of one run: one `kube::Client` per context, built on first
+//! use and reused, each with its own discovery cache.
+//!
+//! Where the kubeconfig comes from, as kubectl does it: an explicit path (`--kubeconfig`), else
+//! `KUBECONFIG` (several paths, `:`-separated, merged: the first file to set a value wins; files
+//! that do not exist are skipped, as kubectl skips them), else `~/.kube/config`. No kubeconfig
+//! content (servers aside) ever goes into a message: it holds tokens.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use ::kube::Client;
+use ::kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
+
+use super::discovery::DiscoveryCache;
+use super::error::{KubeError, KubeErrorKind};
+
+/// The kubeconfig of a run, merged from its files.
+pub(crate) struct KubeconfigSource {
+    pub config: Kubeconfig,
+    /// The files it was read from, for messages.
+    pub paths: Vec<PathBuf>,
+}
+
+impl KubeconfigSource {
+    /// Reads the kubeconfig: `explicit`, else `KUBECONFIG`, else `~/.kube/config`.
+    pub(crate) fn load(explicit: Option<&Path>) -> Result<Self, KubeError> {
+        let env = std::env::var_os("KUBECONFIG");
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        Self::load_from(explicit, env.as_deref(), home.as_deref())
+    }
+
+    /// [`KubeconfigSource::load`] with the environment passed in (for tests).
+    pub(crate) fn load_from(
+        explicit: Option<&Path>,
+        env: Option<&std::ffi::OsStr>,
+        home: Option<&Path>,
+    ) -> Result<Self, KubeError> {
+        if let Some(path) = explicit {
+            if !path.exists() {
+                return Err(config_error(format!("kubeconfig {} does not exist", path.display())));
+            }
+            return Ok(KubeconfigSource { config: read(path)?, paths: vec![path.to_path_buf()] });
+        }
+        let from_env: Vec<PathBuf> = env
+            .map(|v| std::env::split_paths(v).filter(|p| !p.as_os_str().is_empty()).collect())
+            .unwrap_or_default();
+        if !from_env.is_empty() {
+            let existing: Vec<PathBuf> = from_env.iter().filter(|p| p.exists()).cloned().collect();
+            if existing.is_empty() {
+                let names: Vec<String> = from_env.iter().map(|p| p.display().to_string()).collect();
+                return Err(config_error(format!(
+                    "no kubeconfig found: KUBECONFIG names {}, and none of them exists",
+                    names.join(", ")
+                )));
+            }
+            let mut merged = Kubeconfig::default();
+            for path in &existing {
+                merged = merged.merge(read(path)?).map_err(|e| config_error(format!("kubeconfig {}: {e}", path.display())))?;
+            }
+            return Ok(KubeconfigSource { config: merged, paths: existing });
+        }
+        let Some(default) = home.map(|h| h.join(".kube").join("config")) else {
+            return Err(config_error("no kubeconfig: give --kubeconfig or set KUBECONFIG (HOME is not set)".to_string()));
+        };
+        if !default.exists() {
+            return Err(config_error(format!(
+                "no kubeconfig found: --kubeconfig not given, KUBECONFIG not set, and {} does not exist",
+                default.display()
+            )));
+        }
+        Ok(KubeconfigSource { config: read(&default)?, paths: vec![default] })
+    }
+
+    /// The context names, in file order.
+    pub(crate) fn contexts(&self) -> Vec<String> {
+        self.config.contexts.iter().map(|c| c.name.clone()).collect()
+    }
+
+    fn unknown_context(&self, name: &str) -> KubeError {
+        let known = self.contexts();
+        let paths: Vec<String> = self.paths.iter().map(|p| p.display().to_string()).collect();
+        let listing = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+        KubeError::new(
+            KubeErrorKind::UnknownContext,
+            format!("context {name:?} is not in the kubeconfig ({}); available contexts: {listing}", paths.join(", ")),
+        )
+    }
+}
+
+fn config_error(message: String) -> KubeError {
+    KubeError::new(KubeErrorKind::Config, message)
+}
+
+fn read(path: &Path) -> Result<Kubeconfig, KubeError> {
+    Kubeconfig::read_from(path).map_err(|e| config_error(format!("kubeconfig {}: {}", path.display(), describe_config_error(&e))))
+}
+
+/// A kubeconfig error in words that never quote the file (its parse errors could).
+fn describe_config_error(err: &KubeconfigError) -> String {
+    match err {
+        KubeconfigError::Parse(e) => match e.location() {
+            Some(l) => format!("not valid YAML (line {}, column {})", l.line(), l.column()),
+            None => "not valid YAML".to_string(),
+        },
+        KubeconfigError::ReadConfig(e, _) => format!("cannot read it: {e}"),
+        other => other.to_string(),
+    }
+}
+
+/// One context's client and discovery cache.
+pub(crate) struct ContextClient {
+    pub name: String,
+    pub client: Client,
+    pub discovery: DiscoveryCache,
+}
+
+/// The clients of a run, built lazily, one per context.
+pub(crate) struct Clients {
+    source: KubeconfigSource,
+    built: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Arc<ContextClient>>>>>,
+}
+
+impl Clients {
+    pub(crate) fn new(source: KubeconfigSource) -> Self {
+        Clients { source, built: Mutex::new(HashMap::new()) }
+    }
+
+    pub(crate) fn contexts(&self) -> Vec<String> {
+        self.source.contexts()
+    }
+
+    /// The client of `context`, built on first use; an unknown context is a usage error that
+    /// lists the known ones.
+    pub(crate) async fn get(&self, context: &str) -> Result<Arc<ContextClient>, KubeError> {
+        if !self.source.config.contexts.iter().any(|c| c.name == context) {
+            return Err(self.source.unknown_context(context));
+        }
+        let cell = {
+            let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
+            built.entry(context.to_string()).or_default().clone()
+        };
+        cell.get_or_try_init(|| self.build(context)).await.cloned()
+    }
+
+    async fn build(&self, context: &str) -> Result<Arc<ContextClient>, KubeError> {
+        let options = KubeConfigOptions { context: Some(context.to_string()), cluster: None, user: None };
+        let mut config = ::kube::Config::from_custom_kubeconfig(self.source.config.clone(), &options)
+            .await
+            .map_err(|e| config_error(format!("context {context}: {}", describe_config_error(&e))))?;
+        // Retries are ours (see retry.rs): bounded, and extended to 500/502 and resets.
+        config.default_retry = false;
+        let client = Client::try_from(config)
+            .map_err(|e| KubeError::from(e).context(&format!("context {context}")))?;
+        Ok(Arc::new(ContextClient { name: context.to_string(), client, discovery: DiscoveryCache::default() }))
+    }
+}
+
+/// Context name → server URL, for diagnostics that help an operator tell clusters apart.
+#[allow(dead_code)]
+pub(crate) fn servers(source: &KubeconfigSource) -> BTreeMap<String, String> {
+    source
+        .config
+        .contexts
+        .iter()
+        .filter_map(|c| {
+            let cluster = c.context.as_ref()?.cluster.clone();
+            let server = source.config.clusters.iter().find(|n| n.name == cluster)?.cluster.as_ref()?.server.clone()?;
+            Some((c.name.clone(), server))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG_A: &str = "apiVersion: v1\nkind: Config\ncurrent-context: a\nclusters:\n- name: a\n  cluster: {server: 'https://127.0.0.1:1'}\nusers:\n- name: a\n  user: {token: CANARY-TOKEN-A}\ncontexts:\n- name: a\n  context: {cluster: a, user: a}\n";
+    const CONFIG_B: &str = "apiVersion: v1\nkind: Config\nclusters:\n- name: b\n  cluster: {server: 'https://127.0.0.1:2'}\nusers:\n- name: b\n  user: {token: CANARY-TOKEN-B}\ncontexts:\n- name: b\n  context: {cluster: b, user: b}\n- name: a\n  context: {cluster: b, user: b}\n";
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn merges_kubeconfig_paths_first_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = write(dir.path(), "a", CONFIG_A);
+        let b = write(dir.path(), "b", CONFIG_B);
+        let missing = dir.path().join("missing");
+        let env = std::env::join_paths([missing, a, b]).unwrap();
+        let source = KubeconfigSource::load_from(None, Some(&env), None).unwrap();
+        assert_eq!(source.contexts(), vec!["a", "b"]);
+        assert_eq!(servers(&source)["a"], "https://127.0.0.1:1");
+        assert_eq!(source.paths.len(), 2);
+    }
+
+    #[test]
+    fn explicit_path_wins_and_missing_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = write(dir.path(), "a", CONFIG_A);
+        let b = write(dir.path(), "b", CONFIG_B);
+        let env = std::env::join_paths([&b]).unwrap();
+        let source = KubeconfigSource::load_from(Some(&a), Some(&env), None).unwrap();
+        assert_eq!(source.contexts(), vec!["a"]);
+
+        let nowhere = dir.path().join("nowhere");
+        let err = KubeconfigSource::load_from(Some(&nowhere), None, None).err().unwrap();
+        assert_eq!(err.kind, KubeErrorKind::Config);
+        assert!(err.message.contains("nowhere"), "{}", err.message);
+
+        let env = std::env::join_paths([dir.path().join("x"), dir.path().join("y")]).unwrap();
+        let err = KubeconfigSource::load_from(None, Some(&env), None).err().unwrap();
+        assert!(err.message.contains("x") && err.message.contains("y"), "{}", err.message);
+
+        let err = KubeconfigSource::load_from(None, None, Some(dir.path())).err().unwrap();
+        assert!(err.message.contains(".kube/config"), "{}", err.message);
+    }
+
+    #[test]
+    fn parse_errors_do_not_quote_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = write(dir.path(), "bad", "users:\n- name: a\n  user: {token: \"CANARY-TOKEN-A\n");
+        let err = KubeconfigSource::load_from(Some(&bad), None, None).err().unwrap();
+        assert!(!err.message.contains("CANARY"), "{}", err.message);
+        assert!(err.message.contains("not valid YAML"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn unknown_context_lists_the_known_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = write(dir.path(), "b", CONFIG_B);
+        let clients = Clients::new(KubeconfigSource::load_from(Some(&b), None, None).unwrap());
+        let err = clients.get("prod").await.err().unwrap();
+        assert_eq!(err.kind, KubeErrorKind::UnknownContext);
+        assert!(err.kind.is_usage());
+        assert!(err.message.contains("\"prod\"") && err.message.contains("b, a"), "{}", err.message);
+        assert!(!err.message.contains("CANARY"));
+        // A known context builds once and is reused.
+        let first = clients.get("b").await.unwrap();
+        let second = clients.get("b").await.unwrap();
+        assert!(Arc::ptr_eq(&first, &second));
+    }
+}

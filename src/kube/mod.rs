@@ -1,0 +1,157 @@
+//! Native Kubernetes steps: `apply`, `label`, `annotate`, `get`, `wait`, `delete`, over kube-rs.
+//!
+//! The runner builds one [`KubeRuntime`] per run and calls [`KubeRuntime::execute`] for each
+//! `kube` step (after template rendering). Nothing here prints: results come back as a
+//! [`KubeOutcome`], failures as a [`KubeError`] that says whether it is a usage error and whether
+//! it is worth retrying.
+//!
+//! Secrets: a manifest may carry service-account tokens (the `linkerd multicluster link`
+//! output). No `data`/`stringData` value, kubeconfig content or token appears in a summary, a
+//! [`KubeAction::describe`] line, an error message, a tracing event, or a returned object: Secrets
+//! come back with every data value replaced by `<redacted>` (and `capture` reads that redacted
+//! object, so it cannot lift a secret value into outputs either).
+//!
+//! One job per file: [`client`] (kubeconfig, one client per context), [`discovery`] (kinds to
+//! resources, cached per run), [`action`] (the step's serde types), [`manifest`] (multi-document
+//! YAML), [`apply`], [`label`] (also annotate), [`get`], [`wait`], [`delete`], [`object`] (field
+//! paths, `where`, redaction), [`retry`] (per-request retries), [`error`].
+
+mod action;
+mod apply;
+mod client;
+mod delete;
+mod discovery;
+mod error;
+mod get;
+mod label;
+mod manifest;
+mod object;
+mod retry;
+mod wait;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use ::kube::Api;
+use ::kube::core::DynamicObject;
+
+pub use action::{
+    ApplyOp, ConditionIs, DeleteOp, FieldEquals, GetOp, KubeAction, LabelOp, Target, WaitFor, WaitOp,
+};
+pub use error::{KubeError, KubeErrorKind};
+pub use object::REDACTED;
+
+use action::Operation;
+use client::{Clients, ContextClient, KubeconfigSource};
+use discovery::Resolved;
+
+/// The Kubernetes side of one run: the kubeconfig, and one client per context, built lazily on
+/// first use and reused, each with its discovery cache. Shared by parallel steps (`&self`).
+pub struct KubeRuntime {
+    clients: Clients,
+}
+
+/// How to execute a kube step.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    /// Server-side dry run (`dryRun=All`) for apply, label, annotate and delete; summaries then
+    /// say "would ...". Reads (get, wait) run as usual.
+    pub dry_run: bool,
+    /// The directory `apply.file` is relative to (the workflow file's directory).
+    pub base_dir: PathBuf,
+}
+
+/// What a kube step did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KubeOutcome {
+    /// One line: "applied 7 objects (2 created, 1 configured, 4 unchanged)",
+    /// "labelled Secret argocd/cluster-prod", "Deployment linkerd-multicluster/x is available".
+    pub summary: String,
+    /// Whether anything changed in the cluster (or would have, in a dry run).
+    pub changed: bool,
+    /// For get and wait: the object, Secret data redacted and `managedFields` dropped.
+    pub object: Option<serde_json::Value>,
+    /// Named outputs: get's captures and `exists`; apply's counts.
+    pub outputs: BTreeMap<String, serde_json::Value>,
+}
+
+impl KubeRuntime {
+    /// Reads the kubeconfig now: `kubeconfig` if given, else `KUBECONFIG` (several paths merged
+    /// like kubectl), else `~/.kube/config`. A missing file is an error naming the paths looked at.
+    /// Clients are built later, on each context's first use.
+    pub fn new(kubeconfig: Option<PathBuf>) -> Result<Self, KubeError> {
+        let source = KubeconfigSource::load(kubeconfig.as_deref())?;
+        Ok(KubeRuntime { clients: Clients::new(source) })
+    }
+
+    /// The kubeconfig's context names, in file order.
+    pub fn contexts(&self) -> Vec<String> {
+        self.clients.contexts()
+    }
+
+    /// Runs one kube step.
+    pub async fn execute(&self, action: &KubeAction, opts: &ExecOptions) -> Result<KubeOutcome, KubeError> {
+        action.validate().map_err(KubeError::invalid)?;
+        let op = action.operation().map_err(KubeError::invalid)?;
+        let cc = self.clients.get(&action.context).await?;
+        match op {
+            Operation::Apply(op) => apply::apply(&cc, op, opts).await,
+            Operation::Label(op) => label::label(&cc, op, label::Field::Labels, opts).await,
+            Operation::Annotate(op) => label::label(&cc, op, label::Field::Annotations, opts).await,
+            Operation::Get(op) => get::get(&cc, op).await,
+            Operation::Wait(op) => wait::wait(&cc, op).await,
+            Operation::Delete(op) => delete::delete(&cc, op, opts).await,
+        }
+    }
+}
+
+/// A kind resolved on one context, with the namespace it is addressed in.
+pub(crate) struct Scoped {
+    pub api: Api<DynamicObject>,
+    pub resolved: Resolved,
+    pub namespace: Option<String>,
+}
+
+impl Scoped {
+    /// Resolves `kind` and picks the namespace: the given one, else the context's (else
+    /// `default`); none for cluster-scoped kinds.
+    pub(crate) async fn new(
+        cc: &ContextClient,
+        kind: &str,
+        api_version: Option<&str>,
+        namespace: Option<&str>,
+    ) -> Result<Self, KubeError> {
+        let resolved = cc.discovery.resolve(&cc.client, &cc.name, api_version, kind).await?;
+        let (api, namespace) = if resolved.namespaced {
+            let ns = namespace.unwrap_or(cc.client.default_namespace()).to_string();
+            (Api::namespaced_with(cc.client.clone(), &ns, &resolved.resource), Some(ns))
+        } else {
+            (Api::all_with(cc.client.clone(), &resolved.resource), None)
+        };
+        Ok(Scoped { api, resolved, namespace })
+    }
+
+    /// `Kind namespace/name`.
+    pub(crate) fn name(&self, name: &str) -> String {
+        action::object_ref(&self.resolved.resource.kind, self.namespace.as_deref(), name)
+    }
+
+    /// The object as JSON, with `apiVersion` and `kind` filled in (list items lack them).
+    pub(crate) fn json(&self, obj: &DynamicObject) -> serde_json::Value {
+        let mut value = serde_json::to_value(obj).unwrap_or(serde_json::Value::Null);
+        if let Some(map) = value.as_object_mut() {
+            let r = &self.resolved.resource;
+            map.insert("apiVersion".to_string(), r.api_version.clone().into());
+            map.insert("kind".to_string(), r.kind.clone().into());
+        }
+        value
+    }
+
+    /// `Kind in namespace` (or `Kind` for cluster-scoped kinds).
+    pub(crate) fn all(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{} in {ns}", self.resolved.resource.kind),
+            None => self.resolved.resource.kind.clone(),
+        }
+    }
+}

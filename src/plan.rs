@@ -1,0 +1,413 @@
+//! The plan: params bound, steps in execution order, `for_each` expanded where its list is
+//! known before the run, templates rendered as far as they can be (step outputs show as
+//! placeholders), secrets masked. `mcflow plan` prints it; `mcflow graph` draws it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::params::ParamValues;
+use crate::workflow::LoadedWorkflow;
+use crate::workflow::model::{ForEach, Step};
+use crate::workflow::template::{self, STEP_FIELDS};
+use crate::workflow::validate::{Bundle, dependencies};
+
+/// The text shown in place of a secret.
+pub const MASK: &str = "***";
+
+/// A whole plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub workflow: String,
+    pub file: String,
+    pub params: BTreeMap<String, serde_json::Value>,
+    pub steps: Vec<PlannedStep>,
+}
+
+/// One step (or one `for_each` instance) of the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedStep {
+    /// The key the journal uses: `id`, `id[item]`, `parent.child`.
+    pub key: String,
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub action: &'static str,
+    pub needs: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    /// `for_each` that can only be expanded at run time (it reads step outputs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub for_each: Option<String>,
+    pub sensitive: bool,
+    /// The action with its templates rendered.
+    pub rendered: serde_json::Value,
+    /// What a kube step would touch.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub touches: Vec<String>,
+    /// Steps of a nested workflow.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<PlannedStep>,
+}
+
+/// The order steps start in: dependencies first, file order among equals (Kahn's algorithm,
+/// smallest index first). Assumes no cycle (validation rejects them).
+pub fn execution_order(steps: &[Step]) -> Vec<usize> {
+    let deps = dependencies(steps);
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+    let mut missing: Vec<usize> = deps.iter().map(Vec::len).collect();
+    for (i, ds) in deps.iter().enumerate() {
+        for &d in ds {
+            dependents[d].push(i);
+        }
+    }
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..steps.len()).filter(|&i| missing[i] == 0).collect();
+    let mut order = Vec::with_capacity(steps.len());
+    while let Some(i) = ready.pop_first() {
+        order.push(i);
+        for &d in &dependents[i] {
+            missing[d] -= 1;
+            if missing[d] == 0 {
+                ready.insert(d);
+            }
+        }
+    }
+    order
+}
+
+/// The key of one `for_each` item: the item itself when it is a string or a number, else its
+/// `name` or `id` field, else its JSON text. Keyed by value, not by index, so that a reordered
+/// list resumes correctly.
+pub fn item_key(item: &serde_json::Value) -> String {
+    match item {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::Bool(b) => b.to_string(),
+        serde_json::Value::Object(o) => match o.get("name").or_else(|| o.get("id")) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            _ => item.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// The template context for planning: outputs of steps are placeholders.
+fn plan_context(
+    wf: &LoadedWorkflow,
+    params: &serde_json::Value,
+    config: &serde_json::Value,
+    item: Option<&serde_json::Value>,
+) -> minijinja::Value {
+    let mut steps = serde_json::Map::new();
+    for s in &wf.workflow.steps {
+        let mut fields = serde_json::Map::new();
+        for f in STEP_FIELDS {
+            let shown = if s.sensitive {
+                MASK.to_string()
+            } else {
+                format!("<steps.{}.{f}>", s.id)
+            };
+            fields.insert(f.to_string(), serde_json::Value::String(shown));
+        }
+        let outputs: serde_json::Map<String, serde_json::Value> = s
+            .outputs
+            .keys()
+            .map(|k| {
+                let shown = if s.sensitive {
+                    MASK.to_string()
+                } else {
+                    format!("<steps.{}.outputs.{k}>", s.id)
+                };
+                (k.clone(), serde_json::Value::String(shown))
+            })
+            .collect();
+        fields.insert("outputs".into(), serde_json::Value::Object(outputs));
+        steps.insert(s.id.clone(), serde_json::Value::Object(fields));
+    }
+    let mut ctx = serde_json::json!({
+        "params": params,
+        "config": config,
+        "steps": steps,
+        "run": { "id": "<run.id>", "started_at": "<run.started_at>", "workflow": wf.workflow.name, "dir": wf.base_dir() },
+    });
+    if let Some(item) = item {
+        ctx["item"] = item.clone();
+    }
+    template::value_of(&ctx)
+}
+
+/// Does this expression read step outputs (so it can only be evaluated during the run)?
+fn reads_steps(expr: &str) -> bool {
+    template::names_in_expression(expr)
+        .map(|names| names.iter().any(|n| n.starts_with("steps.")))
+        .unwrap_or(true)
+}
+
+/// Builds the plan of a validated bundle with bound params.
+pub fn build(
+    bundle: &Bundle,
+    params: &ParamValues,
+    config: &serde_json::Value,
+) -> Result<Plan, String> {
+    let root = &bundle.root;
+    let shown_params: BTreeMap<String, serde_json::Value> = params
+        .iter()
+        .map(|(k, v)| {
+            let sensitive = root.workflow.params.get(k).is_some_and(|s| s.sensitive);
+            (k.clone(), if sensitive { serde_json::json!(MASK) } else { v.clone() })
+        })
+        .collect();
+    let params_json = serde_json::to_value(&shown_params).map_err(|e| e.to_string())?;
+    let steps = plan_workflow(bundle, root, &params_json, config, "")?;
+    Ok(Plan {
+        workflow: root.workflow.name.clone(),
+        file: root.path().display().to_string(),
+        params: shown_params,
+        steps,
+    })
+}
+
+fn plan_workflow(
+    bundle: &Bundle,
+    wf: &LoadedWorkflow,
+    params: &serde_json::Value,
+    config: &serde_json::Value,
+    prefix: &str,
+) -> Result<Vec<PlannedStep>, String> {
+    let steps = &wf.workflow.steps;
+    let deps = dependencies(steps);
+    // Keys of each step's instances, so that dependents can name them.
+    let mut keys: HashMap<usize, Vec<String>> = HashMap::new();
+    let mut out = Vec::new();
+    for i in execution_order(steps) {
+        let step = &steps[i];
+        let needs: Vec<String> = deps[i]
+            .iter()
+            .flat_map(|d| keys.get(d).cloned().unwrap_or_default())
+            .collect();
+        let items: Option<Vec<serde_json::Value>> = match &step.for_each {
+            None => None,
+            Some(ForEach::List(l)) => Some(l.clone()),
+            Some(ForEach::Expr(e)) if !reads_steps(e) => {
+                let ctx = plan_context(wf, params, config, None);
+                let v = template::eval(e, &ctx)
+                    .map_err(|err| format!("step `{}`: for_each: {err}", step.id))?;
+                match template::to_json(&v)? {
+                    serde_json::Value::Array(a) => Some(a),
+                    _ => return Err(format!("step `{}`: for_each does not yield a list", step.id)),
+                }
+            }
+            Some(ForEach::Expr(_)) => None,
+        };
+        let runtime_for_each = match (&step.for_each, &items) {
+            (Some(ForEach::Expr(e)), None) => Some(e.clone()),
+            _ => None,
+        };
+        let instances: Vec<(String, Option<serde_json::Value>)> = match items {
+            Some(items) => items
+                .into_iter()
+                .map(|it| (format!("{prefix}{}[{}]", step.id, item_key(&it)), Some(it)))
+                .collect(),
+            None => vec![(format!("{prefix}{}", step.id), None)],
+        };
+        keys.insert(i, instances.iter().map(|(k, _)| k.clone()).collect());
+        for (key, item) in instances {
+            let ctx = plan_context(wf, params, config, item.as_ref());
+            let (action, raw) = action_json(step);
+            let rendered = template::render_json(&raw, &ctx).unwrap_or(raw);
+            let rendered = if step.sensitive { mask_stdin(rendered) } else { rendered };
+            let mut nested = Vec::new();
+            if let Some(call) = &step.workflow
+                && let Some(child) = bundle.called(wf, &call.path)
+            {
+                let mut child_params = serde_json::Map::new();
+                for (name, v) in &call.with {
+                    let value = template::render_value(v, &ctx).unwrap_or_else(|_| v.clone());
+                    child_params.insert(name.clone(), value);
+                }
+                for (name, spec) in &child.workflow.params {
+                    if !child_params.contains_key(name)
+                        && let Some(d) = &spec.default
+                    {
+                        child_params.insert(name.clone(), d.clone());
+                    }
+                }
+                nested = plan_workflow(
+                    bundle,
+                    child,
+                    &serde_json::Value::Object(child_params),
+                    config,
+                    &format!("{key}."),
+                )?;
+            }
+            let touches = if step.kube.is_some() {
+                kube_touches(&rendered)
+            } else {
+                Vec::new()
+            };
+            out.push(PlannedStep {
+                key,
+                id: step.id.clone(),
+                name: step.name.clone(),
+                action,
+                needs: needs.clone(),
+                when: step.when.clone(),
+                for_each: runtime_for_each.clone(),
+                sensitive: step.sensitive,
+                rendered,
+                touches,
+                steps: nested,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The action of a step as JSON, with its name.
+pub fn action_json(step: &Step) -> (&'static str, serde_json::Value) {
+    let to = |v: &dyn erased::Ser| v.json();
+    if let Some(k) = &step.kube {
+        return ("kube", k.clone());
+    }
+    if let Some(l) = &step.linkerd {
+        return ("linkerd", to(l));
+    }
+    if let Some(r) = &step.run {
+        return ("run", to(&r.spec()));
+    }
+    if let Some(a) = &step.assert {
+        return ("assert", to(&a.spec()));
+    }
+    if let Some(w) = &step.workflow {
+        return ("workflow", to(w));
+    }
+    ("none", serde_json::Value::Null)
+}
+
+/// A stdin of a sensitive step may hold the secret: never shown.
+fn mask_stdin(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(o) = v.as_object_mut()
+        && o.contains_key("stdin")
+    {
+        o.insert("stdin".into(), serde_json::json!(MASK));
+    }
+    v
+}
+
+mod erased {
+    /// Serialize-to-JSON without generics at the call site.
+    pub trait Ser {
+        fn json(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        }
+    }
+}
+
+/// Human text of a plan.
+pub fn render_text(plan: &Plan) -> String {
+    let mut out = format!("Plan for workflow `{}` ({})\n", plan.workflow, plan.file);
+    if !plan.params.is_empty() {
+        out.push_str("params:\n");
+        for (k, v) in &plan.params {
+            out.push_str(&format!("  {k} = {}\n", short(v)));
+        }
+    }
+    let mut n = 0;
+    render_steps(&plan.steps, 0, &mut n, &mut out);
+    out.push_str(&format!("{n} steps\n"));
+    out
+}
+
+fn short(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn render_steps(steps: &[PlannedStep], depth: usize, n: &mut usize, out: &mut String) {
+    let pad = "  ".repeat(depth);
+    for s in steps {
+        *n += 1;
+        let needs = if s.needs.is_empty() {
+            "starts at once".to_string()
+        } else {
+            format!("after {}", s.needs.join(", "))
+        };
+        out.push_str(&format!("{pad}{:>3}. {} [{}] ({needs})", *n, s.key, s.action));
+        if s.sensitive {
+            out.push_str(" sensitive");
+        }
+        out.push('\n');
+        if let Some(name) = &s.name {
+            out.push_str(&format!("{pad}     {name}\n"));
+        }
+        if let Some(w) = &s.when {
+            out.push_str(&format!("{pad}     when: {w}\n"));
+        }
+        if let Some(f) = &s.for_each {
+            out.push_str(&format!("{pad}     for each item of: {f} (known at run time)\n"));
+        }
+        for t in &s.touches {
+            out.push_str(&format!("{pad}     touches: {t}\n"));
+        }
+        if s.action != "workflow" {
+            for line in describe_action(s.action, &s.rendered) {
+                out.push_str(&format!("{pad}     {line}\n"));
+            }
+        }
+        if !s.steps.is_empty() {
+            render_steps(&s.steps, depth + 1, n, out);
+        }
+    }
+}
+
+fn describe_action(action: &str, v: &serde_json::Value) -> Vec<String> {
+    match action {
+        "run" => vec![format!("argv: {}", argv_text(v.get("argv")))],
+        "linkerd" => {
+            let ctx = v.get("context").and_then(|c| c.as_str()).map(|c| format!("--context {c} ")).unwrap_or_default();
+            vec![format!("linkerd {ctx}{}", argv_text(v.get("args")).trim_start_matches('[').trim_end_matches(']'))]
+        }
+        "assert" => vec![format!("assert: {}", v.get("that").map(short).unwrap_or_default())],
+        _ => Vec::new(),
+    }
+}
+
+fn argv_text(v: Option<&serde_json::Value>) -> String {
+    let items: Vec<String> = v
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().map(short).map(|s| if s.contains(' ') || s.is_empty() { format!("{s:?}") } else { s }).collect())
+        .unwrap_or_default();
+    format!("[{}]", items.join(" "))
+}
+
+/// A Mermaid flowchart of a workflow's steps.
+pub fn mermaid(wf: &LoadedWorkflow) -> String {
+    let steps = &wf.workflow.steps;
+    let deps = dependencies(steps);
+    let mut out = String::from("flowchart TD\n");
+    for s in steps {
+        let (action, _) = action_json(s);
+        let label = s.name.clone().unwrap_or_else(|| s.id.clone()).replace('"', "'");
+        let extra = if s.for_each.is_some() { " ×N" } else { "" };
+        out.push_str(&format!("    {}[\"{label}{extra}<br/><small>{action}</small>\"]\n", s.id));
+    }
+    for (i, ds) in deps.iter().enumerate() {
+        for &d in ds {
+            out.push_str(&format!("    {} --> {}\n", steps[d].id, steps[i].id));
+        }
+    }
+    out
+}
+
+/// What a rendered kube action would touch.
+fn kube_touches(rendered: &serde_json::Value) -> Vec<String> {
+    // KUBE-PENDING: crate::kube::KubeAction::describe once src/kube lands.
+    let _ = rendered;
+    Vec::new()
+}
