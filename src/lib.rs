@@ -7,3 +7,5 @@ pub mod plan;
 pub mod error;
 pub mod cli;
 pub mod commands;
+pub mod kube;
+pub mod journal;
