@@ -231,7 +231,8 @@ pub(crate) enum Operation<'a> {
     Delete(&'a DeleteOp),
 }
 
-const EXACTLY_ONE: &str = "kube step needs exactly one of apply, label, annotate, get, wait, delete";
+const EXACTLY_ONE: &str =
+    "kube step needs exactly one of apply, label, annotate, get, wait, delete";
 
 impl KubeAction {
     /// Exactly one operation must be set, and each must be complete; returns the problem otherwise.
@@ -247,7 +248,11 @@ impl KubeAction {
                 _ => Ok(()),
             },
             Operation::Label(op) | Operation::Annotate(op) => {
-                validate_selection("target", op.target.name.as_deref(), op.target.selector.as_deref())?;
+                validate_selection(
+                    "target",
+                    op.target.name.as_deref(),
+                    op.target.selector.as_deref(),
+                )?;
                 if op.set.is_empty() && op.remove.is_empty() {
                     return Err("label/annotate needs keys to `set` or `remove`".to_string());
                 }
@@ -257,8 +262,14 @@ impl KubeAction {
                 Ok(())
             }
             Operation::Get(get) => {
-                if let Some((out, pointer)) = get.capture.iter().find(|(_, p)| !p.is_empty() && !p.starts_with('/')) {
-                    return Err(format!("capture {out:?}: {pointer:?} is not a JSON pointer (it starts with `/`)"));
+                if let Some((out, pointer)) = get
+                    .capture
+                    .iter()
+                    .find(|(_, p)| !p.is_empty() && !p.starts_with('/'))
+                {
+                    return Err(format!(
+                        "capture {out:?}: {pointer:?} is not a JSON pointer (it starts with `/`)"
+                    ));
                 }
                 Ok(())
             }
@@ -330,18 +341,34 @@ impl KubeAction {
                 "wait until {} is {} on context {ctx}{}",
                 object_ref(&wait.kind, wait.namespace.as_deref(), &wait.name),
                 wait.for_.describe(),
-                wait.timeout.as_deref().map(|t| format!(" (at most {t})")).unwrap_or_default()
+                wait.timeout
+                    .as_deref()
+                    .map(|t| format!(" (at most {t})"))
+                    .unwrap_or_default()
             )],
             Operation::Delete(delete) => vec![format!(
                 "delete {} on context {ctx}{}",
-                selection(&delete.kind, delete.namespace.as_deref(), delete.name.as_deref(), delete.selector.as_deref()),
-                if delete.ignore_missing { " (if present)" } else { "" }
+                selection(
+                    &delete.kind,
+                    delete.namespace.as_deref(),
+                    delete.name.as_deref(),
+                    delete.selector.as_deref()
+                ),
+                if delete.ignore_missing {
+                    " (if present)"
+                } else {
+                    ""
+                }
             )],
         }
     }
 }
 
-fn validate_selection(what: &str, name: Option<&str>, selector: Option<&str>) -> Result<(), String> {
+fn validate_selection(
+    what: &str,
+    name: Option<&str>,
+    selector: Option<&str>,
+) -> Result<(), String> {
     match (name, selector) {
         (Some(_), Some(_)) => Err(format!("{what} takes `name` or `selector`, not both")),
         (None, None) => Err(format!("{what} needs `name` or `selector`")),
@@ -359,10 +386,24 @@ fn describe_apply(apply: &ApplyOp, ctx: &str) -> Vec<String> {
         Ok(objects) => {
             let names: Vec<String> = objects
                 .iter()
-                .map(|o| object_ref(&o.kind, o.namespace.as_deref().or(apply.namespace.as_deref()), &o.name))
+                .map(|o| {
+                    object_ref(
+                        &o.kind,
+                        o.namespace.as_deref().or(apply.namespace.as_deref()),
+                        &o.name,
+                    )
+                })
                 .collect();
-            let noun = if names.len() == 1 { "object" } else { "objects" };
-            vec![format!("apply {} {noun} to context {ctx}: {}", names.len(), names.join(", "))]
+            let noun = if names.len() == 1 {
+                "object"
+            } else {
+                "objects"
+            };
+            vec![format!(
+                "apply {} {noun} to context {ctx}: {}",
+                names.len(),
+                names.join(", ")
+            )]
         }
         Err(e) => vec![format!("apply a manifest to context {ctx} ({e})")],
     }
@@ -374,16 +415,30 @@ fn describe_label(verb: &str, op: &LabelOp, ctx: &str) -> String {
     changes.extend(op.remove.iter().map(|k| format!("{k}-")));
     let mut line = format!(
         "{verb} {} on context {ctx}",
-        selection(&t.kind, t.namespace.as_deref(), t.name.as_deref(), t.selector.as_deref())
+        selection(
+            &t.kind,
+            t.namespace.as_deref(),
+            t.name.as_deref(),
+            t.selector.as_deref()
+        )
     );
     if let Some(w) = &t.where_ {
-        line.push_str(&format!(" where {} = {}", w.path, super::object::scalar_text(&w.equals)));
+        line.push_str(&format!(
+            " where {} = {}",
+            w.path,
+            super::object::scalar_text(&w.equals)
+        ));
     }
     line.push_str(&format!(": {}", changes.join(" ")));
     line
 }
 
-fn selection(kind: &str, namespace: Option<&str>, name: Option<&str>, selector: Option<&str>) -> String {
+fn selection(
+    kind: &str,
+    namespace: Option<&str>,
+    name: Option<&str>,
+    selector: Option<&str>,
+) -> String {
     match (name, selector) {
         (Some(name), _) => object_ref(kind, namespace, name),
         (None, Some(sel)) => match namespace {
@@ -442,7 +497,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_rejected() {
-        let err = serde_json::from_value::<KubeAction>(json!({"context": "a", "aply": {}})).unwrap_err();
+        let err =
+            serde_json::from_value::<KubeAction>(json!({"context": "a", "aply": {}})).unwrap_err();
         assert!(err.to_string().contains("aply"), "{err}");
     }
 
@@ -456,9 +512,17 @@ mod tests {
 
     #[test]
     fn label_needs_a_selection_and_changes() {
-        let no_target = action(json!({"context": "a", "label": {"target": {"kind": "Secret"}, "set": {"a": "b"}}}));
-        assert!(no_target.validate().unwrap_err().contains("`name` or `selector`"));
-        let no_change = action(json!({"context": "a", "label": {"target": {"kind": "Secret", "name": "x"}}}));
+        let no_target = action(
+            json!({"context": "a", "label": {"target": {"kind": "Secret"}, "set": {"a": "b"}}}),
+        );
+        assert!(
+            no_target
+                .validate()
+                .unwrap_err()
+                .contains("`name` or `selector`")
+        );
+        let no_change =
+            action(json!({"context": "a", "label": {"target": {"kind": "Secret", "name": "x"}}}));
         assert!(no_change.validate().unwrap_err().contains("set"));
         let both = action(json!({"context": "a", "annotate": {
             "target": {"kind": "Secret", "name": "x"}, "set": {"k": "v"}, "remove": ["k"]}}));
@@ -467,13 +531,18 @@ mod tests {
 
     #[test]
     fn wait_for_forms() {
-        let simple = action(json!({"context": "a", "wait": {"kind": "Deployment", "name": "x", "for": "available"}}));
+        let simple = action(
+            json!({"context": "a", "wait": {"kind": "Deployment", "name": "x", "for": "available"}}),
+        );
         assert_eq!(simple.wait.as_ref().unwrap().for_, WaitFor::Available);
         let cond = action(json!({"context": "a", "wait": {"kind": "Pod", "name": "x",
             "for": {"condition": {"type": "Ready"}}}}));
         assert_eq!(
             cond.wait.as_ref().unwrap().for_,
-            WaitFor::Condition(ConditionIs { type_: "Ready".into(), status: "True".into() })
+            WaitFor::Condition(ConditionIs {
+                type_: "Ready".into(),
+                status: "True".into()
+            })
         );
         let field = action(json!({"context": "a", "wait": {"kind": "Link", "name": "x",
             "for": {"field": {"path": "status.phase", "equals": "Ready"}}, "timeout": "2s"}}));
@@ -485,8 +554,10 @@ mod tests {
 
     #[test]
     fn capture_must_be_pointers() {
-        let bad = action(json!({"context": "a", "get": {"kind": "ConfigMap", "name": "x",
-            "capture": {"ca": "data.ca"}}}));
+        let bad = action(
+            json!({"context": "a", "get": {"kind": "ConfigMap", "name": "x",
+            "capture": {"ca": "data.ca"}}}),
+        );
         assert!(bad.validate().unwrap_err().contains("JSON pointer"));
     }
 
@@ -501,11 +572,16 @@ mod tests {
         let manifest = "apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: linkerd}\n\
                         stringData: {token: CANARY-TOKEN-1234}\n---\n---\n\
                         apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata: {k: CANARY-TOKEN-1234}\n";
-        let a = action(json!({"context": "production", "apply": {"manifest": manifest, "namespace": "apps"}}));
+        let a = action(
+            json!({"context": "production", "apply": {"manifest": manifest, "namespace": "apps"}}),
+        );
         let lines = a.describe();
         assert_eq!(
             lines,
-            vec!["apply 2 objects to context production: Secret linkerd/creds, ConfigMap apps/cm".to_string()]
+            vec![
+                "apply 2 objects to context production: Secret linkerd/creds, ConfigMap apps/cm"
+                    .to_string()
+            ]
         );
         assert!(!lines.concat().contains("CANARY"));
     }
@@ -523,8 +599,13 @@ mod tests {
                   where data.name = production: spydersoft.io/linkerd-multicluster=true old-"
                 .to_string()]
         );
-        let wait = action(json!({"context": "p", "wait": {"kind": "Deployment", "namespace": "ns", "name": "d",
-            "for": "available", "timeout": "5m"}}));
-        assert_eq!(wait.describe(), vec!["wait until Deployment ns/d is available on context p (at most 5m)".to_string()]);
+        let wait = action(
+            json!({"context": "p", "wait": {"kind": "Deployment", "namespace": "ns", "name": "d",
+            "for": "available", "timeout": "5m"}}),
+        );
+        assert_eq!(
+            wait.describe(),
+            vec!["wait until Deployment ns/d is available on context p (at most 5m)".to_string()]
+        );
     }
 }

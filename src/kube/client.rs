@@ -39,12 +39,22 @@ impl KubeconfigSource {
     ) -> Result<Self, KubeError> {
         if let Some(path) = explicit {
             if !path.exists() {
-                return Err(config_error(format!("kubeconfig {} does not exist", path.display())));
+                return Err(config_error(format!(
+                    "kubeconfig {} does not exist",
+                    path.display()
+                )));
             }
-            return Ok(KubeconfigSource { config: read(path)?, paths: vec![path.to_path_buf()] });
+            return Ok(KubeconfigSource {
+                config: read(path)?,
+                paths: vec![path.to_path_buf()],
+            });
         }
         let from_env: Vec<PathBuf> = env
-            .map(|v| std::env::split_paths(v).filter(|p| !p.as_os_str().is_empty()).collect())
+            .map(|v| {
+                std::env::split_paths(v)
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .collect()
+            })
             .unwrap_or_default();
         if !from_env.is_empty() {
             let existing: Vec<PathBuf> = from_env.iter().filter(|p| p.exists()).cloned().collect();
@@ -57,12 +67,19 @@ impl KubeconfigSource {
             }
             let mut merged = Kubeconfig::default();
             for path in &existing {
-                merged = merged.merge(read(path)?).map_err(|e| config_error(format!("kubeconfig {}: {e}", path.display())))?;
+                merged = merged
+                    .merge(read(path)?)
+                    .map_err(|e| config_error(format!("kubeconfig {}: {e}", path.display())))?;
             }
-            return Ok(KubeconfigSource { config: merged, paths: existing });
+            return Ok(KubeconfigSource {
+                config: merged,
+                paths: existing,
+            });
         }
         let Some(default) = home.map(|h| h.join(".kube").join("config")) else {
-            return Err(config_error("no kubeconfig: give --kubeconfig or set KUBECONFIG (HOME is not set)".to_string()));
+            return Err(config_error(
+                "no kubeconfig: give --kubeconfig or set KUBECONFIG (HOME is not set)".to_string(),
+            ));
         };
         if !default.exists() {
             return Err(config_error(format!(
@@ -70,21 +87,35 @@ impl KubeconfigSource {
                 default.display()
             )));
         }
-        Ok(KubeconfigSource { config: read(&default)?, paths: vec![default] })
+        Ok(KubeconfigSource {
+            config: read(&default)?,
+            paths: vec![default],
+        })
     }
 
     /// The context names, in file order.
     pub(crate) fn contexts(&self) -> Vec<String> {
-        self.config.contexts.iter().map(|c| c.name.clone()).collect()
+        self.config
+            .contexts
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
     }
 
     fn unknown_context(&self, name: &str) -> KubeError {
         let known = self.contexts();
         let paths: Vec<String> = self.paths.iter().map(|p| p.display().to_string()).collect();
-        let listing = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+        let listing = if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        };
         KubeError::new(
             KubeErrorKind::UnknownContext,
-            format!("context {name:?} is not in the kubeconfig ({}); available contexts: {listing}", paths.join(", ")),
+            format!(
+                "context {name:?} is not in the kubeconfig ({}); available contexts: {listing}",
+                paths.join(", ")
+            ),
         )
     }
 }
@@ -94,7 +125,13 @@ fn config_error(message: String) -> KubeError {
 }
 
 fn read(path: &Path) -> Result<Kubeconfig, KubeError> {
-    Kubeconfig::read_from(path).map_err(|e| config_error(format!("kubeconfig {}: {}", path.display(), describe_config_error(&e))))
+    Kubeconfig::read_from(path).map_err(|e| {
+        config_error(format!(
+            "kubeconfig {}: {}",
+            path.display(),
+            describe_config_error(&e)
+        ))
+    })
 }
 
 /// A kubeconfig error in words that never quote the file (its parse errors could).
@@ -124,7 +161,10 @@ pub(crate) struct Clients {
 
 impl Clients {
     pub(crate) fn new(source: KubeconfigSource) -> Self {
-        Clients { source, built: Mutex::new(HashMap::new()) }
+        Clients {
+            source,
+            built: Mutex::new(HashMap::new()),
+        }
     }
 
     pub(crate) fn contexts(&self) -> Vec<String> {
@@ -134,7 +174,13 @@ impl Clients {
     /// The client of `context`, built on first use; an unknown context is a usage error that
     /// lists the known ones.
     pub(crate) async fn get(&self, context: &str) -> Result<Arc<ContextClient>, KubeError> {
-        if !self.source.config.contexts.iter().any(|c| c.name == context) {
+        if !self
+            .source
+            .config
+            .contexts
+            .iter()
+            .any(|c| c.name == context)
+        {
             return Err(self.source.unknown_context(context));
         }
         let cell = {
@@ -145,15 +191,26 @@ impl Clients {
     }
 
     async fn build(&self, context: &str) -> Result<Arc<ContextClient>, KubeError> {
-        let options = KubeConfigOptions { context: Some(context.to_string()), cluster: None, user: None };
-        let mut config = ::kube::Config::from_custom_kubeconfig(self.source.config.clone(), &options)
-            .await
-            .map_err(|e| config_error(format!("context {context}: {}", describe_config_error(&e))))?;
+        let options = KubeConfigOptions {
+            context: Some(context.to_string()),
+            cluster: None,
+            user: None,
+        };
+        let mut config =
+            ::kube::Config::from_custom_kubeconfig(self.source.config.clone(), &options)
+                .await
+                .map_err(|e| {
+                    config_error(format!("context {context}: {}", describe_config_error(&e)))
+                })?;
         // Retries are ours (see retry.rs): bounded, and extended to 500/502 and resets.
         config.default_retry = false;
         let client = Client::try_from(config)
             .map_err(|e| KubeError::from(e).context(&format!("context {context}")))?;
-        Ok(Arc::new(ContextClient { name: context.to_string(), client, discovery: DiscoveryCache::default() }))
+        Ok(Arc::new(ContextClient {
+            name: context.to_string(),
+            client,
+            discovery: DiscoveryCache::default(),
+        }))
     }
 }
 
@@ -166,7 +223,15 @@ pub(crate) fn servers(source: &KubeconfigSource) -> BTreeMap<String, String> {
         .iter()
         .filter_map(|c| {
             let cluster = c.context.as_ref()?.cluster.clone();
-            let server = source.config.clusters.iter().find(|n| n.name == cluster)?.cluster.as_ref()?.server.clone()?;
+            let server = source
+                .config
+                .clusters
+                .iter()
+                .find(|n| n.name == cluster)?
+                .cluster
+                .as_ref()?
+                .server
+                .clone()?;
             Some((c.name.clone(), server))
         })
         .collect()
@@ -208,23 +273,39 @@ mod tests {
         assert_eq!(source.contexts(), vec!["a"]);
 
         let nowhere = dir.path().join("nowhere");
-        let err = KubeconfigSource::load_from(Some(&nowhere), None, None).err().unwrap();
+        let err = KubeconfigSource::load_from(Some(&nowhere), None, None)
+            .err()
+            .unwrap();
         assert_eq!(err.kind, KubeErrorKind::Config);
         assert!(err.message.contains("nowhere"), "{}", err.message);
 
         let env = std::env::join_paths([dir.path().join("x"), dir.path().join("y")]).unwrap();
-        let err = KubeconfigSource::load_from(None, Some(&env), None).err().unwrap();
-        assert!(err.message.contains("x") && err.message.contains("y"), "{}", err.message);
+        let err = KubeconfigSource::load_from(None, Some(&env), None)
+            .err()
+            .unwrap();
+        assert!(
+            err.message.contains("x") && err.message.contains("y"),
+            "{}",
+            err.message
+        );
 
-        let err = KubeconfigSource::load_from(None, None, Some(dir.path())).err().unwrap();
+        let err = KubeconfigSource::load_from(None, None, Some(dir.path()))
+            .err()
+            .unwrap();
         assert!(err.message.contains(".kube/config"), "{}", err.message);
     }
 
     #[test]
     fn parse_errors_do_not_quote_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let bad = write(dir.path(), "bad", "users:\n- name: a\n  user: {token: \"CANARY-TOKEN-A\n");
-        let err = KubeconfigSource::load_from(Some(&bad), None, None).err().unwrap();
+        let bad = write(
+            dir.path(),
+            "bad",
+            "users:\n- name: a\n  user: {token: \"CANARY-TOKEN-A\n",
+        );
+        let err = KubeconfigSource::load_from(Some(&bad), None, None)
+            .err()
+            .unwrap();
         assert!(!err.message.contains("CANARY"), "{}", err.message);
         assert!(err.message.contains("not valid YAML"), "{}", err.message);
     }
@@ -237,7 +318,11 @@ mod tests {
         let err = clients.get("prod").await.err().unwrap();
         assert_eq!(err.kind, KubeErrorKind::UnknownContext);
         assert!(err.kind.is_usage());
-        assert!(err.message.contains("\"prod\"") && err.message.contains("b, a"), "{}", err.message);
+        assert!(
+            err.message.contains("\"prod\"") && err.message.contains("b, a"),
+            "{}",
+            err.message
+        );
         assert!(!err.message.contains("CANARY"));
         // A known context builds once and is reused.
         let first = clients.get("b").await.unwrap();

@@ -10,38 +10,65 @@ use super::{ExecOptions, KubeOutcome, Scoped};
 
 /// Deletes `op`'s objects. A missing object (or no match for a selector) is a success unless
 /// `ignore_missing: false`.
-pub(crate) async fn delete(cc: &ContextClient, op: &DeleteOp, opts: &ExecOptions) -> Result<KubeOutcome, KubeError> {
-    let scoped = Scoped::new(cc, &op.kind, op.api_version.as_deref(), op.namespace.as_deref()).await?;
+pub(crate) async fn delete(
+    cc: &ContextClient,
+    op: &DeleteOp,
+    opts: &ExecOptions,
+) -> Result<KubeOutcome, KubeError> {
+    let scoped = Scoped::new(
+        cc,
+        &op.kind,
+        op.api_version.as_deref(),
+        op.namespace.as_deref(),
+    )
+    .await?;
     let names = match (&op.name, &op.selector) {
         (Some(name), _) => vec![name.clone()],
         (None, Some(selector)) => {
-            let what = format!("list {} with labels {selector} on context {}", scoped.all(), cc.name);
+            let what = format!(
+                "list {} with labels {selector} on context {}",
+                scoped.all(),
+                cc.name
+            );
             let lp = ListParams::default().labels(selector);
             let list = RequestRetry::default()
-                .run(&what, || async { scoped.api.list(&lp).await.map_err(KubeError::from) })
+                .run(&what, || async {
+                    scoped.api.list(&lp).await.map_err(KubeError::from)
+                })
                 .await
                 .map_err(|e| e.context(&what))?;
-            list.items.iter().filter_map(|o| o.metadata.name.clone()).collect()
+            list.items
+                .iter()
+                .filter_map(|o| o.metadata.name.clone())
+                .collect()
         }
         (None, None) => return Err(KubeError::invalid("delete needs `name` or `selector`")),
     };
     if names.is_empty() {
         let sel = op.selector.as_deref().unwrap_or_default();
-        let message = format!("no {} matches labels {sel} on context {}", scoped.all(), cc.name);
+        let message = format!(
+            "no {} matches labels {sel} on context {}",
+            scoped.all(),
+            cc.name
+        );
         if !op.ignore_missing {
             return Err(KubeError::new(KubeErrorKind::NotFound, message));
         }
         return Ok(outcome(message, false));
     }
-    let mut dp = DeleteParams::default();
-    dp.dry_run = opts.dry_run;
+    let dp = DeleteParams {
+        dry_run: opts.dry_run,
+        ..Default::default()
+    };
     let mut deleted = Vec::new();
     let mut absent = Vec::new();
     for name in &names {
         let target = scoped.name(name);
         let what = format!("delete {target} on context {}", cc.name);
         let result = RequestRetry::default()
-            .run(&what, || async { scoped.api.delete(name, &dp).await.map_err(KubeError::from) })
+            .run(&what, || async {
+                scoped.api.delete(name, &dp).await.map_err(KubeError::from)
+            })
             .await;
         match result {
             Ok(_) => deleted.push(target),
@@ -49,7 +76,11 @@ pub(crate) async fn delete(cc: &ContextClient, op: &DeleteOp, opts: &ExecOptions
             Err(e) => return Err(e.context(&what)),
         }
     }
-    let verb = if opts.dry_run { "would delete" } else { "deleted" };
+    let verb = if opts.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
     let mut summary = match deleted.as_slice() {
         [] => String::new(),
         [one] => format!("{verb} {one}"),
@@ -57,11 +88,20 @@ pub(crate) async fn delete(cc: &ContextClient, op: &DeleteOp, opts: &ExecOptions
     };
     if !absent.is_empty() {
         let gone = format!("{} already absent", absent.join(", "));
-        summary = if summary.is_empty() { gone } else { format!("{summary}; {gone}") };
+        summary = if summary.is_empty() {
+            gone
+        } else {
+            format!("{summary}; {gone}")
+        };
     }
     Ok(outcome(summary, !deleted.is_empty()))
 }
 
 fn outcome(summary: String, changed: bool) -> KubeOutcome {
-    KubeOutcome { summary, changed, object: None, outputs: Default::default() }
+    KubeOutcome {
+        summary,
+        changed,
+        object: None,
+        outputs: Default::default(),
+    }
 }

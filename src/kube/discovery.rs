@@ -67,9 +67,9 @@ where
 /// Kinds every conformant API server serves, resolved without asking it.
 fn builtin() -> &'static [Resolved] {
     use k8s_openapi::api::{
-        admissionregistration::v1 as adm, apps::v1 as apps, autoscaling::v2 as hpa, batch::v1 as batch,
-        coordination::v1 as coord, core::v1 as core, discovery::v1 as disc, networking::v1 as net,
-        policy::v1 as policy, rbac::v1 as rbac,
+        admissionregistration::v1 as adm, apps::v1 as apps, autoscaling::v2 as hpa,
+        batch::v1 as batch, coordination::v1 as coord, core::v1 as core, discovery::v1 as disc,
+        networking::v1 as net, policy::v1 as policy, rbac::v1 as rbac,
     };
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiext;
     static TABLE: std::sync::OnceLock<Vec<Resolved>> = std::sync::OnceLock::new();
@@ -127,23 +127,35 @@ const WELL_KNOWN_GROUPS: &[(&str, &str)] = &[
 fn find_builtin(api_version: Option<&str>, kind: &str) -> Option<Resolved> {
     builtin()
         .iter()
-        .find(|r| r.resource.kind == kind && api_version.is_none_or(|v| v == r.resource.api_version))
+        .find(|r| {
+            r.resource.kind == kind && api_version.is_none_or(|v| v == r.resource.api_version)
+        })
         .or_else(|| {
             builtin().iter().find(|r| {
-                r.resource.kind.eq_ignore_ascii_case(kind) && api_version.is_none_or(|v| v == r.resource.api_version)
+                r.resource.kind.eq_ignore_ascii_case(kind)
+                    && api_version.is_none_or(|v| v == r.resource.api_version)
             })
         })
         .cloned()
 }
 
 fn parse_list(list: &APIResourceList) -> Vec<Resolved> {
-    let gvk = |kind: &str| GroupVersionKind::try_from_api_version(&list.group_version, kind);
+    let (group, version) = match list.group_version.split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", list.group_version.as_str()),
+    };
+    let gvk = |kind: &str| -> Option<GroupVersionKind> {
+        Some(GroupVersionKind::gvk(group, version, kind))
+    };
     list.resources
         .iter()
         .filter(|r| !r.name.contains('/'))
         .filter_map(|r| {
-            let gvk = gvk(&r.kind).ok()?;
-            Some(Resolved { resource: ApiResource::from_gvk_with_plural(&gvk, &r.name), namespaced: r.namespaced })
+            let gvk = gvk(&r.kind)?;
+            Some(Resolved {
+                resource: ApiResource::from_gvk_with_plural(&gvk, &r.name),
+                namespaced: r.namespaced,
+            })
         })
         .collect()
 }
@@ -151,7 +163,10 @@ fn parse_list(list: &APIResourceList) -> Vec<Resolved> {
 fn find_in(list: &[Resolved], kind: &str) -> Option<Resolved> {
     list.iter()
         .find(|r| r.resource.kind == kind)
-        .or_else(|| list.iter().find(|r| r.resource.kind.eq_ignore_ascii_case(kind)))
+        .or_else(|| {
+            list.iter()
+                .find(|r| r.resource.kind.eq_ignore_ascii_case(kind))
+        })
         .cloned()
 }
 
@@ -176,7 +191,11 @@ impl DiscoveryCache {
         if let Some(found) = find_in(&list, kind) {
             return Ok(found);
         }
-        let list = if fresh { list } else { self.list(client, context, &api_version, true).await?.0 };
+        let list = if fresh {
+            list
+        } else {
+            self.list(client, context, &api_version, true).await?.0
+        };
         find_in(&list, kind).ok_or_else(|| unknown_kind(context, &api_version, kind))
     }
 
@@ -215,8 +234,16 @@ impl DiscoveryCache {
         Ok((list, true))
     }
 
-    async fn preferred_version_of(&self, client: &Client, context: &str, kind: &str) -> Result<String, KubeError> {
-        let Some((_, group)) = WELL_KNOWN_GROUPS.iter().find(|(k, _)| k.eq_ignore_ascii_case(kind)) else {
+    async fn preferred_version_of(
+        &self,
+        client: &Client,
+        context: &str,
+        kind: &str,
+    ) -> Result<String, KubeError> {
+        let Some((_, group)) = WELL_KNOWN_GROUPS
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(kind))
+        else {
             return Err(KubeError::invalid(format!(
                 "{kind} is not a built-in kind: give its `api_version` (e.g. example.com/v1)"
             )));
@@ -228,7 +255,9 @@ impl DiscoveryCache {
         if preferred.is_empty() {
             let what = format!("discover API groups on context {context}");
             let groups = RequestRetry::default()
-                .run(&what, || async { client.list_api_groups().await.map_err(KubeError::from) })
+                .run(&what, || async {
+                    client.list_api_groups().await.map_err(KubeError::from)
+                })
                 .await
                 .map_err(|e| e.context(&what))?;
             for g in groups.groups {
@@ -241,14 +270,19 @@ impl DiscoveryCache {
                 }
             }
         }
-        preferred.get(*group).cloned().ok_or_else(|| unknown_kind(context, group, kind))
+        preferred
+            .get(*group)
+            .cloned()
+            .ok_or_else(|| unknown_kind(context, group, kind))
     }
 }
 
 fn unknown_kind(context: &str, api_version: &str, kind: &str) -> KubeError {
     KubeError::new(
         KubeErrorKind::NotFound,
-        format!("context {context} does not serve kind {kind} in {api_version} (is its CustomResourceDefinition installed?)"),
+        format!(
+            "context {context} does not serve kind {kind} in {api_version} (is its CustomResourceDefinition installed?)"
+        ),
     )
 }
 

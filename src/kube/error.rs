@@ -69,7 +69,12 @@ impl std::error::Error for KubeError {}
 impl KubeError {
     /// A non-transient error of `kind`.
     pub fn new(kind: KubeErrorKind, message: impl Into<String>) -> Self {
-        KubeError { kind, message: message.into(), transient: false, retry_after: None }
+        KubeError {
+            kind,
+            message: message.into(),
+            transient: false,
+            retry_after: None,
+        }
     }
 
     /// An error about the step itself (bad manifest, missing match, bad pointer).
@@ -84,7 +89,12 @@ impl KubeError {
     }
 
     /// Classifies an API status code and the server's message.
-    pub fn from_status(code: u16, reason: &str, message: &str, retry_after: Option<Duration>) -> Self {
+    pub fn from_status(
+        code: u16,
+        reason: &str,
+        message: &str,
+        retry_after: Option<Duration>,
+    ) -> Self {
         let kind = match code {
             401 => KubeErrorKind::Unauthorized,
             403 => KubeErrorKind::Forbidden,
@@ -100,17 +110,32 @@ impl KubeError {
             ("", reason) => format!("{reason} (HTTP {code})"),
             (message, _) => format!("{message} (HTTP {code})"),
         };
-        KubeError { kind, message: text, transient, retry_after }
+        KubeError {
+            kind,
+            message: text,
+            transient,
+            retry_after,
+        }
     }
 
     /// For errors about an object that holds `data`/`stringData` (a Secret from a manifest):
     /// the server's message may quote the object, so rebuild it from the reason and field
     /// names only (`fields`, from the Status's causes). `secrets` are values to scrub from any
     /// message that is kept.
-    pub(crate) fn redacted_for(mut self, holds_data: bool, fields: &[String], secrets: &[String]) -> Self {
-        let echoing = matches!(self.kind, KubeErrorKind::Rejected | KubeErrorKind::Conflict | KubeErrorKind::Other);
+    pub(crate) fn redacted_for(
+        mut self,
+        holds_data: bool,
+        fields: &[String],
+        secrets: &[String],
+    ) -> Self {
+        let echoing = matches!(
+            self.kind,
+            KubeErrorKind::Rejected | KubeErrorKind::Conflict | KubeErrorKind::Other
+        );
         if holds_data && echoing {
-            let mut text = "the server refused the object (its message is withheld: the object holds data)".to_string();
+            let mut text =
+                "the server refused the object (its message is withheld: the object holds data)"
+                    .to_string();
             if !fields.is_empty() {
                 text.push_str(&format!("; fields: {}", fields.join(", ")));
             }
@@ -123,7 +148,9 @@ impl KubeError {
 
 /// Parses a `Retry-After` header value given in seconds.
 pub(crate) fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
-    value.and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs)
+    value
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 impl From<::kube::Error> for KubeError {
@@ -134,7 +161,7 @@ impl From<::kube::Error> for KubeError {
                 let retry_after = status
                     .details
                     .as_ref()
-                    .and_then(|d| u64::try_from(d.retry_after_seconds).ok())
+                    .map(|d| u64::from(d.retry_after_seconds))
                     .filter(|s| *s > 0)
                     .map(Duration::from_secs);
                 KubeError::from_status(status.code, &status.reason, &status.message, retry_after)
@@ -142,10 +169,19 @@ impl From<::kube::Error> for KubeError {
             E::HyperError(e) => connection(format!("connection failed: {e}")),
             E::Service(e) => connection(format!("request failed: {}", error_chain(e.as_ref()))),
             E::ReadEvents(e) => connection(format!("reading the watch stream failed: {e}")),
-            E::Auth(e) => KubeError::new(KubeErrorKind::Unauthorized, format!("authentication failed: {e}")),
-            E::InferKubeconfig(e) => KubeError::new(KubeErrorKind::Config, format!("kubeconfig: {e}")),
-            E::RustlsTls(e) => KubeError::new(KubeErrorKind::Config, format!("TLS setup failed: {e}")),
-            E::SerdeError(e) => KubeError::new(KubeErrorKind::Other, format!("unexpected response: {e}")),
+            E::Auth(e) => KubeError::new(
+                KubeErrorKind::Unauthorized,
+                format!("authentication failed: {e}"),
+            ),
+            E::InferKubeconfig(e) => {
+                KubeError::new(KubeErrorKind::Config, format!("kubeconfig: {e}"))
+            }
+            E::RustlsTls(e) => {
+                KubeError::new(KubeErrorKind::Config, format!("TLS setup failed: {e}"))
+            }
+            E::SerdeError(e) => {
+                KubeError::new(KubeErrorKind::Other, format!("unexpected response: {e}"))
+            }
             other => KubeError::new(KubeErrorKind::Other, other.to_string()),
         }
     }
@@ -158,17 +194,26 @@ impl From<::kube::runtime::watcher::Error> for KubeError {
             W::InitialListFailed(e) | W::WatchStartFailed(e) | W::WatchFailed(e) => e.into(),
             W::WatchError(status) => {
                 // 410 Gone: the watch fell behind; the watcher re-lists by itself.
-                let mut e = KubeError::from_status(status.code, &status.reason, &status.message, None);
+                let mut e =
+                    KubeError::from_status(status.code, &status.reason, &status.message, None);
                 e.transient |= status.code == 410;
                 e
             }
-            W::NoResourceVersion => KubeError::new(KubeErrorKind::Other, "the server does not support watching this kind"),
+            W::NoResourceVersion => KubeError::new(
+                KubeErrorKind::Other,
+                "the server does not support watching this kind",
+            ),
         }
     }
 }
 
 fn connection(message: String) -> KubeError {
-    KubeError { kind: KubeErrorKind::Connection, message, transient: true, retry_after: None }
+    KubeError {
+        kind: KubeErrorKind::Connection,
+        message,
+        transient: true,
+        retry_after: None,
+    }
 }
 
 /// `a: b: c` from an error and its sources, each level once.
@@ -220,19 +265,29 @@ mod tests {
     fn keeps_the_servers_message() {
         let e = KubeError::from(status(404, "NotFound", "secrets \"x\" not found"));
         assert_eq!(e.message, "secrets \"x\" not found (HTTP 404)");
-        let e = KubeError::from(status(401, "Unauthorized", "")).context("get Secret a/b on context p");
-        assert_eq!(e.message, "get Secret a/b on context p: Unauthorized (HTTP 401)");
+        let e =
+            KubeError::from(status(401, "Unauthorized", "")).context("get Secret a/b on context p");
+        assert_eq!(
+            e.message,
+            "get Secret a/b on context p: Unauthorized (HTTP 401)"
+        );
     }
 
     #[test]
     fn honours_retry_after() {
         let mut s = ::kube::core::Status::failure("slow down", "TooManyRequests").with_code(429);
-        s.details = Some(::kube::core::response::StatusDetails { retry_after_seconds: 3, ..Default::default() });
+        s.details = Some(
+            serde_json::from_value(serde_json::json!({"retryAfterSeconds": 3}))
+                .expect("status details"),
+        );
         let e = KubeError::from(::kube::Error::Api(s.boxed()));
         assert!(e.transient);
         assert_eq!(e.retry_after, Some(Duration::from_secs(3)));
         assert_eq!(parse_retry_after(Some(" 7 ")), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(
+            parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+            None
+        );
     }
 
     #[test]
@@ -244,12 +299,22 @@ mod tests {
 
     #[test]
     fn redaction_withholds_messages_about_data() {
-        let e = KubeError::from_status(422, "Invalid", "Secret \"c\" is invalid: data[token]: Invalid value: \"CANARY\"", None)
-            .redacted_for(true, &["data[token]".to_string()], &[]);
+        let e = KubeError::from_status(
+            422,
+            "Invalid",
+            "Secret \"c\" is invalid: data[token]: Invalid value: \"CANARY\"",
+            None,
+        )
+        .redacted_for(true, &["data[token]".to_string()], &[]);
         assert!(!e.message.contains("CANARY"), "{}", e.message);
         assert!(e.message.contains("fields: data[token]"), "{}", e.message);
-        let e = KubeError::from_status(422, "Invalid", "ConfigMap \"c\" is invalid: CANARY-TOKEN", None)
-            .redacted_for(false, &[], &["CANARY-TOKEN".to_string()]);
+        let e = KubeError::from_status(
+            422,
+            "Invalid",
+            "ConfigMap \"c\" is invalid: CANARY-TOKEN",
+            None,
+        )
+        .redacted_for(false, &[], &["CANARY-TOKEN".to_string()]);
         assert!(!e.message.contains("CANARY"), "{}", e.message);
         assert!(e.message.contains("is invalid"), "{}", e.message);
     }

@@ -59,26 +59,47 @@ pub(crate) async fn label(
     opts: &ExecOptions,
 ) -> Result<KubeOutcome, KubeError> {
     let t = &op.target;
-    let scoped = Scoped::new(cc, &t.kind, t.api_version.as_deref(), t.namespace.as_deref()).await?;
+    let scoped = Scoped::new(
+        cc,
+        &t.kind,
+        t.api_version.as_deref(),
+        t.namespace.as_deref(),
+    )
+    .await?;
     let candidates = find(cc, &scoped, op).await?;
     let matches: Vec<Value> = candidates
         .into_iter()
-        .filter(|obj| t.where_.as_ref().is_none_or(|w| object::field_equals(obj, w)))
+        .filter(|obj| {
+            t.where_
+                .as_ref()
+                .is_none_or(|w| object::field_equals(obj, w))
+        })
         .collect();
     if matches.is_empty() {
         let message = no_match(cc, &scoped, op);
         if op.allow_none {
-            return Ok(KubeOutcome { summary: message, changed: false, object: None, outputs: BTreeMap::new() });
+            return Ok(KubeOutcome {
+                summary: message,
+                changed: false,
+                object: None,
+                outputs: BTreeMap::new(),
+            });
         }
         return Err(KubeError::new(KubeErrorKind::NotFound, message));
     }
-    let mut patch_params = PatchParams::default();
-    patch_params.dry_run = opts.dry_run;
+    let patch_params = PatchParams {
+        dry_run: opts.dry_run,
+        ..Default::default()
+    };
     let patch = json!({ "metadata": { field.key(): wanted(op) } });
     let mut changed = Vec::new();
     let mut already = Vec::new();
     for obj in &matches {
-        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let target = scoped.name(&name);
         if !needs_change(obj, field, op) {
             already.push(target);
@@ -87,7 +108,11 @@ pub(crate) async fn label(
         let what = format!("{} {target} on context {}", field.verb(), cc.name);
         RequestRetry::default()
             .run(&what, || async {
-                scoped.api.patch(&name, &patch_params, &Patch::Merge(&patch)).await.map_err(KubeError::from)
+                scoped
+                    .api
+                    .patch(&name, &patch_params, &Patch::Merge(&patch))
+                    .await
+                    .map_err(KubeError::from)
             })
             .await
             .map_err(|e| e.context(&what))?;
@@ -106,16 +131,24 @@ async fn find(cc: &ContextClient, scoped: &Scoped, op: &LabelOp) -> Result<Vec<V
     if let Some(name) = &t.name {
         let what = format!("get {} on context {}", scoped.name(name), cc.name);
         let found = RequestRetry::default()
-            .run(&what, || async { scoped.api.get_opt(name).await.map_err(KubeError::from) })
+            .run(&what, || async {
+                scoped.api.get_opt(name).await.map_err(KubeError::from)
+            })
             .await
             .map_err(|e| e.context(&what))?;
         return Ok(found.iter().map(|o| scoped.json(o)).collect());
     }
     let selector = t.selector.as_deref().unwrap_or_default();
-    let what = format!("list {} with labels {selector} on context {}", scoped.all(), cc.name);
+    let what = format!(
+        "list {} with labels {selector} on context {}",
+        scoped.all(),
+        cc.name
+    );
     let lp = ListParams::default().labels(selector);
     let list = RequestRetry::default()
-        .run(&what, || async { scoped.api.list(&lp).await.map_err(KubeError::from) })
+        .run(&what, || async {
+            scoped.api.list(&lp).await.map_err(KubeError::from)
+        })
         .await
         .map_err(|e| e.context(&what))?;
     Ok(list.items.iter().map(|o| scoped.json(o)).collect())
@@ -135,20 +168,31 @@ fn wanted(op: &LabelOp) -> Value {
 
 /// Whether the object's labels/annotations differ from what `op` wants.
 fn needs_change(obj: &Value, field: Field, op: &LabelOp) -> bool {
-    let current = obj.pointer(&format!("/metadata/{}", field.key())).and_then(Value::as_object);
+    let current = obj
+        .pointer(&format!("/metadata/{}", field.key()))
+        .and_then(Value::as_object);
     let get = |k: &str| current.and_then(|m| m.get(k)).and_then(Value::as_str);
-    op.set.iter().any(|(k, v)| get(k) != Some(v.as_str())) || op.remove.iter().any(|k| get(k).is_some())
+    op.set.iter().any(|(k, v)| get(k) != Some(v.as_str()))
+        || op.remove.iter().any(|k| get(k).is_some())
 }
 
 fn no_match(cc: &ContextClient, scoped: &Scoped, op: &LabelOp) -> String {
     let t = &op.target;
     let mut text = match (&t.name, &t.selector) {
         (Some(name), _) => format!("{} not found", scoped.name(name)),
-        (None, selector) => format!("no {} with labels {}", scoped.all(), selector.as_deref().unwrap_or_default()),
+        (None, selector) => format!(
+            "no {} with labels {}",
+            scoped.all(),
+            selector.as_deref().unwrap_or_default()
+        ),
     };
     if let Some(w) = &t.where_ {
         // The value is the workflow's own (e.g. a cluster name), not one read from a Secret.
-        text.push_str(&format!(" where {} = {}", w.path, object::scalar_text(&w.equals)));
+        text.push_str(&format!(
+            " where {} = {}",
+            w.path,
+            object::scalar_text(&w.equals)
+        ));
     }
     format!("{text} on context {}", cc.name)
 }
@@ -183,7 +227,10 @@ mod tests {
                 selector: None,
                 where_: None,
             },
-            set: set.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            set: set
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             remove: remove.iter().map(|k| k.to_string()).collect(),
             allow_none: false,
         }
@@ -192,17 +239,28 @@ mod tests {
     #[test]
     fn only_changes_what_differs() {
         let obj = json!({"metadata": {"labels": {"a": "1", "b": "2"}}});
-        assert!(!needs_change(&obj, Field::Labels, &op(&[("a", "1")], &["c"])));
+        assert!(!needs_change(
+            &obj,
+            Field::Labels,
+            &op(&[("a", "1")], &["c"])
+        ));
         assert!(needs_change(&obj, Field::Labels, &op(&[("a", "2")], &[])));
         assert!(needs_change(&obj, Field::Labels, &op(&[], &["b"])));
-        assert!(needs_change(&obj, Field::Annotations, &op(&[("a", "1")], &[])));
+        assert!(needs_change(
+            &obj,
+            Field::Annotations,
+            &op(&[("a", "1")], &[])
+        ));
         let bare = json!({"metadata": {}});
         assert!(!needs_change(&bare, Field::Labels, &op(&[], &["b"])));
     }
 
     #[test]
     fn patch_sets_and_removes() {
-        assert_eq!(wanted(&op(&[("a", "1")], &["b"])), json!({"a": "1", "b": null}));
+        assert_eq!(
+            wanted(&op(&[("a", "1")], &["b"])),
+            json!({"a": "1", "b": null})
+        );
     }
 
     #[test]
@@ -213,8 +271,14 @@ mod tests {
             summary(Field::Labels, false, &c, &a)
         };
         assert_eq!(s(&["Secret argocd/p"], &[]), "labelled Secret argocd/p");
-        assert_eq!(s(&[], &["Secret argocd/p"]), "Secret argocd/p already labelled");
+        assert_eq!(
+            s(&[], &["Secret argocd/p"]),
+            "Secret argocd/p already labelled"
+        );
         assert_eq!(s(&["A", "B"], &[]), "labelled 2 objects: A, B");
-        assert_eq!(summary(Field::Annotations, true, &["A".into()], &[]), "would annotate A");
+        assert_eq!(
+            summary(Field::Annotations, true, &["A".into()], &[]),
+            "would annotate A"
+        );
     }
 }

@@ -43,16 +43,29 @@ pub(crate) fn parse(text: &str) -> Result<Vec<ManifestObject>, ManifestError> {
 }
 
 fn object(index: usize, body: serde_json::Value) -> Result<ManifestObject, ManifestError> {
-    let text = |pointer: &str| body.pointer(pointer).and_then(|v| v.as_str()).map(str::to_string);
-    let missing = |what: &str| ManifestError(format!("document {index} of the manifest has no {what}"));
+    let text = |pointer: &str| {
+        body.pointer(pointer)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    let missing =
+        |what: &str| ManifestError(format!("document {index} of the manifest has no {what}"));
     if !body.is_object() {
-        return Err(ManifestError(format!("document {index} of the manifest is not a mapping")));
+        return Err(ManifestError(format!(
+            "document {index} of the manifest is not a mapping"
+        )));
     }
     let api_version = text("/apiVersion").ok_or_else(|| missing("apiVersion"))?;
     let kind = text("/kind").ok_or_else(|| missing("kind"))?;
     let name = text("/metadata/name").ok_or_else(|| missing("metadata.name"))?;
     let namespace = text("/metadata/namespace").filter(|ns| !ns.is_empty());
-    Ok(ManifestObject { api_version, kind, name, namespace, body })
+    Ok(ManifestObject {
+        api_version,
+        kind,
+        name,
+        namespace,
+        body,
+    })
 }
 
 #[cfg(test)]
@@ -74,7 +87,8 @@ mod tests {
         let err = parse("apiVersion: v1\nkind: Secret\ndata: {token: \"CANARY-abc\n").unwrap_err();
         assert!(!err.0.contains("CANARY"), "{err}");
         assert!(err.0.contains("not valid YAML"), "{err}");
-        let err = parse("kind: Secret\nmetadata: {name: x}\ndata: {token: CANARY-abc}\n").unwrap_err();
+        let err =
+            parse("kind: Secret\nmetadata: {name: x}\ndata: {token: CANARY-abc}\n").unwrap_err();
         assert_eq!(err.0, "document 1 of the manifest has no apiVersion");
         let err = parse("- CANARY-abc\n").unwrap_err();
         assert_eq!(err.0, "document 1 of the manifest is not a mapping");

@@ -36,7 +36,8 @@ use ::kube::Api;
 use ::kube::core::DynamicObject;
 
 pub use action::{
-    ApplyOp, ConditionIs, DeleteOp, FieldEquals, GetOp, KubeAction, LabelOp, Target, WaitFor, WaitOp,
+    ApplyOp, ConditionIs, DeleteOp, FieldEquals, GetOp, KubeAction, LabelOp, Target, WaitFor,
+    WaitOp,
 };
 pub use error::{KubeError, KubeErrorKind};
 pub use object::REDACTED;
@@ -81,7 +82,9 @@ impl KubeRuntime {
     /// Clients are built later, on each context's first use.
     pub fn new(kubeconfig: Option<PathBuf>) -> Result<Self, KubeError> {
         let source = KubeconfigSource::load(kubeconfig.as_deref())?;
-        Ok(KubeRuntime { clients: Clients::new(source) })
+        Ok(KubeRuntime {
+            clients: Clients::new(source),
+        })
     }
 
     /// The kubeconfig's context names, in file order.
@@ -90,7 +93,11 @@ impl KubeRuntime {
     }
 
     /// Runs one kube step.
-    pub async fn execute(&self, action: &KubeAction, opts: &ExecOptions) -> Result<KubeOutcome, KubeError> {
+    pub async fn execute(
+        &self,
+        action: &KubeAction,
+        opts: &ExecOptions,
+    ) -> Result<KubeOutcome, KubeError> {
         action.validate().map_err(KubeError::invalid)?;
         let op = action.operation().map_err(KubeError::invalid)?;
         let cc = self.clients.get(&action.context).await?;
@@ -121,19 +128,35 @@ impl Scoped {
         api_version: Option<&str>,
         namespace: Option<&str>,
     ) -> Result<Self, KubeError> {
-        let resolved = cc.discovery.resolve(&cc.client, &cc.name, api_version, kind).await?;
+        let resolved = cc
+            .discovery
+            .resolve(&cc.client, &cc.name, api_version, kind)
+            .await?;
         let (api, namespace) = if resolved.namespaced {
-            let ns = namespace.unwrap_or(cc.client.default_namespace()).to_string();
-            (Api::namespaced_with(cc.client.clone(), &ns, &resolved.resource), Some(ns))
+            let ns = namespace
+                .unwrap_or(cc.client.default_namespace())
+                .to_string();
+            (
+                Api::namespaced_with(cc.client.clone(), &ns, &resolved.resource),
+                Some(ns),
+            )
         } else {
             (Api::all_with(cc.client.clone(), &resolved.resource), None)
         };
-        Ok(Scoped { api, resolved, namespace })
+        Ok(Scoped {
+            api,
+            resolved,
+            namespace,
+        })
     }
 
     /// `Kind namespace/name`.
     pub(crate) fn name(&self, name: &str) -> String {
-        action::object_ref(&self.resolved.resource.kind, self.namespace.as_deref(), name)
+        action::object_ref(
+            &self.resolved.resource.kind,
+            self.namespace.as_deref(),
+            name,
+        )
     }
 
     /// The object as JSON, with `apiVersion` and `kind` filled in (list items lack them).

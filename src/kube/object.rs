@@ -62,7 +62,9 @@ pub(crate) fn field_equals(obj: &Value, cond: &FieldEquals) -> bool {
 }
 
 fn decode_base64(text: &str) -> Option<String> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(text.trim()).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .ok()?;
     String::from_utf8(bytes).ok()
 }
 
@@ -93,7 +95,9 @@ pub(crate) fn redact(mut obj: Value) -> Value {
 
 /// Whether the object carries `data` or `stringData` (whose values must never be echoed).
 pub(crate) fn holds_data(obj: &Value) -> bool {
-    ["data", "stringData", "binaryData"].iter().any(|f| obj.get(f).is_some_and(|v| !v.is_null()))
+    ["data", "stringData", "binaryData"]
+        .iter()
+        .any(|f| obj.get(f).is_some_and(|v| !v.is_null()))
 }
 
 /// Every `data`/`stringData` value of a manifest object, raw and base64-decoded, to scrub from
@@ -101,7 +105,9 @@ pub(crate) fn holds_data(obj: &Value) -> bool {
 pub(crate) fn secret_values(obj: &Value) -> Vec<String> {
     let mut out = Vec::new();
     for field in ["data", "stringData"] {
-        let Some(Value::Object(map)) = obj.get(field) else { continue };
+        let Some(Value::Object(map)) = obj.get(field) else {
+            continue;
+        };
         for v in map.values().filter_map(Value::as_str) {
             out.push(v.to_string());
             if field == "data"
@@ -131,12 +137,17 @@ pub(crate) fn scrub(message: &str, secrets: &[String]) -> String {
 
 /// Named values from the object by JSON pointer; a pointer that points nowhere is an error
 /// naming it. Reads the object it is given, so captures from a redacted Secret are redacted.
-pub(crate) fn capture(obj: &Value, capture: &BTreeMap<String, String>) -> Result<BTreeMap<String, Value>, KubeError> {
+pub(crate) fn capture(
+    obj: &Value,
+    capture: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, Value>, KubeError> {
     capture
         .iter()
         .map(|(out, pointer)| match obj.pointer(pointer) {
             Some(v) => Ok((out.clone(), v.clone())),
-            None => Err(KubeError::invalid(format!("capture {out:?}: nothing at JSON pointer {pointer:?} in the object"))),
+            None => Err(KubeError::invalid(format!(
+                "capture {out:?}: nothing at JSON pointer {pointer:?} in the object"
+            ))),
         })
         .collect()
 }
@@ -162,19 +173,40 @@ mod tests {
     fn dotted_paths_become_pointers() {
         assert_eq!(to_pointer("data.name"), "/data/name");
         assert_eq!(to_pointer("/data/name"), "/data/name");
-        assert_eq!(to_pointer("status.conditions.0.type"), "/status/conditions/0/type");
+        assert_eq!(
+            to_pointer("status.conditions.0.type"),
+            "/status/conditions/0/type"
+        );
         assert_eq!(to_pointer("a/b.c"), "/a~1b/c");
     }
 
     #[test]
     fn where_decodes_secret_data() {
         let secret = argocd_secret("production");
-        let cond = |path: &str, equals: Value| FieldEquals { path: path.to_string(), equals };
-        assert!(field_equals(&secret, &cond("data.name", json!("production"))));
-        assert!(field_equals(&secret, &cond("/data/name", json!("production"))));
-        assert!(!field_equals(&secret, &cond("data.name", json!("nonproduction"))));
-        assert!(!field_equals(&secret, &cond("data.missing", json!("production"))));
-        assert!(field_equals(&secret, &cond("metadata.namespace", json!("argocd"))));
+        let cond = |path: &str, equals: Value| FieldEquals {
+            path: path.to_string(),
+            equals,
+        };
+        assert!(field_equals(
+            &secret,
+            &cond("data.name", json!("production"))
+        ));
+        assert!(field_equals(
+            &secret,
+            &cond("/data/name", json!("production"))
+        ));
+        assert!(!field_equals(
+            &secret,
+            &cond("data.name", json!("nonproduction"))
+        ));
+        assert!(!field_equals(
+            &secret,
+            &cond("data.missing", json!("production"))
+        ));
+        assert!(field_equals(
+            &secret,
+            &cond("metadata.namespace", json!("argocd"))
+        ));
         // A ConfigMap's data is plain text: not decoded.
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"n": "cHJvZA=="}});
         assert!(field_equals(&cm, &cond("data.n", json!("cHJvZA=="))));
@@ -183,7 +215,10 @@ mod tests {
     #[test]
     fn compares_as_text() {
         let obj = json!({"spec": {"replicas": 3, "paused": false}});
-        let cond = |path: &str, equals: Value| FieldEquals { path: path.to_string(), equals };
+        let cond = |path: &str, equals: Value| FieldEquals {
+            path: path.to_string(),
+            equals,
+        };
         assert!(field_equals(&obj, &cond("spec.replicas", json!("3"))));
         assert!(field_equals(&obj, &cond("spec.replicas", json!(3))));
         assert!(field_equals(&obj, &cond("spec.paused", json!("false"))));
@@ -196,8 +231,13 @@ mod tests {
         assert!(!text.contains("CANARY"), "{text}");
         assert!(!text.contains("managedFields"));
         assert_eq!(out["data"]["name"], REDACTED);
-        assert_eq!(out["metadata"]["labels"]["argocd.argoproj.io/secret-type"], "cluster");
-        let cm = redact(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"k": "v"}}));
+        assert_eq!(
+            out["metadata"]["labels"]["argocd.argoproj.io/secret-type"],
+            "cluster"
+        );
+        let cm = redact(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"k": "v"}}),
+        );
         assert_eq!(cm["data"]["k"], "v");
     }
 
@@ -212,7 +252,8 @@ mod tests {
 
     #[test]
     fn captures_by_pointer() {
-        let obj = json!({"data": {"ca-bundle.crt": "PEM"}, "spec": {"ports": [{"nodePort": 30143}]}});
+        let obj =
+            json!({"data": {"ca-bundle.crt": "PEM"}, "spec": {"ports": [{"nodePort": 30143}]}});
         let wanted = BTreeMap::from([
             ("ca".to_string(), "/data/ca-bundle.crt".to_string()),
             ("port".to_string(), "/spec/ports/0/nodePort".to_string()),
@@ -222,6 +263,10 @@ mod tests {
         assert_eq!(got["port"], json!(30143));
         let missing = BTreeMap::from([("x".to_string(), "/spec/nope".to_string())]);
         let err = capture(&obj, &missing).unwrap_err();
-        assert!(err.message.contains("/spec/nope") && err.message.contains("\"x\""), "{}", err.message);
+        assert!(
+            err.message.contains("/spec/nope") && err.message.contains("\"x\""),
+            "{}",
+            err.message
+        );
     }
 }

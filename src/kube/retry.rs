@@ -24,7 +24,11 @@ pub(crate) struct RequestRetry {
 
 impl Default for RequestRetry {
     fn default() -> Self {
-        RequestRetry { attempts: 5, first_delay: Duration::from_millis(100), max_delay: Duration::from_secs(5) }
+        RequestRetry {
+            attempts: 5,
+            first_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+        }
     }
 }
 
@@ -63,7 +67,11 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     fn quick() -> RequestRetry {
-        RequestRetry { attempts: 3, first_delay: Duration::from_millis(1), max_delay: Duration::from_millis(50) }
+        RequestRetry {
+            attempts: 3,
+            first_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(50),
+        }
     }
 
     #[tokio::test]
@@ -106,12 +114,20 @@ mod tests {
             })
             .await
             .unwrap_err();
-        assert_eq!((err.kind, calls.load(Ordering::SeqCst)), (KubeErrorKind::NotFound, 1));
+        assert_eq!(
+            (err.kind, calls.load(Ordering::SeqCst)),
+            (KubeErrorKind::NotFound, 1)
+        );
         let calls = AtomicU32::new(0);
         let err = quick()
             .run("get", || async {
                 calls.fetch_add(1, Ordering::SeqCst);
-                Err::<(), _>(KubeError::from_status(429, "TooManyRequests", "", Some(Duration::from_secs(60))))
+                Err::<(), _>(KubeError::from_status(
+                    429,
+                    "TooManyRequests",
+                    "",
+                    Some(Duration::from_secs(60)),
+                ))
             })
             .await
             .unwrap_err();

@@ -1,0 +1,286 @@
+//! `wait`: watch one object until a condition holds.
+//!
+//! A watch, not polling: one LIST and one WATCH (`fieldSelector=metadata.name=<name>`), then
+//! every change of the object arrives as an event and is checked against the condition (each
+//! condition is one small function of the object, or of its absence). A transient failure of the
+//! watch (503, a dropped connection) re-establishes it after a short backoff; a permanent one
+//! (401, 403, a kind that is not served) fails the step at once.
+//!
+//! The step's timeout drops this future; a `timeout` inside the op ends the wait here instead,
+//! with the last state seen in the message ("Deployment x: Available=False
+//! (MinimumReplicasUnavailable)").
+
+use std::time::Duration;
+
+use ::kube::runtime::watcher::{self, Event};
+use futures::StreamExt;
+use serde_json::Value;
+
+use super::action::{WaitFor, WaitOp};
+use super::client::ContextClient;
+use super::error::{KubeError, KubeErrorKind};
+use super::{KubeOutcome, Scoped, object};
+
+/// Watches `op`'s object until its condition holds.
+pub(crate) async fn wait(cc: &ContextClient, op: &WaitOp) -> Result<KubeOutcome, KubeError> {
+    let scoped = Scoped::new(
+        cc,
+        &op.kind,
+        op.api_version.as_deref(),
+        op.namespace.as_deref(),
+    )
+    .await?;
+    let target = scoped.name(&op.name);
+    let what = format!(
+        "wait for {target} to be {} on context {}",
+        op.for_.describe(),
+        cc.name
+    );
+    let mut last = "not seen yet".to_string();
+    let watched = match op.timeout.as_deref().map(humantime::parse_duration) {
+        None => watch(&scoped, op, &mut last).await,
+        Some(Ok(limit)) => match tokio::time::timeout(limit, watch(&scoped, op, &mut last)).await {
+            Ok(result) => result,
+            Err(_) => {
+                let limit = humantime::format_duration(limit);
+                return Err(KubeError::new(
+                    KubeErrorKind::Timeout,
+                    format!("{what}: gave up after {limit}; last seen: {target}: {last}"),
+                ));
+            }
+        },
+        Some(Err(e)) => return Err(KubeError::invalid(format!("{what}: timeout: {e}"))),
+    };
+    let obj = watched.map_err(|e| e.context(&what))?;
+    let summary = match op.for_ {
+        WaitFor::Exists => format!("{target} exists"),
+        WaitFor::Deleted => format!("{target} is gone"),
+        _ => format!("{target} is {}", op.for_.describe()),
+    };
+    Ok(KubeOutcome {
+        summary,
+        changed: false,
+        object: obj.map(object::redact),
+        outputs: Default::default(),
+    })
+}
+
+/// Follows the object's events until the condition holds; `last` is kept up to date with the
+/// state seen, for the timeout message.
+async fn watch(
+    scoped: &Scoped,
+    op: &WaitOp,
+    last: &mut String,
+) -> Result<Option<Value>, KubeError> {
+    let config = watcher::Config::default().fields(&format!("metadata.name={}", op.name));
+    let mut events = std::pin::pin!(watcher::watcher(scoped.api.clone(), config));
+    // Whether the object was listed in the current (re)list: if not, it does not exist.
+    let mut listed = false;
+    let mut failures = 0u32;
+    while let Some(event) = events.next().await {
+        let current = match event {
+            Ok(Event::Init) => {
+                listed = false;
+                continue;
+            }
+            Ok(Event::InitApply(obj)) => {
+                listed = true;
+                Some(scoped.json(&obj))
+            }
+            Ok(Event::InitDone) if listed => continue,
+            Ok(Event::InitDone) | Ok(Event::Delete(_)) => None,
+            Ok(Event::Apply(obj)) => Some(scoped.json(&obj)),
+            Err(e) => {
+                let e = KubeError::from(e);
+                if !e.transient {
+                    return Err(e);
+                }
+                failures += 1;
+                *last = format!("{} (watch failing: {})", strip_last_error(last), e.message);
+                let pause = e
+                    .retry_after
+                    .unwrap_or(Duration::from_millis(100 * 2u64.pow(failures.min(5))));
+                tracing::debug!(
+                    ?pause,
+                    "watch of {} failed: {}; watching again",
+                    op.name,
+                    e.message
+                );
+                tokio::time::sleep(pause.min(Duration::from_secs(5))).await;
+                continue;
+            }
+        };
+        failures = 0;
+        *last = state(&op.for_, current.as_ref());
+        tracing::debug!("watching {}: {last}", op.name);
+        if holds(&op.for_, current.as_ref()) {
+            return Ok(current);
+        }
+    }
+    let mut ended = KubeError::new(KubeErrorKind::Connection, "the watch ended unexpectedly");
+    ended.transient = true;
+    Err(ended)
+}
+
+fn strip_last_error(last: &str) -> &str {
+    last.split(" (watch failing:").next().unwrap_or(last)
+}
+
+/// Whether `cond` holds for the object (`None`: it does not exist).
+pub(crate) fn holds(cond: &WaitFor, obj: Option<&Value>) -> bool {
+    let Some(obj) = obj else {
+        return matches!(cond, WaitFor::Deleted);
+    };
+    match cond {
+        WaitFor::Exists => true,
+        WaitFor::Deleted => false,
+        WaitFor::Available => {
+            condition_status(obj, "Available").is_some_and(|(status, _)| status == "True")
+        }
+        WaitFor::Condition(c) => {
+            condition_status(obj, &c.type_).is_some_and(|(status, _)| status == c.status)
+        }
+        WaitFor::Healthy => text_at(obj, "/status/health/status") == Some("Healthy"),
+        WaitFor::Synced => text_at(obj, "/status/sync/status") == Some("Synced"),
+        WaitFor::Field(f) => object::field_equals(obj, f),
+    }
+}
+
+/// The object's state as far as `cond` is concerned, in words; never a Secret's data value.
+pub(crate) fn state(cond: &WaitFor, obj: Option<&Value>) -> String {
+    let Some(obj) = obj else {
+        return "does not exist".to_string();
+    };
+    let condition = |type_: &str| match condition_status(obj, type_) {
+        Some((status, "")) => format!("{type_}={status}"),
+        Some((status, reason)) => format!("{type_}={status} ({reason})"),
+        None => format!("no {type_} condition yet"),
+    };
+    match cond {
+        WaitFor::Exists | WaitFor::Deleted => "exists".to_string(),
+        WaitFor::Available => condition("Available"),
+        WaitFor::Condition(c) => condition(&c.type_),
+        WaitFor::Healthy => format!(
+            "health is {}",
+            text_at(obj, "/status/health/status").unwrap_or("unknown")
+        ),
+        WaitFor::Synced => format!(
+            "sync is {}",
+            text_at(obj, "/status/sync/status").unwrap_or("unknown")
+        ),
+        WaitFor::Field(f) => {
+            let pointer = object::to_pointer(&f.path);
+            let secret_data = object::is_secret(obj)
+                && (pointer.starts_with("/data/") || pointer.starts_with("/stringData/"));
+            match object::lookup(obj, &f.path) {
+                None => format!("{} is not set", f.path),
+                Some(_) if secret_data => format!("{} is {}", f.path, object::REDACTED),
+                Some(v) => format!("{} is {}", f.path, object::scalar_text(&v)),
+            }
+        }
+    }
+}
+
+fn text_at<'a>(obj: &'a Value, pointer: &str) -> Option<&'a str> {
+    obj.pointer(pointer).and_then(Value::as_str)
+}
+
+/// `(status, reason)` of the condition `type_` in `status.conditions`.
+fn condition_status<'a>(obj: &'a Value, type_: &str) -> Option<(&'a str, &'a str)> {
+    obj.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))
+        .map(|c| {
+            (
+                c.get("status").and_then(Value::as_str).unwrap_or("Unknown"),
+                c.get("reason").and_then(Value::as_str).unwrap_or(""),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kube::action::{ConditionIs, FieldEquals};
+    use serde_json::json;
+
+    fn deployment(status: &str, reason: &str) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+               "status": {"conditions": [
+                   {"type": "Progressing", "status": "True"},
+                   {"type": "Available", "status": status, "reason": reason}]}})
+    }
+
+    #[test]
+    fn available() {
+        assert!(holds(
+            &WaitFor::Available,
+            Some(&deployment("True", "MinimumReplicasAvailable"))
+        ));
+        let not_yet = deployment("False", "MinimumReplicasUnavailable");
+        assert!(!holds(&WaitFor::Available, Some(&not_yet)));
+        assert_eq!(
+            state(&WaitFor::Available, Some(&not_yet)),
+            "Available=False (MinimumReplicasUnavailable)"
+        );
+        assert_eq!(
+            state(&WaitFor::Available, Some(&json!({}))),
+            "no Available condition yet"
+        );
+        assert!(!holds(&WaitFor::Available, None));
+        assert_eq!(state(&WaitFor::Available, None), "does not exist");
+    }
+
+    #[test]
+    fn exists_and_deleted() {
+        let obj = json!({"metadata": {"name": "x"}});
+        assert!(holds(&WaitFor::Exists, Some(&obj)));
+        assert!(!holds(&WaitFor::Exists, None));
+        assert!(holds(&WaitFor::Deleted, None));
+        assert!(!holds(&WaitFor::Deleted, Some(&obj)));
+    }
+
+    #[test]
+    fn conditions_and_argo() {
+        let ready = WaitFor::Condition(ConditionIs {
+            type_: "Progressing".into(),
+            status: "True".into(),
+        });
+        assert!(holds(&ready, Some(&deployment("False", ""))));
+        let app =
+            json!({"status": {"health": {"status": "Progressing"}, "sync": {"status": "Synced"}}});
+        assert!(!holds(&WaitFor::Healthy, Some(&app)));
+        assert!(holds(&WaitFor::Synced, Some(&app)));
+        assert_eq!(
+            state(&WaitFor::Healthy, Some(&app)),
+            "health is Progressing"
+        );
+    }
+
+    #[test]
+    fn fields_and_secret_redaction() {
+        let svc = json!({"spec": {"ports": [{"nodePort": 30143}]}});
+        let port = WaitFor::Field(FieldEquals {
+            path: "spec.ports.0.nodePort".into(),
+            equals: json!("30143"),
+        });
+        assert!(holds(&port, Some(&svc)));
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "data": {"token": "Q0FOQVJZ"}});
+        let token = WaitFor::Field(FieldEquals {
+            path: "data.token".into(),
+            equals: json!("other"),
+        });
+        assert!(!holds(&token, Some(&secret)));
+        let said = state(&token, Some(&secret));
+        assert!(
+            !said.contains("CANARY") && !said.contains("Q0FOQVJZ"),
+            "{said}"
+        );
+        let ok = WaitFor::Field(FieldEquals {
+            path: "data.token".into(),
+            equals: json!("CANARY"),
+        });
+        assert!(holds(&ok, Some(&secret)));
+    }
+}
