@@ -60,6 +60,10 @@ pub struct ExecOptions {
     pub dry_run: bool,
     /// The directory `apply.file` is relative to (the workflow file's directory).
     pub base_dir: PathBuf,
+    /// The step's timeout, if the runner wants the `wait` to end by itself at that point with
+    /// the last state seen in its message (a wait's own `timeout` applies when shorter). The
+    /// runner should still drop the future a little later as a backstop.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// What a kube step did.
@@ -106,7 +110,7 @@ impl KubeRuntime {
             Operation::Label(op) => label::label(&cc, op, label::Field::Labels, opts).await,
             Operation::Annotate(op) => label::label(&cc, op, label::Field::Annotations, opts).await,
             Operation::Get(op) => get::get(&cc, op).await,
-            Operation::Wait(op) => wait::wait(&cc, op).await,
+            Operation::Wait(op) => wait::wait(&cc, op, opts.timeout).await,
             Operation::Delete(op) => delete::delete(&cc, op, opts).await,
         }
     }

@@ -22,7 +22,11 @@ use super::error::{KubeError, KubeErrorKind};
 use super::{KubeOutcome, Scoped, object};
 
 /// Watches `op`'s object until its condition holds.
-pub(crate) async fn wait(cc: &ContextClient, op: &WaitOp) -> Result<KubeOutcome, KubeError> {
+pub(crate) async fn wait(
+    cc: &ContextClient,
+    op: &WaitOp,
+    step_timeout: Option<Duration>,
+) -> Result<KubeOutcome, KubeError> {
     let scoped = Scoped::new(
         cc,
         &op.kind,
@@ -37,19 +41,30 @@ pub(crate) async fn wait(cc: &ContextClient, op: &WaitOp) -> Result<KubeOutcome,
         cc.name
     );
     let mut last = "not seen yet".to_string();
-    let watched = match op.timeout.as_deref().map(humantime::parse_duration) {
+    let own = match op.timeout.as_deref().map(humantime::parse_duration) {
+        None => None,
+        Some(Ok(limit)) => Some(limit),
+        Some(Err(e)) => return Err(KubeError::invalid(format!("{what}: timeout: {e}"))),
+    };
+    let limit = match (own, step_timeout) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let watched = match limit {
         None => watch(&scoped, op, &mut last).await,
-        Some(Ok(limit)) => match tokio::time::timeout(limit, watch(&scoped, op, &mut last)).await {
+        Some(limit) => match tokio::time::timeout(limit, watch(&scoped, op, &mut last)).await {
             Ok(result) => result,
             Err(_) => {
                 let limit = humantime::format_duration(limit);
-                return Err(KubeError::new(
+                // Transient: waiting again may well succeed; the step's retry policy decides.
+                let mut e = KubeError::new(
                     KubeErrorKind::Timeout,
                     format!("{what}: gave up after {limit}; last seen: {target}: {last}"),
-                ));
+                );
+                e.transient = true;
+                return Err(e);
             }
         },
-        Some(Err(e)) => return Err(KubeError::invalid(format!("{what}: timeout: {e}"))),
     };
     let obj = watched.map_err(|e| e.context(&what))?;
     let summary = match op.for_ {
