@@ -269,7 +269,12 @@ impl miette::Diagnostic for NamedDiag<'_> {
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(word, c), c))
+        // Jaro-Winkler misses swapped letters in short words (`hbu` for `hub`); one edit
+        // (a swap counts as one) is as likely a typo.
+        .map(|c| {
+            let one_edit = word.len() >= 3 && strsim::osa_distance(word, c) == 1;
+            (strsim::jaro_winkler(word, c).max(if one_edit { 0.85 } else { 0.0 }), c)
+        })
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
@@ -283,6 +288,7 @@ mod tests {
     fn suggests_close_names() {
         assert_eq!(did_you_mean("neds", ["needs", "name", "id"]), Some("needs"));
         assert_eq!(did_you_mean("zzz", ["needs", "name"]), None);
+        assert_eq!(did_you_mean("hbu", ["spoke", "hub"]), Some("hub"));
     }
 
     #[test]

@@ -85,19 +85,21 @@ pub fn load_lenient(path: &Path, text: &str) -> (Option<LoadedWorkflow>, Problem
 fn load_inner(path: &Path, text: &str) -> Result<(Option<LoadedWorkflow>, Problems), Problems> {
     let file = SourceFile::new(path, text);
     let root = yaml::parse(text).map_err(|e| {
-        let mut p = Problem::new(ProblemKind::Syntax, format!("invalid YAML: {}", e.message));
+        let mut p = Problem::new(ProblemKind::Syntax, format!("invalid YAML: {}", syntax_message(&e.message)));
         if let Some(loc) = e.loc {
-            p = p.at(&file, loc).label("here");
+            p = p.at(&file, with_offset(text, loc)).label("here");
         } else {
             p.file = Some(file.clone());
         }
         Problems::from(p)
     })?;
     let Value::Map(entries) = &root.value else {
-        return Err(Problem::new(
-            ProblemKind::WrongType,
-            "a workflow file must be a mapping with `name` and `steps`",
-        )
+        let message = if matches!(root.value, Value::Null) {
+            "the workflow file is empty: it must be a mapping with `name` and `steps`"
+        } else {
+            "a workflow file must be a mapping with `name` and `steps`"
+        };
+        return Err(Problem::new(ProblemKind::WrongType, message)
         .at(&file, root.loc)
         .into());
     };
@@ -152,6 +154,37 @@ fn load_inner(path: &Path, text: &str) -> Result<(Option<LoadedWorkflow>, Proble
     Ok((loaded, problems))
 }
 
+static SYNTAX_NOISE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:, set DuplicateKeyPolicy in Options if acceptable)?(?: at line \d+, column \d+)?$")
+        .expect("valid regex")
+});
+
+/// The parser's message without what the diagnostic shows anyway (the position) or what only
+/// a programmer can act on (a parser option).
+fn syntax_message(message: &str) -> &str {
+    SYNTAX_NOISE.find(message).map_or(message, |m| &message[..m.start()])
+}
+
+/// The parser gives syntax errors a line and column but no byte offset; the snippet needs one.
+fn with_offset(text: &str, mut loc: yaml::Loc) -> yaml::Loc {
+    if loc.offset != 0 || (loc.line <= 1 && loc.column <= 1) {
+        return loc;
+    }
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(loc.line.saturating_sub(1) as usize)
+        .map(str::len)
+        .sum();
+    let line = text[line_start.min(text.len())..].lines().next().unwrap_or("");
+    let in_line: usize = line
+        .chars()
+        .take(loc.column.saturating_sub(1) as usize)
+        .map(char::len_utf8)
+        .sum();
+    loc.offset = (line_start + in_line).min(text.len());
+    loc
+}
+
 fn placeholder_step() -> Step {
     Step {
         id: String::new(),
@@ -200,14 +233,27 @@ pub fn typed_lenient<T: DeserializeOwned>(
     mut json: serde_json::Value,
     problems: &mut Problems,
 ) -> Option<T> {
+    // Fields dropped so far: a required field dropped for its wrong type is then "missing",
+    // which would only repeat the problem already reported.
+    let mut dropped: Vec<Vec<PathSeg>> = Vec::new();
     for _ in 0..32 {
         match attempt::<T>(file, root, base, json.clone()) {
             Ok(v) => return Some(v),
             Err((p, rel)) => {
-                let unknown = (p.kind == ProblemKind::UnknownField)
-                    .then(|| p.message.split('`').nth(1).map(str::to_string))
-                    .flatten();
-                problems.push(p);
+                let named = p.message.split('`').nth(1).map(str::to_string);
+                let unknown = (p.kind == ProblemKind::UnknownField).then(|| named.clone()).flatten();
+                let repeat = p.kind == ProblemKind::MissingField
+                    && named.is_some_and(|f| {
+                        let mut path = rel.clone();
+                        path.push(PathSeg::Key(f));
+                        dropped.contains(&path)
+                    });
+                if !repeat {
+                    problems.push(p);
+                }
+                if unknown.is_none() {
+                    dropped.push(rel.clone());
+                }
                 if !remove_at(&mut json, &rel, unknown.as_deref()) {
                     return None;
                 }
@@ -256,6 +302,8 @@ fn walk<'a>(json: &'a mut serde_json::Value, path: &[PathSeg]) -> Option<&'a mut
 }
 
 /// One try at reading `T`; on failure, the problem and the failing path relative to `base`.
+// The error is consumed at once by the two callers above; boxing it would buy nothing.
+#[allow(clippy::result_large_err)]
 fn attempt<T: DeserializeOwned>(
     file: &Arc<SourceFile>,
     root: &Node,

@@ -451,7 +451,10 @@ impl Checker<'_> {
         let step_node = self.wf.step_node(i);
         // Exactly one action.
         let actions = step.actions();
+        // An action the loader could not read has been reported already.
+        let unreadable_action = super::model::ACTIONS.iter().any(|a| step_node.get(a).is_some());
         match actions.len() {
+            0 if unreadable_action => {}
             0 => self.push(
                 Problem::new(ProblemKind::NoAction, format!("step `{}` has no action", step.id))
                     .at(self.file, self.step_field(i, "id").loc)
@@ -459,7 +462,10 @@ impl Checker<'_> {
             ),
             1 => {}
             _ => {
-                let loc = step_node.entry(actions[1]).map_or(step_node.loc, |(k, _)| k.loc);
+                // The second one as written, whatever the order of ACTIONS.
+                let mut keys: Vec<Loc> = actions.iter().filter_map(|a| step_node.entry(a).map(|(k, _)| k.loc)).collect();
+                keys.sort_by_key(|l| l.offset);
+                let loc = keys.get(1).copied().unwrap_or(step_node.loc);
                 self.push(
                     Problem::new(
                         ProblemKind::TwoActions,
