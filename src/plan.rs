@@ -213,10 +213,13 @@ fn plan_workflow(
         };
         keys.insert(i, instances.iter().map(|(k, _)| k.clone()).collect());
         for (key, item) in instances {
-            let ctx = plan_context(wf, params, config, item.as_ref());
+            // Items known only at run time show as a placeholder, like step outputs.
+            let placeholder = serde_json::json!("<item>");
+            let item = item.as_ref().or(runtime_for_each.as_ref().map(|_| &placeholder));
+            let ctx = plan_context(wf, params, config, item);
             let (action, raw) = action_json(step);
             let rendered = template::render_json(&raw, &ctx).unwrap_or(raw);
-            let rendered = if step.sensitive { mask_stdin(rendered) } else { rendered };
+            let mut rendered = if step.sensitive { mask_stdin(rendered) } else { rendered };
             let mut nested = Vec::new();
             if let Some(call) = &step.workflow
                 && let Some(child) = bundle.called(wf, &call.path)
@@ -231,6 +234,15 @@ fn plan_workflow(
                         && let Some(d) = &spec.default
                     {
                         child_params.insert(name.clone(), d.clone());
+                    }
+                    // A param the child calls sensitive is masked wherever the plan shows it.
+                    if spec.sensitive && child_params.contains_key(name) {
+                        child_params.insert(name.clone(), serde_json::json!(MASK));
+                        if let Some(w) = rendered.get_mut("with").and_then(|w| w.as_object_mut())
+                            && w.contains_key(name)
+                        {
+                            w.insert(name.clone(), serde_json::json!(MASK));
+                        }
                     }
                 }
                 nested = plan_workflow(
