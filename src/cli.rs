@@ -42,7 +42,12 @@ pub struct GlobalArgs {
     #[arg(long, short, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Where runs are journaled.
-    #[arg(long, env = "MCFLOW_STATE_DIR", default_value = ".mcflow", global = true)]
+    #[arg(
+        long,
+        env = "MCFLOW_STATE_DIR",
+        default_value = ".mcflow",
+        global = true
+    )]
     pub state_dir: PathBuf,
     /// The topology file exposed to templates as `config` [default: config/clusters.yaml when it exists].
     #[arg(long, env = "MCFLOW_CONFIG", global = true)]

@@ -49,7 +49,12 @@ pub fn prepare(global: &GlobalArgs, workflow: &Path, args: &ParamArgs) -> Result
         return Err(problems.into());
     }
     let origin = format!("workflow `{}`", bundle.root.workflow.name);
-    let params = params::bind(&bundle.root.workflow.params, &values, &config.value, &origin)?;
+    let params = params::bind(
+        &bundle.root.workflow.params,
+        &values,
+        &config.value,
+        &origin,
+    )?;
     Ok(Prepared {
         bundle,
         params,
@@ -80,14 +85,22 @@ pub fn validate_files(global: &GlobalArgs, files: &[std::path::PathBuf]) -> Resu
             })).collect::<Vec<_>>(),
         });
         println!("{report}");
-        return if problems.is_empty() { Ok(()) } else { Err(Error::Usage(String::new())) };
+        return if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Usage(String::new()))
+        };
     }
     if !global.quiet {
         for (f, n) in &ok {
             println!("✓ {} ({n} steps)", f.display());
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(problems.into()) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.into())
+    }
 }
 
 pub fn plan_cmd(global: &GlobalArgs, workflow: &Path, args: &ParamArgs) -> Result<(), Error> {
@@ -120,5 +133,117 @@ pub fn schema_cmd() -> Result<(), Error> {
 pub fn completions_cmd(shell: clap_complete::Shell) -> Result<(), Error> {
     let mut cmd = Cli::command();
     clap_complete::generate(shell, &mut cmd, "mcflow", &mut std::io::stdout());
+    Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::State(format!("cannot start the async runtime: {e}")))
+}
+
+fn run_options(global: &GlobalArgs, exec: &crate::cli::ExecArgs) -> crate::run::RunOptions {
+    crate::run::RunOptions {
+        state_dir: global.state_dir.clone(),
+        max_parallel: exec.max_parallel,
+        dry_run: exec.dry_run,
+        kubeconfig: global.kubeconfig.clone(),
+        linkerd: global.linkerd.clone(),
+    }
+}
+
+fn reporter(global: &GlobalArgs) -> Box<dyn crate::report::Reporter> {
+    crate::report::for_mode(
+        global.output,
+        crate::report::ReportOptions {
+            quiet: global.quiet,
+            verbose: global.verbose,
+            color: crate::report::color_enabled(),
+        },
+    )
+}
+
+pub fn run_cmd(global: &GlobalArgs, args: &crate::cli::RunArgs) -> Result<(), Error> {
+    let prepared = prepare(global, &args.workflow, &args.params)?;
+    let opts = run_options(global, &args.exec);
+    runtime()?.block_on(crate::run::start(prepared, opts, reporter(global)))?;
+    Ok(())
+}
+
+pub fn resume_cmd(global: &GlobalArgs, args: &crate::cli::ResumeArgs) -> Result<(), Error> {
+    let state = crate::journal::StateDir::new(&global.state_dir);
+    let run_id = match &args.run_id {
+        Some(id) => id.clone(),
+        None => state.last().map_err(|e| Error::State(e.to_string()))?,
+    };
+    let opts = run_options(global, &args.exec);
+    runtime()?.block_on(crate::run::resume(
+        &run_id,
+        args.allow_changed,
+        opts,
+        reporter(global),
+    ))?;
+    Ok(())
+}
+
+pub fn runs_cmd(global: &GlobalArgs, limit: usize) -> Result<(), Error> {
+    let state = crate::journal::StateDir::new(&global.state_dir);
+    let ids = state.list().map_err(|e| Error::State(e.to_string()))?;
+    let mut rows = Vec::new();
+    for id in ids.iter().rev().take(limit) {
+        let info =
+            crate::history::RunInfo::read(&state, id).map_err(|e| Error::State(e.to_string()))?;
+        rows.push(info);
+    }
+    if global.output == OutputMode::Json {
+        for r in &rows {
+            println!(
+                "{}",
+                serde_json::to_string(&r.to_json()).unwrap_or_default()
+            );
+        }
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("no runs in {}", global.state_dir.display());
+        return Ok(());
+    }
+    println!(
+        "{:<22}  {:<20}  {:<12}  {:>6}  STARTED",
+        "RUN", "WORKFLOW", "STATUS", "STEPS"
+    );
+    for r in rows {
+        println!(
+            "{:<22}  {:<20}  {:<12}  {:>6}  {}",
+            r.run_id,
+            r.workflow,
+            r.status,
+            format!("{}/{}", r.succeeded, r.steps.len()),
+            r.started.get(..19).unwrap_or(&r.started)
+        );
+    }
+    Ok(())
+}
+
+pub fn show_cmd(global: &GlobalArgs, args: &crate::cli::ShowArgs) -> Result<(), Error> {
+    let state = crate::journal::StateDir::new(&global.state_dir);
+    let run_id = match &args.run_id {
+        Some(id) => state
+            .existing(id)
+            .map_err(|e| Error::State(e.to_string()))?,
+        None => state.last().map_err(|e| Error::State(e.to_string()))?,
+    };
+    let info =
+        crate::history::RunInfo::read(&state, &run_id).map_err(|e| Error::State(e.to_string()))?;
+    if global.output == OutputMode::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&info.to_json()).unwrap_or_default()
+        );
+    } else {
+        print!("{}", info.render());
+    }
     Ok(())
 }

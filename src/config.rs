@@ -39,10 +39,16 @@ impl Config {
 
     fn read(path: &Path) -> Result<Config, Problem> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            Problem::new(ProblemKind::Io, format!("cannot read config {}: {e}", path.display()))
+            Problem::new(
+                ProblemKind::Io,
+                format!("cannot read config {}: {e}", path.display()),
+            )
         })?;
         let value: serde_json::Value = crate::yaml::from_str(&text).map_err(|e| {
-            let at = e.loc.map(|l| format!(":{}:{}", l.line, l.column)).unwrap_or_default();
+            let at = e
+                .loc
+                .map(|l| format!(":{}:{}", l.line, l.column))
+                .unwrap_or_default();
             Problem::new(
                 ProblemKind::BadConfig,
                 format!("config {}{at}: {}", path.display(), e.message),

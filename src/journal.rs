@@ -164,7 +164,8 @@ pub fn now() -> String {
     let fmt = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
     );
-    t.format(&fmt).unwrap_or_else(|_| t.unix_timestamp().to_string())
+    t.format(&fmt)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
 /// Errors of the state directory.
@@ -286,7 +287,9 @@ impl StateDir {
     pub fn new_run_id(&self) -> String {
         let t = time::OffsetDateTime::now_utc();
         let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
-        let stamp = t.format(&fmt).unwrap_or_else(|_| t.unix_timestamp().to_string());
+        let stamp = t
+            .format(&fmt)
+            .unwrap_or_else(|_| t.unix_timestamp().to_string());
         format!("{stamp}-{:04x}", rand::random::<u16>())
     }
 }
@@ -503,7 +506,11 @@ mod tests {
         assert_eq!(read.events.len(), 1);
         let mode = fs::metadata(w.path()).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let mode = fs::metadata(state.run_dir(&id)).unwrap().permissions().mode() & 0o777;
+        let mode = fs::metadata(state.run_dir(&id))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o700);
         drop(w);
         assert!(JournalWriter::open(&state, &id).is_ok());
@@ -529,7 +536,10 @@ mod tests {
         let root = dir.path().join("s");
         fs::create_dir(&root).unwrap();
         fs::set_permissions(&root, fs::Permissions::from_mode(0o777)).unwrap();
-        assert!(matches!(StateDir::new(&root).ensure(), Err(StateError::Unsafe(_))));
+        assert!(matches!(
+            StateDir::new(&root).ensure(),
+            Err(StateError::Unsafe(_))
+        ));
     }
 
     #[test]

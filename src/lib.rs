@@ -1,11 +1,15 @@
 //! mcflow: run YAML workflows that set up and check Linkerd multicluster.
-pub mod yaml;
-pub mod workflow;
-pub mod config;
-pub mod params;
-pub mod plan;
-pub mod error;
 pub mod cli;
 pub mod commands;
-pub mod kube;
+pub mod config;
+pub mod error;
+pub mod history;
+pub mod interrupt;
 pub mod journal;
+pub mod kube;
+pub mod params;
+pub mod plan;
+pub mod report;
+pub mod run;
+pub mod workflow;
+pub mod yaml;

@@ -13,9 +13,10 @@ fn main() -> ExitCode {
         Command::Graph(a) => commands::graph_cmd(&a.workflow),
         Command::Schema => commands::schema_cmd(),
         Command::Completions { shell } => commands::completions_cmd(*shell),
-        Command::Run(_) | Command::Resume(_) | Command::Runs(_) | Command::Show(_) => {
-            Err(Error::Usage("not built yet".into()))
-        }
+        Command::Run(a) => commands::run_cmd(&cli.global, a),
+        Command::Resume(a) => commands::resume_cmd(&cli.global, a),
+        Command::Runs(a) => commands::runs_cmd(&cli.global, a.limit),
+        Command::Show(a) => commands::show_cmd(&cli.global, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
 fn report(e: &Error) {
     match e {
         Error::Invalid(problems) => eprint!("{}", problems.render(commands::color_on_stderr())),
-        Error::Usage(m) if m.is_empty() => {}
+        Error::Usage(m) | Error::StepFailed(m) if m.is_empty() => {}
         other => eprintln!("error: {other}"),
     }
 }

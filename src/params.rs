@@ -30,7 +30,10 @@ pub fn parse_set(arg: &str) -> Result<(String, String), String> {
 /// Reads a `--values` file: a YAML mapping of param names to values.
 pub fn read_values_file(path: &Path) -> Result<ParamValues, Problem> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Problem::new(ProblemKind::Io, format!("cannot read values file {}: {e}", path.display()))
+        Problem::new(
+            ProblemKind::Io,
+            format!("cannot read values file {}: {e}", path.display()),
+        )
     })?;
     let value: serde_json::Value = crate::yaml::from_str(&text).map_err(|e| {
         Problem::new(
@@ -43,7 +46,10 @@ pub fn read_values_file(path: &Path) -> Result<ParamValues, Problem> {
         serde_json::Value::Null => Ok(ParamValues::new()),
         _ => Err(Problem::new(
             ProblemKind::WrongType,
-            format!("values file {} must be a mapping of param names to values", path.display()),
+            format!(
+                "values file {} must be a mapping of param names to values",
+                path.display()
+            ),
         )),
     }
 }
@@ -115,7 +121,11 @@ fn check_value(
     value: &serde_json::Value,
     ctx: &minijinja::Value,
 ) -> Result<(), Problem> {
-    let shown = if spec.sensitive { "***".to_string() } else { text_of(value) };
+    let shown = if spec.sensitive {
+        "***".to_string()
+    } else {
+        text_of(value)
+    };
     if let Some(choices) = &spec.choices {
         let allowed: Vec<serde_json::Value> = match choices {
             Choices::List(l) => l.clone(),
@@ -142,7 +152,10 @@ fn check_value(
             let names: Vec<String> = allowed.iter().map(text_of).collect();
             let mut p = Problem::new(
                 ProblemKind::ParamNotAllowed,
-                format!("param `{name}` is `{shown}`, which is not one of: {}", names.join(", ")),
+                format!(
+                    "param `{name}` is `{shown}`, which is not one of: {}",
+                    names.join(", ")
+                ),
             );
             if let Some(s) = did_you_mean(&text, names.iter().map(String::as_str)) {
                 p = p.help(format!("did you mean `{s}`?"));
@@ -153,12 +166,17 @@ fn check_value(
     if let Some(pattern) = &spec.pattern {
         // Anchored: the whole value must match, not a part of it.
         let re = Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
-            Problem::new(ProblemKind::BadPattern, format!("param `{name}`: invalid pattern: {e}"))
+            Problem::new(
+                ProblemKind::BadPattern,
+                format!("param `{name}`: invalid pattern: {e}"),
+            )
         })?;
         if !re.is_match(&text_of(value)) {
             return Err(Problem::new(
                 ProblemKind::ParamNotAllowed,
-                format!("param `{name}` is `{shown}`, which does not match the pattern `{pattern}`"),
+                format!(
+                    "param `{name}` is `{shown}`, which does not match the pattern `{pattern}`"
+                ),
             ));
         }
     }
@@ -176,7 +194,10 @@ mod tests {
 
     #[test]
     fn set_keeps_the_value_verbatim() {
-        assert_eq!(parse_set("a=b=c; $(x)").unwrap(), ("a".into(), "b=c; $(x)".into()));
+        assert_eq!(
+            parse_set("a=b=c; $(x)").unwrap(),
+            ("a".into(), "b=c; $(x)".into())
+        );
         assert!(parse_set("novalue").is_err());
         assert!(parse_set("=x").is_err());
     }
@@ -184,10 +205,13 @@ mod tests {
     #[test]
     fn reports_every_problem_at_once() {
         let specs = spec("a: {required: true}\nb: {enum: [x, y]}\nc: {pattern: '[a-z]+'}\n");
-        let values: ParamValues =
-            [("b".to_string(), json!("z")), ("c".to_string(), json!("A1")), ("d".to_string(), json!(1))]
-                .into_iter()
-                .collect();
+        let values: ParamValues = [
+            ("b".to_string(), json!("z")),
+            ("c".to_string(), json!("A1")),
+            ("d".to_string(), json!(1)),
+        ]
+        .into_iter()
+        .collect();
         let err = bind(&specs, &values, &json!({}), "workflow").unwrap_err();
         assert_eq!(err.len(), 4, "{err}");
     }
@@ -196,17 +220,24 @@ mod tests {
     fn enum_from_config() {
         let specs = spec("spoke: {enum: \"{{ config.spokes | map(attribute='name') | list }}\"}\n");
         let config = json!({"spokes": [{"name": "production"}, {"name": "nonproduction"}]});
-        let ok: ParamValues = [("spoke".to_string(), json!("production"))].into_iter().collect();
+        let ok: ParamValues = [("spoke".to_string(), json!("production"))]
+            .into_iter()
+            .collect();
         assert!(bind(&specs, &ok, &config, "w").is_ok());
         let bad: ParamValues = [("spoke".to_string(), json!("prod"))].into_iter().collect();
         let err = bind(&specs, &bad, &config, "w").unwrap_err();
-        assert!(err.0[0].message.contains("production, nonproduction"), "{err}");
+        assert!(
+            err.0[0].message.contains("production, nonproduction"),
+            "{err}"
+        );
     }
 
     #[test]
     fn pattern_is_anchored() {
         let specs = spec("n: {pattern: '[a-z]+'}\n");
-        let v: ParamValues = [("n".to_string(), json!("abc; rm -rf /"))].into_iter().collect();
+        let v: ParamValues = [("n".to_string(), json!("abc; rm -rf /"))]
+            .into_iter()
+            .collect();
         assert!(bind(&specs, &v, &json!({}), "w").is_err());
     }
 }

@@ -155,7 +155,14 @@ pub fn build(
         .iter()
         .map(|(k, v)| {
             let sensitive = root.workflow.params.get(k).is_some_and(|s| s.sensitive);
-            (k.clone(), if sensitive { serde_json::json!(MASK) } else { v.clone() })
+            (
+                k.clone(),
+                if sensitive {
+                    serde_json::json!(MASK)
+                } else {
+                    v.clone()
+                },
+            )
         })
         .collect();
     let params_json = serde_json::to_value(&shown_params).map_err(|e| e.to_string())?;
@@ -195,7 +202,12 @@ fn plan_workflow(
                     .map_err(|err| format!("step `{}`: for_each: {err}", step.id))?;
                 match template::to_json(&v)? {
                     serde_json::Value::Array(a) => Some(a),
-                    _ => return Err(format!("step `{}`: for_each does not yield a list", step.id)),
+                    _ => {
+                        return Err(format!(
+                            "step `{}`: for_each does not yield a list",
+                            step.id
+                        ));
+                    }
                 }
             }
             Some(ForEach::Expr(_)) => None,
@@ -215,11 +227,17 @@ fn plan_workflow(
         for (key, item) in instances {
             // Items known only at run time show as a placeholder, like step outputs.
             let placeholder = serde_json::json!("<item>");
-            let item = item.as_ref().or(runtime_for_each.as_ref().map(|_| &placeholder));
+            let item = item
+                .as_ref()
+                .or(runtime_for_each.as_ref().map(|_| &placeholder));
             let ctx = plan_context(wf, params, config, item);
             let (action, raw) = action_json(step);
             let rendered = template::render_json(&raw, &ctx).unwrap_or(raw);
-            let mut rendered = if step.sensitive { mask_stdin(rendered) } else { rendered };
+            let mut rendered = if step.sensitive {
+                mask_stdin(rendered)
+            } else {
+                rendered
+            };
             let mut nested = Vec::new();
             if let Some(call) = &step.workflow
                 && let Some(child) = bundle.called(wf, &call.path)
@@ -350,7 +368,10 @@ fn render_steps(steps: &[PlannedStep], depth: usize, n: &mut usize, out: &mut St
         } else {
             format!("after {}", s.needs.join(", "))
         };
-        out.push_str(&format!("{pad}{:>3}. {} [{}] ({needs})", *n, s.key, s.action));
+        out.push_str(&format!(
+            "{pad}{:>3}. {} [{}] ({needs})",
+            *n, s.key, s.action
+        ));
         if s.sensitive {
             out.push_str(" sensitive");
         }
@@ -362,7 +383,9 @@ fn render_steps(steps: &[PlannedStep], depth: usize, n: &mut usize, out: &mut St
             out.push_str(&format!("{pad}     when: {w}\n"));
         }
         if let Some(f) = &s.for_each {
-            out.push_str(&format!("{pad}     for each item of: {f} (known at run time)\n"));
+            out.push_str(&format!(
+                "{pad}     for each item of: {f} (known at run time)\n"
+            ));
         }
         for t in &s.touches {
             out.push_str(&format!("{pad}     touches: {t}\n"));
@@ -382,10 +405,22 @@ fn describe_action(action: &str, v: &serde_json::Value) -> Vec<String> {
     match action {
         "run" => vec![format!("argv: {}", argv_text(v.get("argv")))],
         "linkerd" => {
-            let ctx = v.get("context").and_then(|c| c.as_str()).map(|c| format!("--context {c} ")).unwrap_or_default();
-            vec![format!("linkerd {ctx}{}", argv_text(v.get("args")).trim_start_matches('[').trim_end_matches(']'))]
+            let ctx = v
+                .get("context")
+                .and_then(|c| c.as_str())
+                .map(|c| format!("--context {c} "))
+                .unwrap_or_default();
+            vec![format!(
+                "linkerd {ctx}{}",
+                argv_text(v.get("args"))
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+            )]
         }
-        "assert" => vec![format!("assert: {}", v.get("that").map(short).unwrap_or_default())],
+        "assert" => vec![format!(
+            "assert: {}",
+            v.get("that").map(short).unwrap_or_default()
+        )],
         _ => Vec::new(),
     }
 }
@@ -393,7 +428,18 @@ fn describe_action(action: &str, v: &serde_json::Value) -> Vec<String> {
 fn argv_text(v: Option<&serde_json::Value>) -> String {
     let items: Vec<String> = v
         .and_then(|v| v.as_array())
-        .map(|a| a.iter().map(short).map(|s| if s.contains(' ') || s.is_empty() { format!("{s:?}") } else { s }).collect())
+        .map(|a| {
+            a.iter()
+                .map(short)
+                .map(|s| {
+                    if s.contains(' ') || s.is_empty() {
+                        format!("{s:?}")
+                    } else {
+                        s
+                    }
+                })
+                .collect()
+        })
         .unwrap_or_default();
     format!("[{}]", items.join(" "))
 }
@@ -405,9 +451,16 @@ pub fn mermaid(wf: &LoadedWorkflow) -> String {
     let mut out = String::from("flowchart TD\n");
     for s in steps {
         let (action, _) = action_json(s);
-        let label = s.name.clone().unwrap_or_else(|| s.id.clone()).replace('"', "'");
+        let label = s
+            .name
+            .clone()
+            .unwrap_or_else(|| s.id.clone())
+            .replace('"', "'");
         let extra = if s.for_each.is_some() { " ×N" } else { "" };
-        out.push_str(&format!("    {}[\"{label}{extra}<br/><small>{action}</small>\"]\n", s.id));
+        out.push_str(&format!(
+            "    {}[\"{label}{extra}<br/><small>{action}</small>\"]\n",
+            s.id
+        ));
     }
     for (i, ds) in deps.iter().enumerate() {
         for &d in ds {
@@ -419,7 +472,7 @@ pub fn mermaid(wf: &LoadedWorkflow) -> String {
 
 /// What a rendered kube action would touch.
 fn kube_touches(rendered: &serde_json::Value) -> Vec<String> {
-    // KUBE-PENDING: crate::kube::KubeAction::describe once src/kube lands.
-    let _ = rendered;
-    Vec::new()
+    serde_json::from_value::<crate::kube::KubeAction>(rendered.clone())
+        .map(|a| a.describe())
+        .unwrap_or_default()
 }

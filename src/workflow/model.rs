@@ -56,7 +56,10 @@ pub struct ParamSpec {
 
 /// The allowed values of a param.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(untagged, expecting = "a list of values or a template string that yields a list")]
+#[serde(
+    untagged,
+    expecting = "a list of values or a template string that yields a list"
+)]
 pub enum Choices {
     List(Vec<serde_json::Value>),
     Template(String),
@@ -143,6 +146,7 @@ pub struct Step {
 
     /// A native Kubernetes operation (apply, label, annotate, get, wait, delete).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<crate::kube::KubeAction>")]
     pub kube: Option<serde_json::Value>,
     /// A `linkerd` CLI invocation.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -66,14 +66,18 @@ fn build_environment() -> Environment<'static> {
         serde_json::to_string(&v)
             .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("to_json: {e}")))
     });
-    env.add_filter("regex_search", |s: String, pattern: String| -> Result<Value, Error> {
-        let re = regex::Regex::new(&pattern)
-            .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("regex_search: {e}")))?;
-        Ok(match re.captures(&s) {
-            Some(c) => Value::from(c.get(1).or_else(|| c.get(0)).map_or("", |m| m.as_str())),
-            None => Value::from(()),
-        })
-    });
+    env.add_filter(
+        "regex_search",
+        |s: String, pattern: String| -> Result<Value, Error> {
+            let re = regex::Regex::new(&pattern).map_err(|e| {
+                Error::new(ErrorKind::InvalidOperation, format!("regex_search: {e}"))
+            })?;
+            Ok(match re.captures(&s) {
+                Some(c) => Value::from(c.get(1).or_else(|| c.get(0)).map_or("", |m| m.as_str())),
+                None => Value::from(()),
+            })
+        },
+    );
     env
 }
 
@@ -193,15 +197,15 @@ mod tests {
 
     #[test]
     fn finds_nested_names() {
-        let names = names_in_template("{{ params.spoke }}-{{ steps.link.stdout | upper }}").unwrap();
+        let names =
+            names_in_template("{{ params.spoke }}-{{ steps.link.stdout | upper }}").unwrap();
         assert!(names.contains("params.spoke"), "{names:?}");
         assert!(names.contains("steps.link.stdout"), "{names:?}");
     }
 
     #[test]
     fn loop_variables_are_not_undeclared() {
-        let names =
-            names_in_expression("config.spokes | map(attribute='name') | list").unwrap();
+        let names = names_in_expression("config.spokes | map(attribute='name') | list").unwrap();
         assert_eq!(names.into_iter().collect::<Vec<_>>(), vec!["config.spokes"]);
     }
 

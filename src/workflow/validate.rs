@@ -139,12 +139,17 @@ fn check_workflow(
     // Nested workflows: loaded once each, validated with their own params.
     for (i, step) in steps.iter().enumerate() {
         let Some(call) = &step.workflow else { continue };
-        let node = wf.step_node(i).lookup(&[PathSeg::Key("workflow".into()), PathSeg::Key("path".into())]);
+        let node = wf
+            .step_node(i)
+            .lookup(&[PathSeg::Key("workflow".into()), PathSeg::Key("path".into())]);
         if template::is_template(&call.path) {
             c.problems.push(
-                Problem::new(ProblemKind::NestedWorkflow, "a nested workflow path cannot be a template")
-                    .at(c.file, node.loc)
-                    .help("name the file literally, so that it can be checked before the run"),
+                Problem::new(
+                    ProblemKind::NestedWorkflow,
+                    "a nested workflow path cannot be a template",
+                )
+                .at(c.file, node.loc)
+                .help("name the file literally, so that it can be checked before the run"),
             );
             continue;
         }
@@ -165,7 +170,15 @@ fn check_workflow(
             c.problems.push(
                 Problem::new(
                     ProblemKind::NestedWorkflow,
-                    format!("workflow `{}` calls itself (through {})", call.path, stack.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" → ")),
+                    format!(
+                        "workflow `{}` calls itself (through {})",
+                        call.path,
+                        stack
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(" → ")
+                    ),
                 )
                 .at(c.file, node.loc),
             );
@@ -190,7 +203,9 @@ fn check_workflow(
             },
         };
         // `with:` must name the child's params, and give every required one.
-        let with_node = wf.step_node(i).lookup(&[PathSeg::Key("workflow".into()), PathSeg::Key("with".into())]);
+        let with_node = wf
+            .step_node(i)
+            .lookup(&[PathSeg::Key("workflow".into()), PathSeg::Key("with".into())]);
         for name in call.with.keys() {
             if !child.workflow.params.contains_key(name) {
                 let loc = with_node.entry(name).map_or(with_node.loc, |(k, _)| k.loc);
@@ -199,7 +214,9 @@ fn check_workflow(
                     format!("workflow `{}` has no param `{name}`", call.path),
                 )
                 .at(c.file, loc);
-                if let Some(s) = did_you_mean(name, child.workflow.params.keys().map(String::as_str)) {
+                if let Some(s) =
+                    did_you_mean(name, child.workflow.params.keys().map(String::as_str))
+                {
                     p = p.help(format!("did you mean `{s}`?"));
                 }
                 c.problems.push(p);
@@ -226,7 +243,11 @@ impl Checker<'_> {
     }
 
     fn step_field(&self, i: usize, field: &str) -> &Node {
-        self.node(&[PathSeg::Key("steps".into()), PathSeg::Index(i), PathSeg::Key(field.into())])
+        self.node(&[
+            PathSeg::Key("steps".into()),
+            PathSeg::Index(i),
+            PathSeg::Key(field.into()),
+        ])
     }
 
     fn push(&mut self, p: Problem) {
@@ -243,9 +264,12 @@ impl Checker<'_> {
                 path.push(PathSeg::Key("pattern".into()));
                 let loc = self.node(&path).loc;
                 self.push(
-                    Problem::new(ProblemKind::BadPattern, format!("invalid pattern for param `{name}`"))
-                        .at(self.file, loc)
-                        .label(first_line(&e.to_string())),
+                    Problem::new(
+                        ProblemKind::BadPattern,
+                        format!("invalid pattern for param `{name}`"),
+                    )
+                    .at(self.file, loc)
+                    .label(first_line(&e.to_string())),
                 );
             }
             if let Some(Choices::Template(expr)) = &spec.choices {
@@ -260,11 +284,19 @@ impl Checker<'_> {
     fn check_defaults(&mut self) {
         let d = &self.wf.workflow.defaults;
         if let Some(t) = &d.timeout {
-            let loc = self.node(&[PathSeg::Key("defaults".into()), PathSeg::Key("timeout".into())]).loc;
+            let loc = self
+                .node(&[
+                    PathSeg::Key("defaults".into()),
+                    PathSeg::Key("timeout".into()),
+                ])
+                .loc;
             self.check_duration(t, loc);
         }
         if let Some(r) = &d.retry {
-            let path = [PathSeg::Key("defaults".into()), PathSeg::Key("retry".into())];
+            let path = [
+                PathSeg::Key("defaults".into()),
+                PathSeg::Key("retry".into()),
+            ];
             self.check_retry(r, &path);
         }
     }
@@ -272,10 +304,13 @@ impl Checker<'_> {
     fn check_duration(&mut self, text: &str, loc: Loc) {
         if let Err(e) = parse_duration(text) {
             self.push(
-                Problem::new(ProblemKind::BadDuration, format!("invalid duration `{text}`"))
-                    .at(self.file, loc)
-                    .label(e)
-                    .help("durations look like `500ms`, `2s`, `5m` or `1h 30m`"),
+                Problem::new(
+                    ProblemKind::BadDuration,
+                    format!("invalid duration `{text}`"),
+                )
+                .at(self.file, loc)
+                .label(e)
+                .help("durations look like `500ms`, `2s`, `5m` or `1h 30m`"),
             );
         }
     }
@@ -295,7 +330,11 @@ impl Checker<'_> {
             );
         }
         for field in ["delay", "max_delay"] {
-            let value = if field == "delay" { &r.delay } else { &r.max_delay };
+            let value = if field == "delay" {
+                &r.delay
+            } else {
+                &r.max_delay
+            };
             if let Some(v) = value {
                 let loc = at(self, field);
                 self.check_duration(v, loc);
@@ -306,8 +345,11 @@ impl Checker<'_> {
         {
             let loc = at(self, "backoff");
             self.push(
-                Problem::new(ProblemKind::BadRetry, "retry `backoff` must be between 1.0 and 100.0")
-                    .at(self.file, loc),
+                Problem::new(
+                    ProblemKind::BadRetry,
+                    "retry `backoff` must be between 1.0 and 100.0",
+                )
+                .at(self.file, loc),
             );
         }
         if let Some(j) = r.jitter
@@ -315,8 +357,11 @@ impl Checker<'_> {
         {
             let loc = at(self, "jitter");
             self.push(
-                Problem::new(ProblemKind::BadRetry, "retry `jitter` is a fraction between 0.0 and 1.0")
-                    .at(self.file, loc),
+                Problem::new(
+                    ProblemKind::BadRetry,
+                    "retry `jitter` is a fraction between 0.0 and 1.0",
+                )
+                .at(self.file, loc),
             );
         }
     }
@@ -339,9 +384,12 @@ impl Checker<'_> {
                 Some(&j) => {
                     let first_line = self.step_field(j, "id").loc.line;
                     self.push(
-                        Problem::new(ProblemKind::DuplicateStepId, format!("duplicate step id `{}`", step.id))
-                            .at(self.file, loc)
-                            .label(format!("already used on line {first_line}")),
+                        Problem::new(
+                            ProblemKind::DuplicateStepId,
+                            format!("duplicate step id `{}`", step.id),
+                        )
+                        .at(self.file, loc)
+                        .label(format!("already used on line {first_line}")),
                     );
                 }
                 None => {
@@ -349,7 +397,12 @@ impl Checker<'_> {
                 }
             }
         }
-        self.index = steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).rev().collect();
+        self.index = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .rev()
+            .collect();
     }
 
     fn check_needs(&mut self) {
@@ -357,13 +410,14 @@ impl Checker<'_> {
         for (i, step) in steps.iter().enumerate() {
             let Some(needs) = &step.needs else { continue };
             for (j, need) in needs.iter().enumerate() {
-                let loc = self.node(&[
-                    PathSeg::Key("steps".into()),
-                    PathSeg::Index(i),
-                    PathSeg::Key("needs".into()),
-                    PathSeg::Index(j),
-                ])
-                .loc;
+                let loc = self
+                    .node(&[
+                        PathSeg::Key("steps".into()),
+                        PathSeg::Index(i),
+                        PathSeg::Key("needs".into()),
+                        PathSeg::Index(j),
+                    ])
+                    .loc;
                 if need == &step.id {
                     self.push(
                         Problem::new(ProblemKind::Cycle, format!("step `{need}` needs itself"))
@@ -434,7 +488,11 @@ impl Checker<'_> {
         let first = *cycle.iter().min().unwrap_or(&0);
         let loc = {
             let needs = self.step_field(first, "needs");
-            if needs.loc.line > 0 { needs.loc } else { self.step_field(first, "id").loc }
+            if needs.loc.line > 0 {
+                needs.loc
+            } else {
+                self.step_field(first, "id").loc
+            }
         };
         self.push(
             Problem::new(
@@ -443,7 +501,9 @@ impl Checker<'_> {
             )
             .at(self.file, loc)
             .label("this step is part of the cycle")
-            .help("remove one of these `needs` (a step without `needs` waits for the step above it)"),
+            .help(
+                "remove one of these `needs` (a step without `needs` waits for the step above it)",
+            ),
         );
     }
 
@@ -452,24 +512,37 @@ impl Checker<'_> {
         // Exactly one action.
         let actions = step.actions();
         // An action the loader could not read has been reported already.
-        let unreadable_action = super::model::ACTIONS.iter().any(|a| step_node.get(a).is_some());
+        let unreadable_action = super::model::ACTIONS
+            .iter()
+            .any(|a| step_node.get(a).is_some());
         match actions.len() {
             0 if unreadable_action => {}
             0 => self.push(
-                Problem::new(ProblemKind::NoAction, format!("step `{}` has no action", step.id))
-                    .at(self.file, self.step_field(i, "id").loc)
-                    .help("give it one of: kube, linkerd, run, assert, workflow"),
+                Problem::new(
+                    ProblemKind::NoAction,
+                    format!("step `{}` has no action", step.id),
+                )
+                .at(self.file, self.step_field(i, "id").loc)
+                .help("give it one of: kube, linkerd, run, assert, workflow"),
             ),
             1 => {}
             _ => {
                 // The second one as written, whatever the order of ACTIONS.
-                let mut keys: Vec<Loc> = actions.iter().filter_map(|a| step_node.entry(a).map(|(k, _)| k.loc)).collect();
+                let mut keys: Vec<Loc> = actions
+                    .iter()
+                    .filter_map(|a| step_node.entry(a).map(|(k, _)| k.loc))
+                    .collect();
                 keys.sort_by_key(|l| l.offset);
                 let loc = keys.get(1).copied().unwrap_or(step_node.loc);
                 self.push(
                     Problem::new(
                         ProblemKind::TwoActions,
-                        format!("step `{}` has {} actions ({}); a step does exactly one thing", step.id, actions.len(), actions.join(", ")),
+                        format!(
+                            "step `{}` has {} actions ({}); a step does exactly one thing",
+                            step.id,
+                            actions.len(),
+                            actions.join(", ")
+                        ),
                     )
                     .at(self.file, loc)
                     .label("second action")
@@ -485,21 +558,41 @@ impl Checker<'_> {
             self.check_duration(t, loc);
         }
         if let Some(r) = &step.retry {
-            self.check_retry(r, &[PathSeg::Key("steps".into()), PathSeg::Index(i), PathSeg::Key("retry".into())]);
+            self.check_retry(
+                r,
+                &[
+                    PathSeg::Key("steps".into()),
+                    PathSeg::Index(i),
+                    PathSeg::Key("retry".into()),
+                ],
+            );
         }
         if step.concurrency == Some(0) {
             let loc = self.step_field(i, "concurrency").loc;
-            self.push(Problem::new(ProblemKind::WrongType, "`concurrency` must be at least 1").at(self.file, loc));
-        }
-        if step.concurrency.is_some() && step.for_each.is_none() {
-            let loc = step_node.entry("concurrency").map_or(step_node.loc, |(k, _)| k.loc);
             self.push(
-                Problem::new(ProblemKind::WrongType, "`concurrency` only applies to a step with `for_each`")
+                Problem::new(ProblemKind::WrongType, "`concurrency` must be at least 1")
                     .at(self.file, loc),
             );
         }
+        if step.concurrency.is_some() && step.for_each.is_none() {
+            let loc = step_node
+                .entry("concurrency")
+                .map_or(step_node.loc, |(k, _)| k.loc);
+            self.push(
+                Problem::new(
+                    ProblemKind::WrongType,
+                    "`concurrency` only applies to a step with `for_each`",
+                )
+                .at(self.file, loc),
+            );
+        }
         for (name, out) in &step.outputs {
-            let base = [PathSeg::Key("steps".into()), PathSeg::Index(i), PathSeg::Key("outputs".into()), PathSeg::Key(name.clone())];
+            let base = [
+                PathSeg::Key("steps".into()),
+                PathSeg::Index(i),
+                PathSeg::Key("outputs".into()),
+                PathSeg::Key(name.clone()),
+            ];
             match (&out.regex, &out.json) {
                 (Some(re), None) => {
                     if let Err(e) = Regex::new(re) {
@@ -507,9 +600,12 @@ impl Checker<'_> {
                         p.push(PathSeg::Key("regex".into()));
                         let loc = self.node(&p).loc;
                         self.push(
-                            Problem::new(ProblemKind::BadPattern, format!("invalid regex for output `{name}`"))
-                                .at(self.file, loc)
-                                .label(first_line(&e.to_string())),
+                            Problem::new(
+                                ProblemKind::BadPattern,
+                                format!("invalid regex for output `{name}`"),
+                            )
+                            .at(self.file, loc)
+                            .label(first_line(&e.to_string())),
                         );
                     }
                 }
@@ -519,17 +615,23 @@ impl Checker<'_> {
                         p.push(PathSeg::Key("json".into()));
                         let loc = self.node(&p).loc;
                         self.push(
-                            Problem::new(ProblemKind::BadPattern, format!("output `{name}`: a JSON pointer starts with `/`"))
-                                .at(self.file, loc)
-                                .help(format!("did you mean `/{}`?", ptr.replace('.', "/"))),
+                            Problem::new(
+                                ProblemKind::BadPattern,
+                                format!("output `{name}`: a JSON pointer starts with `/`"),
+                            )
+                            .at(self.file, loc)
+                            .help(format!("did you mean `/{}`?", ptr.replace('.', "/"))),
                         );
                     }
                 }
                 _ => {
                     let loc = self.node(&base).loc;
                     self.push(
-                        Problem::new(ProblemKind::WrongType, format!("output `{name}` needs exactly one of `regex` or `json`"))
-                            .at(self.file, loc),
+                        Problem::new(
+                            ProblemKind::WrongType,
+                            format!("output `{name}` needs exactly one of `regex` or `json`"),
+                        )
+                        .at(self.file, loc),
                     );
                 }
             }
@@ -549,14 +651,26 @@ impl Checker<'_> {
         }
         if let Some(ForEach::Expr(e)) = &step.for_each {
             let loc = self.step_field(i, "for_each").loc;
-            self.check_expression(e, loc, &Scope { step: Some(i), item: false });
+            self.check_expression(
+                e,
+                loc,
+                &Scope {
+                    step: Some(i),
+                    item: false,
+                },
+            );
         }
         if let Some(a) = &step.assert {
             let (expr, node) = match a {
                 AssertAction::Expr(e) => (e.clone(), self.step_field(i, "assert")),
                 AssertAction::Full(s) => (
                     s.that.clone(),
-                    self.node(&[PathSeg::Key("steps".into()), PathSeg::Index(i), PathSeg::Key("assert".into()), PathSeg::Key("that".into())]),
+                    self.node(&[
+                        PathSeg::Key("steps".into()),
+                        PathSeg::Index(i),
+                        PathSeg::Key("assert".into()),
+                        PathSeg::Key("that".into()),
+                    ]),
                 ),
             };
             let loc = node.loc;
@@ -573,7 +687,10 @@ impl Checker<'_> {
                     continue;
                 }
                 value.visit_strings(&mut |node, s| {
-                    if template::is_template(s) && !(key.name == "assert" && value.get("that").is_some_and(|t| std::ptr::eq(t, node))) {
+                    if template::is_template(s)
+                        && !(key.name == "assert"
+                            && value.get("that").is_some_and(|t| std::ptr::eq(t, node)))
+                    {
                         templates.push((node.loc, s.to_string()));
                     }
                 });
@@ -592,10 +709,23 @@ impl Checker<'_> {
     }
 
     fn check_kube(&mut self, i: usize, kube: &serde_json::Value) {
-        let base = [PathSeg::Key("steps".into()), PathSeg::Index(i), PathSeg::Key("kube".into())];
-        let local = Problems::default();
-        // KUBE-PENDING: typed check against crate::kube::KubeAction once src/kube lands.
-        let _ = (&base, kube, typed::<serde_json::Value> as fn(_, _, _, _, _) -> _);
+        let base = [
+            PathSeg::Key("steps".into()),
+            PathSeg::Index(i),
+            PathSeg::Key("kube".into()),
+        ];
+        let mut local = Problems::default();
+        if let Some(action) = typed::<crate::kube::KubeAction>(
+            self.file,
+            &self.wf.root,
+            &base,
+            kube.clone(),
+            &mut local,
+        ) && let Err(e) = action.validate()
+        {
+            let loc = self.node(&base).loc;
+            local.push(Problem::new(ProblemKind::InvalidAction, e).at(self.file, loc));
+        }
         self.problems.extend(local);
     }
 
@@ -622,12 +752,27 @@ impl Checker<'_> {
                     if let Some(p) = second
                         && !self.wf.workflow.params.contains_key(p)
                     {
-                        let mut prob = Problem::new(ProblemKind::UnknownName, format!("unknown param `{p}` in `{{{{ {name} }}}}`"))
-                            .at(self.file, loc)
-                            .label("not a param of this workflow");
-                        prob = match did_you_mean(p, self.wf.workflow.params.keys().map(String::as_str)) {
+                        let mut prob = Problem::new(
+                            ProblemKind::UnknownName,
+                            format!("unknown param `{p}` in `{{{{ {name} }}}}`"),
+                        )
+                        .at(self.file, loc)
+                        .label("not a param of this workflow");
+                        prob = match did_you_mean(
+                            p,
+                            self.wf.workflow.params.keys().map(String::as_str),
+                        ) {
                             Some(s) => prob.help(format!("did you mean `params.{s}`?")),
-                            None => prob.help(format!("declare it under `params:` (declared: {})", self.wf.workflow.params.keys().cloned().collect::<Vec<_>>().join(", "))),
+                            None => prob.help(format!(
+                                "declare it under `params:` (declared: {})",
+                                self.wf
+                                    .workflow
+                                    .params
+                                    .keys()
+                                    .cloned()
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )),
                         };
                         self.push(prob);
                     }
@@ -636,10 +781,16 @@ impl Checker<'_> {
                     if let (Some(cfg), Some(key)) = (self.config, second)
                         && cfg.get(key).is_none()
                     {
-                        let keys: Vec<&str> = cfg.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
-                        let mut prob = Problem::new(ProblemKind::UnknownName, format!("config has no `{key}`"))
-                            .at(self.file, loc)
-                            .label(format!("`{name}` is not in the config"));
+                        let keys: Vec<&str> = cfg
+                            .as_object()
+                            .map(|o| o.keys().map(String::as_str).collect())
+                            .unwrap_or_default();
+                        let mut prob = Problem::new(
+                            ProblemKind::UnknownName,
+                            format!("config has no `{key}`"),
+                        )
+                        .at(self.file, loc)
+                        .label(format!("`{name}` is not in the config"));
                         if let Some(s) = did_you_mean(key, keys.iter().copied()) {
                             prob = prob.help(format!("did you mean `config.{s}`?"));
                         }
@@ -650,8 +801,11 @@ impl Checker<'_> {
                 "item" => {
                     if !scope.item {
                         self.push(
-                            Problem::new(ProblemKind::UnknownName, "`item` is only defined in a step with `for_each`")
-                                .at(self.file, loc),
+                            Problem::new(
+                                ProblemKind::UnknownName,
+                                "`item` is only defined in a step with `for_each`",
+                            )
+                            .at(self.file, loc),
                         );
                     }
                 }
@@ -660,16 +814,20 @@ impl Checker<'_> {
                         && !RUN_FIELDS.contains(&f)
                     {
                         self.push(
-                            Problem::new(ProblemKind::UnknownName, format!("`run` has no field `{f}`"))
-                                .at(self.file, loc)
-                                .help(format!("run has: {}", RUN_FIELDS.join(", "))),
+                            Problem::new(
+                                ProblemKind::UnknownName,
+                                format!("`run` has no field `{f}`"),
+                            )
+                            .at(self.file, loc)
+                            .help(format!("run has: {}", RUN_FIELDS.join(", "))),
                         );
                     }
                 }
                 other => {
-                    let mut prob = Problem::new(ProblemKind::UnknownName, format!("unknown name `{other}`"))
-                        .at(self.file, loc)
-                        .label("templates can read params, config, steps, item and run");
+                    let mut prob =
+                        Problem::new(ProblemKind::UnknownName, format!("unknown name `{other}`"))
+                            .at(self.file, loc)
+                            .label("templates can read params, config, steps, item and run");
                     if let Some(s) = did_you_mean(other, ROOTS) {
                         prob = prob.help(format!("did you mean `{s}`?"));
                     }
@@ -679,12 +837,23 @@ impl Checker<'_> {
         }
     }
 
-    fn check_step_ref(&mut self, name: &str, id: Option<&str>, field: Option<&str>, loc: Loc, scope: &Scope) {
+    fn check_step_ref(
+        &mut self,
+        name: &str,
+        id: Option<&str>,
+        field: Option<&str>,
+        loc: Loc,
+        scope: &Scope,
+    ) {
         let Some(id) = id else { return };
         let Some(&target) = self.index.get(id) else {
-            let mut prob = Problem::new(ProblemKind::UnknownName, format!("`{name}` refers to unknown step `{id}`"))
-                .at(self.file, loc);
-            if let Some(s) = did_you_mean(id, self.wf.workflow.steps.iter().map(|s| s.id.as_str())) {
+            let mut prob = Problem::new(
+                ProblemKind::UnknownName,
+                format!("`{name}` refers to unknown step `{id}`"),
+            )
+            .at(self.file, loc);
+            if let Some(s) = did_you_mean(id, self.wf.workflow.steps.iter().map(|s| s.id.as_str()))
+            {
                 prob = prob.help(format!("did you mean `steps.{s}`?"));
             }
             self.push(prob);
@@ -693,9 +862,12 @@ impl Checker<'_> {
         if let Some(f) = field
             && !STEP_FIELDS.contains(&f)
         {
-            let mut prob = Problem::new(ProblemKind::UnknownName, format!("a step has no field `{f}`"))
-                .at(self.file, loc)
-                .label(format!("in `{name}`"));
+            let mut prob = Problem::new(
+                ProblemKind::UnknownName,
+                format!("a step has no field `{f}`"),
+            )
+            .at(self.file, loc)
+            .label(format!("in `{name}`"));
             prob = match did_you_mean(f, STEP_FIELDS) {
                 Some(s) => prob.help(format!("did you mean `steps.{id}.{s}`?")),
                 None => prob.help(format!("a step has: {}", STEP_FIELDS.join(", "))),
@@ -709,7 +881,9 @@ impl Checker<'_> {
             self.push(
                 Problem::new(
                     ProblemKind::StepNotBefore,
-                    format!("step `{current_id}` reads `{name}`, but `{id}` does not run before it"),
+                    format!(
+                        "step `{current_id}` reads `{name}`, but `{id}` does not run before it"
+                    ),
                 )
                 .at(self.file, loc)
                 .help(format!("add `{id}` to the `needs` of `{current_id}`")),

@@ -1,0 +1,61 @@
+//! `--output json`: one JSON object per event on stdout, the journal's schema; the summary as a
+//! last `summary` object.
+
+use std::io::Write;
+
+use super::{Reporter, RunSummary};
+use crate::journal::Event;
+
+pub struct JsonReporter;
+
+impl JsonReporter {
+    pub fn new() -> JsonReporter {
+        JsonReporter
+    }
+}
+
+impl Default for JsonReporter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Reporter for JsonReporter {
+    fn event(&mut self, event: &Event) {
+        let mut out = std::io::stdout().lock();
+        if serde_json::to_writer(&mut out, event).is_ok() {
+            let _ = out.write_all(b"\n");
+            let _ = out.flush();
+        }
+    }
+
+    fn note(&mut self, text: &str) {
+        eprintln!("{text}");
+    }
+
+    fn finish(&mut self, summary: &RunSummary) {
+        let steps: Vec<serde_json::Value> = summary
+            .steps
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "step": s.key,
+                    "status": s.status,
+                    "attempts": s.attempts,
+                    "duration_ms": s.duration.map(|d| d.as_millis() as u64),
+                    "error": s.error,
+                })
+            })
+            .collect();
+        let line = serde_json::json!({
+            "event": "summary",
+            "run_id": summary.run_id,
+            "workflow": summary.workflow,
+            "status": summary.status,
+            "duration_ms": summary.duration.as_millis() as u64,
+            "journal": summary.journal,
+            "steps": steps,
+        });
+        println!("{line}");
+    }
+}

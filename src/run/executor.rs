@@ -1,0 +1,279 @@
+//! Step executors: a step's action, its templates rendered, run once. Executors do not print and
+//! do not retry; they return what happened and whether trying again could help.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use super::outputs;
+use super::process::{self, ProcessError, ProcessSpec};
+use crate::journal::StepRecord;
+use crate::workflow::model::{LinkerdAction, RunSpec, Step};
+use crate::workflow::template;
+
+/// What a successful attempt produced.
+#[derive(Debug, Clone, Default)]
+pub struct StepOutput {
+    pub record: StepRecord,
+    /// One line for the progress display ("applied 7 objects").
+    pub summary: Option<String>,
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone)]
+pub struct StepError {
+    pub message: String,
+    /// Could another attempt pass? (Not for an invalid template, a missing binary, a rejected
+    /// object.)
+    pub retryable: bool,
+    /// The server asked to wait at least this long (429 Retry-After).
+    pub retry_after: Option<Duration>,
+}
+
+impl StepError {
+    pub fn permanent(message: impl Into<String>) -> StepError {
+        StepError {
+            message: message.into(),
+            retryable: false,
+            retry_after: None,
+        }
+    }
+    pub fn transient(message: impl Into<String>) -> StepError {
+        StepError {
+            message: message.into(),
+            retryable: true,
+            retry_after: None,
+        }
+    }
+}
+
+/// What executors need from the run.
+pub struct ExecEnv<'a> {
+    pub kubeconfig: Option<&'a Path>,
+    pub linkerd: &'a LinkerdBin,
+    pub kube: &'a tokio::sync::OnceCell<Result<crate::kube::KubeRuntime, String>>,
+    pub dry_run: bool,
+    pub base_dir: PathBuf,
+    pub timeout: Option<Duration>,
+}
+
+/// Where the linkerd CLI comes from: `--linkerd`, `MCFLOW_LINKERD`, `config.linkerd.bin`, then
+/// `linkerd` on PATH.
+#[derive(Debug, Clone)]
+pub struct LinkerdBin {
+    pub program: PathBuf,
+    pub source: &'static str,
+}
+
+impl LinkerdBin {
+    pub fn choose(flag: Option<&Path>, config: &serde_json::Value) -> LinkerdBin {
+        if let Some(p) = flag {
+            return LinkerdBin {
+                program: p.to_path_buf(),
+                source: "--linkerd",
+            };
+        }
+        if let Some(p) = std::env::var_os("MCFLOW_LINKERD").filter(|v| !v.is_empty()) {
+            return LinkerdBin {
+                program: p.into(),
+                source: "MCFLOW_LINKERD",
+            };
+        }
+        if let Some(p) = config.pointer("/linkerd/bin").and_then(|v| v.as_str()) {
+            return LinkerdBin {
+                program: p.into(),
+                source: "config linkerd.bin",
+            };
+        }
+        LinkerdBin {
+            program: "linkerd".into(),
+            source: "default",
+        }
+    }
+}
+
+fn render_typed<T: serde::Serialize + DeserializeOwned>(
+    value: &T,
+    ctx: &minijinja::Value,
+) -> Result<T, StepError> {
+    let json = serde_json::to_value(value).map_err(|e| StepError::permanent(e.to_string()))?;
+    let rendered = template::render_json(&json, ctx)
+        .map_err(|e| StepError::permanent(format!("template: {e}")))?;
+    serde_json::from_value(rendered).map_err(|e| StepError::permanent(e.to_string()))
+}
+
+/// Runs one attempt of `step`'s action (not `workflow`, which the scheduler handles).
+pub async fn execute(
+    step: &Step,
+    ctx: &minijinja::Value,
+    env: &ExecEnv<'_>,
+) -> Result<StepOutput, StepError> {
+    let mut out = if let Some(run) = &step.run {
+        let spec: RunSpec = render_typed(&run.spec(), ctx)?;
+        run_program(spec, env).await?
+    } else if let Some(l) = &step.linkerd {
+        let spec: LinkerdAction = render_typed(l, ctx)?;
+        run_linkerd(spec, env).await?
+    } else if let Some(a) = &step.assert {
+        assert(&a.spec(), ctx)?
+    } else if let Some(k) = &step.kube {
+        run_kube(k, ctx, env).await?
+    } else {
+        return Err(StepError::permanent("step has no action"));
+    };
+    if !step.outputs.is_empty() {
+        let extracted = outputs::extract(
+            &step.outputs,
+            &out.record.stdout,
+            &out.record.stderr,
+            out.record.object.as_ref(),
+        )
+        .map_err(StepError::transient)?;
+        out.record.outputs.extend(extracted);
+    }
+    Ok(out)
+}
+
+fn process_error(e: ProcessError) -> StepError {
+    // A missing program or one that cannot start will not appear by retrying.
+    StepError::permanent(e.to_string())
+}
+
+async fn run_program(spec: RunSpec, env: &ExecEnv<'_>) -> Result<StepOutput, StepError> {
+    let Some((program, args)) = spec.argv.split_first() else {
+        return Err(StepError::permanent("`run` has an empty argv"));
+    };
+    let mut envs = spec.env.clone();
+    if let Some(k) = env.kubeconfig {
+        envs.entry("KUBECONFIG".into())
+            .or_insert_with(|| k.display().to_string());
+    }
+    let p = ProcessSpec {
+        program: PathBuf::from(program),
+        args: args.to_vec(),
+        env: envs,
+        stdin: spec.stdin,
+        cwd: spec.cwd.map(|c| env.base_dir.join(c)),
+    };
+    finish_process(p, program).await
+}
+
+async fn run_linkerd(spec: LinkerdAction, env: &ExecEnv<'_>) -> Result<StepOutput, StepError> {
+    let mut args = Vec::new();
+    if let Some(k) = env.kubeconfig {
+        args.push("--kubeconfig".to_string());
+        args.push(k.display().to_string());
+    }
+    if let Some(c) = &spec.context {
+        args.push("--context".to_string());
+        args.push(c.clone());
+    }
+    args.extend(spec.args);
+    let program = process::resolve(&env.linkerd.program).map_err(|e| {
+        StepError::permanent(format!(
+            "linkerd CLI not found: {e} (chosen by {}; set --linkerd, MCFLOW_LINKERD or config linkerd.bin)",
+            env.linkerd.source
+        ))
+    })?;
+    let p = ProcessSpec {
+        program,
+        args,
+        env: spec.env,
+        stdin: spec.stdin,
+        cwd: None,
+    };
+    finish_process(p, "linkerd").await
+}
+
+async fn finish_process(p: ProcessSpec, shown: &str) -> Result<StepOutput, StepError> {
+    let out = process::run(p).await.map_err(process_error)?;
+    match out.exit_code {
+        Some(0) => Ok(StepOutput {
+            record: StepRecord {
+                stdout: out.stdout,
+                stderr: out.stderr,
+                exit_code: Some(0),
+                ..Default::default()
+            },
+            summary: None,
+        }),
+        code => {
+            let tail = tail_lines(&out.stderr, 5);
+            let status = code.map_or("was killed by a signal".to_string(), |c| {
+                format!("exited with {c}")
+            });
+            let mut msg = format!("{shown} {status}");
+            if !tail.is_empty() {
+                msg.push_str(": ");
+                msg.push_str(&tail);
+            }
+            Err(StepError::transient(msg))
+        }
+    }
+}
+
+/// The last `n` non-empty lines of `text`.
+pub fn tail_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn assert(
+    spec: &crate::workflow::model::AssertSpec,
+    ctx: &minijinja::Value,
+) -> Result<StepOutput, StepError> {
+    let ok = template::eval_bool(&spec.that, ctx)
+        .map_err(|e| StepError::permanent(format!("assert: {e}")))?;
+    if ok {
+        return Ok(StepOutput {
+            summary: Some("assertion holds".into()),
+            ..Default::default()
+        });
+    }
+    let message = match &spec.message {
+        Some(m) => template::render(m, ctx).unwrap_or_else(|_| m.clone()),
+        None => format!("assertion failed: {}", spec.that),
+    };
+    Err(StepError::permanent(message))
+}
+
+async fn run_kube(
+    raw: &serde_json::Value,
+    ctx: &minijinja::Value,
+    env: &ExecEnv<'_>,
+) -> Result<StepOutput, StepError> {
+    let rendered = template::render_json(raw, ctx)
+        .map_err(|e| StepError::permanent(format!("template: {e}")))?;
+    let action: crate::kube::KubeAction =
+        serde_json::from_value(rendered).map_err(|e| StepError::permanent(e.to_string()))?;
+    let runtime = env
+        .kube
+        .get_or_init(|| async {
+            crate::kube::KubeRuntime::new(env.kubeconfig.map(Path::to_path_buf))
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .as_ref()
+        .map_err(|e| StepError::permanent(e.clone()))?;
+    let opts = crate::kube::ExecOptions {
+        dry_run: env.dry_run,
+        base_dir: env.base_dir.clone(),
+        timeout: env.timeout,
+    };
+    match runtime.execute(&action, &opts).await {
+        Ok(outcome) => Ok(StepOutput {
+            record: StepRecord {
+                outputs: outcome.outputs.into_iter().collect(),
+                object: outcome.object,
+                ..Default::default()
+            },
+            summary: Some(outcome.summary),
+        }),
+        Err(e) => Err(StepError {
+            message: e.to_string(),
+            retryable: e.transient,
+            retry_after: e.retry_after,
+        }),
+    }
+}

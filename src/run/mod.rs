@@ -1,0 +1,506 @@
+//! Running a workflow: a new run or the resume of an earlier one. The scheduler decides, the
+//! executors act, the journal records (first) and the reporter prints (second).
+
+pub mod executor;
+pub mod outputs;
+pub mod process;
+pub mod redact;
+pub mod retry;
+pub mod scheduler;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use indexmap::IndexMap;
+use tokio_util::sync::CancellationToken;
+
+use crate::commands::Prepared;
+use crate::config::{Config, sha256_hex};
+use crate::error::Error;
+use crate::journal::{
+    Event, EventKind, FileRef, JournalWriter, RunStatus, StateDir, StateError, StepRecord,
+};
+use crate::plan::MASK;
+use crate::report::{Reporter, RunSummary, StepSummary};
+use crate::workflow::model::{AssertAction, ForEach, Step};
+use crate::workflow::template;
+use crate::workflow::validate::{Bundle, load_and_validate};
+use executor::LinkerdBin;
+use redact::Redactor;
+use scheduler::{LevelOutcome, run_level};
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepFate {
+    Succeeded,
+    Skipped,
+    Failed { continue_on_error: bool },
+}
+
+/// Options of `run` and `resume`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub state_dir: PathBuf,
+    pub max_parallel: u32,
+    pub dry_run: bool,
+    pub kubeconfig: Option<PathBuf>,
+    pub linkerd: Option<PathBuf>,
+}
+
+/// One run in progress: what every level of the scheduler shares.
+pub struct Run {
+    pub bundle: Bundle,
+    pub config: Config,
+    pub run_id: String,
+    pub started_at: String,
+    pub opts: RunOptions,
+    pub linkerd: LinkerdBin,
+    pub kube: tokio::sync::OnceCell<Result<crate::kube::KubeRuntime, String>>,
+    pub permits: tokio::sync::Semaphore,
+    pub redactor: Redactor,
+    pub cancel: CancellationToken,
+    /// Steps done in earlier attempts of this run (resume): their records, None if sensitive.
+    pub done: HashMap<String, Option<StepRecord>>,
+    journal: Mutex<JournalWriter>,
+    reporter: Mutex<Box<dyn Reporter>>,
+    summary: Mutex<IndexMap<String, StepSummary>>,
+    fatal: Mutex<Option<StateError>>,
+    has_fatal: AtomicBool,
+    started: Instant,
+}
+
+impl Run {
+    /// Writes events to the journal (one write, one fsync), then hands them to the reporter.
+    pub fn emit(&self, kinds: Vec<EventKind>) -> Result<(), StateError> {
+        if kinds.is_empty() {
+            return Ok(());
+        }
+        let ts = crate::journal::now();
+        let events: Vec<Event> = kinds
+            .into_iter()
+            .map(|kind| Event {
+                ts: ts.clone(),
+                kind,
+            })
+            .collect();
+        {
+            let mut j = self.journal.lock().map_err(|_| poisoned())?;
+            for e in &events {
+                j.push(e);
+            }
+            j.sync()?;
+        }
+        self.note_summary(&events);
+        if let Ok(mut r) = self.reporter.lock() {
+            for e in &events {
+                r.event(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn note_summary(&self, events: &[Event]) {
+        let Ok(mut s) = self.summary.lock() else {
+            return;
+        };
+        for e in events {
+            let Some(step) = e.kind.step() else { continue };
+            let entry = s.entry(step.to_string()).or_insert_with(|| StepSummary {
+                key: step.to_string(),
+                status: "running",
+                attempts: 0,
+                duration: None,
+                error: None,
+            });
+            match &e.kind {
+                EventKind::StepStarted { attempt, .. } => {
+                    entry.attempts = *attempt;
+                    entry.status = "running";
+                }
+                EventKind::StepSucceeded { duration_ms, .. } => {
+                    entry.status = "succeeded";
+                    entry.duration = Some(std::time::Duration::from_millis(*duration_ms));
+                }
+                EventKind::StepFailed {
+                    duration_ms, error, ..
+                } => {
+                    entry.status = "failed";
+                    entry.duration = Some(std::time::Duration::from_millis(*duration_ms));
+                    entry.error = Some(error.clone());
+                }
+                EventKind::StepSkipped { reason, .. } => {
+                    entry.status = "skipped";
+                    entry.error = Some(reason.clone());
+                }
+                EventKind::StepReused { .. } => entry.status = "reused",
+                _ => {}
+            }
+        }
+    }
+
+    pub fn tick(&self) {
+        if let Ok(mut r) = self.reporter.lock() {
+            r.tick();
+        }
+    }
+
+    pub fn wants_ticks(&self) -> bool {
+        self.reporter
+            .lock()
+            .map(|r| r.wants_ticks())
+            .unwrap_or(false)
+    }
+
+    /// The journal cannot be written: stop starting steps, fail the run.
+    pub fn fatal(&self, e: StateError) {
+        if let Ok(mut f) = self.fatal.lock()
+            && f.is_none()
+        {
+            *f = Some(e);
+        }
+        self.has_fatal.store(true, Ordering::SeqCst);
+        self.cancel.cancel();
+    }
+
+    pub fn is_fatal(&self) -> bool {
+        self.has_fatal.load(Ordering::SeqCst)
+    }
+
+    pub fn record_done(&self) {}
+    pub fn record_failed(&self) {}
+}
+
+fn poisoned() -> StateError {
+    StateError::Io {
+        what: "journal lock poisoned",
+        path: String::new(),
+        source: std::io::Error::other("poisoned"),
+    }
+}
+
+/// Which steps are sensitive: marked so, or reading the output of one that is (a value derived
+/// from a secret is a secret).
+pub fn effective_sensitivity(steps: &[Step]) -> Vec<bool> {
+    let mut sensitive: Vec<bool> = steps.iter().map(|s| s.sensitive).collect();
+    let reads: Vec<BTreeSet<String>> = steps.iter().map(referenced_steps).collect();
+    let index: HashMap<&str, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    // Steps only read steps before them in dependency order; iterate to a fixed point.
+    loop {
+        let mut changed = false;
+        for (i, r) in reads.iter().enumerate() {
+            if !sensitive[i]
+                && r.iter()
+                    .any(|id| index.get(id.as_str()).is_some_and(|&j| sensitive[j]))
+            {
+                sensitive[i] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            return sensitive;
+        }
+    }
+}
+
+/// Does `step` read `steps.<id>`?
+pub fn reads_step(step: &Step, id: &str) -> bool {
+    referenced_steps(step).contains(id)
+}
+
+/// The step ids a step's templates and expressions read.
+pub fn referenced_steps(step: &Step) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut add = |found: Result<BTreeSet<String>, String>| {
+        for n in found.unwrap_or_default() {
+            if let Some(rest) = n.strip_prefix("steps.") {
+                names.insert(rest.split('.').next().unwrap_or(rest).to_string());
+            }
+        }
+    };
+    if let Some(w) = &step.when {
+        add(template::names_in_expression(w));
+    }
+    if let Some(ForEach::Expr(e)) = &step.for_each {
+        add(template::names_in_expression(e));
+    }
+    if let Some(AssertAction::Expr(e)) = &step.assert {
+        add(template::names_in_expression(e));
+    }
+    if let Some(AssertAction::Full(s)) = &step.assert {
+        add(template::names_in_expression(&s.that));
+    }
+    let (_, json) = crate::plan::action_json(step);
+    let mut strings = Vec::new();
+    collect_strings(&json, &mut strings);
+    for s in strings {
+        if template::is_template(s) {
+            add(template::names_in_template(s));
+        }
+    }
+    names
+}
+
+fn collect_strings<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+    match v {
+        serde_json::Value::String(s) => out.push(s),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| collect_strings(x, out)),
+        _ => {}
+    }
+}
+
+fn file_hashes(bundle: &Bundle) -> BTreeMap<String, String> {
+    bundle
+        .files()
+        .into_iter()
+        .map(|f| (f.path.display().to_string(), sha256_hex(f.text.as_bytes())))
+        .collect()
+}
+
+fn state_err(e: StateError) -> Error {
+    Error::State(e.to_string())
+}
+
+/// Starts a new run of a prepared workflow.
+pub async fn start(
+    prepared: Prepared,
+    opts: RunOptions,
+    reporter: Box<dyn Reporter>,
+) -> Result<RunSummary, Error> {
+    let state = StateDir::new(&opts.state_dir);
+    let run_id = state.new_run_id();
+    let journal = JournalWriter::create(&state, &run_id).map_err(state_err)?;
+    let root = &prepared.bundle.root;
+    let mut masked = Vec::new();
+    let params: BTreeMap<String, serde_json::Value> = prepared
+        .params
+        .iter()
+        .map(|(k, v)| {
+            if root.workflow.params.get(k).is_some_and(|s| s.sensitive) {
+                masked.push(k.clone());
+                (k.clone(), serde_json::json!(MASK))
+            } else {
+                (k.clone(), v.clone())
+            }
+        })
+        .collect();
+    let started_event = EventKind::RunStarted {
+        run_id: run_id.clone(),
+        workflow: root.path().display().to_string(),
+        workflow_name: root.workflow.name.clone(),
+        files: file_hashes(&prepared.bundle),
+        config: match (&prepared.config.path, &prepared.config.sha256) {
+            (Some(p), Some(h)) => Some(FileRef {
+                path: p.display().to_string(),
+                sha256: h.clone(),
+            }),
+            _ => None,
+        },
+        params,
+        masked_params: masked,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        pid: std::process::id(),
+    };
+    let params = serde_json::to_value(&prepared.params).unwrap_or_default();
+    execute(
+        prepared.bundle,
+        prepared.config,
+        run_id,
+        opts,
+        journal,
+        reporter,
+        started_event,
+        HashMap::new(),
+        params,
+    )
+    .await
+}
+
+/// Resumes run `run_id`: succeeded steps are skipped, the rest run again.
+pub async fn resume(
+    run_id: &str,
+    allow_changed: bool,
+    opts: RunOptions,
+    reporter: Box<dyn Reporter>,
+) -> Result<RunSummary, Error> {
+    let state = StateDir::new(&opts.state_dir);
+    let run_id = state.existing(run_id).map_err(state_err)?;
+    // Lock first: a second resume fails here, naming the holder.
+    let journal = JournalWriter::open(&state, &run_id).map_err(state_err)?;
+    let read = crate::journal::read(journal.path()).map_err(state_err)?;
+    let Some(EventKind::RunStarted {
+        workflow,
+        files,
+        config,
+        params,
+        masked_params,
+        ..
+    }) = read.events.first().map(|e| e.kind.clone())
+    else {
+        return Err(Error::State(format!(
+            "{}: the journal does not start with run_started",
+            journal.path().display()
+        )));
+    };
+    if let Some(EventKind::RunFinished {
+        status: RunStatus::Succeeded,
+        ..
+    }) = read.events.last().map(|e| &e.kind)
+    {
+        return Err(Error::State(format!(
+            "run {run_id} already succeeded; nothing to resume"
+        )));
+    }
+    if !masked_params.is_empty() {
+        return Err(Error::State(format!(
+            "run {run_id} has sensitive params ({}) that were not journaled; start a new run",
+            masked_params.join(", ")
+        )));
+    }
+    let cfg = Config::load(
+        Some(Path::new(
+            &config.as_ref().map(|c| c.path.clone()).unwrap_or_default(),
+        ))
+        .filter(|p| !p.as_os_str().is_empty()),
+    )
+    .map_err(|p| Error::State(format!("cannot reload the run's config: {}", p.message)))?;
+    let bundle = load_and_validate(Path::new(&workflow), Some(&cfg.value))?;
+    let mut changed = Vec::new();
+    let now = file_hashes(&bundle);
+    for (path, sha) in &files {
+        if now.get(path) != Some(sha) {
+            changed.push(format!("workflow file {path}"));
+        }
+    }
+    for path in now.keys() {
+        if !files.contains_key(path) {
+            changed.push(format!("workflow file {path} (new)"));
+        }
+    }
+    if let Some(c) = &config
+        && cfg.sha256.as_deref() != Some(c.sha256.as_str())
+    {
+        changed.push(format!("config {}", c.path));
+    }
+    if !changed.is_empty() && !allow_changed {
+        return Err(Error::State(format!(
+            "run {run_id} cannot resume: changed since it started: {}; pass --allow-changed to resume anyway",
+            changed.join(", ")
+        )));
+    }
+    let mut done: HashMap<String, Option<StepRecord>> = HashMap::new();
+    for e in &read.events {
+        if let EventKind::StepSucceeded { step, result, .. } = &e.kind {
+            done.insert(step.clone(), result.clone());
+        }
+    }
+    let mut reporter = reporter;
+    if read.torn_tail {
+        reporter.note(&format!(
+            "warning: {}: the last line was cut short (a crash mid-write) and was ignored",
+            journal.path().display()
+        ));
+    }
+    let event = EventKind::RunResumed {
+        run_id: run_id.clone(),
+        pid: std::process::id(),
+        changed,
+    };
+    let params = serde_json::to_value(&params).unwrap_or_default();
+    execute(
+        bundle, cfg, run_id, opts, journal, reporter, event, done, params,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn execute(
+    bundle: Bundle,
+    config: Config,
+    run_id: String,
+    opts: RunOptions,
+    journal: JournalWriter,
+    reporter: Box<dyn Reporter>,
+    first_event: EventKind,
+    done: HashMap<String, Option<StepRecord>>,
+    params: serde_json::Value,
+) -> Result<RunSummary, Error> {
+    let journal_path = journal.path().display().to_string();
+    let linkerd = LinkerdBin::choose(opts.linkerd.as_deref(), &config.value);
+    let run = Run {
+        started_at: crate::journal::now(),
+        permits: tokio::sync::Semaphore::new(opts.max_parallel as usize),
+        bundle,
+        config,
+        run_id: run_id.clone(),
+        opts,
+        linkerd,
+        kube: tokio::sync::OnceCell::new(),
+        redactor: Redactor::default(),
+        cancel: CancellationToken::new(),
+        done,
+        journal: Mutex::new(journal),
+        reporter: Mutex::new(reporter),
+        summary: Mutex::new(IndexMap::new()),
+        fatal: Mutex::new(None),
+        has_fatal: AtomicBool::new(false),
+        started: Instant::now(),
+    };
+    run.emit(vec![first_event]).map_err(state_err)?;
+    let interrupts = crate::interrupt::listen(run.cancel.clone());
+    let outcome = run_level(&run, &run.bundle.root, params, String::new()).await;
+    interrupts.abort();
+    if let Some(e) = run.fatal.lock().ok().and_then(|mut f| f.take()) {
+        return Err(state_err(e));
+    }
+    let status = match outcome {
+        LevelOutcome::Succeeded => RunStatus::Succeeded,
+        LevelOutcome::Failed => RunStatus::Failed,
+        LevelOutcome::Interrupted => RunStatus::Interrupted,
+    };
+    let steps: Vec<StepSummary> = run
+        .summary
+        .lock()
+        .map(|s| s.values().cloned().collect())
+        .unwrap_or_default();
+    let count = |st: &str| steps.iter().filter(|s| s.status == st).count() as u32;
+    let finished = EventKind::RunFinished {
+        status,
+        duration_ms: run.started.elapsed().as_millis() as u64,
+        succeeded: count("succeeded") + count("reused"),
+        failed: count("failed"),
+        skipped: count("skipped"),
+    };
+    run.emit(vec![finished]).map_err(state_err)?;
+    let summary = RunSummary {
+        run_id,
+        workflow: run.bundle.root.workflow.name.clone(),
+        status,
+        duration: run.started.elapsed(),
+        journal: journal_path,
+        steps: steps
+            .into_iter()
+            .map(|mut s| {
+                if s.status == "running" {
+                    s.status = "not run";
+                }
+                s
+            })
+            .collect(),
+    };
+    if let Ok(mut r) = run.reporter.lock() {
+        r.finish(&summary);
+    }
+    match status {
+        RunStatus::Succeeded => Ok(summary),
+        RunStatus::Failed => Err(Error::StepFailed(String::new())),
+        RunStatus::Interrupted => Err(Error::Interrupted),
+    }
+}
