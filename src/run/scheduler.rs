@@ -5,7 +5,7 @@
 //! It is a single loop that owns the bookkeeping; attempts run as futures and report back, so
 //! that no two places decide a step's fate.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -105,6 +105,10 @@ struct Level<'a> {
     instances: Vec<Instance>,
     /// Instances whose next attempt is journaled and may start.
     launch: Vec<usize>,
+    /// Instances of each step not started yet (a for_each `concurrency` holds them back).
+    queued: Vec<VecDeque<usize>>,
+    /// Started instances of each step that have not ended (retry waits included).
+    in_flight: Vec<usize>,
     batch: Vec<EventKind>,
     sensitive: Vec<bool>,
 }
@@ -137,6 +141,8 @@ impl<'a> Level<'a> {
             prefix,
             instances: Vec::new(),
             launch: Vec::new(),
+            queued: vec![VecDeque::new(); steps.len()],
+            in_flight: vec![0; steps.len()],
             batch: Vec::new(),
             sensitive: super::effective_sensitivity(steps),
         }
@@ -320,13 +326,6 @@ impl<'a> Level<'a> {
             }
             let now = Instant::now();
             let inst = self.instances.len();
-            let max_attempts = self.policy(step).attempts;
-            self.batch.push(EventKind::StepStarted {
-                step: key.clone(),
-                attempt: 1,
-                max_attempts,
-                name: step.name.clone(),
-            });
             self.instances.push(Instance {
                 step: i,
                 key,
@@ -335,13 +334,39 @@ impl<'a> Level<'a> {
                 started: now,
                 first_started: now,
             });
-            self.launch.push(inst);
+            self.queued[i].push_back(inst);
             pending += 1;
         }
         let failed = matches!(self.state[i], State::Active { failed: true, .. });
         self.state[i] = State::Active { pending, failed };
+        self.admit(i);
         if pending == 0 {
             self.settle(i);
+        }
+    }
+
+    /// Starts queued instances of step `i` while its `concurrency` allows: their first
+    /// `step_started` is journaled when they really start.
+    fn admit(&mut self, i: usize) {
+        let step = &self.steps[i];
+        let limit = step.concurrency.map_or(usize::MAX, |c| c.max(1) as usize);
+        let max_attempts = self.policy(step).attempts;
+        while self.in_flight[i] < limit {
+            let Some(inst) = self.queued[i].pop_front() else {
+                break;
+            };
+            let instance = &mut self.instances[inst];
+            let now = Instant::now();
+            instance.started = now;
+            instance.first_started = now;
+            self.batch.push(EventKind::StepStarted {
+                step: instance.key.clone(),
+                attempt: 1,
+                max_attempts,
+                name: step.name.clone(),
+            });
+            self.in_flight[i] += 1;
+            self.launch.push(inst);
         }
     }
 
@@ -445,6 +470,24 @@ impl<'a> Level<'a> {
         }
     }
 
+    /// A failed step (continue_on_error) is still visible to later steps: `status` and `error`.
+    fn record_failure(&mut self, i: usize, item: Option<&serde_json::Value>, error: &str) {
+        let v = serde_json::json!({
+            "status": "failed", "error": error, "stdout": "", "stderr": "",
+            "outputs": {}, "object": null, "exit_code": null,
+        });
+        match item {
+            Some(it) => {
+                self.items[i].insert(item_key(it), v);
+            }
+            None => {
+                if let Ok(mut m) = self.view.0.write() {
+                    m.insert(self.steps[i].id.clone(), template::value_of(&v));
+                }
+            }
+        }
+    }
+
     fn attempt_future(&self, inst: usize) -> BoxFuture<'a, Msg> {
         let instance = &self.instances[inst];
         let step: &'a Step = &self.steps[instance.step];
@@ -469,9 +512,14 @@ impl<'a> Level<'a> {
                 let exec = super::executor::execute(step, &ctx, &env);
                 match timeout {
                     // The kube wait ends itself at the timeout with the last state it saw; this
-                    // is the backstop for everything else.
+                    // is its backstop (a grace period), and the timeout of everything else.
                     Some(t) => {
-                        match tokio::time::timeout(t + Duration::from_millis(250), exec).await {
+                        let grace = if step.kube.is_some() {
+                            Duration::from_millis(250)
+                        } else {
+                            Duration::ZERO
+                        };
+                        match tokio::time::timeout(t + grace, exec).await {
                             Ok(r) => r,
                             Err(_) => Err(StepError::transient(format!(
                                 "timed out after {}",
@@ -563,6 +611,8 @@ impl<'a> Level<'a> {
                                 .boxed_local(),
                             );
                         } else {
+                            let item = self.instances[inst].item.clone();
+                            self.record_failure(i, item.as_ref(), &message);
                             self.batch.push(EventKind::StepFailed {
                                 step: key,
                                 attempt,
@@ -581,6 +631,8 @@ impl<'a> Level<'a> {
     }
 
     fn instance_over(&mut self, i: usize) {
+        self.in_flight[i] = self.in_flight[i].saturating_sub(1);
+        self.admit(i);
         if let State::Active { pending, .. } = &mut self.state[i] {
             *pending = pending.saturating_sub(1);
         }
