@@ -312,6 +312,9 @@ pub fn action_json(step: &Step) -> (&'static str, serde_json::Value) {
     if let Some(w) = &step.workflow {
         return ("workflow", to(w));
     }
+    if let Some(p) = &step.print {
+        return ("print", serde_json::json!({ "text": p }));
+    }
     ("none", serde_json::Value::Null)
 }
 

@@ -73,6 +73,8 @@ impl Reporter for PlainReporter {
                 }
                 let d = human_duration(std::time::Duration::from_millis(*duration_ms));
                 match summary {
+                    // A multi-line summary (a `print` step's report) goes under its line.
+                    Some(s) if s.contains('\n') => format!("✓ {step} ({d}):\n{s}"),
                     Some(s) if !s.is_empty() => format!("✓ {step} ({d}): {s}"),
                     _ => format!("✓ {step} ({d})"),
                 }

@@ -119,6 +119,15 @@ pub async fn execute(
         assert(&a.spec(), ctx)?
     } else if let Some(k) = &step.kube {
         run_kube(k, ctx, env).await?
+    } else if let Some(text) = &step.print {
+        let rendered = template::render(text, ctx).map_err(|e| StepError::permanent(format!("template: {e}")))?;
+        StepOutput {
+            record: StepRecord {
+                stdout: rendered.clone(),
+                ..Default::default()
+            },
+            summary: Some(rendered.trim_end().to_string()),
+        }
     } else {
         return Err(StepError::permanent("step has no action"));
     };

@@ -160,10 +160,13 @@ pub struct Step {
     /// Another workflow file, relative to this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<WorkflowCall>,
+    /// A text (a template) shown in the run's output, e.g. a report built from earlier steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub print: Option<String>,
 }
 
 /// The names of the action fields, in the order they are documented.
-pub const ACTIONS: [&str; 5] = ["kube", "linkerd", "run", "assert", "workflow"];
+pub const ACTIONS: [&str; 6] = ["kube", "linkerd", "run", "assert", "workflow", "print"];
 
 impl Step {
     /// The action fields this step sets.
@@ -174,6 +177,7 @@ impl Step {
             self.run.is_some(),
             self.assert.is_some(),
             self.workflow.is_some(),
+            self.print.is_some(),
         ];
         ACTIONS
             .iter()

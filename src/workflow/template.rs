@@ -15,7 +15,8 @@ use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
 pub const ROOTS: [&str; 5] = ["params", "config", "steps", "item", "run"];
 
 /// What `steps.<id>` holds.
-pub const STEP_FIELDS: [&str; 7] = [
+pub const STEP_FIELDS: [&str; 8] = [
+    "error",
     "stdout",
     "stderr",
     "exit_code",
@@ -79,6 +80,47 @@ fn build_environment() -> Environment<'static> {
         },
     );
     env
+}
+
+/// SHA-256 fingerprints (hex, colon-free) of every certificate in a PEM bundle: how trust anchors
+/// are compared across clusters (the same certificate has the same fingerprint whatever its
+/// PEM line wrapping).
+pub fn pem_fingerprints(pem: &str) -> Vec<String> {
+    use sha2::Digest;
+    let mut out = Vec::new();
+    let mut body = String::new();
+    let mut inside = false;
+    for line in pem.lines() {
+        let line = line.trim();
+        if line.starts_with("-----BEGIN CERTIFICATE") {
+            inside = true;
+            body.clear();
+        } else if line.starts_with("-----END CERTIFICATE") {
+            inside = false;
+            if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(&body) {
+                out.push(hex::encode(sha2::Sha256::digest(&der)));
+            }
+        } else if inside {
+            body.push_str(line);
+        }
+    }
+    out
+}
+
+/// Does this linkerd CLI version generate links with `multicluster link-gen` (2.18 and later,
+/// where the chart's `controllers` value runs the service mirror), rather than `multicluster link`?
+/// Stable versions are `stable-2.X.Y` (or `2.X.Y`, `enterprise-2.X.Y`); edge versions
+/// `edge-YY.M.N`, where 2.18 shipped from edge-25.4.
+pub fn linkerd_uses_link_gen(version: &str) -> bool {
+    let v = version.trim().trim_start_matches('v');
+    let nums = |s: &str| -> Vec<u32> { s.split('.').filter_map(|p| p.parse().ok()).collect() };
+    if let Some(rest) = v.strip_prefix("edge-") {
+        let n = nums(rest);
+        return matches!(n.as_slice(), [y, m, ..] if (*y, *m) >= (25, 4));
+    }
+    let rest = v.rsplit('-').next().unwrap_or(v);
+    let n = nums(rest);
+    matches!(n.as_slice(), [major, minor, ..] if (*major, *minor) >= (2, 18))
 }
 
 /// Is `s` a template (as opposed to a plain string)?
@@ -228,6 +270,27 @@ mod tests {
         let ctx = value_of(&serde_json::json!({"config": {"spokes": ["a", "b"]}}));
         let v = render_value(&serde_json::json!("{{ config.spokes }}"), &ctx).unwrap();
         assert_eq!(v, serde_json::json!(["a", "b"]));
+    }
+
+    #[test]
+    fn link_gen_by_version() {
+        assert!(!linkerd_uses_link_gen("stable-2.14.10"));
+        assert!(!linkerd_uses_link_gen("stable-2.17.1"));
+        assert!(linkerd_uses_link_gen("stable-2.18.0"));
+        assert!(linkerd_uses_link_gen("enterprise-2.19.2"));
+        assert!(!linkerd_uses_link_gen("edge-24.11.8"));
+        assert!(linkerd_uses_link_gen("edge-25.4.4"));
+    }
+
+    #[test]
+    fn fingerprints_ignore_line_wrapping() {
+        let der = b"not really a certificate but bytes";
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let one = format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n");
+        let (a, b) = b64.split_at(10);
+        let two = format!("-----BEGIN CERTIFICATE-----\n{a}\n{b}\n-----END CERTIFICATE-----\n");
+        assert_eq!(pem_fingerprints(&one), pem_fingerprints(&two));
+        assert_eq!(pem_fingerprints(&one).len(), 1);
     }
 
     #[test]
