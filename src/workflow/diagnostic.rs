@@ -4,7 +4,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use miette::{LabeledSpan, NamedSource, SourceCode};
+use miette::{
+    LabeledSpan, MietteError, MietteSpanContents, NamedSource, SourceCode, SourceSpan, SpanContents,
+};
 
 use crate::yaml::Loc;
 
@@ -193,7 +195,7 @@ impl Problems {
             let with_source = NamedDiag {
                 inner: p,
                 source: p.file.as_ref().map(|f| {
-                    NamedSource::new(f.name(), f.text.clone()).with_language("yaml")
+                    NamedSource::new(f.name(), CharColumns(f.text.clone())).with_language("yaml")
                 }),
             };
             if handler.render_report(&mut out, &with_source).is_err() {
@@ -235,10 +237,40 @@ impl From<Problem> for Problems {
     }
 }
 
+/// A file's text for miette, with columns counted in characters as editors and our `at` line
+/// count them (miette counts bytes, so a line with `é` before the error would disagree).
+#[derive(Debug)]
+struct CharColumns(Arc<str>);
+
+impl SourceCode for CharColumns {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let contents = self.0.read_span(span, before, after)?;
+        let offset = span.offset().min(self.0.len());
+        let line_start = self.0[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let column = match self.0.get(line_start..offset) {
+            // miette gives a column only without context lines (the snippet header).
+            Some(prefix) if contents.column() != 0 => prefix.chars().count(),
+            _ => contents.column(),
+        };
+        Ok(Box::new(MietteSpanContents::new(
+            contents.data(),
+            *contents.span(),
+            contents.line(),
+            column,
+            contents.line_count(),
+        )))
+    }
+}
+
 /// A problem paired with a named source, so miette prints the file name in the snippet header.
 struct NamedDiag<'a> {
     inner: &'a Problem,
-    source: Option<NamedSource<Arc<str>>>,
+    source: Option<NamedSource<CharColumns>>,
 }
 
 impl fmt::Debug for NamedDiag<'_> {
@@ -266,14 +298,20 @@ impl miette::Diagnostic for NamedDiag<'_> {
 }
 
 /// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         // Jaro-Winkler misses swapped letters in short words (`hbu` for `hub`); one edit
         // (a swap counts as one) is as likely a typo.
         .map(|c| {
             let one_edit = word.len() >= 3 && strsim::osa_distance(word, c) == 1;
-            (strsim::jaro_winkler(word, c).max(if one_edit { 0.85 } else { 0.0 }), c)
+            (
+                strsim::jaro_winkler(word, c).max(if one_edit { 0.85 } else { 0.0 }),
+                c,
+            )
         })
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))

@@ -67,8 +67,11 @@ pub fn load_file_lenient(path: &Path) -> (Option<LoadedWorkflow>, Problems) {
         Ok(text) => load_lenient(path, &text),
         Err(e) => (
             None,
-            Problem::new(ProblemKind::Io, format!("cannot read workflow {}: {e}", path.display()))
-                .into(),
+            Problem::new(
+                ProblemKind::Io,
+                format!("cannot read workflow {}: {e}", path.display()),
+            )
+            .into(),
         ),
     }
 }
@@ -85,7 +88,10 @@ pub fn load_lenient(path: &Path, text: &str) -> (Option<LoadedWorkflow>, Problem
 fn load_inner(path: &Path, text: &str) -> Result<(Option<LoadedWorkflow>, Problems), Problems> {
     let file = SourceFile::new(path, text);
     let root = yaml::parse(text).map_err(|e| {
-        let mut p = Problem::new(ProblemKind::Syntax, format!("invalid YAML: {}", syntax_message(&e.message)));
+        let mut p = Problem::new(
+            ProblemKind::Syntax,
+            format!("invalid YAML: {}", syntax_message(&e.message)),
+        );
         if let Some(loc) = e.loc {
             p = p.at(&file, with_offset(text, loc)).label("here");
         } else {
@@ -100,8 +106,8 @@ fn load_inner(path: &Path, text: &str) -> Result<(Option<LoadedWorkflow>, Proble
             "a workflow file must be a mapping with `name` and `steps`"
         };
         return Err(Problem::new(ProblemKind::WrongType, message)
-        .at(&file, root.loc)
-        .into());
+            .at(&file, root.loc)
+            .into());
     };
 
     let mut problems = Problems::default();
@@ -125,7 +131,8 @@ fn load_inner(path: &Path, text: &str) -> Result<(Option<LoadedWorkflow>, Proble
             Value::Seq(items) => {
                 for (i, item) in items.iter().enumerate() {
                     let base = [PathSeg::Key("steps".into()), PathSeg::Index(i)];
-                    let step = typed_lenient::<Step>(&file, &root, &base, item.to_json(), &mut problems);
+                    let step =
+                        typed_lenient::<Step>(&file, &root, &base, item.to_json(), &mut problems);
                     // A step that could not be read at all keeps its place (indices point into
                     // the YAML) as an inert stand-in; its problems are already recorded.
                     steps.push(step.unwrap_or_else(|| Step {
@@ -155,14 +162,18 @@ fn load_inner(path: &Path, text: &str) -> Result<(Option<LoadedWorkflow>, Proble
 }
 
 static SYNTAX_NOISE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:, set DuplicateKeyPolicy in Options if acceptable)?(?: at line \d+, column \d+)?$")
-        .expect("valid regex")
+    Regex::new(
+        r"(?:, set DuplicateKeyPolicy in Options if acceptable)?(?: at line \d+, column \d+)?$",
+    )
+    .expect("valid regex")
 });
 
 /// The parser's message without what the diagnostic shows anyway (the position) or what only
 /// a programmer can act on (a parser option).
 fn syntax_message(message: &str) -> &str {
-    SYNTAX_NOISE.find(message).map_or(message, |m| &message[..m.start()])
+    SYNTAX_NOISE
+        .find(message)
+        .map_or(message, |m| &message[..m.start()])
 }
 
 /// The parser gives syntax errors a line and column but no byte offset; the snippet needs one.
@@ -175,7 +186,10 @@ fn with_offset(text: &str, mut loc: yaml::Loc) -> yaml::Loc {
         .take(loc.line.saturating_sub(1) as usize)
         .map(str::len)
         .sum();
-    let line = text[line_start.min(text.len())..].lines().next().unwrap_or("");
+    let line = text[line_start.min(text.len())..]
+        .lines()
+        .next()
+        .unwrap_or("");
     let in_line: usize = line
         .chars()
         .take(loc.column.saturating_sub(1) as usize)
@@ -203,6 +217,7 @@ fn placeholder_step() -> Step {
         run: None,
         assert: Some(super::model::AssertAction::Expr("true".into())),
         workflow: None,
+        print: None,
     }
 }
 
@@ -241,7 +256,9 @@ pub fn typed_lenient<T: DeserializeOwned>(
             Ok(v) => return Some(v),
             Err((p, rel)) => {
                 let named = p.message.split('`').nth(1).map(str::to_string);
-                let unknown = (p.kind == ProblemKind::UnknownField).then(|| named.clone()).flatten();
+                let unknown = (p.kind == ProblemKind::UnknownField)
+                    .then(|| named.clone())
+                    .flatten();
                 let repeat = p.kind == ProblemKind::MissingField
                     && named.is_some_and(|f| {
                         let mut path = rel.clone();
@@ -289,7 +306,10 @@ fn remove_at(json: &mut serde_json::Value, rel: &[PathSeg], unknown: Option<&str
     }
 }
 
-fn walk<'a>(json: &'a mut serde_json::Value, path: &[PathSeg]) -> Option<&'a mut serde_json::Value> {
+fn walk<'a>(
+    json: &'a mut serde_json::Value,
+    path: &[PathSeg],
+) -> Option<&'a mut serde_json::Value> {
     let Some((first, rest)) = path.split_first() else {
         return Some(json);
     };
@@ -324,7 +344,10 @@ fn attempt<T: DeserializeOwned>(
         }
         let mut path = base.to_vec();
         path.extend(rel.iter().cloned());
-        (serde_problem(file, root, &path, &err.into_inner().to_string()), rel)
+        (
+            serde_problem(file, root, &path, &err.into_inner().to_string()),
+            rel,
+        )
     })
 }
 
@@ -334,7 +357,8 @@ static UNKNOWN_FIELD: LazyLock<Regex> = LazyLock::new(|| {
 });
 static MISSING_FIELD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^missing field `([^`]*)`$").expect("valid regex"));
-static BACKTICKED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"`([^`]*)`").expect("valid regex"));
+static BACKTICKED: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"`([^`]*)`").expect("valid regex"));
 
 /// Turns a serde error at `path` into a located problem with a helpful message.
 fn serde_problem(file: &Arc<SourceFile>, root: &Node, path: &[PathSeg], message: &str) -> Problem {
@@ -343,7 +367,13 @@ fn serde_problem(file: &Arc<SourceFile>, root: &Node, path: &[PathSeg], message:
         let field = &caps[1];
         let expected: Vec<&str> = caps
             .get(2)
-            .map(|m| BACKTICKED.captures_iter(m.as_str()).filter_map(|c| c.get(1)).map(|m| m.as_str()).collect())
+            .map(|m| {
+                BACKTICKED
+                    .captures_iter(m.as_str())
+                    .filter_map(|c| c.get(1))
+                    .map(|m| m.as_str())
+                    .collect()
+            })
             .unwrap_or_default();
         // serde_path_to_error stops at the map that holds the unknown key, or at the key itself.
         let (holder, key_loc) = match node.entry(field) {
@@ -357,20 +387,28 @@ fn serde_problem(file: &Arc<SourceFile>, root: &Node, path: &[PathSeg], message:
             }
         };
         let _ = holder;
-        let mut p = Problem::new(ProblemKind::UnknownField, format!("unknown field `{field}`"))
-            .at(file, key_loc)
-            .label("unknown field");
+        let mut p = Problem::new(
+            ProblemKind::UnknownField,
+            format!("unknown field `{field}`"),
+        )
+        .at(file, key_loc)
+        .label("unknown field");
         p = match did_you_mean(field, expected.iter().copied()) {
             Some(s) => p.help(format!("did you mean `{s}`?")),
-            None if !expected.is_empty() => p.help(format!("expected one of: {}", expected.join(", "))),
+            None if !expected.is_empty() => {
+                p.help(format!("expected one of: {}", expected.join(", ")))
+            }
             None => p,
         };
         return p;
     }
     if let Some(caps) = MISSING_FIELD.captures(message) {
-        return Problem::new(ProblemKind::MissingField, format!("missing field `{}`", &caps[1]))
-            .at(file, node.loc)
-            .label(format!("`{}` is required here", &caps[1]));
+        return Problem::new(
+            ProblemKind::MissingField,
+            format!("missing field `{}`", &caps[1]),
+        )
+        .at(file, node.loc)
+        .label(format!("`{}` is required here", &caps[1]));
     }
     let what = path_text(path);
     Problem::new(
@@ -412,7 +450,11 @@ mod tests {
 
     #[test]
     fn loads_a_minimal_workflow() {
-        let w = load_str(Path::new("t.yaml"), "name: x\nsteps:\n  - id: a\n    run: /bin/true\n").unwrap();
+        let w = load_str(
+            Path::new("t.yaml"),
+            "name: x\nsteps:\n  - id: a\n    run: /bin/true\n",
+        )
+        .unwrap();
         assert_eq!(w.workflow.steps.len(), 1);
     }
 
@@ -432,7 +474,9 @@ mod tests {
 
     #[test]
     fn wrong_type_points_at_the_value() {
-        let p = problems("name: x\nsteps:\n  - id: a\n    run: /bin/true\n    retry: { attempts: many }\n");
+        let p = problems(
+            "name: x\nsteps:\n  - id: a\n    run: /bin/true\n    retry: { attempts: many }\n",
+        );
         assert_eq!(p.0[0].kind, ProblemKind::WrongType);
         assert_eq!(p.0[0].position().unwrap(), "t.yaml:5:24");
     }

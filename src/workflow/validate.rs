@@ -523,7 +523,7 @@ impl Checker<'_> {
                     format!("step `{}` has no action", step.id),
                 )
                 .at(self.file, self.step_field(i, "id").loc)
-                .help("give it one of: kube, linkerd, run, assert, workflow"),
+                .help("give it one of: kube, linkerd, run, assert, workflow, print"),
             ),
             1 => {}
             _ => {
@@ -763,6 +763,8 @@ impl Checker<'_> {
                             self.wf.workflow.params.keys().map(String::as_str),
                         ) {
                             Some(s) => prob.help(format!("did you mean `params.{s}`?")),
+                            None if self.wf.workflow.params.is_empty() => prob
+                                .help("this workflow declares no params: declare it under `params:`"),
                             None => prob.help(format!(
                                 "declare it under `params:` (declared: {})",
                                 self.wf
