@@ -69,7 +69,11 @@ impl ApiError {
         let q = qualified(group, plural);
         ApiError {
             details: Some(details(group, plural, name)),
-            ..Self::new(409, "AlreadyExists", format!("{q} \"{name}\" already exists"))
+            ..Self::new(
+                409,
+                "AlreadyExists",
+                format!("{q} \"{name}\" already exists"),
+            )
         }
     }
 
@@ -131,7 +135,11 @@ impl ApiError {
     pub fn no_route() -> Self {
         ApiError {
             details: Some(json!({})),
-            ..Self::new(404, "NotFound", "the server could not find the requested resource")
+            ..Self::new(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            )
         }
     }
 

@@ -1,1 +1,32 @@
-pub fn placeholder() {}
+//! mcflow-sim: a multi-cluster Kubernetes API simulator and a fake `linkerd` CLI for mcflow's
+//! tests and demo. See `README.md` in this crate for the API and its faithfulness notes.
+
+mod bins;
+pub mod cluster;
+pub mod defaults;
+pub mod discovery;
+pub mod error;
+pub mod faults;
+pub mod fieldpath;
+pub mod kubeconfig;
+pub mod managed;
+pub mod patch;
+pub mod reactors;
+pub mod request_log;
+pub mod resources;
+pub mod scenario;
+pub mod selector;
+pub mod server;
+pub mod simulator;
+pub mod state;
+pub mod store;
+pub mod tls;
+pub mod watch;
+
+pub use bins::{fake_linkerd_bin, sim_bin};
+pub use cluster::Cluster;
+pub use error::ApiError;
+pub use faults::{Fault, FaultKind, Trigger};
+pub use request_log::RequestRecord;
+pub use scenario::Scenario;
+pub use simulator::{Simulator, SimulatorBuilder};

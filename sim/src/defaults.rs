@@ -1,0 +1,201 @@
+//! What the API server fills in on write: per-kind defaults and validation of names.
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::resources::ResourceType;
+use crate::store::Store;
+
+/// Whether `s` is a lowercase RFC 1123 subdomain.
+pub fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+/// Whether `s` is a lowercase RFC 1123 label.
+pub fn is_dns_label(s: &str) -> bool {
+    s.len() <= 63 && !s.contains('.') && is_dns_subdomain(s)
+}
+
+/// Check the name of a new object (422 Invalid like the API server).
+pub fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
+    let label_only = matches!(rt.plural.as_str(), "namespaces" | "services");
+    if label_only && !is_dns_label(name) {
+        return Err(ApiError::invalid(
+            &rt.group,
+            &rt.kind,
+            name,
+            &[(
+                "metadata.name",
+                format!(
+                    "Invalid value: \"{name}\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+                ),
+            )],
+        ));
+    }
+    // RBAC names may contain ':' (system:...).
+    let rbac = rt.group == "rbac.authorization.k8s.io";
+    let ok = if rbac {
+        !name.is_empty() && !name.contains('/') && name != "." && name != ".."
+    } else {
+        is_dns_subdomain(name)
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            &rt.group,
+            &rt.kind,
+            name,
+            &[(
+                "metadata.name",
+                format!(
+                    "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+                ),
+            )],
+        ))
+    }
+}
+
+/// Fill in server-side defaults for a kind. `old` is the previous state on update.
+pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, old: Option<&Value>, store: &Store) {
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    match (rt.group.as_str(), rt.plural.as_str()) {
+        ("", "namespaces") => {
+            obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
+            obj["spec"]["finalizers"] = json!(["kubernetes"]);
+            obj["status"] = json!({"phase": "Active"});
+        }
+        ("", "secrets") => {
+            if let Some(sd) = obj.get("stringData").and_then(Value::as_object).cloned() {
+                for (k, v) in sd {
+                    let enc = base64::engine::general_purpose::STANDARD
+                        .encode(v.as_str().unwrap_or_default());
+                    obj["data"][k] = json!(enc);
+                }
+                obj.as_object_mut().map(|m| m.remove("stringData"));
+            }
+            if obj.get("type").is_none() {
+                obj["type"] = json!("Opaque");
+            }
+        }
+        ("", "services") => default_service(obj, old, store),
+        ("apps", "deployments") => {
+            if obj.pointer("/spec/replicas").is_none() && obj.get("spec").is_some() {
+                obj["spec"]["replicas"] = json!(1);
+            }
+        }
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            let names = obj.pointer("/spec/names").cloned().unwrap_or(json!({}));
+            let stored: Vec<Value> = obj
+                .pointer("/spec/versions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+                .filter_map(|v| v.get("name").cloned())
+                .collect();
+            obj["status"] = json!({
+                "acceptedNames": names,
+                "storedVersions": stored,
+                "conditions": [
+                    {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": crate::managed::now()},
+                    {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": crate::managed::now()}
+                ]
+            });
+        }
+        _ => {}
+    }
+}
+
+fn default_service(obj: &mut Value, old: Option<&Value>, store: &Store) {
+    if !obj.get("spec").is_some_and(Value::is_object) {
+        obj["spec"] = json!({});
+    }
+    let spec = &mut obj["spec"];
+    if spec.get("type").is_none() {
+        spec["type"] = json!("ClusterIP");
+    }
+    if spec.get("sessionAffinity").is_none() {
+        spec["sessionAffinity"] = json!("None");
+    }
+    if spec.get("clusterIP").is_none() {
+        let ip = old
+            .and_then(|o| o.pointer("/spec/clusterIP").cloned())
+            .unwrap_or_else(|| json!(allocate_cluster_ip(store)));
+        spec["clusterIP"] = ip.clone();
+        spec["clusterIPs"] = json!([ip]);
+    }
+    let needs_node_port = matches!(
+        spec["type"].as_str(),
+        Some("NodePort") | Some("LoadBalancer")
+    );
+    let mut used = used_node_ports(store);
+    let old_ports: Vec<Value> = old
+        .and_then(|o| o.pointer("/spec/ports"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+        for p in ports {
+            if p.get("protocol").is_none() {
+                p["protocol"] = json!("TCP");
+            }
+            if p.get("targetPort").is_none()
+                && let Some(port) = p.get("port").cloned()
+            {
+                p["targetPort"] = port;
+            }
+            if needs_node_port && p.get("nodePort").is_none() {
+                let prev = old_ports
+                    .iter()
+                    .find(|o| o.get("port") == p.get("port"))
+                    .and_then(|o| o.get("nodePort"))
+                    .and_then(Value::as_u64);
+                let np = prev.unwrap_or_else(|| {
+                    let n = (30000..32768).find(|n| !used.contains(n)).unwrap_or(32767);
+                    used.push(n);
+                    n
+                });
+                p["nodePort"] = json!(np);
+            }
+        }
+    }
+}
+
+fn allocate_cluster_ip(store: &Store) -> String {
+    let n = store
+        .objects
+        .keys()
+        .filter(|(t, _, _)| t == "/services")
+        .count()
+        + 10;
+    format!("10.96.{}.{}", (n / 250) % 250, n % 250 + 1)
+}
+
+fn used_node_ports(store: &Store) -> Vec<u64> {
+    store
+        .objects
+        .iter()
+        .filter(|((t, _, _), _)| t == "/services")
+        .flat_map(|(_, o)| {
+            o.pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|p| p.get("nodePort").and_then(Value::as_u64))
+        .collect()
+}

@@ -1,0 +1,181 @@
+//! Discovery documents: `/version`, `/api`, `/apis`, group versions and aggregated discovery.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::resources::{ResourceType, api_resource};
+
+/// The Kubernetes version the simulator claims to be.
+pub fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": "32",
+        "emulationMajor": "1",
+        "emulationMinor": "32",
+        "gitVersion": "v1.32.4",
+        "gitCommit": "59526cd4867447956156ae3a602fcbac10a2c335",
+        "gitTreeState": "clean",
+        "buildDate": "2025-04-22T16:02:27Z",
+        "goVersion": "go1.23.6",
+        "compiler": "gc",
+        "platform": "linux/amd64"
+    })
+}
+
+/// `/api`.
+pub fn core_versions(server_address: &str) -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]
+    })
+}
+
+/// Groups with their versions in preference order.
+fn groups(types: &[ResourceType]) -> Vec<(String, Vec<String>)> {
+    let mut order: Vec<String> = Vec::new();
+    let mut versions: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for t in types.iter().filter(|t| !t.group.is_empty()) {
+        if !order.contains(&t.group) {
+            order.push(t.group.clone());
+        }
+        let vs = versions.entry(t.group.clone()).or_default();
+        for v in &t.versions {
+            if !vs.contains(v) {
+                vs.push(v.clone());
+            }
+        }
+    }
+    order
+        .into_iter()
+        .map(|g| {
+            let vs = versions.remove(&g).unwrap_or_default();
+            (g, vs)
+        })
+        .collect()
+}
+
+/// `/apis`.
+pub fn group_list(types: &[ResourceType]) -> Value {
+    let groups: Vec<Value> = groups(types)
+        .into_iter()
+        .map(|(g, vs)| {
+            let versions: Vec<Value> = vs
+                .iter()
+                .map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v}))
+                .collect();
+            json!({"name": g, "versions": versions, "preferredVersion": versions[0].clone()})
+        })
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// `/apis/<group>` (an `APIGroup`), if the group exists.
+pub fn group(types: &[ResourceType], group: &str) -> Option<Value> {
+    let gl = group_list(types);
+    let g = gl["groups"]
+        .as_array()?
+        .iter()
+        .find(|g| g["name"] == group)?
+        .clone();
+    let mut g = g;
+    g["kind"] = json!("APIGroup");
+    g["apiVersion"] = json!("v1");
+    Some(g)
+}
+
+/// `/api/v1` or `/apis/<group>/<version>` (an `APIResourceList`), if served.
+pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
+    let mut resources = Vec::new();
+    for t in types
+        .iter()
+        .filter(|t| t.group == group && t.versions.iter().any(|v| v == version))
+    {
+        resources.push(api_resource(t));
+        if t.has_status(version) {
+            resources.push(json!({
+                "name": format!("{}/status", t.plural),
+                "singularName": "",
+                "namespaced": t.namespaced,
+                "kind": t.kind,
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
+    }
+    if resources.is_empty() {
+        return None;
+    }
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    )
+}
+
+fn discovery_resource(t: &ResourceType, version: &str) -> Value {
+    let mut r = json!({
+        "resource": t.plural,
+        "responseKind": {"group": t.group, "version": version, "kind": t.kind},
+        "scope": if t.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": t.singular,
+        "verbs": t.verbs(),
+    });
+    if !t.short_names.is_empty() {
+        r["shortNames"] = json!(t.short_names);
+    }
+    if !t.categories.is_empty() {
+        r["categories"] = json!(t.categories);
+    }
+    if t.has_status(version) {
+        r["subresources"] = json!([{
+            "subresource": "status",
+            "responseKind": {"group": t.group, "version": version, "kind": t.kind},
+            "verbs": ["get", "patch", "update"]
+        }]);
+    }
+    r
+}
+
+/// Aggregated discovery (`apidiscovery.k8s.io/v2` `APIGroupDiscoveryList`) for `/api`
+/// (`core = true`) or `/apis`.
+pub fn aggregated(types: &[ResourceType], core: bool, api_version: &str) -> Value {
+    let items: Vec<Value> = if core {
+        let resources: Vec<Value> = types
+            .iter()
+            .filter(|t| t.group.is_empty())
+            .map(|t| discovery_resource(t, "v1"))
+            .collect();
+        vec![json!({
+            "metadata": {"creationTimestamp": null},
+            "versions": [{"version": "v1", "resources": resources, "freshness": "Current"}]
+        })]
+    } else {
+        groups(types)
+            .into_iter()
+            .map(|(g, vs)| {
+                let versions: Vec<Value> = vs
+                    .iter()
+                    .map(|v| {
+                        let resources: Vec<Value> = types
+                            .iter()
+                            .filter(|t| t.group == g && t.versions.contains(v))
+                            .map(|t| discovery_resource(t, v))
+                            .collect();
+                        json!({"version": v, "resources": resources, "freshness": "Current"})
+                    })
+                    .collect();
+                json!({"metadata": {"name": g, "creationTimestamp": null}, "versions": versions})
+            })
+            .collect()
+    };
+    json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": api_version,
+        "metadata": {},
+        "items": items
+    })
+}

@@ -1,0 +1,167 @@
+//! Argo CD: Applications whose sync and health a test sets, and (scenario option) the
+//! ApplicationSet that installs linkerd-multicluster on a cluster when its Argo CD cluster secret
+//! gets the label `spydersoft.io/linkerd-multicluster=true`.
+//!
+//! The ApplicationSet reactor runs on the scenario's hub (the cluster running Argo CD). For each
+//! labelled secret in namespace `argocd` (label `argocd.argoproj.io/secret-type=cluster`), with
+//! `data.name` naming a simulated cluster (`in-cluster` means the hub), it creates Application
+//! `linkerd-multicluster-<name>` (OutOfSync/Progressing), then after the Deployment ready delay
+//! installs into the target: namespace `linkerd-multicluster`; on the hub the Deployment and the
+//! NodePort Service `linkerd-gateway` (mc-gateway 4143→30143, mc-probe 4191→the scenario's probe
+//! nodePort); on spokes, when the scenario says the chart's `controllers` value is set, the
+//! Deployment `controller-<hub>`; and marks the Application Synced/Healthy.
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::cluster::Cluster;
+use crate::error::ApiError;
+use crate::scenario::Scenario;
+use crate::simulator::Clusters;
+
+const APP_API: &str = "argoproj.io/v1alpha1";
+/// The field manager of Argo CD writes.
+pub const MANAGER: &str = "argocd-controller";
+
+/// Set an Application's sync and health status, creating it if missing.
+pub fn set_application(
+    c: &Cluster,
+    ns: &str,
+    name: &str,
+    sync: &str,
+    health: &str,
+) -> Result<Value, ApiError> {
+    if c.get(APP_API, "Application", ns, name).is_none() {
+        c.create(json!({
+            "apiVersion": APP_API, "kind": "Application",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc"}, "source": {}}
+        }))?;
+    }
+    c.merge_patch(
+        APP_API,
+        "Application",
+        ns,
+        name,
+        json!({
+            "status": {"sync": {"status": sync}, "health": {"status": health}}
+        }),
+    )
+}
+
+fn decode(v: Option<&Value>) -> Option<String> {
+    let b = base64::engine::general_purpose::STANDARD
+        .decode(v?.as_str()?)
+        .ok()?;
+    String::from_utf8(b).ok()
+}
+
+fn install(hub: &Cluster, target: &Cluster, scenario: &Scenario) -> Result<(), ApiError> {
+    let ns = "linkerd-multicluster";
+    target.apply_as(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"linkerd.io/extension": "multicluster"}}}), MANAGER)?;
+    let deployment = |name: &str, component: &str| {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": ns, "labels": {"linkerd.io/extension": "multicluster", "component": component, "app.kubernetes.io/managed-by": "argocd"}},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": component, "image": format!("cr.l5d.io/linkerd/{component}:{}", scenario.linkerd_version)}]}}
+            }
+        })
+    };
+    if target.name() == hub.name() {
+        target.apply_as(deployment("linkerd-gateway", "gateway"), MANAGER)?;
+        target.apply_as(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "linkerd-gateway", "namespace": ns, "labels": {"linkerd.io/extension": "multicluster"},
+                         "annotations": {"mirror.linkerd.io/gateway-identity": "linkerd-gateway.linkerd-multicluster.serviceaccount.identity.linkerd.cluster.local", "mirror.linkerd.io/probe-path": "/ready", "mirror.linkerd.io/probe-period": "3"}},
+            "spec": {"type": "NodePort", "selector": {"app": "linkerd-gateway"}, "ports": [
+                {"name": "mc-gateway", "port": 4143, "protocol": "TCP", "targetPort": 4143, "nodePort": 30143},
+                {"name": "mc-probe", "port": 4191, "protocol": "TCP", "targetPort": 4191, "nodePort": scenario.probe_node_port}
+            ]}
+        }), MANAGER)?;
+    } else if scenario.mirror_controllers {
+        target.apply_as(
+            deployment(&format!("controller-{}", hub.name()), "controller"),
+            MANAGER,
+        )?;
+    }
+    Ok(())
+}
+
+fn reconcile(
+    argo: &Cluster,
+    clusters: &[Cluster],
+    scenario: &Scenario,
+    started: &mut std::collections::BTreeSet<String>,
+) {
+    let secrets = argo
+        .list(
+            "v1",
+            "Secret",
+            Some("argocd"),
+            "argocd.argoproj.io/secret-type=cluster,spydersoft.io/linkerd-multicluster=true",
+        )
+        .unwrap_or_default();
+    for sec in secrets {
+        let Some(name) = decode(sec.pointer("/data/name")) else {
+            continue;
+        };
+        let target_name = if name == "in-cluster" {
+            argo.name().to_string()
+        } else {
+            name.clone()
+        };
+        let Some(target) = clusters.iter().find(|c| c.name() == target_name).cloned() else {
+            continue;
+        };
+        let app = format!("linkerd-multicluster-{name}");
+        if !started.insert(app.clone()) {
+            continue;
+        }
+        let _ = argo.create(json!({
+            "apiVersion": APP_API, "kind": "Application",
+            "metadata": {"name": app, "namespace": "argocd", "labels": {"app.kubernetes.io/part-of": "linkerd-multicluster"}},
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": "https://helm.linkerd.io/edge", "chart": "linkerd-multicluster", "targetRevision": scenario.chart_version},
+                "destination": {"name": name, "namespace": "linkerd-multicluster"},
+                "syncPolicy": {"automated": {"prune": true, "selfHeal": true}}
+            }
+        }));
+        let _ = set_application(argo, "argocd", &app, "OutOfSync", "Progressing");
+        let (argo, clusters, scenario) = (argo.clone(), clusters.to_vec(), scenario.clone());
+        let delay = argo.state.config.deployment_ready_delay;
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let hub = clusters
+                .iter()
+                .find(|c| c.name() == scenario.hub)
+                .cloned()
+                .unwrap_or(argo.clone());
+            if install(&hub, &target, &scenario).is_ok() {
+                let _ = set_application(&argo, "argocd", &app, "Synced", "Healthy");
+            }
+        });
+    }
+}
+
+/// Watch the Argo CD cluster's secrets and install linkerd-multicluster where asked.
+pub async fn run_applicationset(argo: Cluster, clusters: Clusters, scenario: Scenario) {
+    let mut rx = argo.subscribe();
+    let mut started = std::collections::BTreeSet::new();
+    reconcile(&argo, &clusters, &scenario, &mut started);
+    loop {
+        match rx.recv().await {
+            Ok(ev) if ev.type_key == "/secrets" => {
+                reconcile(&argo, &clusters, &scenario, &mut started)
+            }
+            Ok(_) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                reconcile(&argo, &clusters, &scenario, &mut started)
+            }
+            Err(_) => return,
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The service mirror: for every Link on a spoke whose `spec.targetClusterName` names a
+//! simulated cluster (the hub), every Service on the hub matching the Link's `spec.selector`
+//! (default `mirror.linkerd.io/exported=true`) is mirrored on the spoke as `<svc>-<hub>` in the
+//! same namespace (when that namespace exists on the spoke). Mirrors follow the hub: new exports
+//! appear, unexported or deleted services and the mirrors of a deleted Link disappear.
+
+use serde_json::{Value, json};
+
+use crate::cluster::Cluster;
+use crate::selector::LabelSelector;
+use crate::simulator::Clusters;
+
+/// The field manager of mirror writes.
+pub const MANAGER: &str = "linkerd-service-mirror";
+
+fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    v.pointer(ptr).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// The Links on a cluster, whatever their served version.
+fn links(c: &Cluster) -> Vec<Value> {
+    let types = c.state.types();
+    let Some(rt) = types
+        .iter()
+        .find(|t| t.group == "multicluster.linkerd.io" && t.plural == "links")
+    else {
+        return vec![];
+    };
+    let av = rt.api_version(&rt.versions[0]);
+    c.list(&av, "Link", None, "").unwrap_or_default()
+}
+
+/// The mirror a hub Service should have on a spoke.
+fn desired_mirror(hub: &str, svc: &Value) -> Value {
+    let name = s(svc, "/metadata/name");
+    let ns = s(svc, "/metadata/namespace");
+    let mut labels = svc
+        .pointer("/metadata/labels")
+        .cloned()
+        .unwrap_or(json!({}));
+    if let Some(m) = labels.as_object_mut() {
+        m.remove("mirror.linkerd.io/exported");
+    }
+    labels["mirror.linkerd.io/mirrored-service"] = json!("true");
+    labels["mirror.linkerd.io/cluster-name"] = json!(hub);
+    let ports: Vec<Value> = svc
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let mut q = json!({"port": p["port"], "protocol": p.get("protocol").cloned().unwrap_or(json!("TCP"))});
+            if let Some(n) = p.get("name") {
+                q["name"] = n.clone();
+            }
+            q
+        })
+        .collect();
+    json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": format!("{name}-{hub}"),
+            "namespace": ns,
+            "labels": labels,
+            "annotations": {
+                "mirror.linkerd.io/remote-svc-fq-name": format!("{name}.{ns}.svc.cluster.local"),
+            }
+        },
+        "spec": {"type": "ClusterIP", "ports": ports}
+    })
+}
+
+/// Bring every spoke's mirrors in line with the hubs' exported services.
+pub fn reconcile(clusters: &[Cluster]) {
+    for spoke in clusters {
+        let mut desired: Vec<Value> = Vec::new();
+        for link in links(spoke) {
+            let hub_name = s(&link, "/spec/targetClusterName").to_string();
+            let Some(hub) = clusters.iter().find(|c| c.name() == hub_name) else {
+                continue;
+            };
+            let selector = match link.pointer("/spec/selector") {
+                Some(sel) if sel.is_object() => LabelSelector::from_object(sel),
+                _ => LabelSelector::parse("mirror.linkerd.io/exported=true").unwrap_or_default(),
+            };
+            for svc in hub.list("v1", "Service", None, "").unwrap_or_default() {
+                if selector.0.is_empty() || !selector.matches(&svc) {
+                    continue;
+                }
+                let ns = s(&svc, "/metadata/namespace");
+                if spoke.get("v1", "Namespace", "", ns).is_some() {
+                    desired.push(desired_mirror(&hub_name, &svc));
+                }
+            }
+        }
+        let existing = spoke
+            .list(
+                "v1",
+                "Service",
+                None,
+                "mirror.linkerd.io/mirrored-service=true",
+            )
+            .unwrap_or_default();
+        for m in existing {
+            let (ns, name) = (s(&m, "/metadata/namespace"), s(&m, "/metadata/name"));
+            let keep = desired
+                .iter()
+                .any(|d| s(d, "/metadata/namespace") == ns && s(d, "/metadata/name") == name);
+            if !keep {
+                let _ = spoke.delete("v1", "Service", ns, name);
+            }
+        }
+        for d in desired {
+            let _ = spoke.apply_as(d, MANAGER);
+        }
+    }
+}
+
+fn relevant(type_key: &str) -> bool {
+    matches!(
+        type_key,
+        "/services" | "/namespaces" | "multicluster.linkerd.io/links"
+    )
+}
+
+/// Reconcile whenever a Service, Namespace or Link changes anywhere.
+pub async fn run(clusters: Clusters) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    for c in clusters.iter() {
+        let mut sub = c.subscribe();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            loop {
+                match sub.recv().await {
+                    Ok(ev) if relevant(&ev.type_key) => {
+                        if tx.send(()).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        let _ = tx.send(());
+                    }
+                    Err(_) => return,
+                }
+            }
+        });
+    }
+    drop(tx);
+    while rx.recv().await.is_some() {
+        while rx.try_recv().is_ok() {}
+        reconcile(&clusters);
+    }
+}

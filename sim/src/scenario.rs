@@ -1,0 +1,214 @@
+//! Seeded cluster contents: the base every cluster has, and the Linkerd scenario for the
+//! multicluster workflows and the demo.
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::cluster::{Cluster, parse_yaml_documents};
+use crate::error::ApiError;
+
+/// The fixtures embedded in the crate (copies of `shared/fixtures/linkerd`).
+pub mod fixtures {
+    /// Link, Application and ApplicationSet CRDs.
+    pub const CRDS: &str = include_str!("../fixtures/crds.yaml");
+    /// The shared trust roots ConfigMap.
+    pub const TRUST_ROOTS: &str = include_str!("../fixtures/trust-roots.yaml");
+    /// A different trust roots ConfigMap (a foreign trust anchor).
+    pub const TRUST_ROOTS_OTHER: &str = include_str!("../fixtures/trust-roots-other.yaml");
+    /// `linkerd multicluster link` output up to 2.17.
+    pub const LINK_2_17: &str = include_str!("../fixtures/link-2.17.yaml");
+    /// `linkerd multicluster link-gen` output from 2.18.
+    pub const LINK_GEN_2_18: &str = include_str!("../fixtures/link-gen-2.18.yaml");
+    /// The kubeconfig embedded in the credentials secrets.
+    pub const KUBECONFIG_IN_SECRET: &str = include_str!("../fixtures/kubeconfig-in-secret.yaml");
+    /// `linkerd multicluster check` passing.
+    pub const CHECK_OK: &str = include_str!("../fixtures/multicluster-check-ok.txt");
+    /// `linkerd multicluster check` failing.
+    pub const CHECK_FAIL: &str = include_str!("../fixtures/multicluster-check-fail.txt");
+}
+
+/// What every simulated cluster starts with: the namespaces `default`, `kube-system`,
+/// `kube-public`, `kube-node-lease` and the Service `default/kubernetes`.
+pub fn base(c: &Cluster) -> Result<(), ApiError> {
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        c.create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))?;
+    }
+    c.create(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.1", "clusterIPs": ["10.96.0.1"],
+                 "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}
+    }))?;
+    Ok(())
+}
+
+/// The Linkerd multicluster scenario ([`Scenario::linkerd_fresh`]): Linkerd's control plane on
+/// every cluster, Argo CD on the hub with a cluster secret per spoke, no links yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// The cluster running Argo CD and the multicluster gateway (default `internal`).
+    pub hub: String,
+    /// Clusters whose `linkerd-identity-trust-roots` holds a different (foreign) anchor.
+    pub foreign_trust_roots: Vec<String>,
+    /// Label `monitoring/alloy` on the hub `mirror.linkerd.io/exported=true` (default false).
+    pub export_alloy: bool,
+    /// Run the ApplicationSet reactor on the hub (default true).
+    pub applicationset: bool,
+    /// The chart's `controllers` value is set (2.18+ link-gen flow): spokes get Deployment
+    /// `controller-<hub>` when linkerd-multicluster is installed (default false).
+    pub mirror_controllers: bool,
+    /// The gateway Service's mc-probe nodePort (default 30191).
+    pub probe_node_port: u16,
+    /// The Linkerd version of the control plane images (default `edge-25.4.4`).
+    pub linkerd_version: String,
+    /// The linkerd-multicluster chart version in Applications (default `2025.4.4`).
+    pub chart_version: String,
+}
+
+impl Scenario {
+    /// Linkerd installed everywhere, linkerd-multicluster not yet, no links.
+    pub fn linkerd_fresh() -> Self {
+        Scenario {
+            hub: "internal".into(),
+            foreign_trust_roots: vec![],
+            export_alloy: false,
+            applicationset: true,
+            mirror_controllers: false,
+            probe_node_port: 30191,
+            linkerd_version: "edge-25.4.4".into(),
+            chart_version: "2025.4.4".into(),
+        }
+    }
+
+    /// Set the hub.
+    pub fn hub(mut self, name: &str) -> Self {
+        self.hub = name.into();
+        self
+    }
+
+    /// Give `cluster` the foreign trust anchor.
+    pub fn foreign_trust_roots(mut self, cluster: &str) -> Self {
+        self.foreign_trust_roots.push(cluster.into());
+        self
+    }
+
+    /// Export `monitoring/alloy` on the hub.
+    pub fn export_alloy(mut self, yes: bool) -> Self {
+        self.export_alloy = yes;
+        self
+    }
+
+    /// Turn the ApplicationSet reactor on or off.
+    pub fn applicationset(mut self, yes: bool) -> Self {
+        self.applicationset = yes;
+        self
+    }
+
+    /// Run `controller-<hub>` on spokes when linkerd-multicluster is installed.
+    pub fn mirror_controllers(mut self, yes: bool) -> Self {
+        self.mirror_controllers = yes;
+        self
+    }
+
+    /// Seed the clusters.
+    pub fn seed(&self, clusters: &[Cluster]) -> Result<(), ApiError> {
+        for c in clusters {
+            self.seed_linkerd(c)?;
+        }
+        if let Some(hub) = clusters.iter().find(|c| c.name() == self.hub) {
+            self.seed_hub(hub, clusters)?;
+        }
+        Ok(())
+    }
+
+    fn seed_linkerd(&self, c: &Cluster) -> Result<(), ApiError> {
+        c.apply_yaml(fixtures::CRDS)?;
+        c.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "linkerd",
+            "labels": {"linkerd.io/is-control-plane": "true", "config.linkerd.io/admission-webhooks": "disabled", "linkerd.io/control-plane-ns": "linkerd"}}}))?;
+        let roots = if self.foreign_trust_roots.iter().any(|n| n == c.name()) {
+            fixtures::TRUST_ROOTS_OTHER
+        } else {
+            fixtures::TRUST_ROOTS
+        };
+        c.apply_yaml(roots)?;
+        c.apply(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "linkerd-config", "namespace": "linkerd", "labels": {"linkerd.io/control-plane-component": "controller"}},
+            "data": {"values": format!("clusterDomain: cluster.local\nidentityTrustDomain: cluster.local\nlinkerdVersion: {}\n", self.linkerd_version)}}))?;
+        for name in [
+            "linkerd-identity",
+            "linkerd-destination",
+            "linkerd-proxy-injector",
+        ] {
+            let component = name.trim_start_matches("linkerd-");
+            c.apply(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name, "namespace": "linkerd", "labels": {"linkerd.io/control-plane-component": component, "linkerd.io/control-plane-ns": "linkerd", "app.kubernetes.io/version": self.linkerd_version}},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"linkerd.io/control-plane-component": component}},
+                    "template": {"metadata": {"labels": {"linkerd.io/control-plane-component": component}},
+                        "spec": {"containers": [{"name": component, "image": format!("cr.l5d.io/linkerd/controller:{}", self.linkerd_version)}]}}}}))?;
+            c.set_deployment_available("linkerd", name, true)?;
+        }
+        Ok(())
+    }
+
+    /// The Argo CD cluster secret name for a cluster: not the cluster's name (like secrets
+    /// created by `argocd cluster add`): `cluster-<first 4 letters>-<4 hex>`.
+    pub fn argocd_secret_name(cluster: &str) -> String {
+        let short: String = cluster
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(4)
+            .collect();
+        let h = cluster.bytes().fold(0x811c_9dc5_u32, |h, b| {
+            (h ^ b as u32).wrapping_mul(0x0100_0193)
+        });
+        format!("cluster-{short}-{:04x}", h & 0xffff)
+    }
+
+    fn seed_hub(&self, hub: &Cluster, clusters: &[Cluster]) -> Result<(), ApiError> {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        hub.apply(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}),
+        )?;
+        for name in [
+            "argocd-server",
+            "argocd-repo-server",
+            "argocd-applicationset-controller",
+        ] {
+            hub.apply(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name, "namespace": "argocd", "labels": {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "argocd"}},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+                    "template": {"metadata": {"labels": {"app.kubernetes.io/name": name}},
+                        "spec": {"containers": [{"name": name, "image": "quay.io/argoproj/argocd:v2.14.11"}]}}}}))?;
+            hub.set_deployment_available("argocd", name, true)?;
+        }
+        for c in clusters.iter().filter(|c| c.name() != hub.name()) {
+            let config = json!({"bearerToken": c.token(), "tlsClientConfig": {"insecure": false, "caData": ""}}).to_string();
+            hub.apply(
+                json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {"name": Self::argocd_secret_name(c.name()), "namespace": "argocd",
+                    "labels": {"argocd.argoproj.io/secret-type": "cluster"},
+                    "annotations": {"managed-by": "argocd.argoproj.io"}},
+                "data": {"name": b64(c.name()), "server": b64(&c.url()), "config": b64(&config)}}),
+            )?;
+        }
+        hub.apply(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "monitoring"}}),
+        )?;
+        let mut labels =
+            json!({"app.kubernetes.io/name": "alloy", "app.kubernetes.io/instance": "alloy"});
+        if self.export_alloy {
+            labels["mirror.linkerd.io/exported"] = json!("true");
+        }
+        hub.apply(json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "alloy", "namespace": "monitoring", "labels": labels},
+            "spec": {"selector": {"app.kubernetes.io/name": "alloy"}, "ports": [
+                {"name": "http-metrics", "port": 12345, "protocol": "TCP", "targetPort": 12345},
+                {"name": "otlp-grpc", "port": 4317, "protocol": "TCP", "targetPort": 4317}]}}))?;
+        Ok(())
+    }
+}
+
+/// Parse a fixture or manifest into objects (re-exported helper).
+pub fn documents(yaml: &str) -> Result<Vec<Value>, ApiError> {
+    parse_yaml_documents(yaml)
+}

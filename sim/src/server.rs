@@ -1,0 +1,585 @@
+//! The HTTPS server of one cluster: TLS, auth, faults, the request log and REST routing.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::discovery;
+use crate::error::ApiError;
+use crate::faults::FaultKind;
+use crate::patch::PatchKind;
+use crate::request_log::RequestRecord;
+use crate::resources::ResourceType;
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::state::{ClusterState, WriteOpts, lock};
+use crate::watch::{self, WatchRequest};
+
+/// The response body type.
+pub type Body = BoxBody<Bytes, Infallible>;
+
+/// Returned by the service to make hyper close the connection without an answer.
+#[derive(Debug)]
+pub struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by an injected fault")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+/// Serve a cluster on a bound listener until the task is aborted.
+pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, cluster: Arc<ClusterState>) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let acceptor = acceptor.clone();
+        let cluster = cluster.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let svc = service_fn(move |req| handle(cluster.clone(), req));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(tls), svc)
+                .await;
+        });
+    }
+}
+
+fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).boxed()
+}
+
+fn json_response(code: u16, v: &Value) -> Response<Body> {
+    let mut r = Response::new(full(serde_json::to_vec(v).unwrap_or_default()));
+    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn error_response(e: &ApiError) -> Response<Body> {
+    json_response(e.code, &e.to_status())
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parse a query string into a map (last value wins).
+pub fn parse_query(q: &str) -> HashMap<String, String> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (percent_decode(k), percent_decode(v)),
+            None => (percent_decode(p), String::new()),
+        })
+        .collect()
+}
+
+fn truthy(v: Option<&String>) -> bool {
+    matches!(v.map(String::as_str), Some("true") | Some("1"))
+}
+
+fn fault_response(code: u16, retry_after: Option<u64>) -> Response<Body> {
+    let (reason, message) = match code {
+        429 => (
+            "TooManyRequests",
+            "the server has received too many requests and has asked us to try again later"
+                .to_string(),
+        ),
+        500 => (
+            "InternalError",
+            "Internal error occurred: injected fault".to_string(),
+        ),
+        503 => (
+            "ServiceUnavailable",
+            "the server is currently unable to handle the request".to_string(),
+        ),
+        504 => (
+            "Timeout",
+            "the server was unable to return a response in the time allotted".to_string(),
+        ),
+        _ => ("InternalError", format!("injected fault: HTTP {code}")),
+    };
+    let mut e = ApiError::new(code, reason, message);
+    if let Some(s) = retry_after {
+        e.details = Some(json!({"retryAfterSeconds": s}));
+    }
+    let mut r = error_response(&e);
+    if let Some(s) = retry_after
+        && let Ok(v) = HeaderValue::from_str(&s.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+async fn handle(
+    cluster: Arc<ClusterState>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, DropConnection> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or_default().to_string();
+    let params = parse_query(&query);
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let mut record = RequestRecord {
+        method: method.to_string(),
+        path: path.clone(),
+        query: query.clone(),
+        status: 0,
+        watch: truthy(params.get("watch")),
+        user_agent: user_agent.clone(),
+        faulted: false,
+    };
+    let fired = lock(&cluster.faults).fire(method.as_str(), &path);
+    for f in &fired {
+        if let FaultKind::Latency(d) = f {
+            tokio::time::sleep(*d).await;
+        }
+    }
+    for f in &fired {
+        match f {
+            FaultKind::Latency(_) => {}
+            FaultKind::Drop => {
+                record.faulted = true;
+                lock(&cluster.log).push(record);
+                return Err(DropConnection);
+            }
+            FaultKind::Status { code, retry_after } => {
+                record.faulted = true;
+                record.status = *code;
+                lock(&cluster.log).push(record);
+                return Ok(fault_response(*code, *retry_after));
+            }
+        }
+    }
+    let authorized = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Bearer {}", cluster.token));
+    let resp = if !authorized {
+        error_response(&ApiError::unauthorized())
+    } else {
+        let headers = req.headers().clone();
+        match req.into_body().collect().await {
+            Ok(b) => {
+                let ctx = Ctx {
+                    cluster: cluster.clone(),
+                    method,
+                    path,
+                    params,
+                    headers,
+                    body: b.to_bytes(),
+                    user_agent,
+                };
+                ctx.route().unwrap_or_else(|e| error_response(&e))
+            }
+            Err(_) => error_response(&ApiError::bad_request("could not read the request body")),
+        }
+    };
+    record.status = resp.status().as_u16();
+    lock(&cluster.log).push(record);
+    Ok(resp)
+}
+
+struct Ctx {
+    cluster: Arc<ClusterState>,
+    method: Method,
+    path: String,
+    params: HashMap<String, String>,
+    headers: http::HeaderMap,
+    body: Bytes,
+    user_agent: String,
+}
+
+/// A parsed resource URL.
+struct Target {
+    rt: ResourceType,
+    version: String,
+    namespace: Option<String>,
+    name: Option<String>,
+    subresource: Option<String>,
+}
+
+impl Ctx {
+    fn accept(&self) -> String {
+        self.headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Which aggregated discovery version the client accepts, if any.
+    fn aggregated(&self) -> Option<&'static str> {
+        let accept = self.accept();
+        for part in accept.split(',') {
+            if part.contains("as=APIGroupDiscoveryList") && part.contains("g=apidiscovery.k8s.io") {
+                if part.contains("v=v2beta1") {
+                    return Some("v2beta1");
+                }
+                if part.contains("v=v2") {
+                    return Some("v2");
+                }
+            }
+        }
+        None
+    }
+
+    fn aggregated_response(&self, core: bool, v: &str) -> Response<Body> {
+        let types = self.cluster.types();
+        let body = discovery::aggregated(&types, core, &format!("apidiscovery.k8s.io/{v}"));
+        let mut r = json_response(200, &body);
+        if let Ok(ct) = HeaderValue::from_str(&format!(
+            "application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList"
+        )) {
+            r.headers_mut().insert(header::CONTENT_TYPE, ct);
+        }
+        r
+    }
+
+    fn route(&self) -> Result<Response<Body>, ApiError> {
+        let segs: Vec<&str> = self.path.split('/').filter(|s| !s.is_empty()).collect();
+        let get = self.method == Method::GET;
+        match segs.as_slice() {
+            ["version"] if get => Ok(json_response(200, &discovery::version())),
+            ["healthz" | "livez" | "readyz"] if get => {
+                let mut r = Response::new(full("ok"));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                Ok(r)
+            }
+            ["api"] if get => Ok(match self.aggregated() {
+                Some(v) => self.aggregated_response(true, v),
+                None => {
+                    let addr = lock(&self.cluster.url)
+                        .trim_start_matches("https://")
+                        .to_string();
+                    json_response(200, &discovery::core_versions(&addr))
+                }
+            }),
+            ["apis"] if get => Ok(match self.aggregated() {
+                Some(v) => self.aggregated_response(false, v),
+                None => json_response(200, &discovery::group_list(&self.cluster.types())),
+            }),
+            ["api", "v1"] if get => discovery::resource_list(&self.cluster.types(), "", "v1")
+                .map(|v| json_response(200, &v))
+                .ok_or_else(ApiError::no_route),
+            ["apis", g] if get => discovery::group(&self.cluster.types(), g)
+                .map(|v| json_response(200, &v))
+                .ok_or_else(ApiError::no_route),
+            ["apis", g, v] if get => discovery::resource_list(&self.cluster.types(), g, v)
+                .map(|v| json_response(200, &v))
+                .ok_or_else(ApiError::no_route),
+            ["api", v, rest @ ..] => self.resource(self.target("", v, rest)?),
+            ["apis", g, v, rest @ ..] => self.resource(self.target(g, v, rest)?),
+            _ => Err(ApiError::no_route()),
+        }
+    }
+
+    fn target(&self, group: &str, version: &str, rest: &[&str]) -> Result<Target, ApiError> {
+        let (ns, plural, name, sub) = match rest {
+            ["namespaces", ns, plural, tail @ ..] if !matches!(*plural, "status" | "finalize") => (
+                Some(ns.to_string()),
+                *plural,
+                tail.first().copied(),
+                tail.get(1).copied(),
+            ),
+            [plural, tail @ ..] => (None, *plural, tail.first().copied(), tail.get(1).copied()),
+            [] => return Err(ApiError::no_route()),
+        };
+        let rt = self
+            .cluster
+            .find_type(group, version, plural)
+            .ok_or_else(ApiError::no_route)?;
+        if ns.is_some() && !rt.namespaced {
+            return Err(ApiError::no_route());
+        }
+        if let Some(s) = sub
+            && !(s == "status" && rt.has_status(version))
+        {
+            return Err(ApiError::no_route());
+        }
+        Ok(Target {
+            rt,
+            version: version.to_string(),
+            namespace: ns,
+            name: name.map(String::from),
+            subresource: sub.map(String::from),
+        })
+    }
+
+    fn body_json(&self) -> Result<Value, ApiError> {
+        if self.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        match serde_json::from_slice(&self.body) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let text = String::from_utf8_lossy(&self.body);
+                serde_saphyr::from_str::<Value>(&text).map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "the body of the request was in an unknown format: {e}"
+                    ))
+                })
+            }
+        }
+    }
+
+    fn write_opts(&self) -> WriteOpts {
+        let body_dry = self
+            .body_json()
+            .ok()
+            .and_then(|b| b.get("dryRun").cloned())
+            .is_some_and(|d| d.as_array().is_some_and(|a| a.iter().any(|x| x == "All")));
+        let default_manager = self
+            .user_agent
+            .split('/')
+            .next()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("unknown");
+        WriteOpts {
+            dry_run: self.params.get("dryRun").is_some_and(|d| d == "All") || body_dry,
+            field_manager: Some(
+                self.params
+                    .get("fieldManager")
+                    .cloned()
+                    .unwrap_or_else(|| default_manager.to_string()),
+            ),
+            force: truthy(self.params.get("force")),
+        }
+    }
+
+    fn resource(&self, t: Target) -> Result<Response<Body>, ApiError> {
+        let ns = t.namespace.clone().unwrap_or_default();
+        let status_only = t.subresource.is_some();
+        let c = &self.cluster;
+        let (rt, version) = (&t.rt, t.version.as_str());
+        match (&self.method, &t.name) {
+            (&Method::GET, None) => {
+                let labels = LabelSelector::parse(
+                    self.params
+                        .get("labelSelector")
+                        .map(String::as_str)
+                        .unwrap_or_default(),
+                )?;
+                let fields = FieldSelector::parse(
+                    self.params
+                        .get("fieldSelector")
+                        .map(String::as_str)
+                        .unwrap_or_default(),
+                )?;
+                if truthy(self.params.get("watch")) {
+                    return self.watch(t, labels, fields);
+                }
+                let (items, rv) = c.list(rt, version, t.namespace.as_deref(), &labels, &fields);
+                Ok(json_response(
+                    200,
+                    &json!({
+                        "kind": format!("{}List", rt.kind),
+                        "apiVersion": rt.api_version(version),
+                        "metadata": {"resourceVersion": rv.to_string()},
+                        "items": items,
+                    }),
+                ))
+            }
+            (&Method::GET, Some(name)) => Ok(json_response(200, &c.get(rt, version, &ns, name)?)),
+            (&Method::POST, None) => {
+                let body = self.body_json()?;
+                Ok(json_response(
+                    201,
+                    &c.create(rt, version, &ns, body, &self.write_opts())?,
+                ))
+            }
+            (&Method::PUT, Some(name)) => {
+                let body = self.body_json()?;
+                Ok(json_response(
+                    200,
+                    &c.update(
+                        rt,
+                        version,
+                        &ns,
+                        name,
+                        body,
+                        &self.write_opts(),
+                        status_only,
+                    )?,
+                ))
+            }
+            (&Method::PATCH, Some(name)) => {
+                let ct = self
+                    .headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                let kind = PatchKind::from_content_type(ct).ok_or_else(|| {
+                    ApiError::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"))
+                })?;
+                let body = self.body_json()?;
+                let existed = c.get(rt, version, &ns, name).is_ok();
+                let out = c.patch(
+                    rt,
+                    version,
+                    &ns,
+                    name,
+                    kind,
+                    &body,
+                    &self.write_opts(),
+                    status_only,
+                )?;
+                Ok(json_response(if existed { 200 } else { 201 }, &out))
+            }
+            (&Method::DELETE, Some(name)) => {
+                let obj = c.delete(rt, version, &ns, name, &self.write_opts())?;
+                let mut details = json!({"name": name, "kind": rt.plural, "uid": obj.pointer("/metadata/uid").cloned().unwrap_or(Value::Null)});
+                if !rt.group.is_empty() {
+                    details["group"] = json!(rt.group);
+                }
+                Ok(json_response(
+                    200,
+                    &json!({
+                        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details
+                    }),
+                ))
+            }
+            (&Method::DELETE, None) => {
+                let labels = LabelSelector::parse(
+                    self.params
+                        .get("labelSelector")
+                        .map(String::as_str)
+                        .unwrap_or_default(),
+                )?;
+                let fields = FieldSelector::parse(
+                    self.params
+                        .get("fieldSelector")
+                        .map(String::as_str)
+                        .unwrap_or_default(),
+                )?;
+                let (items, _) = c.list(rt, version, t.namespace.as_deref(), &labels, &fields);
+                let mut deleted = Vec::new();
+                for it in items {
+                    let n = it
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    let ins = it
+                        .pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    if let Ok(o) = c.delete(rt, version, &ins, &n, &self.write_opts()) {
+                        deleted.push(o);
+                    }
+                }
+                Ok(json_response(
+                    200,
+                    &json!({
+                        "kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(version),
+                        "metadata": {}, "items": deleted
+                    }),
+                ))
+            }
+            _ => Err(ApiError::method_not_allowed()),
+        }
+    }
+
+    fn watch(
+        &self,
+        t: Target,
+        labels: LabelSelector,
+        fields: FieldSelector,
+    ) -> Result<Response<Body>, ApiError> {
+        let req = WatchRequest {
+            rt: t.rt,
+            version: t.version,
+            namespace: t.namespace,
+            labels,
+            fields,
+            resource_version: self.params.get("resourceVersion").cloned(),
+            bookmarks: truthy(self.params.get("allowWatchBookmarks")),
+            send_initial_events: self.params.get("sendInitialEvents").map(|v| v == "true"),
+            timeout: self
+                .params
+                .get("timeoutSeconds")
+                .and_then(|s| s.parse::<u64>().ok())
+                .map(Duration::from_secs),
+        };
+        let rx = watch::start(self.cluster.clone(), req)?;
+        let stream = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv()
+                .await
+                .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
+        });
+        let mut r = Response::new(BodyExt::boxed(StreamBody::new(stream)));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        r.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache, private"),
+        );
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decoding() {
+        let q = parse_query("labelSelector=a%3Db%2Cc+in+%28x%29&watch=1&x");
+        assert_eq!(q["labelSelector"], "a=b,c in (x)");
+        assert_eq!(q["watch"], "1");
+        assert_eq!(q["x"], "");
+    }
+}

@@ -1,0 +1,698 @@
+//! One simulated cluster's state and the API operations on it (shared by the HTTP server, the
+//! direct-access handle and the reactors).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::defaults;
+use crate::error::ApiError;
+use crate::faults::FaultSet;
+use crate::managed;
+use crate::patch::{self, PatchKind};
+use crate::request_log::RequestRecord;
+use crate::resources::{self, ResourceType};
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::store::{EventType, ObjKey, Store, StoreEvent};
+
+const CRD_KEY: &str = "apiextensions.k8s.io/customresourcedefinitions";
+
+/// Options of a write request.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOpts {
+    /// `dryRun=All`: validate and compute, store nothing.
+    pub dry_run: bool,
+    /// `fieldManager`.
+    pub field_manager: Option<String>,
+    /// `force` (server-side apply).
+    pub force: bool,
+}
+
+impl WriteOpts {
+    fn manager(&self) -> String {
+        self.field_manager
+            .clone()
+            .unwrap_or_else(|| "unknown".into())
+    }
+}
+
+/// Per-cluster settings.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Delay before a Deployment becomes Available.
+    pub deployment_ready_delay: Duration,
+    /// How often watches with `allowWatchBookmarks` get a BOOKMARK.
+    pub bookmark_interval: Duration,
+}
+
+/// A simulated cluster.
+pub struct ClusterState {
+    /// Cluster (and context) name.
+    pub name: String,
+    /// The bearer token clients must send.
+    pub token: String,
+    /// The `https://127.0.0.1:<port>` URL, set once bound.
+    pub url: Mutex<String>,
+    /// The objects.
+    pub store: Mutex<Store>,
+    /// Injected faults.
+    pub faults: Mutex<FaultSet>,
+    /// Every request served.
+    pub log: Mutex<Vec<RequestRecord>>,
+    /// Settings.
+    pub config: ClusterConfig,
+    /// Deployments whose availability a test pinned: `(namespace, name) -> available`.
+    pub pinned_availability: Mutex<std::collections::BTreeMap<(String, String), bool>>,
+}
+
+/// Lock a mutex, ignoring poisoning (a panicking test thread must not wedge the simulator).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn key(rt: &ResourceType, ns: &str, name: &str) -> ObjKey {
+    let ns = if rt.namespaced { ns } else { "" };
+    (rt.key(), ns.to_string(), name.to_string())
+}
+
+/// Set an object's apiVersion to the requested version.
+pub fn render(mut obj: Value, rt: &ResourceType, version: &str) -> Value {
+    obj["apiVersion"] = json!(rt.api_version(version));
+    obj["kind"] = json!(rt.kind);
+    obj
+}
+
+fn name_of(obj: &Value) -> String {
+    obj.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn rv_of(obj: &Value) -> Option<String> {
+    obj.pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .map(String::from)
+}
+
+/// The object without the fields the server owns, to tell whether a write changed anything.
+fn content(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(md) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+        md.remove("resourceVersion");
+        md.remove("managedFields");
+        md.remove("generation");
+    }
+    o
+}
+
+fn spec_like(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(m) = o.as_object_mut() {
+        m.remove("metadata");
+        m.remove("status");
+        m.remove("apiVersion");
+        m.remove("kind");
+    }
+    o
+}
+
+impl ClusterState {
+    /// A new, empty cluster.
+    pub fn new(name: &str, token: &str, seed: u64, config: ClusterConfig) -> Arc<Self> {
+        Arc::new(ClusterState {
+            name: name.to_string(),
+            token: token.to_string(),
+            url: Mutex::new(String::new()),
+            store: Mutex::new(Store::new(100, seed)),
+            faults: Mutex::new(FaultSet::new(seed)),
+            log: Mutex::new(Vec::new()),
+            config,
+            pinned_availability: Mutex::new(Default::default()),
+        })
+    }
+
+    /// Every served resource type: built-ins plus established CRDs.
+    pub fn types(&self) -> Vec<ResourceType> {
+        let mut all = resources::builtins();
+        let store = lock(&self.store);
+        for ((t, _, _), crd) in store.objects.iter() {
+            if t == CRD_KEY
+                && let Some(rt) = resources::from_crd(crd)
+            {
+                all.push(rt);
+            }
+        }
+        all
+    }
+
+    /// The type served at `/apis/<group>/<version>/<plural>`.
+    pub fn find_type(&self, group: &str, version: &str, plural: &str) -> Option<ResourceType> {
+        self.types().into_iter().find(|t| {
+            t.group == group && t.plural == plural && t.versions.iter().any(|v| v == version)
+        })
+    }
+
+    /// The type for an `apiVersion` and `kind`, and the version.
+    pub fn find_kind(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<(ResourceType, String), ApiError> {
+        let (group, version) = match api_version.split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", api_version),
+        };
+        self.types()
+            .into_iter()
+            .find(|t| t.group == group && t.kind == kind && t.versions.iter().any(|v| v == version))
+            .map(|t| (t, version.to_string()))
+            .ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "NotFound",
+                    format!("no matches for kind \"{kind}\" in version \"{api_version}\""),
+                )
+            })
+    }
+
+    /// Get one object.
+    pub fn get(
+        &self,
+        rt: &ResourceType,
+        version: &str,
+        ns: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        let store = lock(&self.store);
+        store
+            .objects
+            .get(&key(rt, ns, name))
+            .map(|o| render(o.clone(), rt, version))
+            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))
+    }
+
+    /// List objects (all namespaces when `ns` is `None`) and the list's resourceVersion.
+    pub fn list(
+        &self,
+        rt: &ResourceType,
+        version: &str,
+        ns: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+    ) -> (Vec<Value>, u64) {
+        let store = lock(&self.store);
+        let tk = rt.key();
+        let items = store
+            .objects
+            .iter()
+            .filter(|((t, n, _), _)| *t == tk && ns.is_none_or(|want| !rt.namespaced || want == n))
+            .filter(|(_, o)| labels.matches(o) && fields.matches(o))
+            .map(|(_, o)| render(o.clone(), rt, version))
+            .collect();
+        (items, store.rv)
+    }
+
+    fn check_namespace(&self, store: &Store, rt: &ResourceType, ns: &str) -> Result<(), ApiError> {
+        if !rt.namespaced {
+            return Ok(());
+        }
+        if ns.is_empty() {
+            return Err(ApiError::bad_request(
+                "an empty namespace may not be set during creation",
+            ));
+        }
+        let nk = ("/namespaces".to_string(), String::new(), ns.to_string());
+        if store.objects.contains_key(&nk) {
+            Ok(())
+        } else {
+            Err(ApiError::not_found("", "namespaces", ns))
+        }
+    }
+
+    /// Check the identity fields of a request body against the URL.
+    fn normalize(
+        &self,
+        rt: &ResourceType,
+        version: &str,
+        ns: &str,
+        obj: &mut Value,
+    ) -> Result<(), ApiError> {
+        if !obj.is_object() {
+            return Err(ApiError::bad_request(
+                "the body of the request was in an unknown format",
+            ));
+        }
+        if let Some(k) = obj.get("kind").and_then(Value::as_str)
+            && k != rt.kind
+        {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({}) does not match the expected API version ({})",
+                obj.get("apiVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+                rt.api_version(version)
+            )));
+        }
+        if !obj.get("metadata").is_some_and(Value::is_object) {
+            obj["metadata"] = json!({});
+        }
+        if rt.namespaced {
+            match obj.pointer("/metadata/namespace").and_then(Value::as_str) {
+                Some(n) if !n.is_empty() && n != ns => {
+                    return Err(ApiError::bad_request(
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ));
+                }
+                _ => obj["metadata"]["namespace"] = json!(ns),
+            }
+        } else if let Some(md) = obj["metadata"].as_object_mut() {
+            md.remove("namespace");
+        }
+        obj["apiVersion"] = json!(rt.api_version(rt.versions[0].as_str()));
+        obj["kind"] = json!(rt.kind);
+        Ok(())
+    }
+
+    /// Create an object.
+    pub fn create(
+        &self,
+        rt: &ResourceType,
+        version: &str,
+        ns: &str,
+        mut obj: Value,
+        opts: &WriteOpts,
+    ) -> Result<Value, ApiError> {
+        if rt.read_only {
+            return Err(ApiError::method_not_allowed());
+        }
+        self.normalize(rt, version, ns, &mut obj)?;
+        let mut store = lock(&self.store);
+        self.create_locked(&mut store, rt, version, ns, obj, opts, None)
+    }
+
+    /// Create under the store lock; `applied_fields` are the managedFields of a server-side
+    /// apply that creates the object (otherwise an `Update` entry is recorded).
+    #[allow(clippy::too_many_arguments)]
+    fn create_locked(
+        &self,
+        store: &mut Store,
+        rt: &ResourceType,
+        version: &str,
+        ns: &str,
+        mut obj: Value,
+        opts: &WriteOpts,
+        applied_fields: Option<Value>,
+    ) -> Result<Value, ApiError> {
+        if obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .is_empty()
+        {
+            match obj
+                .pointer("/metadata/generateName")
+                .and_then(Value::as_str)
+            {
+                Some(prefix) => {
+                    let suffix: String = store
+                        .new_uid()
+                        .chars()
+                        .filter(char::is_ascii_alphanumeric)
+                        .take(5)
+                        .collect();
+                    obj["metadata"]["name"] = json!(format!("{prefix}{suffix}"));
+                }
+                None => {
+                    return Err(ApiError::invalid(
+                        &rt.group,
+                        &rt.kind,
+                        "",
+                        &[(
+                            "metadata.name",
+                            "Required value: name or generateName is required".into(),
+                        )],
+                    ));
+                }
+            }
+        }
+        let name = name_of(&obj);
+        defaults::validate_name(rt, &name)?;
+        self.check_namespace(store, rt, ns)?;
+        let k = key(rt, ns, &name);
+        if store.objects.contains_key(&k) {
+            return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
+        }
+        defaults::apply_defaults(rt, &mut obj, None, store);
+        obj["metadata"]["uid"] = json!(store.new_uid());
+        obj["metadata"]["creationTimestamp"] = json!(managed::now());
+        obj["metadata"]["generation"] = json!(1);
+        if let Some(md) = obj["metadata"].as_object_mut() {
+            md.remove("resourceVersion");
+            md.remove("managedFields");
+        }
+        match applied_fields {
+            Some(m) => obj["metadata"]["managedFields"] = m,
+            None => managed::record_update(
+                None,
+                &mut obj,
+                &opts.manager(),
+                &rt.api_version(version),
+                None,
+            ),
+        }
+        if opts.dry_run {
+            return Ok(render(obj, rt, version));
+        }
+        self.commit(store, rt, k, None, obj.clone(), EventType::Added);
+        let stored = store
+            .objects
+            .get(&key(rt, ns, &name))
+            .cloned()
+            .unwrap_or(obj);
+        Ok(render(stored, rt, version))
+    }
+
+    /// Store `obj` under `k` with a new resourceVersion and emit the event.
+    fn commit(
+        &self,
+        store: &mut Store,
+        rt: &ResourceType,
+        k: ObjKey,
+        old: Option<Value>,
+        mut obj: Value,
+        kind: EventType,
+    ) {
+        let rv = store.next_rv();
+        obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+        store.objects.insert(k, obj.clone());
+        store.emit(StoreEvent {
+            rv,
+            type_key: rt.key(),
+            kind,
+            object: obj,
+            old,
+        });
+    }
+
+    /// Finish an update: keep server-owned fields, bump generation, record managed fields,
+    /// store unless nothing changed.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_update(
+        &self,
+        store: &mut Store,
+        rt: &ResourceType,
+        version: &str,
+        old: &Value,
+        mut new: Value,
+        opts: &WriteOpts,
+        status_only: bool,
+        managed_done: bool,
+    ) -> Result<Value, ApiError> {
+        let ns = old
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let name = name_of(old);
+        if name_of(&new) != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                name_of(&new)
+            )));
+        }
+        if !new.get("metadata").is_some_and(Value::is_object) {
+            new["metadata"] = json!({});
+        }
+        for f in ["uid", "creationTimestamp", "namespace"] {
+            match old["metadata"].get(f) {
+                Some(v) => new["metadata"][f] = v.clone(),
+                None => {
+                    new["metadata"].as_object_mut().map(|m| m.remove(f));
+                }
+            }
+        }
+        new["apiVersion"] = old["apiVersion"].clone();
+        new["kind"] = old["kind"].clone();
+        if rt.has_status(version) || rt.status_versions.iter().any(|v| v == &rt.versions[0]) {
+            if status_only {
+                let status = new.get("status").cloned();
+                new = old.clone();
+                match status {
+                    Some(s) => new["status"] = s,
+                    None => {
+                        new.as_object_mut().map(|m| m.remove("status"));
+                    }
+                }
+            } else {
+                match old.get("status") {
+                    Some(s) => new["status"] = s.clone(),
+                    None => {
+                        new.as_object_mut().map(|m| m.remove("status"));
+                    }
+                }
+            }
+        }
+        defaults::apply_defaults(rt, &mut new, Some(old), store);
+        let generation = old
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let generation = if spec_like(&new) != spec_like(old) {
+            generation + 1
+        } else {
+            generation
+        };
+        new["metadata"]["generation"] = json!(generation);
+        if !managed_done {
+            if let Some(m) = old.pointer("/metadata/managedFields") {
+                new["metadata"]["managedFields"] = m.clone();
+            }
+            let sub = status_only.then_some("status");
+            managed::record_update(
+                Some(old),
+                &mut new,
+                &opts.manager(),
+                &rt.api_version(version),
+                sub,
+            );
+        }
+        new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+        if content(&new) == content(old)
+            && new.pointer("/metadata/managedFields") == old.pointer("/metadata/managedFields")
+        {
+            return Ok(render(old.clone(), rt, version));
+        }
+        if opts.dry_run {
+            return Ok(render(new, rt, version));
+        }
+        let k = key(rt, &ns, &name);
+        self.commit(
+            store,
+            rt,
+            k.clone(),
+            Some(old.clone()),
+            new,
+            EventType::Modified,
+        );
+        Ok(render(store.objects[&k].clone(), rt, version))
+    }
+
+    /// Replace an object (PUT), checking resourceVersion.
+    #[allow(clippy::too_many_arguments)]
+    pub fn update(
+        &self,
+        rt: &ResourceType,
+        version: &str,
+        ns: &str,
+        name: &str,
+        mut obj: Value,
+        opts: &WriteOpts,
+        status_only: bool,
+    ) -> Result<Value, ApiError> {
+        if rt.read_only {
+            return Err(ApiError::method_not_allowed());
+        }
+        self.normalize(rt, version, ns, &mut obj)?;
+        let mut store = lock(&self.store);
+        let old = store
+            .objects
+            .get(&key(rt, ns, name))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+        if let Some(want) = rv_of(&obj)
+            && Some(&want) != rv_of(&old).as_ref()
+        {
+            return Err(ApiError::conflict(&rt.group, &rt.plural, name));
+        }
+        if let Some(md) = obj["metadata"].as_object_mut() {
+            md.remove("managedFields");
+        }
+        self.finish_update(&mut store, rt, version, &old, obj, opts, status_only, false)
+    }
+
+    /// Patch an object; server-side apply creates it when missing.
+    #[allow(clippy::too_many_arguments)]
+    pub fn patch(
+        &self,
+        rt: &ResourceType,
+        version: &str,
+        ns: &str,
+        name: &str,
+        kind: PatchKind,
+        body: &Value,
+        opts: &WriteOpts,
+        status_only: bool,
+    ) -> Result<Value, ApiError> {
+        if rt.read_only {
+            return Err(ApiError::method_not_allowed());
+        }
+        let existing = lock(&self.store).objects.get(&key(rt, ns, name)).cloned();
+        let Some(old) = existing else {
+            if kind != PatchKind::Apply {
+                return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+            }
+            let mut applied = body.clone();
+            self.normalize(rt, version, ns, &mut applied)?;
+            if name_of(&applied) != name {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({}) does not match the name on the URL ({name})",
+                    name_of(&applied)
+                )));
+            }
+            let mut created = managed::apply(
+                None,
+                &strip_status(rt, version, &applied, status_only),
+                &apply_manager(opts)?,
+                opts.force,
+                &rt.api_version(version),
+            )?;
+            let mf = created["metadata"]
+                .as_object_mut()
+                .and_then(|m| m.remove("managedFields"))
+                .unwrap_or(Value::Null);
+            let mut store = lock(&self.store);
+            return self.create_locked(&mut store, rt, version, ns, created, opts, Some(mf));
+        };
+        let mut store = lock(&self.store);
+        // Re-read under the lock: another writer may have raced us.
+        let old = store
+            .objects
+            .get(&key(rt, ns, name))
+            .cloned()
+            .unwrap_or(old);
+        let mut new = old.clone();
+        match kind {
+            PatchKind::Merge => patch::merge_patch(&mut new, body),
+            PatchKind::Strategic => patch::strategic_merge(&mut new, body),
+            PatchKind::Json => patch::json_patch(&mut new, body)?,
+            PatchKind::Apply => {
+                let mut applied = body.clone();
+                self.normalize(rt, version, ns, &mut applied)?;
+                let applied = strip_status(rt, version, &applied, status_only);
+                new = managed::apply(
+                    Some(&old),
+                    &applied,
+                    &apply_manager(opts)?,
+                    opts.force,
+                    &rt.api_version(version),
+                )?;
+                return self.finish_update(
+                    &mut store,
+                    rt,
+                    version,
+                    &old,
+                    new,
+                    opts,
+                    status_only,
+                    true,
+                );
+            }
+        }
+        if let Some(want) = rv_of(&new)
+            && Some(&want) != rv_of(&old).as_ref()
+        {
+            return Err(ApiError::conflict(&rt.group, &rt.plural, name));
+        }
+        self.finish_update(&mut store, rt, version, &old, new, opts, status_only, false)
+    }
+
+    /// Delete an object (and, for a Namespace or a CRD, everything in it).
+    pub fn delete(
+        &self,
+        rt: &ResourceType,
+        version: &str,
+        ns: &str,
+        name: &str,
+        opts: &WriteOpts,
+    ) -> Result<Value, ApiError> {
+        if rt.read_only {
+            return Err(ApiError::method_not_allowed());
+        }
+        let mut store = lock(&self.store);
+        let k = key(rt, ns, name);
+        let old = store
+            .objects
+            .get(&k)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+        if opts.dry_run {
+            return Ok(render(old, rt, version));
+        }
+        let children: Vec<ObjKey> = if rt.key() == "/namespaces" {
+            store
+                .objects
+                .keys()
+                .filter(|(_, n, _)| n == name)
+                .cloned()
+                .collect()
+        } else if rt.key() == CRD_KEY {
+            let prefix = resources::from_crd(&old).map(|t| t.key());
+            store
+                .objects
+                .keys()
+                .filter(|(t, _, _)| Some(t) == prefix.as_ref())
+                .cloned()
+                .collect()
+        } else {
+            vec![]
+        };
+        for ck in children {
+            remove(&mut store, ck);
+        }
+        let last = remove(&mut store, k).unwrap_or(old);
+        Ok(render(last, rt, version))
+    }
+}
+
+fn remove(store: &mut Store, k: ObjKey) -> Option<Value> {
+    let mut obj = store.objects.remove(&k)?;
+    let rv = store.next_rv();
+    obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+    store.emit(StoreEvent {
+        rv,
+        type_key: k.0.clone(),
+        kind: EventType::Deleted,
+        object: obj.clone(),
+        old: None,
+    });
+    Some(obj)
+}
+
+fn apply_manager(opts: &WriteOpts) -> Result<String, ApiError> {
+    match opts.field_manager.as_deref() {
+        Some(m) if !m.is_empty() => Ok(m.to_string()),
+        _ => Err(ApiError::bad_request(
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+        )),
+    }
+}
+
+fn strip_status(rt: &ResourceType, version: &str, applied: &Value, status_only: bool) -> Value {
+    let mut a = applied.clone();
+    if rt.has_status(version) && !status_only {
+        a.as_object_mut().map(|m| m.remove("status"));
+    }
+    a
+}
