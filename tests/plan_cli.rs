@@ -208,7 +208,10 @@ fn plan_json_has_the_same_content() {
         serde_json::json!(["echo", "production", "internal"])
     );
     assert_eq!(steps[4]["for_each"], "{{ steps.apply.stdout | split }}");
-    assert_eq!(steps[4]["rendered"]["argv"], serde_json::json!(["echo", "<item>"]));
+    assert_eq!(
+        steps[4]["rendered"]["argv"],
+        serde_json::json!(["echo", "<item>"])
+    );
     assert_eq!(steps[5]["when"], "params.spoke == 'production'");
 }
 

@@ -205,6 +205,15 @@ const CASES: &[Case] = &[
         )],
     },
     Case {
+        // Columns count characters, in the `at` line and in the snippet header alike.
+        file: "unknown_param_no_params_utf8.yaml",
+        problems: &[ph(
+            "unknown param `nope` in `{{ params.nope }}`",
+            "4:24",
+            "this workflow declares no params",
+        )],
+    },
+    Case {
         file: "unknown_step_ref.yaml",
         problems: &[p(
             "`steps.nope.stdout` refers to unknown step `nope`",
