@@ -1,0 +1,115 @@
+//! Shared helpers of the kube integration tests (tests/kube_*.rs): simulated clusters, the
+//! Linkerd link manifest with a canary token, and request-log queries.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use mcflow_sim::{RequestRecord, Simulator};
+
+/// A token no output may ever show.
+pub const CANARY: &str = "CANARY-sa-token-7f3a9c1e5d";
+
+/// The repository's fixtures directory (the simulator carries a copy of shared/fixtures).
+pub fn fixture(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sim/fixtures")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// What `linkerd multicluster link --cluster-name <hub>` prints, with [`CANARY`] as the token.
+pub fn link_manifest(hub: &str) -> String {
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: {hub}\n  cluster: {{server: 'https://{hub}:6443'}}\n\
+         users:\n- name: sa\n  user: {{token: {CANARY}}}\ncontexts:\n- name: {hub}\n  context: {{cluster: {hub}, user: sa}}\n\
+         current-context: {hub}\n"
+    );
+    let b64 = base64::engine::general_purpose::STANDARD.encode(kubeconfig);
+    fixture("link-2.17.yaml")
+        .replace("__HUB__", hub)
+        .replace("__KUBECONFIG_B64__", &b64)
+        .replace("__GATEWAY_ADDRESS__", "tfx-internal.gerega.net")
+        .replace("__GATEWAY_PORT__", "30143")
+        .replace("__PROBE_PORT__", "30191")
+        .replace("__SERVER__", "https://internal:6443")
+        .replace("__CA_DATA__", "")
+        .replace("__TOKEN__", CANARY)
+        .replace("__SA__", "linkerd-service-mirror-remote-access-production")
+        .replace("__VERSION__", "stable-2.14.10")
+}
+
+/// `count` ConfigMaps in one manifest.
+pub fn config_maps(count: usize, namespace: &str) -> String {
+    (0..count)
+        .map(|i| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\n  namespace: {namespace}\ndata:\n  index: \"{i}\"\n"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+/// Starts simulated clusters with their kubeconfig in `dir`, each prepared (see [`prepare`]).
+pub async fn start(dir: &Path, clusters: &[&str]) -> Simulator {
+    let sim = Simulator::builder()
+        .clusters(clusters.iter().copied())
+        .kubeconfig_path(dir.join("kubeconfig"))
+        .start()
+        .await
+        .expect("simulator starts");
+    prepare(&sim);
+    sim
+}
+
+/// The same, on the simulator's own runtime (for tests that run the binary).
+pub fn start_blocking(dir: &Path, clusters: &[&str]) -> Simulator {
+    let sim = Simulator::builder()
+        .clusters(clusters.iter().copied())
+        .kubeconfig_path(dir.join("kubeconfig"))
+        .start_blocking()
+        .expect("simulator starts");
+    prepare(&sim);
+    sim
+}
+
+/// What the link output needs on every cluster: the Link and Argo CD CRDs and the namespaces
+/// `linkerd`, `linkerd-multicluster` and `argocd`. The request logs start empty afterwards.
+pub fn prepare(sim: &Simulator) {
+    let namespaces = ["linkerd", "linkerd-multicluster", "argocd", "monitoring"]
+        .map(|ns| format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"))
+        .join("---\n");
+    for c in sim.clusters() {
+        c.apply_yaml(&fixture("crds.yaml")).expect("CRDs");
+        c.apply_yaml(&namespaces).expect("namespaces");
+        c.clear_request_log();
+    }
+}
+
+/// The kubeconfig with every token replaced by a wrong one.
+pub fn wrong_token_kubeconfig(sim: &Simulator, dir: &Path) -> PathBuf {
+    let mut text = std::fs::read_to_string(sim.kubeconfig_path()).unwrap();
+    for c in sim.clusters() {
+        text = text.replace(c.token(), "not-the-token");
+    }
+    let path = dir.join("kubeconfig-wrong-token");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Discovery requests: `GET /api`, `/api/v1`, `/apis`, `/apis/<group>[/<version>]`.
+pub fn is_discovery(r: &RequestRecord) -> bool {
+    let segments: Vec<&str> = r.path.trim_matches('/').split('/').collect();
+    r.method == "GET"
+        && match segments.as_slice() {
+            ["api"] | ["api", _] | ["apis"] | ["apis", _] | ["apis", _, _] => true,
+            _ => false,
+        }
+}
+
+/// Requests that were not discovery.
+pub fn object_requests(log: &[RequestRecord]) -> Vec<&RequestRecord> {
+    log.iter().filter(|r| !is_discovery(r)).collect()
+}
