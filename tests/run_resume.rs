@@ -1,0 +1,262 @@
+//! Retries and `mcflow resume` through the real binary: a flaky step passes under `retry`;
+//! without it the run fails and `resume --last` finishes it without running succeeded steps
+//! again; a resume refuses a finished run, a changed workflow and a run another process holds;
+//! `runs` and `show` read the journal back.
+
+mod run_common;
+
+use run_common::{Scenario, exit_code, fail_until, texts, wait_for_file, wait_until};
+
+/// `first` → `flaky` (fails until its third run) → `last`; each appends its id to `side`.
+fn flaky_workflow(retry: &str) -> String {
+    format!(
+        r#"name: flaky
+steps:
+  - id: first
+    run: [sh, -c, "echo first >> side"]
+  - id: flaky
+    run: [sh, -c, '{}; echo flaky >> side']
+{retry}
+  - id: last
+    run: [sh, -c, "echo last >> side"]
+"#,
+        fail_until("counter", 3)
+    )
+}
+
+#[test]
+fn a_step_that_fails_twice_passes_under_retry() {
+    let s = Scenario::new();
+    s.write(
+        "w.yaml",
+        &flaky_workflow("    retry: { attempts: 3, delay: 10ms, backoff: 1.0 }"),
+    );
+    s.mcflow(&["run", "w.yaml"]).assert().success();
+
+    let failed = s.events("attempt_failed", Some("flaky"));
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("attempt 1 fails")
+    );
+    let started: Vec<u64> = s
+        .events("step_started", Some("flaky"))
+        .iter()
+        .map(|e| e["attempt"].as_u64().unwrap())
+        .collect();
+    assert_eq!(started, [1, 2, 3]);
+    assert_eq!(s.events("step_succeeded", Some("flaky"))[0]["attempt"], 3);
+    for step in ["first", "flaky", "last"] {
+        assert_eq!(s.count("side", step), 1, "{step}");
+    }
+    let finished = s.events("run_finished", None);
+    assert_eq!(finished[0]["status"], "succeeded");
+}
+
+#[test]
+fn without_retry_the_run_fails_and_resume_finishes_it() {
+    let s = Scenario::new();
+    s.write("w.yaml", &flaky_workflow(""));
+
+    let out = s
+        .mcflow(&["run", "w.yaml"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let (stdout, _) = texts(&out);
+    assert!(
+        stdout.contains("resume with: mcflow resume --last"),
+        "{stdout}"
+    );
+    assert_eq!(s.events("step_failed", Some("flaky")).len(), 1);
+    assert_eq!(s.events("step_skipped", Some("last")).len(), 1);
+    let journal = s.journal_path();
+
+    // The second run of `flaky` fails again: still exit 1, still the same run.
+    s.mcflow(&["resume", "--last"]).assert().code(1);
+    s.mcflow(&["resume", "--last"]).assert().success();
+    assert_eq!(s.journal_path(), journal, "resume appends to the same run");
+
+    assert_eq!(s.count("side", "first"), 1, "a succeeded step ran again");
+    assert_eq!(s.count("side", "flaky"), 1);
+    assert_eq!(s.count("side", "last"), 1);
+    assert_eq!(s.count("counter", "3"), 1);
+    assert_eq!(s.events("run_resumed", None).len(), 2);
+    assert_eq!(s.events("step_reused", Some("first")).len(), 2);
+    assert_eq!(s.events("step_started", Some("first")).len(), 1);
+    let finished = s.events("run_finished", None);
+    let statuses: Vec<&str> = finished
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["failed", "failed", "succeeded"]);
+
+    // Nothing is left to do now.
+    s.mcflow(&["resume", "--last"])
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("already succeeded"));
+}
+
+#[test]
+fn resume_with_no_run_or_an_unknown_run_is_a_state_error() {
+    let s = Scenario::new();
+    s.mcflow(&["resume", "--last"])
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("no run to resume"));
+    s.mcflow(&["resume", "20200101-000000-abcd"])
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("no run `20200101-000000-abcd`"));
+    s.mcflow(&["resume", "../../etc"]).assert().code(3);
+}
+
+#[test]
+fn a_changed_workflow_is_refused_unless_allowed() {
+    let s = Scenario::new();
+    s.write("w.yaml", &flaky_workflow(""));
+    s.mcflow(&["run", "w.yaml"]).assert().code(1);
+
+    // The same steps, with `flaky` now passing at once: a different file.
+    s.write("w.yaml", &flaky_workflow("").replace("-lt 3", "-lt 1"));
+    s.mcflow(&["resume", "--last"])
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("changed since it started"))
+        .stderr(predicates::str::contains("w.yaml"))
+        .stderr(predicates::str::contains("--allow-changed"));
+    s.mcflow(&["resume", "--last", "--allow-changed"])
+        .assert()
+        .success();
+    assert_eq!(s.count("side", "first"), 1);
+    assert_eq!(s.count("side", "last"), 1);
+    let resumed = s.events("run_resumed", None);
+    assert!(
+        resumed[0]["changed"][0]
+            .as_str()
+            .unwrap()
+            .contains("w.yaml"),
+        "{resumed:?}"
+    );
+}
+
+#[test]
+fn a_second_resume_while_the_first_holds_the_lock_names_its_pid() {
+    let s = Scenario::new();
+    // `gate` fails until `armed` exists, then waits for `release`.
+    s.write(
+        "w.yaml",
+        &format!(
+            r#"name: locked
+steps:
+  - id: gate
+    run: [sh, -c, '[ -e armed ] || exit 1; {}; echo gate >> side']
+"#,
+            wait_for_file("release")
+        ),
+    );
+    s.mcflow(&["run", "w.yaml"]).assert().code(1);
+    s.touch("armed");
+
+    let mut first = s.spawn("first", &["resume", "--last"]);
+    wait_until("the resumed run to start `gate`", || {
+        s.journal_has("step_started", "gate", 2)
+    });
+    let out = s
+        .mcflow(&["resume", "--last"])
+        .assert()
+        .code(3)
+        .get_output()
+        .clone();
+    let (_, stderr) = texts(&out);
+    assert!(stderr.contains(&format!("pid {}", first.id())), "{stderr}");
+    assert!(stderr.contains("in use"), "{stderr}");
+
+    s.touch("release");
+    assert_eq!(exit_code(&mut first), 0, "{:?}", s.output_of("first"));
+    assert_eq!(s.count("side", "gate"), 1);
+    // The lock went with its holder.
+    s.mcflow(&["resume", "--last"])
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("already succeeded"));
+}
+
+#[test]
+fn runs_and_show_read_the_journal_back() {
+    let s = Scenario::new();
+    s.write(
+        "w.yaml",
+        &flaky_workflow("    retry: { attempts: 2, delay: 10ms }"),
+    );
+    s.mcflow(&["run", "w.yaml"]).assert().code(1);
+    let run_id = s
+        .journal_path()
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+
+    let out = s.mcflow(&["runs"]).assert().success().get_output().clone();
+    let (stdout, _) = texts(&out);
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with(&run_id))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        row.contains("flaky") && row.contains("failed") && row.contains("1/3"),
+        "{row}"
+    );
+
+    let out = s
+        .mcflow(&["show", "--last"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let (stdout, _) = texts(&out);
+    assert!(
+        stdout.contains(&run_id) && stdout.contains("status failed"),
+        "{stdout}"
+    );
+    let flaky = stdout.lines().find(|l| l.starts_with("flaky ")).unwrap();
+    assert!(flaky.contains("failed") && flaky.contains(" 2 "), "{flaky}");
+    assert!(
+        stdout.contains("attempt 1 fails") && stdout.contains("attempt 2 fails"),
+        "{stdout}"
+    );
+    let last = stdout.lines().find(|l| l.starts_with("last ")).unwrap();
+    assert!(last.contains("skipped"), "{last}");
+
+    let out = s
+        .mcflow(&["show", &run_id, "--output", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).expect("show --output json");
+    assert_eq!(shown["run_id"], run_id.as_str(), "{shown}");
+
+    let out = s
+        .mcflow(&["runs", "-o", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let (stdout, _) = texts(&out);
+    let rows: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["status"], "failed", "{}", rows[0]);
+
+    // Nothing went to the default state directory.
+    assert!(!s.file(".mcflow").exists());
+}
