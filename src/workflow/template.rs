@@ -48,6 +48,29 @@ fn build_environment() -> Environment<'static> {
     {
         env.set_syntax(syntax);
     }
+    env.add_filter("from_yaml", |s: String| -> Result<Value, Error> {
+        let v: serde_json::Value = crate::yaml::from_str(&s).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("from_yaml: {}", e.message),
+            )
+        })?;
+        Ok(value_of(&v))
+    });
+    env.add_filter("pem_fingerprints", |s: String| -> Vec<String> {
+        pem_fingerprints(&s)
+    });
+    env.add_function("read_file", |path: String| -> Result<String, Error> {
+        std::fs::read_to_string(&path).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("read_file({path}): {e}"),
+            )
+        })
+    });
+    env.add_function("linkerd_uses_link_gen", |version: String| {
+        linkerd_uses_link_gen(&version)
+    });
     env.add_filter("b64decode", |s: String| -> Result<String, Error> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(s.trim())
@@ -140,11 +163,20 @@ pub fn expression_text(s: &str) -> &str {
     t
 }
 
+/// Is `name` a function of the environment (`range`, `read_file`, ...) rather than data?
+pub fn is_function(name: &str) -> bool {
+    env().globals().any(|(g, _)| g == name)
+}
+
 /// The names a template or expression reads, as dotted paths (`params.spoke`,
 /// `steps.link.stdout`), or its syntax error.
 pub fn names_in_template(src: &str) -> Result<BTreeSet<String>, String> {
     let tmpl = env().template_from_str(src).map_err(|e| describe(&e))?;
-    Ok(tmpl.undeclared_variables(true).into_iter().collect())
+    Ok(tmpl
+        .undeclared_variables(true)
+        .into_iter()
+        .filter(|n| !is_function(n.split('.').next().unwrap_or(n)))
+        .collect())
 }
 
 /// Like [`names_in_template`], for an expression.
@@ -152,7 +184,10 @@ pub fn names_in_expression(expr: &str) -> Result<BTreeSet<String>, String> {
     let e = env()
         .compile_expression(expression_text(expr))
         .map_err(|e| describe(&e))?;
-    Ok(e.undeclared_variables(true).into_iter().collect())
+    Ok(e.undeclared_variables(true)
+        .into_iter()
+        .filter(|n| !is_function(n.split('.').next().unwrap_or(n)))
+        .collect())
 }
 
 /// Renders a template string.
@@ -291,6 +326,22 @@ mod tests {
         let two = format!("-----BEGIN CERTIFICATE-----\n{a}\n{b}\n-----END CERTIFICATE-----\n");
         assert_eq!(pem_fingerprints(&one), pem_fingerprints(&two));
         assert_eq!(pem_fingerprints(&one).len(), 1);
+    }
+
+    #[test]
+    fn functions_and_filters_are_registered() {
+        let ctx = value_of(&serde_json::json!({}));
+        assert!(eval_bool("linkerd_uses_link_gen('stable-2.18.1')", &ctx).unwrap());
+        assert_eq!(render("{{ ('a: 1' | from_yaml).a }}", &ctx).unwrap(), "1");
+        assert_eq!(
+            render("{{ '' | pem_fingerprints | length }}", &ctx).unwrap(),
+            "0"
+        );
+        assert!(
+            names_in_template("{{ read_file('x') }}")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
