@@ -76,9 +76,10 @@ pub fn execution_order(steps: &[Step]) -> Vec<usize> {
     order
 }
 
-/// The key of one `for_each` item: the item itself when it is a string or a number, else its
-/// `name` or `id` field, else its JSON text. Keyed by value, not by index, so that a reordered
-/// list resumes correctly.
+/// The key of one `for_each` item: the item itself when it is a string or a number; for a
+/// mapping its `name` or `id`, else its scalar values joined by `/` (`monitoring/alloy`); for a
+/// list (a `product` pair) its items' keys joined by `/`. Keyed by value, not by index, so that a
+/// reordered list resumes correctly.
 pub fn item_key(item: &serde_json::Value) -> String {
     match item {
         serde_json::Value::String(s) => s.clone(),
@@ -86,8 +87,22 @@ pub fn item_key(item: &serde_json::Value) -> String {
         serde_json::Value::Bool(b) => b.to_string(),
         serde_json::Value::Object(o) => match o.get("name").or_else(|| o.get("id")) {
             Some(serde_json::Value::String(s)) => s.clone(),
-            _ => item.to_string(),
+            _ => {
+                let parts: Vec<String> = o
+                    .values()
+                    .filter(|v| v.is_string() || v.is_number())
+                    .map(item_key)
+                    .collect();
+                if parts.is_empty() {
+                    item.to_string()
+                } else {
+                    parts.join("/")
+                }
+            }
         },
+        serde_json::Value::Array(a) if !a.is_empty() => {
+            a.iter().map(item_key).collect::<Vec<_>>().join("/")
+        }
         other => other.to_string(),
     }
 }

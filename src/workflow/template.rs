@@ -71,6 +71,15 @@ fn build_environment() -> Environment<'static> {
     env.add_function("linkerd_uses_link_gen", |version: String| {
         linkerd_uses_link_gen(&version)
     });
+    // `a | product(b)`: every pair [x, y], for a for_each over two lists (spokes × exports).
+    env.add_filter("product", |a: Vec<Value>, b: Vec<Value>| -> Vec<Value> {
+        a.iter()
+            .flat_map(|x| {
+                b.iter()
+                    .map(move |y| Value::from(vec![x.clone(), y.clone()]))
+            })
+            .collect()
+    });
     env.add_filter("b64decode", |s: String| -> Result<String, Error> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(s.trim())
@@ -211,7 +220,7 @@ pub fn eval_bool(expr: &str, ctx: &Value) -> Result<bool, String> {
     eval(expr, ctx).map(|v| v.is_true())
 }
 
-/// Renders every template string inside a JSON value (keys are left alone).
+/// Renders every template string inside a JSON value, mapping keys included.
 pub fn render_json(v: &serde_json::Value, ctx: &Value) -> Result<serde_json::Value, String> {
     use serde_json::Value as J;
     Ok(match v {
@@ -224,7 +233,8 @@ pub fn render_json(v: &serde_json::Value, ctx: &Value) -> Result<serde_json::Val
         ),
         J::Object(map) => J::Object(
             map.iter()
-                .map(|(k, v)| Ok((k.clone(), render_json(v, ctx)?)))
+                // Keys may be templates too (`set: { "{{ config.argocd.label }}": "true" }`).
+                .map(|(k, v)| Ok((render(k, ctx)?, render_json(v, ctx)?)))
                 .collect::<Result<_, String>>()?,
         ),
         other => other.clone(),
