@@ -591,7 +591,12 @@ impl<'a> Level<'a> {
                     }
                     Err(err) => {
                         let policy = self.policy(step);
-                        let message = self.run.redactor.redact(&err.message);
+                        let message = if step.sensitive {
+                            without_output(&err.message)
+                        } else {
+                            err.message
+                        };
+                        let message = self.run.redactor.redact(&message);
                         if err.retryable
                             && attempt < policy.attempts
                             && !self.run.cancel.is_cancelled()
@@ -637,6 +642,18 @@ impl<'a> Level<'a> {
             *pending = pending.saturating_sub(1);
         }
         self.settle(i);
+    }
+}
+
+/// A sensitive step's error without the output tail that a failed program leaves in it
+/// (`linkerd exited with 1: <stderr tail>`): that output is the secret, and the redactor only
+/// learns a step's secrets when it succeeds.
+fn without_output(message: &str) -> String {
+    match message.split_once(": ") {
+        Some((head, _)) if head.contains(" exited with ") || head.ends_with(" by a signal") => {
+            format!("{head} (output hidden: the step is sensitive)")
+        }
+        _ => message.to_string(),
     }
 }
 
