@@ -36,8 +36,13 @@ use scheduler::{LevelOutcome, run_level};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepFate {
     Succeeded,
+    /// `when` was false: dependents still run.
     Skipped,
-    Failed { continue_on_error: bool },
+    /// Not run because a step it needs failed: dependents are blocked too.
+    Blocked,
+    Failed {
+        continue_on_error: bool,
+    },
 }
 
 /// Options of `run` and `resume`.

@@ -233,9 +233,12 @@ impl<'a> Level<'a> {
                 let mut failed_dep = None;
                 for &d in &self.deps[i] {
                     match &self.state[d] {
-                        State::Done(StepFate::Failed {
-                            continue_on_error: false,
-                        }) => failed_dep = Some(d),
+                        State::Done(
+                            StepFate::Failed {
+                                continue_on_error: false,
+                            }
+                            | StepFate::Blocked,
+                        ) => failed_dep = Some(d),
                         State::Done(_) => {}
                         _ => all_done = false,
                     }
@@ -245,8 +248,13 @@ impl<'a> Level<'a> {
                 }
                 changed = true;
                 if let Some(d) = failed_dep {
-                    let reason = format!("needs `{}`, which failed", self.steps[d].id);
-                    self.finish_step(i, StepFate::Skipped, Some(reason));
+                    let how = if self.state[d] == State::Done(StepFate::Blocked) {
+                        "which did not run"
+                    } else {
+                        "which failed"
+                    };
+                    let reason = format!("needs `{}`, {how}", self.steps[d].id);
+                    self.finish_step(i, StepFate::Blocked, Some(reason));
                     continue;
                 }
                 self.start_step(i);

@@ -80,6 +80,8 @@ fn build_environment() -> Environment<'static> {
             })
             .collect()
     });
+    // `s | pad(n)`: left-justify to n characters, for text tables.
+    env.add_filter("pad", |s: String, width: usize| format!("{s:<width$}"));
     env.add_filter("b64decode", |s: String| -> Result<String, Error> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(s.trim())
