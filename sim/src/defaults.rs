@@ -92,10 +92,10 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, old: Option<&Value>, s
             }
         }
         ("", "services") => default_service(obj, old, store),
-        ("apps", "deployments") => {
-            if obj.pointer("/spec/replicas").is_none() && obj.get("spec").is_some() {
-                obj["spec"]["replicas"] = json!(1);
-            }
+        ("apps", "deployments")
+            if obj.pointer("/spec/replicas").is_none() && obj.get("spec").is_some() =>
+        {
+            obj["spec"]["replicas"] = json!(1);
         }
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             let names = obj.pointer("/spec/names").cloned().unwrap_or(json!({}));

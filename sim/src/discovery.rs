@@ -179,3 +179,89 @@ pub fn aggregated(types: &[ResourceType], core: bool, api_version: &str) -> Valu
         "items": items
     })
 }
+
+fn gv_path(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
+}
+
+/// `/openapi/v3`: the index of group-version documents.
+pub fn openapi_v3_root(types: &[ResourceType]) -> Value {
+    let mut paths = serde_json::Map::new();
+    let mut gvs: Vec<(String, String)> = Vec::new();
+    for t in types {
+        for v in &t.versions {
+            let gv = (t.group.clone(), v.clone());
+            if !gvs.contains(&gv) {
+                gvs.push(gv);
+            }
+        }
+    }
+    for (g, v) in gvs {
+        let p = gv_path(&g, &v);
+        paths.insert(
+            p.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash=0000000000000000")}),
+        );
+    }
+    json!({"paths": paths})
+}
+
+/// `/openapi/v3/<gv path>`: a minimal OpenAPI document for one group version, with the PATCH
+/// operations and their query parameters (what kubectl reads to know that the server validates
+/// fields itself) and open object schemas.
+pub fn openapi_v3_gv(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
+    let mut paths = serde_json::Map::new();
+    let mut schemas = serde_json::Map::new();
+    let served: Vec<&ResourceType> = types
+        .iter()
+        .filter(|t| t.group == group && t.versions.iter().any(|v| v == version))
+        .collect();
+    if served.is_empty() {
+        return None;
+    }
+    let prefix = format!("/{}", gv_path(group, version));
+    let params = json!([
+        {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+        {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+        {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+        {"name": "force", "in": "query", "schema": {"type": "boolean", "uniqueItems": true}}
+    ]);
+    for t in served {
+        let gvk = json!({"group": t.group, "version": version, "kind": t.kind});
+        let schema_name = if t.group.is_empty() {
+            format!("io.k8s.api.core.{version}.{}", t.kind)
+        } else {
+            let rev: Vec<&str> = t.group.split('.').rev().collect();
+            format!("{}.{version}.{}", rev.join("."), t.kind)
+        };
+        schemas.insert(
+            schema_name.clone(),
+            json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true, "x-kubernetes-group-version-kind": [gvk]}),
+        );
+        let item = if t.namespaced {
+            format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", t.plural)
+        } else {
+            format!("{prefix}/{}/{{name}}", t.plural)
+        };
+        let op = |verb: &str| {
+            json!({
+                "operationId": format!("{verb}{}", t.kind),
+                "x-kubernetes-action": verb,
+                "x-kubernetes-group-version-kind": gvk,
+                "parameters": params,
+                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema_name}")}}}}}
+            })
+        };
+        paths.insert(item, json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}));
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.32.4"},
+        "paths": paths,
+        "components": {"schemas": schemas}
+    }))
+}

@@ -318,6 +318,20 @@ impl Ctx {
             ["apis", g, v] if get => discovery::resource_list(&self.cluster.types(), g, v)
                 .map(|v| json_response(200, &v))
                 .ok_or_else(ApiError::no_route),
+            ["openapi", "v3"] if get => Ok(json_response(
+                200,
+                &discovery::openapi_v3_root(&self.cluster.types()),
+            )),
+            ["openapi", "v3", "api", v] if get => {
+                discovery::openapi_v3_gv(&self.cluster.types(), "", v)
+                    .map(|v| json_response(200, &v))
+                    .ok_or_else(ApiError::no_route)
+            }
+            ["openapi", "v3", "apis", g, v] if get => {
+                discovery::openapi_v3_gv(&self.cluster.types(), g, v)
+                    .map(|v| json_response(200, &v))
+                    .ok_or_else(ApiError::no_route)
+            }
             ["api", v, rest @ ..] => self.resource(self.target("", v, rest)?),
             ["apis", g, v, rest @ ..] => self.resource(self.target(g, v, rest)?),
             _ => Err(ApiError::no_route()),
@@ -359,6 +373,21 @@ impl Ctx {
     fn body_json(&self) -> Result<Value, ApiError> {
         if self.body.is_empty() {
             return Ok(Value::Null);
+        }
+        let ct = self
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if ct.contains("protobuf") || ct.contains("cbor") {
+            // Simplification: the simulator speaks JSON (and YAML) only.
+            return Err(ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (the simulator does not decode {ct})"
+                ),
+            ));
         }
         match serde_json::from_slice(&self.body) {
             Ok(v) => Ok(v),
@@ -460,7 +489,7 @@ impl Ctx {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default();
                 let kind = PatchKind::from_content_type(ct).ok_or_else(|| {
-                    ApiError::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"))
+                    ApiError::new(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
                 })?;
                 let body = self.body_json()?;
                 let existed = c.get(rt, version, &ns, name).is_ok();
