@@ -7,6 +7,7 @@ use mcflow::error::Error;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.global.verbose, cli.global.quiet);
     let result = match &cli.command {
         Command::Validate(a) => commands::validate_files(&cli.global, &a.files),
         Command::Plan(a) => commands::plan_cmd(&cli.global, &a.workflow, &a.params),
@@ -33,4 +34,22 @@ fn report(e: &Error) {
         Error::Usage(m) | Error::StepFailed(m) if m.is_empty() => {}
         other => eprintln!("error: {other}"),
     }
+}
+
+/// Logs (tracing) go to stderr: warnings by default, `-v` info, `-vv` debug; RUST_LOG wins.
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("mcflow={level},kube=warn"))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }

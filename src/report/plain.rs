@@ -66,18 +66,29 @@ impl Reporter for PlainReporter {
                 step,
                 duration_ms,
                 summary,
+                result,
                 ..
             } => {
                 if self.opts.quiet {
                     return;
                 }
                 let d = human_duration(std::time::Duration::from_millis(*duration_ms));
-                match summary {
+                // -v: the tail of what the step printed (never for a sensitive step: its
+                // result is not in the event at all).
+                let tail = match result {
+                    Some(r) if self.opts.verbose > 0 && !r.stdout.trim().is_empty() => {
+                        let t = crate::run::executor::tail_lines(&r.stdout, 5);
+                        format!("\n    {}", t.replace('\n', "\n    "))
+                    }
+                    _ => String::new(),
+                };
+                let line = match summary {
                     // A multi-line summary (a `print` step's report) goes under its line.
                     Some(s) if s.contains('\n') => format!("✓ {step} ({d}):\n{s}"),
                     Some(s) if !s.is_empty() => format!("✓ {step} ({d}): {s}"),
                     _ => format!("✓ {step} ({d})"),
-                }
+                };
+                format!("{line}{tail}")
             }
             EventKind::StepFailed {
                 step,
