@@ -107,49 +107,64 @@ pub fn item_key(item: &serde_json::Value) -> String {
     }
 }
 
-/// The template context for planning: outputs of steps are placeholders.
-fn plan_context(
-    wf: &LoadedWorkflow,
-    params: &serde_json::Value,
-    config: &serde_json::Value,
-    item: Option<&serde_json::Value>,
-) -> minijinja::Value {
-    let mut steps = serde_json::Map::new();
-    for s in &wf.workflow.steps {
-        let mut fields = serde_json::Map::new();
-        for f in STEP_FIELDS {
-            let shown = if s.sensitive {
-                MASK.to_string()
-            } else {
-                format!("<steps.{}.{f}>", s.id)
-            };
-            fields.insert(f.to_string(), serde_json::Value::String(shown));
-        }
-        let outputs: serde_json::Map<String, serde_json::Value> = s
-            .outputs
-            .keys()
-            .map(|k| {
+/// The template context for planning: outputs of steps are placeholders. Built once per
+/// workflow (it names every step, so building it per step would make planning quadratic).
+struct PlanContext {
+    base: BTreeMap<&'static str, minijinja::Value>,
+}
+
+impl PlanContext {
+    fn new(
+        wf: &LoadedWorkflow,
+        params: &serde_json::Value,
+        config: &serde_json::Value,
+    ) -> PlanContext {
+        let mut steps = serde_json::Map::new();
+        for s in &wf.workflow.steps {
+            let mut fields = serde_json::Map::new();
+            for f in STEP_FIELDS {
                 let shown = if s.sensitive {
                     MASK.to_string()
                 } else {
-                    format!("<steps.{}.outputs.{k}>", s.id)
+                    format!("<steps.{}.{f}>", s.id)
                 };
-                (k.clone(), serde_json::Value::String(shown))
-            })
-            .collect();
-        fields.insert("outputs".into(), serde_json::Value::Object(outputs));
-        steps.insert(s.id.clone(), serde_json::Value::Object(fields));
+                fields.insert(f.to_string(), serde_json::Value::String(shown));
+            }
+            let outputs: serde_json::Map<String, serde_json::Value> = s
+                .outputs
+                .keys()
+                .map(|k| {
+                    let shown = if s.sensitive {
+                        MASK.to_string()
+                    } else {
+                        format!("<steps.{}.outputs.{k}>", s.id)
+                    };
+                    (k.clone(), serde_json::Value::String(shown))
+                })
+                .collect();
+            fields.insert("outputs".into(), serde_json::Value::Object(outputs));
+            steps.insert(s.id.clone(), serde_json::Value::Object(fields));
+        }
+        let run = serde_json::json!({ "id": "<run.id>", "started_at": "<run.started_at>", "workflow": wf.workflow.name, "dir": wf.base_dir() });
+        let base = [
+            ("params", template::value_of(params)),
+            ("config", template::value_of(config)),
+            ("steps", template::value_of(&steps)),
+            ("run", template::value_of(&run)),
+        ]
+        .into_iter()
+        .collect();
+        PlanContext { base }
     }
-    let mut ctx = serde_json::json!({
-        "params": params,
-        "config": config,
-        "steps": steps,
-        "run": { "id": "<run.id>", "started_at": "<run.started_at>", "workflow": wf.workflow.name, "dir": wf.base_dir() },
-    });
-    if let Some(item) = item {
-        ctx["item"] = item.clone();
+
+    /// The context of one step (or one `for_each` instance, with its `item`).
+    fn with_item(&self, item: Option<&serde_json::Value>) -> minijinja::Value {
+        let mut ctx = self.base.clone();
+        if let Some(item) = item {
+            ctx.insert("item", template::value_of(item));
+        }
+        minijinja::Value::from(ctx)
     }
-    template::value_of(&ctx)
 }
 
 /// Does this expression read step outputs (so it can only be evaluated during the run)?
@@ -199,6 +214,7 @@ fn plan_workflow(
 ) -> Result<Vec<PlannedStep>, String> {
     let steps = &wf.workflow.steps;
     let deps = dependencies(steps);
+    let plan_ctx = PlanContext::new(wf, params, config);
     // Keys of each step's instances, so that dependents can name them.
     let mut keys: HashMap<usize, Vec<String>> = HashMap::new();
     let mut out = Vec::new();
@@ -212,7 +228,7 @@ fn plan_workflow(
             None => None,
             Some(ForEach::List(l)) => Some(l.clone()),
             Some(ForEach::Expr(e)) if !reads_steps(e) => {
-                let ctx = plan_context(wf, params, config, None);
+                let ctx = plan_ctx.with_item(None);
                 let v = template::eval(e, &ctx)
                     .map_err(|err| format!("step `{}`: for_each: {err}", step.id))?;
                 match template::to_json(&v)? {
@@ -245,7 +261,7 @@ fn plan_workflow(
             let item = item
                 .as_ref()
                 .or(runtime_for_each.as_ref().map(|_| &placeholder));
-            let ctx = plan_context(wf, params, config, item);
+            let ctx = plan_ctx.with_item(item);
             let (action, raw) = action_json(step);
             let rendered = template::render_json(&raw, &ctx).unwrap_or(raw);
             let mut rendered = if step.sensitive {

@@ -1,0 +1,335 @@
+//! Benchmark of `mcflow validate` and `mcflow plan` on generated workflows (issue 2 "must
+//! show", issue 8 item 2): microseconds per step for load + validate, params binding and plan
+//! through the library, and the whole `mcflow validate` process, end to end.
+//!
+//! Run: `cargo bench --bench validate_plan` (add `-- --quick` for fewer runs).
+//! A hand-rolled harness (warm-up, then the median of N runs): criterion would add minutes of
+//! compile time on a small machine for no better answer at this scale.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use mcflow::params::{self, ParamValues};
+use mcflow::plan;
+use mcflow::workflow::validate::load_and_validate;
+
+/// A realistic workflow of `n` steps: `run` argv templates reading params and the previous
+/// step's outputs, explicit `needs` lists, `for_each` over lists and over config, `when`,
+/// `assert`, named outputs, retries and timeouts.
+fn generate(n: usize) -> String {
+    let mut y = String::with_capacity(n * 300);
+    y.push_str(
+        "name: big\n\
+         description: generated for the benchmark\n\
+         params:\n\
+         \x20 spoke: { description: Spoke to link, required: true, enum: \"{{ config.spokes | map(attribute='name') | list }}\" }\n\
+         \x20 hub: { default: internal, pattern: \"[a-z][a-z0-9-]*\" }\n\
+         \x20 namespace: { default: linkerd-multicluster }\n\
+         \x20 token: { required: true, sensitive: true, pattern: \"[A-Za-z0-9]+\" }\n\
+         defaults:\n\
+         \x20 timeout: 2m\n\
+         \x20 retry: { attempts: 3, delay: 2s, backoff: 2.0, max_delay: 30s }\n\
+         steps:\n",
+    );
+    for i in 0..n {
+        let id = format!("s{i:04}");
+        y.push_str(&format!(
+            "  - id: {id}\n    name: Step {i} of the generated workflow\n"
+        ));
+        if i > 0 && i % 10 == 0 {
+            let far = i.saturating_sub(5);
+            y.push_str(&format!("    needs: [s{:04}, s{far:04}]\n", i - 1));
+        }
+        if i % 50 == 49 {
+            y.push_str("    when: \"params.spoke == 'production'\"\n");
+        }
+        if i % 25 == 24 {
+            y.push_str("    for_each: \"{{ config.spokes | map(attribute='name') | list }}\"\n");
+        } else if i % 25 == 12 {
+            y.push_str("    for_each: [east, west, north]\n    concurrency: 2\n");
+        }
+        if i % 100 == 99 {
+            y.push_str(&format!(
+                "    assert: \"steps.s{:04}.exit_code == 0 and params.hub != ''\"\n",
+                i - 1
+            ));
+            continue;
+        }
+        let item = if i % 25 == 24 || i % 25 == 12 {
+            ", --item, \"{{ item }}\""
+        } else {
+            ""
+        };
+        let prev = if i > 0 {
+            format!(", --after, \"{{{{ steps.s{:04}.stdout | trim }}}}\"", i - 1)
+        } else {
+            String::new()
+        };
+        let far = if i > 0 && i % 10 == 0 {
+            format!(
+                ", --version, \"{{{{ steps.s{:04}.outputs.version }}}}\"",
+                i - 5
+            )
+        } else {
+            String::new()
+        };
+        y.push_str(&format!(
+            "    run: [kubectl, --context, \"{{{{ params.spoke }}}}\", -n, \"{{{{ params.namespace }}}}\", \
+             annotate, deployment, \"{{{{ params.hub }}}}-{i}\"{prev}{far}{item}]\n"
+        ));
+        if i % 5 == 0 {
+            y.push_str(
+                "    outputs:\n      version: { regex: \"version: v?(\\\\d+\\\\.\\\\d+)\" }\n",
+            );
+        }
+        if i % 3 == 0 {
+            y.push_str("    timeout: 30s\n");
+        }
+        if i % 7 == 0 {
+            y.push_str("    retry: { attempts: 5, delay: 500ms }\n");
+        }
+    }
+    y
+}
+
+fn config() -> serde_json::Value {
+    serde_json::json!({
+        "hub": { "name": "internal", "gateway_addresses": "10.0.0.1" },
+        "spokes": [ { "name": "production" }, { "name": "nonproduction" } ],
+    })
+}
+
+/// Times `f`: `warmup` runs, then the median and the fastest of `runs`.
+fn time<T>(warmup: usize, runs: usize, mut f: impl FnMut() -> T) -> (Duration, Duration) {
+    for _ in 0..warmup {
+        black_box(f());
+    }
+    let mut samples: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            black_box(f());
+            start.elapsed()
+        })
+        .collect();
+    samples.sort();
+    (samples[samples.len() / 2], samples[0])
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn bench_library(dir: &Path, n: usize, runs: usize) -> f64 {
+    let path = dir.join(format!("big-{n}.yaml"));
+    std::fs::write(&path, generate(n)).expect("write the workflow");
+    let config = config();
+    let values: ParamValues = [
+        ("spoke".to_string(), serde_json::json!("production")),
+        ("token".to_string(), serde_json::json!("s3cr3tT0ken")),
+    ]
+    .into_iter()
+    .collect();
+
+    let bundle = match load_and_validate(&path, Some(&config)) {
+        Ok(b) => b,
+        Err(p) => panic!("the generated workflow must be valid:\n{p}"),
+    };
+    assert_eq!(bundle.root.workflow.steps.len(), n);
+    let specs = &bundle.root.workflow.params;
+    let bound = params::bind(specs, &values, &config, "workflow `big`").expect("params bind");
+    let p = plan::build(&bundle, &bound, &config).expect("plan builds");
+    let instances = p.steps.len();
+
+    let (validate, validate_min) = time(2, runs, || {
+        load_and_validate(&path, Some(&config)).map(|b| b.root.workflow.steps.len())
+    });
+    let (bind, _) = time(2, runs, || {
+        params::bind(specs, &values, &config, "workflow `big`")
+    });
+    let (build, build_min) = time(2, runs, || {
+        plan::build(&bundle, &bound, &config).map(|p| p.steps.len())
+    });
+
+    let per = |d: Duration| micros(d) / n as f64;
+    let total = per(validate) + per(bind) + per(build);
+    println!("{n:>5} steps ({instances} plan entries after for_each), median of {runs} runs:");
+    println!(
+        "        load + validate  {:>9.2} ms  {:>7.2} µs/step  (fastest {:.2} µs/step)",
+        millis(validate),
+        per(validate),
+        per(validate_min)
+    );
+    println!("        params::bind     {:>9.3} ms", millis(bind));
+    println!(
+        "        plan::build      {:>9.2} ms  {:>7.2} µs/step  (fastest {:.2} µs/step)",
+        millis(build),
+        per(build),
+        per(build_min)
+    );
+    println!(
+        "        validate + plan  {:>9.2} ms  {total:>7.2} µs/step  (aim: < 10 µs/step)",
+        micros(validate + bind + build) / 1e3
+    );
+    total
+}
+
+fn bench_process(dir: &Path, runs: usize) -> (Duration, Duration) {
+    let exe = env!("CARGO_BIN_EXE_mcflow");
+    let path = dir.join("big-1000.yaml");
+    let config = dir.join("clusters.yaml");
+    std::fs::write(
+        &config,
+        serde_json::to_string(&self::config()).expect("json"),
+    )
+    .expect("write config");
+    let run = |args: &[&str]| {
+        let out = Command::new(exe)
+            .args(args)
+            .current_dir(dir)
+            .env("NO_COLOR", "1")
+            .env_remove("MCFLOW_CONFIG")
+            .output()
+            .expect("mcflow runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout.len()
+    };
+    let file = path.to_str().expect("utf-8 path");
+    let cfg = config.to_str().expect("utf-8 path");
+    let (startup, _) = time(2, runs, || run(&["--version"]));
+    let (validate, validate_min) = time(2, runs, || run(&["validate", "--config", cfg, file]));
+    let (plan, _) = time(2, runs, || {
+        run(&[
+            "plan",
+            "--config",
+            cfg,
+            file,
+            "--set",
+            "spoke=production",
+            "--set",
+            "token=abc",
+            "-o",
+            "json",
+        ])
+    });
+    println!("process ({exe}), median of {runs} runs:");
+    println!(
+        "        mcflow --version                  {:>7.2} ms  (process start-up)",
+        millis(startup)
+    );
+    println!(
+        "        mcflow validate big.yaml (1000)   {:>7.2} ms  (fastest {:.2} ms; aim: < 30 ms)",
+        millis(validate),
+        millis(validate_min)
+    );
+    println!(
+        "        mcflow plan big.yaml -o json      {:>7.2} ms",
+        millis(plan)
+    );
+    (validate, startup)
+}
+
+/// The value of `--name value` on the command line.
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// `--profile validate|plan --steps N`: only that stage, in a loop, for callgrind or perf.
+fn profile(stage: &str, n: usize, runs: usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("big.yaml");
+    std::fs::write(&path, generate(n)).expect("write the workflow");
+    let config = config();
+    let values: ParamValues = [
+        ("spoke".to_string(), serde_json::json!("production")),
+        ("token".to_string(), serde_json::json!("s3cr3tT0ken")),
+    ]
+    .into_iter()
+    .collect();
+    let bundle = load_and_validate(&path, Some(&config)).expect("valid");
+    let bound = params::bind(&bundle.root.workflow.params, &values, &config, "w").expect("bind");
+    for _ in 0..runs {
+        match stage {
+            "validate" => drop(black_box(load_and_validate(&path, Some(&config)))),
+            _ => drop(black_box(plan::build(&bundle, &bound, &config))),
+        }
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `--quick` trims the runs.
+    let quick = std::env::args().any(|a| a == "--quick");
+    let runs = if quick { 5 } else { 21 };
+    if let Some(stage) = arg("--profile") {
+        let n = arg("--steps").and_then(|s| s.parse().ok()).unwrap_or(1000);
+        profile(
+            &stage,
+            n,
+            arg("--runs").and_then(|s| s.parse().ok()).unwrap_or(1),
+        );
+        return;
+    }
+    let sizes: Vec<usize> = match arg("--steps") {
+        Some(s) => s.split(',').filter_map(|n| n.parse().ok()).collect(),
+        None => vec![100, 1000],
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    println!(
+        "mcflow validate/plan benchmark ({} build)",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+    let mut per_step = Vec::new();
+    for &n in &sizes {
+        let r = if n > 1000 { runs.min(5) } else { runs };
+        per_step.push((n, bench_library(dir.path(), n, r)));
+    }
+    let (validate, startup) = bench_process(dir.path(), runs);
+    println!("summary:");
+    for (n, us) in &per_step {
+        println!("        {n:>5} steps: {us:.2} µs/step validate + plan");
+    }
+    let (_, at_1000) = per_step
+        .iter()
+        .find(|(n, _)| *n == 1000)
+        .copied()
+        .unwrap_or((0, 0.0));
+    let (_, at_100) = per_step[0];
+    println!(
+        "        growth 100 → 1000 steps: {:.2}× per step (1.0 = linear)",
+        at_1000 / at_100
+    );
+    println!(
+        "        1000-step validate process: {:.2} ms, {:.1}× the bare start-up",
+        millis(validate),
+        validate.as_secs_f64() / startup.as_secs_f64()
+    );
+    println!(
+        "        verdict: {} µs/step target, {} 30 ms process target",
+        if at_1000 < 10.0 {
+            "meets the 10"
+        } else {
+            "MISSES the 10"
+        },
+        if millis(validate) < 30.0 {
+            "meets the"
+        } else {
+            "MISSES the"
+        }
+    );
+}
