@@ -358,11 +358,9 @@ fn missing_context_names_the_available_ones() {
     assert_ne!(out.code, 0);
 }
 
-/// PENDING on the runner: a `KubeError` whose `kind.is_usage()` (unknown context, unusable
-/// kubeconfig) should end the run with exit code 2, as DESIGN.md section 7 says; today the
-/// runner maps every kube error to a failed step (exit code 1).
+/// An unknown context is a usage error (exit code 2, DESIGN.md section 7), found before any
+/// step runs.
 #[test]
-#[ignore = "pending: the runner must map KubeErrorKind::is_usage() to exit code 2"]
 fn missing_context_is_a_usage_error() {
     let run = Run::new();
     let sim = sim(&run, &["internal", "production"]);

@@ -121,6 +121,7 @@ async fn link_output_applies_in_one_step_and_again_changes_nothing() {
         .expect("second apply");
     assert_no_canary(&second);
     assert!(!second.summary.contains("created"), "{}", second.summary);
+    println!("second apply: {}", second.summary);
     assert_eq!(versions(&objects), before, "a second apply changed objects");
     let log = spoke.request_log();
     assert!(
@@ -690,4 +691,67 @@ async fn wrong_token_missing_context_and_rejected_object_are_clear() {
         "{}",
         err.message
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_resource_defined_earlier_in_the_same_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start(dir.path(), &["production"]).await;
+    let rt = runtime(&sim);
+    let cluster = sim.cluster("production");
+    let widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1, namespace: default}\nspec: {size: 3}\n";
+    // Before its CRD exists, the kind is not served: a clear error, and the (empty) answer is cached.
+    let err = rt
+        .execute(
+            &action(json!({"context": "production", "apply": {"manifest": widget}})),
+            &opts(dir.path()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, KubeErrorKind::NotFound);
+    assert!(
+        err.message
+            .contains("does not serve kind Widget in example.com/v1"),
+        "{}",
+        err.message
+    );
+    let crd = [
+        "apiVersion: apiextensions.k8s.io/v1",
+        "kind: CustomResourceDefinition",
+        "metadata: {name: widgets.example.com}",
+        "spec:",
+        "  group: example.com",
+        "  scope: Namespaced",
+        "  names: {plural: widgets, singular: widget, kind: Widget, listKind: WidgetList}",
+        "  versions:",
+        "  - name: v1",
+        "    served: true",
+        "    storage: true",
+        "    schema:",
+        "      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}",
+        "",
+    ]
+    .join("\n");
+    let manifest = format!("{crd}---\n{widget}");
+    cluster.clear_request_log();
+    let outcome = rt
+        .execute(
+            &action(json!({"context": "production", "apply": {"manifest": manifest}})),
+            &opts(dir.path()),
+        )
+        .await
+        .expect("CRD then its object");
+    assert!(
+        outcome.summary.starts_with("applied 2 objects"),
+        "{}",
+        outcome.summary
+    );
+    let w = cluster
+        .get("example.com/v1", "Widget", "default", "w1")
+        .expect("the Widget");
+    assert_eq!(w["spec"]["size"], 3);
+    // One refresh of the stale group-version, then one request per object.
+    let log = cluster.request_log();
+    assert_eq!(log.iter().filter(|r| is_discovery(r)).count(), 1, "{log:?}");
+    assert_eq!(log.len(), 3, "{log:?}");
 }

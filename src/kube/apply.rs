@@ -3,8 +3,9 @@
 //! One request per object (`PATCH ...?fieldManager=mcflow`, `application/apply-patch+yaml`),
 //! plus the discovery of custom group-versions (see discovery.rs). A kind that is not served yet
 //! because its CustomResourceDefinition was applied a moment ago, earlier in the same manifest,
-//! refreshes discovery once and is otherwise reported as transient, so the step's retry picks it
-//! up once the CRD is established.
+//! refreshes discovery once; if the kind is still not served, the apply watches that CRD until
+//! it is `Established` (at most 30 s, then a transient error for the step's retry policy) and
+//! resolves the kind again.
 //!
 //! Created / configured / unchanged, still with one request per object:
 //! - created: the API server answered `201 Created`;
@@ -21,7 +22,7 @@ use ::kube::core::{DynamicObject, Resource, Status};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::action::{ApplyOp, object_ref};
+use super::action::{ApplyOp, ConditionIs, WaitFor, WaitOp, object_ref};
 use super::client::ContextClient;
 use super::error::{KubeError, KubeErrorKind, parse_retry_after};
 use super::manifest::{self, ManifestObject};
@@ -121,19 +122,14 @@ async fn apply_one(
         .await
     {
         Ok(r) => r,
-        Err(mut e) if e.kind == KubeErrorKind::NotFound && defined_earlier(earlier, obj) => {
-            e.message.push_str(
-                " (its CustomResourceDefinition was applied just before: not established yet)",
-            );
-            e.transient = true;
-            return Err(e.context(&format!(
-                "apply {}",
-                object_ref(&obj.kind, obj.namespace.as_deref(), &obj.name)
-            )));
-        }
+        Err(e) if e.kind == KubeErrorKind::NotFound => match defining_crd(earlier, obj) {
+            Some(crd) => served_after_established(cc, crd, obj).await?,
+            None => {
+                return Err(e.context(&format!("apply {} on context {}", target_of(obj), cc.name)));
+            }
+        },
         Err(e) => {
-            let target = object_ref(&obj.kind, obj.namespace.as_deref(), &obj.name);
-            return Err(e.context(&format!("apply {target} on context {}", cc.name)));
+            return Err(e.context(&format!("apply {} on context {}", target_of(obj), cc.name)));
         }
     };
     let namespace = resolved.namespaced.then(|| {
@@ -168,18 +164,62 @@ async fn apply_one(
     Ok((target, result))
 }
 
-/// Whether a CRD earlier in the manifest defines `obj`'s group and kind.
-fn defined_earlier(earlier: &[ManifestObject], obj: &ManifestObject) -> bool {
+fn target_of(obj: &ManifestObject) -> String {
+    object_ref(&obj.kind, obj.namespace.as_deref(), &obj.name)
+}
+
+/// The name of a CRD earlier in the manifest that defines `obj`'s group and kind.
+fn defining_crd<'a>(earlier: &'a [ManifestObject], obj: &ManifestObject) -> Option<&'a str> {
     let group = obj
         .api_version
         .split_once('/')
         .map(|(g, _)| g)
         .unwrap_or_default();
-    earlier.iter().any(|e| {
-        e.kind == "CustomResourceDefinition"
-            && e.body.pointer("/spec/group").and_then(Value::as_str) == Some(group)
-            && e.body.pointer("/spec/names/kind").and_then(Value::as_str) == Some(obj.kind.as_str())
-    })
+    earlier
+        .iter()
+        .find(|e| {
+            e.kind == "CustomResourceDefinition"
+                && e.body.pointer("/spec/group").and_then(Value::as_str) == Some(group)
+                && e.body.pointer("/spec/names/kind").and_then(Value::as_str)
+                    == Some(obj.kind.as_str())
+        })
+        .map(|e| e.name.as_str())
+}
+
+/// How long an apply waits for a CRD it just applied to be established.
+const ESTABLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Waits (by watch) for the CRD `crd`, applied earlier in this manifest, to be `Established`,
+/// then resolves `obj`'s kind again. Past [`ESTABLISH_TIMEOUT`] the error is transient, for the
+/// step's retry policy.
+async fn served_after_established(
+    cc: &ContextClient,
+    crd: &str,
+    obj: &ManifestObject,
+) -> Result<super::discovery::Resolved, KubeError> {
+    let what = format!("apply {} on context {}", target_of(obj), cc.name);
+    let established = WaitOp {
+        kind: "CustomResourceDefinition".to_string(),
+        api_version: None,
+        namespace: None,
+        name: crd.to_string(),
+        for_: WaitFor::Condition(ConditionIs {
+            type_: "Established".to_string(),
+            status: "True".to_string(),
+        }),
+        timeout: None,
+    };
+    let waited = super::wait::wait(cc, &established, Some(ESTABLISH_TIMEOUT)).await;
+    if let Err(e) = waited {
+        return Err(e.context(&format!("{what}: waiting for its CustomResourceDefinition")));
+    }
+    cc.discovery
+        .resolve(&cc.client, &cc.name, Some(&obj.api_version), &obj.kind)
+        .await
+        .map_err(|mut e| {
+            e.transient = true;
+            e.context(&what)
+        })
 }
 
 /// Sends one apply and reads what it did. Errors come with the field names of the Status's
@@ -194,15 +234,19 @@ async fn send(
         .await
         .map_err(|e| (KubeError::from(e), Vec::new()))?;
     let code = response.status().as_u16();
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
+    let (date, retry_after) = {
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        (
+            header("date"),
+            parse_retry_after(header("retry-after").as_deref()),
+        )
     };
-    let date = header("date");
-    let retry_after = parse_retry_after(header("retry-after").as_deref());
     let bytes = response
         .into_body()
         .collect_bytes()
@@ -362,7 +406,10 @@ mod tests {
             "apiVersion: multicluster.linkerd.io/v1alpha2\nkind: Link\nmetadata: {name: x}\n",
         )
         .unwrap();
-        assert!(defined_earlier(&crd, &link[0]));
-        assert!(!defined_earlier(&[], &link[0]));
+        assert_eq!(
+            defining_crd(&crd, &link[0]),
+            Some("links.multicluster.linkerd.io")
+        );
+        assert_eq!(defining_crd(&[], &link[0]), None);
     }
 }

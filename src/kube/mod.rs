@@ -182,3 +182,24 @@ impl Scoped {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The runner may run kube steps on any thread: `execute`'s future must be `Send`.
+    #[allow(dead_code)]
+    fn execute_is_send<'a>(
+        rt: &'a KubeRuntime,
+        action: &'a KubeAction,
+        opts: &'a ExecOptions,
+    ) -> impl std::future::Future<Output = Result<KubeOutcome, KubeError>> + Send + 'a {
+        rt.execute(action, opts)
+    }
+
+    #[test]
+    fn runtime_is_shareable() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<KubeRuntime>();
+    }
+}

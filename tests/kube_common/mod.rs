@@ -103,10 +103,10 @@ pub fn wrong_token_kubeconfig(sim: &Simulator, dir: &Path) -> PathBuf {
 pub fn is_discovery(r: &RequestRecord) -> bool {
     let segments: Vec<&str> = r.path.trim_matches('/').split('/').collect();
     r.method == "GET"
-        && match segments.as_slice() {
-            ["api"] | ["api", _] | ["apis"] | ["apis", _] | ["apis", _, _] => true,
-            _ => false,
-        }
+        && matches!(
+            segments.as_slice(),
+            ["api"] | ["api", _] | ["apis"] | ["apis", _] | ["apis", _, _]
+        )
 }
 
 /// Requests that were not discovery.
