@@ -2,6 +2,7 @@
 //! tests and demo. See `README.md` in this crate for the API and its faithfulness notes.
 
 mod bins;
+pub mod client;
 pub mod cluster;
 pub mod defaults;
 pub mod discovery;
