@@ -29,7 +29,8 @@ fn kill_9_mid_run_then_resume_completes_without_running_a_step_twice() {
     s.write("w.yaml", &three_steps());
     let mut run = s.spawn("run", &["run", "w.yaml"]);
     wait_until("`second` to start", || {
-        s.journal_has("step_started", "second", 1) && s.file("second.pid").exists()
+        s.journal_has("step_started", "second", 1)
+            && std::fs::read_to_string(s.file("second.pid")).is_ok_and(|t| t.ends_with('\n'))
     });
     run.kill().expect("SIGKILL mcflow");
     run.wait().expect("reap mcflow");

@@ -103,21 +103,28 @@ impl Scenario {
 
     /// The newest run's journal file.
     pub fn journal_path(&self) -> PathBuf {
-        let runs = self.state_dir().join("runs");
-        let mut ids: Vec<PathBuf> = fs::read_dir(&runs)
-            .unwrap_or_else(|e| panic!("no runs in {}: {e}", runs.display()))
+        self.newest_journal().expect("a run with a journal")
+    }
+
+    /// The newest run's journal file, if a run has one yet.
+    pub fn newest_journal(&self) -> Option<PathBuf> {
+        let mut ids: Vec<PathBuf> = fs::read_dir(self.state_dir().join("runs"))
+            .ok()?
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| p.join("journal.jsonl").is_file())
             .collect();
         ids.sort();
-        ids.pop().expect("a run").join("journal.jsonl")
+        Some(ids.pop()?.join("journal.jsonl"))
     }
 
-    /// The newest run's journal as JSON values; a line that does not parse (a torn tail, or
-    /// a line still being written) is left out.
+    /// The newest run's journal as JSON values (none before a run has one); a line that does
+    /// not parse (a torn tail, or a line still being written) is left out.
     pub fn journal(&self) -> Vec<Value> {
-        let Ok(text) = fs::read_to_string(self.journal_path()) else {
+        let Some(text) = self
+            .newest_journal()
+            .and_then(|p| fs::read_to_string(p).ok())
+        else {
             return Vec::new();
         };
         text.lines()
@@ -130,15 +137,9 @@ impl Scenario {
         events_of(&self.journal(), event, step)
     }
 
-    /// Has a run started, and does its journal hold an event `event` for `step`, `n` times?
+    /// Does the newest run's journal hold an event `event` for `step`, `n` times?
     pub fn journal_has(&self, event: &str, step: &str, n: usize) -> bool {
-        self.has_run() && self.events(event, Some(step)).len() >= n
-    }
-
-    pub fn has_run(&self) -> bool {
-        fs::read_dir(self.state_dir().join("runs"))
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false)
+        self.events(event, Some(step)).len() >= n
     }
 
     /// How many lines of side file `name` are exactly `line`.
