@@ -92,7 +92,7 @@ fn a_torn_last_line_is_tolerated_with_a_warning() {
         .append(true)
         .open(&journal)
         .unwrap();
-    std::io::Write::write_all(&mut f, line[..line.len() / 2].as_bytes()).unwrap();
+    std::io::Write::write_all(&mut f, &line.as_bytes()[..line.len() / 2]).unwrap();
     drop(f);
 
     let out = s
