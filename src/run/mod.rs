@@ -273,12 +273,65 @@ fn state_err(e: StateError) -> Error {
     Error::State(e.to_string())
 }
 
+/// The kube contexts a run will use that can be known before it starts (not those computed from
+/// step outputs).
+fn static_contexts(steps: &[crate::plan::PlannedStep], out: &mut BTreeSet<String>) {
+    for s in steps {
+        if s.action == "kube"
+            && let Some(ctx) = s.rendered.get("context").and_then(|c| c.as_str())
+            && !ctx.contains('<')
+            && !ctx.contains(MASK)
+        {
+            out.insert(ctx.to_string());
+        }
+        static_contexts(&s.steps, out);
+    }
+}
+
+/// Before anything runs: every kube context the workflow names must be in the kubeconfig
+/// (a usage error, exit 2, listing the available ones), like kubectl.
+fn check_contexts(
+    bundle: &Bundle,
+    params: &crate::params::ParamValues,
+    config: &Config,
+    kubeconfig: Option<&Path>,
+) -> Result<(), Error> {
+    let Ok(plan) = crate::plan::build(bundle, params, &config.value) else {
+        return Ok(());
+    };
+    let mut contexts = BTreeSet::new();
+    static_contexts(&plan.steps, &mut contexts);
+    if contexts.is_empty() {
+        return Ok(());
+    }
+    let runtime = crate::kube::KubeRuntime::new(kubeconfig.map(Path::to_path_buf))
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let available = runtime.contexts();
+    let missing: Vec<&String> = contexts.iter().filter(|c| !available.contains(c)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = missing.iter().map(|c| format!("\"{c}\"")).collect();
+    Err(Error::Usage(format!(
+        "context {} {} not in the kubeconfig; available contexts: {}",
+        names.join(", "),
+        if missing.len() == 1 { "is" } else { "are" },
+        available.join(", ")
+    )))
+}
+
 /// Starts a new run of a prepared workflow.
 pub async fn start(
     prepared: Prepared,
     opts: RunOptions,
     reporter: Box<dyn Reporter>,
 ) -> Result<RunSummary, Error> {
+    check_contexts(
+        &prepared.bundle,
+        &prepared.params,
+        &prepared.config,
+        opts.kubeconfig.as_deref(),
+    )?;
     let state = StateDir::new(&opts.state_dir);
     let run_id = state.new_run_id();
     let journal = JournalWriter::create(&state, &run_id).map_err(state_err)?;
