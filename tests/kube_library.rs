@@ -755,3 +755,39 @@ async fn custom_resource_defined_earlier_in_the_same_manifest() {
     assert_eq!(log.iter().filter(|r| is_discovery(r)).count(), 1, "{log:?}");
     assert_eq!(log.len(), 3, "{log:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_are_retried_and_persistent_ones_marked_transient() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start(dir.path(), &["production"]).await;
+    let rt = runtime(&sim);
+    let cluster = sim.cluster("production");
+    let step =
+        action(json!({"context": "production", "apply": {"manifest": config_maps(1, "default")}}));
+    for fault in [
+        Fault::too_many_requests("/configmaps/", 1),
+        Fault::drop_connection("/configmaps/"),
+        Fault::status("/configmaps/", 500),
+        Fault::status("/configmaps/", 502),
+    ] {
+        cluster.clear_request_log();
+        cluster.inject_fault(fault.clone().method("PATCH").times(1));
+        rt.execute(&step, &opts(dir.path()))
+            .await
+            .unwrap_or_else(|e| panic!("{fault:?}: {e:?}"));
+        let log = cluster.request_log();
+        let statuses: Vec<u16> = log.iter().map(|r| r.status).collect();
+        assert_eq!(statuses.len(), 2, "{fault:?}: {log:?}");
+        assert!(log[0].faulted && statuses[1] < 300, "{fault:?}: {log:?}");
+    }
+
+    cluster.clear_faults();
+    cluster.inject_fault(Fault::status("/configmaps/", 503).method("GET"));
+    let get = action(
+        json!({"context": "production", "get": {"kind": "ConfigMap", "namespace": "default", "name": "cm-0"}}),
+    );
+    let err = rt.execute(&get, &opts(dir.path())).await.unwrap_err();
+    assert_eq!(err.kind, KubeErrorKind::Server);
+    assert!(err.transient, "{err:?}");
+    assert!(err.message.contains("503"), "{}", err.message);
+}
