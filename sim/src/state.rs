@@ -137,10 +137,12 @@ impl ClusterState {
     pub fn types(&self) -> Vec<ResourceType> {
         let mut all = resources::builtins();
         let store = lock(&self.store);
-        for ((t, _, _), crd) in store.objects.iter() {
-            if t == CRD_KEY
-                && let Some(rt) = resources::from_crd(crd)
-            {
+        let start = (CRD_KEY.to_string(), String::new(), String::new());
+        for ((t, _, _), crd) in store.objects.range(start..) {
+            if t != CRD_KEY {
+                break;
+            }
+            if let Some(rt) = resources::from_crd(crd) {
                 all.push(rt);
             }
         }
