@@ -29,6 +29,9 @@ pub const STEP_FIELDS: [&str; 8] = [
 /// The fields of `run`.
 pub const RUN_FIELDS: [&str; 4] = ["id", "started_at", "workflow", "dir"];
 
+/// The widest column `pad(n)` makes.
+const PAD_MAX: usize = 4096;
+
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(build_environment);
 
 /// The shared template environment: strict undefined, no auto-escaping, a few filters that
@@ -81,7 +84,17 @@ fn build_environment() -> Environment<'static> {
             .collect()
     });
     // `s | pad(n)`: left-justify to n characters, for text tables.
-    env.add_filter("pad", |s: String, width: usize| format!("{s:<width$}"));
+    // The width is bounded: `format!` panics on a width above u16::MAX, and a table column
+    // wider than a screen is a mistake anyway.
+    env.add_filter("pad", |s: String, width: usize| -> Result<String, Error> {
+        if width > PAD_MAX {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("pad: width {width} is too large (at most {PAD_MAX})"),
+            ));
+        }
+        Ok(format!("{s:<width$}"))
+    });
     env.add_filter("b64decode", |s: String| -> Result<String, Error> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(s.trim())
