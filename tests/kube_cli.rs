@@ -414,3 +414,107 @@ fn dry_run_writes_nothing() {
             .is_none()
     );
 }
+
+const PLAN_WITH_SECRET: &str = r#"
+name: plan-kube
+steps:
+  - id: apply_secret
+    kube:
+      context: production
+      apply:
+        namespace: apps
+        manifest: |
+          apiVersion: v1
+          kind: Secret
+          metadata: { name: creds, namespace: linkerd }
+          stringData: { token: CANARY-sa-token-7f3a9c1e5d }
+          ---
+          apiVersion: v1
+          kind: ConfigMap
+          metadata: { name: plain }
+  - id: label_cluster
+    kube:
+      context: internal
+      label:
+        target: { kind: Secret, namespace: argocd, selector: "argocd.argoproj.io/secret-type=cluster",
+                  where: { path: data.name, equals: production } }
+        set: { spydersoft.io/linkerd-multicluster: "true" }
+"#;
+
+#[test]
+fn plan_shows_what_kube_steps_touch_without_secret_values() {
+    let run = Run::new();
+    let file = run.write("workflow.yaml", PLAN_WITH_SECRET);
+    let out = Command::cargo_bin("mcflow")
+        .unwrap()
+        .arg("plan")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "apply 2 objects to context production: Secret linkerd/creds, ConfigMap apps/plain"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("label Secret in argocd with labels argocd.argoproj.io/secret-type=cluster"),
+        "{text}"
+    );
+    assert!(!text.contains(CANARY), "{text}");
+}
+
+#[test]
+fn kubeconfig_from_the_environment_skips_missing_paths() {
+    let run = Run::new();
+    let sim = sim(&run, &["production"]);
+    let file = run.write("workflow.yaml", GET_CONFIGMAP);
+    let paths = std::env::join_paths([
+        run.path().join("absent"),
+        sim.kubeconfig_path().to_path_buf(),
+    ])
+    .unwrap();
+    let out = Command::cargo_bin("mcflow")
+        .unwrap()
+        .current_dir(run.path())
+        .env("KUBECONFIG", &paths)
+        .args(["run", "--output", "plain"])
+        .arg(&file)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+
+    let only_absent =
+        std::env::join_paths([run.path().join("absent-a"), run.path().join("absent-b")]).unwrap();
+    let out = Command::cargo_bin("mcflow")
+        .unwrap()
+        .current_dir(run.path())
+        .env("KUBECONFIG", &only_absent)
+        .args(["run", "--output", "plain"])
+        .arg(&file)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("absent-a") && text.contains("absent-b"),
+        "{text}"
+    );
+}
