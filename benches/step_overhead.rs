@@ -1,0 +1,173 @@
+//! Benchmark of the runner's per-step overhead (issue 3 "must show", issue 8): a workflow of 200
+//! `run: /bin/true` steps, each waiting for the one above, run by the release `mcflow` binary,
+//! against the least any journaling runner must pay per step: spawning `/bin/true` (output
+//! captured, as mcflow captures it) plus one fsync'd 200-byte append. Both are measured in the
+//! same run, in the same directory (same filesystem), so the ratio travels between machines.
+//!
+//! Run: `cargo bench --bench step_overhead` (also part of `just bench`); add `-- --quick` for
+//! fewer runs. `cargo bench` builds the `mcflow` binary with the bench profile (release) and
+//! hands its path to this file as `CARGO_BIN_EXE_mcflow`; `MCFLOW_BIN=/path/to/mcflow` measures
+//! another build.
+//!
+//! per-step cost = (time of the 200-step run − time of a 1-step run) / 199: the difference takes
+//! out process start-up, loading and the summary, which are paid once per run, not per step.
+//! ratio = per-step cost / baseline, medians of several runs; aim ≤ 1.2 (issue 8: ≤ 1.15).
+
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const STEPS: usize = 200;
+
+/// A workflow of `n` `run: /bin/true` steps in a chain.
+fn workflow(n: usize) -> String {
+    let mut y = String::from("name: overhead\nsteps:\n");
+    for i in 0..n {
+        y.push_str(&format!("  - id: s{i:04}\n    run: /bin/true\n"));
+    }
+    y
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// One `mcflow run` of `file` with a fresh state directory; its wall time.
+fn run_mcflow(exe: &Path, dir: &Path, file: &str, n: usize) -> Duration {
+    let state = dir.join("state");
+    let _ = std::fs::remove_dir_all(&state);
+    let start = Instant::now();
+    let out = Command::new(exe)
+        .current_dir(dir)
+        .args(["--state-dir", "state", "run", file, "--output", "json"])
+        .env_remove("MCFLOW_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("mcflow runs");
+    let took = start.elapsed();
+    assert!(
+        out.status.success(),
+        "mcflow failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The run did what it says: one step_succeeded per step.
+    let done = String::from_utf8_lossy(&out.stdout)
+        .matches("\"event\":\"step_succeeded\"")
+        .count();
+    assert_eq!(done, n, "steps succeeded");
+    took
+}
+
+/// The baseline: `n` times, spawn `/bin/true` with its output captured and wait for it, then
+/// append 200 bytes to a file and fsync (fdatasync, as the journal does). Time per iteration.
+fn baseline(dir: &Path, n: usize) -> Duration {
+    let path = dir.join("baseline.jsonl");
+    let _ = std::fs::remove_file(&path);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(&path)
+        .expect("open the baseline file");
+    let mut line = vec![b'x'; 199];
+    line.push(b'\n');
+    let start = Instant::now();
+    for _ in 0..n {
+        let mut child = Command::new("/bin/true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn /bin/true");
+        let mut sink = Vec::new();
+        if let Some(mut o) = child.stdout.take() {
+            let _ = o.read_to_end(&mut sink);
+        }
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_end(&mut sink);
+        }
+        child.wait().expect("wait for /bin/true");
+        file.write_all(&line).expect("append");
+        file.sync_data().expect("fsync");
+    }
+    start.elapsed() / n as u32
+}
+
+fn mcflow_exe() -> PathBuf {
+    match std::env::var_os("MCFLOW_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_mcflow")),
+    }
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `--quick` trims the runs.
+    let quick = std::env::args().any(|a| a == "--quick");
+    let runs = if quick { 3 } else { 9 };
+    let exe = mcflow_exe();
+    // In the target directory, not /tmp: the same disk the state directory would be on, and
+    // not a tmpfs where fsync is free.
+    let parent = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let dir = tempfile::tempdir_in(parent).expect("a directory for the bench");
+    let dir = dir.path();
+    std::fs::write(dir.join("one.yaml"), workflow(1)).expect("write");
+    std::fs::write(dir.join("many.yaml"), workflow(STEPS)).expect("write");
+
+    // Warm-up: page cache, the binary, the filesystem.
+    run_mcflow(&exe, dir, "many.yaml", STEPS);
+    baseline(dir, STEPS);
+
+    let (mut one, mut many, mut base) = (Vec::new(), Vec::new(), Vec::new());
+    // Interleaved, so that a noisy moment hits both sides alike.
+    for _ in 0..runs {
+        one.push(run_mcflow(&exe, dir, "one.yaml", 1));
+        many.push(run_mcflow(&exe, dir, "many.yaml", STEPS));
+        base.push(baseline(dir, STEPS));
+    }
+    let per_step = |one: Duration, many: Duration| many.saturating_sub(one) / (STEPS as u32 - 1);
+    let ratios: Vec<f64> = (0..runs)
+        .map(|i| per_step(one[i], many[i]).as_secs_f64() / base[i].as_secs_f64())
+        .collect();
+    let (one, many, base) = (median(one), median(many), median(base));
+    let step = per_step(one, many);
+    let mut sorted = ratios.clone();
+    sorted.sort_by(f64::total_cmp);
+    let ratio = sorted[sorted.len() / 2];
+
+    println!("step overhead ({}), median of {runs} runs:", exe.display());
+    println!(
+        "  mcflow run, 1 step                   {:>9.1} ms",
+        one.as_secs_f64() * 1e3
+    );
+    println!(
+        "  mcflow run, {STEPS} steps of /bin/true    {:>9.1} ms",
+        many.as_secs_f64() * 1e3
+    );
+    println!(
+        "  per step ((200 − 1 step) / 199)      {:>9.1} µs",
+        micros(step)
+    );
+    println!(
+        "  baseline: spawn /bin/true + fsync'd 200-byte append {:>6.1} µs",
+        micros(base)
+    );
+    println!(
+        "  ratio per step / baseline            {:>9.2}   (median of per-run ratios; aim ≤ 1.2, issue 8 ≤ 1.15)",
+        ratio
+    );
+    println!(
+        "  per-run ratios: {}",
+        ratios
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+}
