@@ -55,7 +55,8 @@ pub struct Scenario {
     /// Run the ApplicationSet reactor on the hub (default true).
     pub applicationset: bool,
     /// The chart's `controllers` value is set (2.18+ link-gen flow): spokes get Deployment
-    /// `controller-<hub>` when linkerd-multicluster is installed (default false).
+    /// `controller-<hub>` when linkerd-multicluster is installed (default true, matching the
+    /// fake linkerd's default 2.18+ version).
     pub mirror_controllers: bool,
     /// The gateway Service's mc-probe nodePort (default 30191).
     pub probe_node_port: u16,
@@ -73,7 +74,7 @@ impl Scenario {
             foreign_trust_roots: vec![],
             export_alloy: false,
             applicationset: true,
-            mirror_controllers: false,
+            mirror_controllers: true,
             probe_node_port: 30191,
             linkerd_version: "edge-25.4.4".into(),
             chart_version: "2025.4.4".into(),

@@ -550,8 +550,8 @@ impl ClusterState {
         if rt.read_only {
             return Err(ApiError::method_not_allowed());
         }
-        let existing = lock(&self.store).objects.get(&key(rt, ns, name)).cloned();
-        let Some(old) = existing else {
+        let mut store = lock(&self.store);
+        let Some(old) = store.objects.get(&key(rt, ns, name)).cloned() else {
             if kind != PatchKind::Apply {
                 return Err(ApiError::not_found(&rt.group, &rt.plural, name));
             }
@@ -574,16 +574,8 @@ impl ClusterState {
                 .as_object_mut()
                 .and_then(|m| m.remove("managedFields"))
                 .unwrap_or(Value::Null);
-            let mut store = lock(&self.store);
             return self.create_locked(&mut store, rt, version, ns, created, opts, Some(mf));
         };
-        let mut store = lock(&self.store);
-        // Re-read under the lock: another writer may have raced us.
-        let old = store
-            .objects
-            .get(&key(rt, ns, name))
-            .cloned()
-            .unwrap_or(old);
         let mut new = old.clone();
         match kind {
             PatchKind::Merge => patch::merge_patch(&mut new, body),
