@@ -169,6 +169,16 @@ fn trial(sim: &Simulator, n: usize, rng: &mut impl Rng) -> TrialReport {
                     events: read.events.len(),
                     side_lines: lines(&world.read("side")).len(),
                 });
+                // Killed after `run_finished: succeeded` was written: there is nothing to
+                // resume (and `resume` says so, exit 3).
+                if read.events.last().is_some_and(|e| {
+                    matches!(&e.kind, EventKind::RunFinished { status, .. } if status.to_string() == "succeeded")
+                }) {
+                    let out = world.mcflow(&["resume", "--last"]);
+                    out.assert_code(3);
+                    assert!(out.stderr.contains("already succeeded"), "{}", out.stderr);
+                    break;
+                }
             }
         }
         args = vec!["resume", "--last"];
