@@ -934,8 +934,11 @@ impl Scope {
 
 /// Checks a regular expression's syntax without compiling it (compiling costs ~100 µs each, a
 /// large part of validating a big workflow; the run compiles it when it is used).
-fn check_regex(pattern: &str) -> Result<(), regex_syntax::Error> {
-    regex_syntax::Parser::new().parse(pattern).map(|_| ())
+fn check_regex(pattern: &str) -> Result<(), String> {
+    regex_syntax::Parser::new()
+        .parse(pattern)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Parses a humantime duration.
