@@ -78,6 +78,20 @@ pub fn validate(
     problems.into_result(Bundle { root, nested })
 }
 
+/// Is the file at `path` meant as a workflow: a YAML mapping with a `steps` key (or, when it
+/// does not parse, text with a top-level `steps:` line, so that a broken workflow still gets
+/// its located diagnostics)?
+fn looks_like_workflow(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        // Unreadable: the loader reports the I/O error, which shows no content.
+        return true;
+    };
+    match crate::yaml::parse(&text) {
+        Ok(root) => matches!(root.value, crate::yaml::Value::Map(_)) && root.get("steps").is_some(),
+        Err(_) => text.lines().any(|l| l.starts_with("steps:")),
+    }
+}
+
 fn canonical(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
@@ -181,6 +195,22 @@ fn check_workflow(
                     ),
                 )
                 .at(c.file, node.loc),
+            );
+            continue;
+        }
+        // A file that is not a workflow at all (`../../etc/passwd`, a kubeconfig) is refused
+        // without showing a line of it: its diagnostics would print its content.
+        if !nested.contains_key(&canon) && !looks_like_workflow(&path) {
+            c.problems.push(
+                Problem::new(
+                    ProblemKind::NestedWorkflow,
+                    format!(
+                        "nested workflow `{}` is not a workflow file (a YAML mapping with `name` and `steps`)",
+                        call.path
+                    ),
+                )
+                .at(c.file, node.loc)
+                .label(format!("read {}", path.display())),
             );
             continue;
         }
