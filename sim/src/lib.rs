@@ -21,6 +21,7 @@ pub mod server;
 pub mod simulator;
 pub mod state;
 pub mod store;
+pub mod table;
 pub mod tls;
 pub mod watch;
 

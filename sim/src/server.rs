@@ -23,6 +23,7 @@ use crate::request_log::RequestRecord;
 use crate::resources::ResourceType;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::state::{ClusterState, WriteOpts, lock};
+use crate::table;
 use crate::watch::{self, WatchRequest};
 
 /// The response body type.
@@ -449,6 +450,11 @@ impl Ctx {
                     return self.watch(t, labels, fields);
                 }
                 let (items, rv) = c.list(rt, version, t.namespace.as_deref(), &labels, &fields);
+                if let Some(include) = self.table() {
+                    let crd = c.crd_for(rt);
+                    let t = table::table(rt, crd.as_ref(), version, &items, Some(rv), include);
+                    return Ok(json_response(200, &t));
+                }
                 Ok(json_response(
                     200,
                     &json!({
@@ -459,7 +465,19 @@ impl Ctx {
                     }),
                 ))
             }
-            (&Method::GET, Some(name)) => Ok(json_response(200, &c.get(rt, version, &ns, name)?)),
+            (&Method::GET, Some(name)) => {
+                let obj = c.get(rt, version, &ns, name)?;
+                match self.table() {
+                    Some(include) if !status_only => {
+                        let crd = c.crd_for(rt);
+                        Ok(json_response(
+                            200,
+                            &table::table(rt, crd.as_ref(), version, &[obj], None, include),
+                        ))
+                    }
+                    _ => Ok(json_response(200, &obj)),
+                }
+            }
             (&Method::POST, None) => {
                 let body = self.body_json()?;
                 Ok(json_response(
@@ -560,13 +578,22 @@ impl Ctx {
         }
     }
 
+    /// Whether the client asked for a Table, and what rows should carry.
+    fn table(&self) -> Option<table::IncludeObject> {
+        table::wants_table(&self.accept()).then(|| {
+            table::IncludeObject::parse(self.params.get("includeObject").map(String::as_str))
+        })
+    }
+
     fn watch(
         &self,
         t: Target,
         labels: LabelSelector,
         fields: FieldSelector,
     ) -> Result<Response<Body>, ApiError> {
+        let table = self.table().map(|i| (self.cluster.crd_for(&t.rt), i));
         let req = WatchRequest {
+            table,
             rt: t.rt,
             version: t.version,
             namespace: t.namespace,

@@ -149,6 +149,16 @@ impl ClusterState {
         all
     }
 
+    /// The CRD object defining a custom resource type, if it is one.
+    pub fn crd_for(&self, rt: &ResourceType) -> Option<Value> {
+        let k = (
+            CRD_KEY.to_string(),
+            String::new(),
+            format!("{}.{}", rt.plural, rt.group),
+        );
+        lock(&self.store).objects.get(&k).cloned()
+    }
+
     /// The type served at `/apis/<group>/<version>/<plural>`.
     pub fn find_type(&self, group: &str, version: &str, plural: &str) -> Option<ResourceType> {
         self.types().into_iter().find(|t| {

@@ -34,6 +34,8 @@ pub struct WatchRequest {
     pub send_initial_events: Option<bool>,
     /// `timeoutSeconds`.
     pub timeout: Option<Duration>,
+    /// Send objects as one-row Tables (`Accept: ...;as=Table`): the CRD, if any, and what rows carry.
+    pub table: Option<(Option<Value>, crate::table::IncludeObject)>,
 }
 
 impl WatchRequest {
@@ -70,6 +72,17 @@ impl WatchRequest {
     }
 
     fn line(&self, kind: &str, obj: Value) -> Bytes {
+        let obj = match (&self.table, kind) {
+            (Some((crd, include)), "ADDED" | "MODIFIED" | "DELETED") => crate::table::table(
+                &self.rt,
+                crd.as_ref(),
+                &self.version,
+                &[obj],
+                None,
+                *include,
+            ),
+            _ => obj,
+        };
         let mut s =
             serde_json::to_string(&json!({"type": kind, "object": obj})).unwrap_or_default();
         s.push('\n');

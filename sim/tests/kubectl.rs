@@ -112,6 +112,25 @@ fn kubectl_works_on_every_context() {
         ));
         assert_eq!(out.trim(), "deployment.apps/web condition met");
 
+        // Server-side printing (Table): the columns a real cluster shows.
+        let out = ok(&kubectl(&kc, ctx, &["get", "deployment", "web"]));
+        let header: Vec<&str> = out
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            header,
+            ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+            "{out}"
+        );
+        assert!(
+            out.lines().nth(1).unwrap_or_default().starts_with("web"),
+            "{out}"
+        );
+        assert!(out.contains("2/2"), "{out}");
+
         let rv1 = ok(&kubectl(
             &kc,
             ctx,
