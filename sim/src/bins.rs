@@ -43,16 +43,27 @@ fn build(bin: &str) -> PathBuf {
     path
 }
 
-/// The path of the `fake-linkerd` binary, built once per process with
-/// `cargo build -p mcflow-sim --bin fake-linkerd` (honours `CARGO` and `CARGO_TARGET_DIR`;
-/// always the debug profile).
-pub fn fake_linkerd_bin() -> PathBuf {
-    static P: OnceLock<PathBuf> = OnceLock::new();
-    P.get_or_init(|| build("fake-linkerd")).clone()
+/// `$var` if set, else the freshly built binary.
+fn locate(var: &str, bin: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => build(bin),
+    }
 }
 
-/// The path of the `mcflow-sim` binary, built once per process like [`fake_linkerd_bin`].
+/// The path of the `fake-linkerd` binary: `$FAKE_LINKERD_BIN` if set, else built once per
+/// process with `cargo build -p mcflow-sim --bin fake-linkerd` (honours `CARGO` and
+/// `CARGO_TARGET_DIR`; always the debug profile).
+pub fn fake_linkerd_bin() -> PathBuf {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| locate("FAKE_LINKERD_BIN", "fake-linkerd"))
+        .clone()
+}
+
+/// The path of the `mcflow-sim` binary: `$MCFLOW_SIM_BIN` if set, else built once per process
+/// like [`fake_linkerd_bin`].
 pub fn sim_bin() -> PathBuf {
     static P: OnceLock<PathBuf> = OnceLock::new();
-    P.get_or_init(|| build("mcflow-sim")).clone()
+    P.get_or_init(|| locate("MCFLOW_SIM_BIN", "mcflow-sim"))
+        .clone()
 }
