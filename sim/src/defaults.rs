@@ -87,7 +87,12 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, old: Option<&Value>, s
                 }
                 obj.as_object_mut().map(|m| m.remove("stringData"));
             }
-            if obj.get("type").is_none() {
+            if obj
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .is_empty()
+            {
                 obj["type"] = json!("Opaque");
             }
         }

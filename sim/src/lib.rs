@@ -12,6 +12,7 @@ pub mod fieldpath;
 pub mod kubeconfig;
 pub mod managed;
 pub mod patch;
+pub mod protobuf;
 pub mod reactors;
 pub mod request_log;
 pub mod resources;

@@ -380,6 +380,11 @@ impl Ctx {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
+        if ct.contains("protobuf")
+            && let Some(v) = crate::protobuf::decode(&self.body)
+        {
+            return Ok(v);
+        }
         if ct.contains("protobuf") || ct.contains("cbor") {
             // Simplification: the simulator speaks JSON (and YAML) only.
             return Err(ApiError::new(

@@ -91,6 +91,29 @@ fn kubectl_works_on_every_context() {
         let out = ok(&kubectl(&kc, ctx, &["get", "namespaces", "-o", "name"]));
         assert!(out.contains("namespace/default"), "{out}");
 
+        // create (typed clients send protobuf)
+        let out = ok(&kubectl(&kc, ctx, &["create", "namespace", "team-a"]));
+        assert_eq!(out.trim(), "namespace/team-a created");
+        let out = ok(&kubectl(
+            &kc,
+            ctx,
+            &[
+                "create",
+                "secret",
+                "generic",
+                "s",
+                "-n",
+                "team-a",
+                "--from-literal=k=v",
+            ],
+        ));
+        assert_eq!(out.trim(), "secret/s created");
+        let s = c.get("v1", "Secret", "team-a", "s").unwrap();
+        assert_eq!(
+            (s["type"].as_str(), s["data"]["k"].as_str()),
+            (Some("Opaque"), Some("dg=="))
+        );
+
         // apply --server-side, twice: the second changes nothing.
         let out = ok(&kubectl(
             &kc,
