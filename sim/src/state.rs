@@ -700,3 +700,176 @@ fn strip_status(rt: &ResourceType, version: &str, applied: &Value, status_only: 
     }
     a
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn cluster() -> Arc<ClusterState> {
+        let c = ClusterState::new(
+            "t",
+            "token",
+            1,
+            ClusterConfig {
+                deployment_ready_delay: Duration::ZERO,
+                bookmark_interval: Duration::from_secs(1),
+            },
+        );
+        let ns = c.find_type("", "v1", "namespaces").unwrap();
+        c.create(
+            &ns,
+            "v1",
+            "",
+            json!({"metadata": {"name": "default"}}),
+            &WriteOpts::default(),
+        )
+        .unwrap();
+        c
+    }
+
+    fn opts() -> WriteOpts {
+        WriteOpts {
+            field_manager: Some("test".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn stale_resource_version_conflicts() {
+        let c = cluster();
+        let rt = c.find_type("", "v1", "configmaps").unwrap();
+        let created = c
+            .create(
+                &rt,
+                "v1",
+                "default",
+                json!({"metadata": {"name": "a"}, "data": {"k": "1"}}),
+                &opts(),
+            )
+            .unwrap();
+        let mut first = created.clone();
+        first["data"]["k"] = json!("2");
+        let updated = c
+            .update(&rt, "v1", "default", "a", first, &opts(), false)
+            .unwrap();
+        assert_ne!(
+            updated["metadata"]["resourceVersion"],
+            created["metadata"]["resourceVersion"]
+        );
+        let mut stale = created.clone();
+        stale["data"]["k"] = json!("3");
+        let err = c
+            .update(&rt, "v1", "default", "a", stale, &opts(), false)
+            .unwrap_err();
+        assert_eq!((err.code, err.reason.as_str()), (409, "Conflict"));
+        // A merge patch carrying a stale resourceVersion conflicts too.
+        let body = json!({"metadata": {"resourceVersion": created["metadata"]["resourceVersion"]}, "data": {"k": "4"}});
+        let err = c
+            .patch(
+                &rt,
+                "v1",
+                "default",
+                "a",
+                PatchKind::Merge,
+                &body,
+                &opts(),
+                false,
+            )
+            .unwrap_err();
+        assert_eq!(err.code, 409);
+        // An update that changes nothing keeps the resourceVersion.
+        let same = c
+            .update(&rt, "v1", "default", "a", updated.clone(), &opts(), false)
+            .unwrap();
+        assert_eq!(
+            same["metadata"]["resourceVersion"],
+            updated["metadata"]["resourceVersion"]
+        );
+    }
+
+    #[test]
+    fn creates_need_a_valid_name_and_an_existing_namespace() {
+        let c = cluster();
+        let rt = c.find_type("", "v1", "configmaps").unwrap();
+        let err = c
+            .create(&rt, "v1", "default", json!({"metadata": {}}), &opts())
+            .unwrap_err();
+        assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
+        assert!(
+            err.message.contains("metadata.name: Required value"),
+            "{}",
+            err.message
+        );
+        let err = c
+            .create(
+                &rt,
+                "v1",
+                "nope",
+                json!({"metadata": {"name": "x"}}),
+                &opts(),
+            )
+            .unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (404, "namespaces \"nope\" not found")
+        );
+        let err = c
+            .create(
+                &rt,
+                "v1",
+                "default",
+                json!({"metadata": {"name": "UPPER"}}),
+                &opts(),
+            )
+            .unwrap_err();
+        assert_eq!(err.code, 422);
+        let dry = WriteOpts {
+            dry_run: true,
+            ..opts()
+        };
+        let rv = lock(&c.store).rv;
+        c.create(
+            &rt,
+            "v1",
+            "default",
+            json!({"metadata": {"name": "dry"}}),
+            &dry,
+        )
+        .unwrap();
+        assert_eq!(lock(&c.store).rv, rv);
+        assert!(c.get(&rt, "v1", "default", "dry").is_err());
+    }
+
+    #[test]
+    fn watch_from_a_compacted_version_is_gone() {
+        let c = cluster();
+        let rt = c.find_type("", "v1", "configmaps").unwrap();
+        c.create(
+            &rt,
+            "v1",
+            "default",
+            json!({"metadata": {"name": "a"}}),
+            &opts(),
+        )
+        .unwrap();
+        lock(&c.store).compact();
+        let req = crate::watch::WatchRequest {
+            rt,
+            version: "v1".into(),
+            namespace: Some("default".into()),
+            labels: Default::default(),
+            fields: Default::default(),
+            resource_version: Some("101".into()),
+            bookmarks: false,
+            send_initial_events: None,
+            timeout: None,
+            table: None,
+        };
+        let mut rx = crate::watch::start(c, req).unwrap();
+        let line: Value = serde_json::from_slice(&rx.try_recv().unwrap()).unwrap();
+        assert_eq!(line["type"], "ERROR");
+        assert_eq!(line["object"]["code"], 410);
+        assert_eq!(line["object"]["reason"], "Expired");
+    }
+}
