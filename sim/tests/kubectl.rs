@@ -31,10 +31,17 @@ fn sim() -> Simulator {
         .expect("simulator starts")
 }
 
+/// Keep kubectl's discovery cache beside the kubeconfig, not in `~/.kube`.
+fn cache_dir(kubeconfig: &Path) -> std::path::PathBuf {
+    kubeconfig.parent().unwrap().join("kubectl-cache")
+}
+
 fn kubectl(kubeconfig: &Path, context: &str, args: &[&str]) -> Output {
     Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(cache_dir(kubeconfig))
         .args(["--context", context, "--request-timeout", "20s"])
         .args(args)
         .output()
@@ -258,6 +265,8 @@ fn kubectl_get_watch_sees_an_update() {
     let mut child = Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(sim.kubeconfig_path())
+        .arg("--cache-dir")
+        .arg(cache_dir(sim.kubeconfig_path()))
         .args([
             "--context",
             "production",
