@@ -102,26 +102,15 @@ fn kill_group(handle: &duct::Handle) {
     let _ = handle.kill();
 }
 
-/// Reads a stream to its end, keeping the first [`CAPTURE_LIMIT`] bytes.
-fn read_bounded(mut r: os_pipe::PipeReader) -> (Vec<u8>, bool) {
+/// Reads a stream to its end, keeping the first [`CAPTURE_LIMIT`] bytes and dropping the rest
+/// (read anyway, so that the program never blocks on a full pipe). No buffer is zeroed: a step
+/// that prints nothing costs one read.
+fn read_bounded(r: os_pipe::PipeReader) -> (Vec<u8>, bool) {
     let mut kept = Vec::new();
-    let mut buf = [0u8; 64 * 1024];
-    let mut truncated = false;
-    loop {
-        match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                let room = CAPTURE_LIMIT.saturating_sub(kept.len());
-                if n > room {
-                    truncated = true;
-                }
-                kept.extend_from_slice(&buf[..n.min(room)]);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => break,
-        }
-    }
-    (kept, truncated)
+    let mut limited = r.take(CAPTURE_LIMIT as u64);
+    let _ = limited.read_to_end(&mut kept);
+    let dropped = std::io::copy(&mut limited.into_inner(), &mut std::io::sink()).unwrap_or(0);
+    (kept, dropped > 0)
 }
 
 /// Runs `spec` to completion. Dropping the returned future kills the process group.
@@ -166,15 +155,20 @@ pub async fn run(spec: ProcessSpec) -> Result<ProcessOutput, ProcessError> {
         armed: true,
     };
     let waiter = handle.clone();
+    // Both streams are read on the runtime's blocking pool, whose threads are reused from step
+    // to step, instead of a new thread per step.
+    let stdout_reader = tokio::task::spawn_blocking(move || read_bounded(out_r));
     let joined = tokio::task::spawn_blocking(move || {
-        let out = std::thread::spawn(move || read_bounded(out_r));
         let (stderr, err_truncated) = read_bounded(err_r);
-        let (stdout, out_truncated) = out.join().unwrap_or_default();
         let status = waiter.wait().map(|o| o.status.code());
-        (stdout, stderr, out_truncated || err_truncated, status)
+        (stderr, err_truncated, status)
     })
     .await;
+    let (stdout, out_truncated) = stdout_reader.await.unwrap_or_default();
     guard.armed = false;
+    let joined = joined.map(|(stderr, err_truncated, status)| {
+        (stdout, stderr, out_truncated || err_truncated, status)
+    });
     let (stdout, stderr, truncated, status) = joined.map_err(|e| ProcessError::Spawn {
         program: shown.clone(),
         source: std::io::Error::other(e.to_string()),
@@ -221,6 +215,17 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(out.stdout, "$(id) ; rm -rf / `x`\n");
+    }
+
+    #[tokio::test]
+    async fn output_beyond_the_limit_is_read_and_dropped() {
+        let n = (CAPTURE_LIMIT + 100_000).to_string();
+        let out = run(spec("head", &["-c", &n, "/dev/zero"])).await.unwrap();
+        assert_eq!(out.stdout.len(), CAPTURE_LIMIT);
+        assert!(out.truncated);
+        assert_eq!(out.exit_code, Some(0));
+        let out = run(spec("head", &["-c", "10", "/dev/zero"])).await.unwrap();
+        assert_eq!((out.stdout.len(), out.truncated), (10, false));
     }
 
     #[tokio::test]
