@@ -72,12 +72,26 @@ impl Redactor {
     }
 }
 
+/// The secret strings in a sensitive output. Kubernetes manifests (the link output) are read
+/// precisely: every Secret's `data`/`stringData` value, its base64 decoding, and inside a decoded
+/// kubeconfig the credentials (`token`, `client-key-data`, `password`, ...). Names, namespaces and
+/// other fields stay readable, so that `cluster-credentials-internal` is not masked in every later
+/// line. Any other output is secret as a whole, line by line.
 fn collect(text: &str, out: &mut Vec<String>, depth: u8) {
     let t = text.trim();
     if t.len() >= MIN_SECRET_LEN {
         out.push(t.to_string());
     }
-    if depth > 2 {
+    if depth > 3 {
+        return;
+    }
+    if let Ok(docs) = crate::yaml::parse_documents(t)
+        && !docs.is_empty()
+        && docs.iter().all(|d| d.is_object())
+    {
+        for doc in &docs {
+            collect_structured(doc, out, depth);
+        }
         return;
     }
     for line in t.lines() {
@@ -85,20 +99,64 @@ fn collect(text: &str, out: &mut Vec<String>, depth: u8) {
         if line.len() >= MIN_SECRET_LEN && line != t {
             out.push(line.to_string());
         }
-        // `key: value` lines: the value alone, and its base64 decoding.
-        let value = line
-            .split_once(": ")
-            .map_or(line, |(_, v)| v)
-            .trim()
-            .trim_matches('"');
-        if value.len() >= MIN_SECRET_LEN {
-            out.push(value.to_string());
-            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(value)
-                && let Ok(decoded) = String::from_utf8(bytes)
-            {
-                collect(&decoded, out, depth + 1);
+    }
+}
+
+/// Keys whose values are credentials wherever they appear.
+const CREDENTIAL_KEYS: [&str; 8] = [
+    "token",
+    "password",
+    "client-key-data",
+    "client-certificate-data",
+    "id-token",
+    "refresh-token",
+    "secret",
+    "kubeconfig",
+];
+
+fn collect_structured(doc: &serde_json::Value, out: &mut Vec<String>, depth: u8) {
+    let is_secret = doc.get("kind").and_then(|k| k.as_str()) == Some("Secret");
+    if is_secret {
+        for field in ["data", "stringData"] {
+            if let Some(map) = doc.get(field).and_then(|d| d.as_object()) {
+                for v in map.values().filter_map(|v| v.as_str()) {
+                    add_value(v, field == "data", out, depth);
+                }
             }
         }
+    }
+    walk_credentials(doc, out, depth);
+}
+
+fn add_value(v: &str, base64_encoded: bool, out: &mut Vec<String>, depth: u8) {
+    let v = v.trim();
+    if v.len() >= MIN_SECRET_LEN {
+        out.push(v.to_string());
+    }
+    if base64_encoded
+        && let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(v)
+        && let Ok(decoded) = String::from_utf8(bytes)
+    {
+        collect(&decoded, out, depth + 1);
+    }
+}
+
+fn walk_credentials(v: &serde_json::Value, out: &mut Vec<String>, depth: u8) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, x) in map {
+                match x.as_str() {
+                    Some(s) if CREDENTIAL_KEYS.contains(&k.to_ascii_lowercase().as_str()) => {
+                        add_value(s, k.ends_with("-data"), out, depth);
+                    }
+                    _ => walk_credentials(x, out, depth),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            items.iter().for_each(|x| walk_credentials(x, out, depth))
+        }
+        _ => {}
     }
 }
 
@@ -118,5 +176,25 @@ mod tests {
         );
         assert!(!r.redact(&format!("x {b64} y")).contains(&b64));
         assert_eq!(r.redact("nothing secret"), "nothing secret");
+    }
+
+    #[test]
+    fn names_in_a_link_manifest_stay_readable() {
+        let r = Redactor::default();
+        let kubeconfig = "apiVersion: v1\nkind: Config\nusers:\n- name: internal\n  user:\n    token: canary-TOKEN-1234567\n";
+        let b64 = base64::engine::general_purpose::STANDARD.encode(kubeconfig);
+        r.add(&format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: cluster-credentials-internal\n  namespace: linkerd-multicluster\ndata:\n  kubeconfig: {b64}\n---\napiVersion: multicluster.linkerd.io/v1alpha3\nkind: Link\nmetadata:\n  name: internal\nspec:\n  targetClusterName: internal\n"
+        ));
+        assert_eq!(
+            r.redact("Service monitoring/alloy-internal"),
+            "Service monitoring/alloy-internal"
+        );
+        assert_eq!(
+            r.redact("cluster-credentials-internal"),
+            "cluster-credentials-internal"
+        );
+        assert_eq!(r.redact("x canary-TOKEN-1234567 y"), "x *** y");
+        assert!(!r.redact(&b64).contains(&b64));
     }
 }
