@@ -47,6 +47,9 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, cluster: Arc<Cl
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
         };
+        // Watch events are small writes on a long-lived response: without TCP_NODELAY, Nagle's
+        // algorithm holds each one back until the previous segment is acknowledged (tens of ms).
+        let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let cluster = cluster.clone();
         tokio::spawn(async move {
