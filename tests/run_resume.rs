@@ -260,3 +260,30 @@ fn runs_and_show_read_the_journal_back() {
     // Nothing went to the default state directory.
     assert!(!s.file(".mcflow").exists());
 }
+
+#[test]
+fn resume_works_from_another_directory() {
+    let s = Scenario::new();
+    let counter = s.file("counter").display().to_string();
+    s.write(
+        "w.yaml",
+        &flaky_workflow("")
+            .replace("-lt 3", "-lt 2")
+            .replace("counter", &counter),
+    );
+    s.mcflow(&["run", "w.yaml"]).assert().code(1);
+    let elsewhere = s.file("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    // The steps write their side files relative to where mcflow runs: here, `elsewhere`.
+    s.mcflow(&["resume", "--last"])
+        .current_dir(&elsewhere)
+        .assert()
+        .success();
+    let journal = s.journal();
+    let started = &run_common::events_of(&journal, "run_started", None)[0];
+    let workflow = started["workflow"].as_str().unwrap();
+    assert!(std::path::Path::new(workflow).is_absolute(), "{started}");
+    assert_eq!(s.count("side", "first"), 1);
+    assert_eq!(s.count("elsewhere/side", "flaky"), 1);
+    assert_eq!(s.count("elsewhere/side", "first"), 0);
+}

@@ -261,12 +261,24 @@ fn collect_strings<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
     }
 }
 
+/// sha256 of every workflow file, by absolute path (a resume may start in another directory).
 fn file_hashes(bundle: &Bundle) -> BTreeMap<String, String> {
     bundle
         .files()
         .into_iter()
-        .map(|f| (f.path.display().to_string(), sha256_hex(f.text.as_bytes())))
+        .map(|f| {
+            (
+                absolute(&f.path).display().to_string(),
+                sha256_hex(f.text.as_bytes()),
+            )
+        })
         .collect()
+}
+
+/// `path` made absolute against the current directory, so that the journal's paths still
+/// name the files when `resume` runs elsewhere.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 fn state_err(e: StateError) -> Error {
@@ -351,12 +363,12 @@ pub async fn start(
         .collect();
     let started_event = EventKind::RunStarted {
         run_id: run_id.clone(),
-        workflow: root.path().display().to_string(),
+        workflow: absolute(root.path()).display().to_string(),
         workflow_name: root.workflow.name.clone(),
         files: file_hashes(&prepared.bundle),
         config: match (&prepared.config.path, &prepared.config.sha256) {
             (Some(p), Some(h)) => Some(FileRef {
-                path: p.display().to_string(),
+                path: absolute(p).display().to_string(),
                 sha256: h.clone(),
             }),
             _ => None,
