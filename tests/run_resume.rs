@@ -287,3 +287,68 @@ fn resume_works_from_another_directory() {
     assert_eq!(s.count("elsewhere/side", "flaky"), 1);
     assert_eq!(s.count("elsewhere/side", "first"), 0);
 }
+
+#[test]
+fn for_each_instances_resume_by_item_even_when_the_list_is_reordered() {
+    let s = Scenario::new();
+    let workflow = |items: &str| {
+        format!(
+            r#"name: fan
+steps:
+  - id: fan
+    for_each: [{items}]
+    run: [sh, -c, '[ "$0" != beta ] || [ -e fixed ] || exit 1; echo "$0" >> side', "{{{{ item }}}}"]
+"#
+        )
+    };
+    s.write("w.yaml", &workflow("alpha, beta, gamma"));
+    s.mcflow(&["run", "w.yaml"]).assert().code(1);
+    assert_eq!(s.events("step_failed", Some("fan[beta]")).len(), 1);
+
+    s.touch("fixed");
+    s.write("w.yaml", &workflow("gamma, beta, alpha"));
+    s.mcflow(&["resume", "--last", "--allow-changed"])
+        .assert()
+        .success();
+    for item in ["alpha", "beta", "gamma"] {
+        assert_eq!(s.count("side", item), 1, "{item}");
+    }
+    assert_eq!(s.events("step_reused", Some("fan[alpha]")).len(), 1);
+    assert_eq!(s.events("step_reused", Some("fan[gamma]")).len(), 1);
+}
+
+#[test]
+fn a_nested_workflow_resumes_inside_the_child() {
+    let s = Scenario::new();
+    s.write(
+        "child.yaml",
+        r#"name: child
+steps:
+  - id: one
+    run: [sh, -c, "echo one >> side"]
+  - id: two
+    run: [sh, -c, "[ -e fixed ] || exit 1; echo two >> side"]
+"#,
+    );
+    s.write(
+        "w.yaml",
+        r#"name: parent
+steps:
+  - id: before
+    run: [sh, -c, "echo before >> side"]
+  - id: nest
+    workflow: { path: child.yaml }
+  - id: after
+    run: [sh, -c, "echo after >> side"]
+"#,
+    );
+    s.mcflow(&["run", "w.yaml"]).assert().code(1);
+    assert_eq!(s.events("step_failed", Some("nest.two")).len(), 1);
+    assert_eq!(s.events("step_failed", Some("nest")).len(), 1);
+    s.touch("fixed");
+    s.mcflow(&["resume", "--last"]).assert().success();
+    for step in ["before", "one", "two", "after"] {
+        assert_eq!(s.count("side", step), 1, "{step}");
+    }
+    assert_eq!(s.events("step_reused", Some("nest.one")).len(), 1);
+}
