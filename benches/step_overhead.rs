@@ -110,7 +110,7 @@ fn micros(d: Duration) -> f64 {
 fn main() {
     // `cargo bench` passes `--bench`; `--quick` trims the runs.
     let quick = std::env::args().any(|a| a == "--quick");
-    let runs = if quick { 3 } else { 9 };
+    let runs = if quick { 3 } else { 15 };
     let exe = mcflow_exe();
     // In the target directory, not /tmp: the same disk the state directory would be on, and
     // not a tmpfs where fsync is free.
