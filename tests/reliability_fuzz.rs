@@ -663,10 +663,11 @@ fn regression_pad_with_a_huge_width_is_an_error_not_a_panic() {
     );
 }
 
-/// Deeply nested flow collections and an alias bomb are refused by the YAML budget, quickly.
+/// Deeply nested flow collections and an alias bomb (10^12 nodes once expanded) are refused
+/// by the YAML budget, in bounded time (about 0.5 s for the bomb in a release build; the bound
+/// here is loose for a debug build on a loaded CI machine).
 #[test]
 fn regression_nesting_and_alias_bombs_are_bounded() {
-    let config = config();
     let deep = format!(
         "name: d\nsteps: {}{}",
         "[".repeat(10_000),
@@ -680,12 +681,17 @@ fn regression_nesting_and_alias_bombs_are_bounded() {
         ));
     }
     bomb.push_str("steps: *a11\n");
-    for text in [deep, bomb] {
+    for (what, text) in [("deep", deep), ("bomb", bomb)] {
         let start = Instant::now();
-        load_and_validate(&text, &config);
+        let err = mcflow::yaml::parse(&text).expect_err(what);
         assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{:?}",
+            err.message.contains("budget") || err.message.contains("recursion"),
+            "{what}: {}",
+            err.message
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{what}: {:?}",
             start.elapsed()
         );
     }
