@@ -1,0 +1,223 @@
+//! Benchmark of figure 5 (issue 8): fan-out. Linking 50 simulated spokes to the hub in one run
+//! (`for_each` over `config.spokes` of the repository's `workflows/link-spoke.yaml`, run with
+//! `--max-parallel 50`) against linking one spoke the same way, in the same run, on the same
+//! simulator, with the fake linkerd. Aim: ≤ 2× the one-spoke time; peak RSS of mcflow ≤ 60 MB
+//! (`/usr/bin/time -f %M`, the process's maximum resident set).
+//!
+//! Every measured run re-links spokes already linked by a warm-up run (apply is idempotent), so
+//! both sides do the same work per spoke: 3 linkerd processes, one apply, one wait, two gets.
+//!
+//! Run: `cargo bench --bench fanout` (also in `just bench`); `-- --quick` for fewer runs;
+//! `FANOUT_SPOKES=n` for another size. The fake linkerd is built once (debug) by
+//! `mcflow_sim::fake_linkerd_bin()`, or taken from `FAKE_LINKERD`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use mcflow_sim::{Scenario, Simulator};
+
+fn spoke(i: usize) -> String {
+    format!("spoke{i:02}")
+}
+
+fn config(spokes: usize) -> String {
+    let mut y = String::from(
+        "hub: { name: internal, context: internal, gateway_addresses: \"127.0.0.1:30143\", \
+         gateway_node_port: 30143, probe_node_port: 30191, argocd_cluster: in-cluster }\nspokes:\n",
+    );
+    for i in 0..spokes {
+        let s = spoke(i);
+        y.push_str(&format!("  - {{ name: {s}, context: {s} }}\n"));
+    }
+    y.push_str("argocd: { context: internal, namespace: argocd, label: spydersoft.io/linkerd-multicluster }\nexports: []\nlinkerd: { bin: linkerd }\n");
+    y
+}
+
+const FANOUT: &str = "name: fanout\nsteps:\n  - id: link\n    for_each: \"{{ config.spokes }}\"\n    workflow:\n      path: link-spoke.yaml\n      with: { spoke: \"{{ item.name }}\", hub: \"{{ config.hub.name }}\" }\n";
+
+/// What `/usr/bin/time` said of a run: peak RSS of mcflow (kB), CPU seconds of mcflow and the
+/// programs it ran (user + system).
+#[derive(Clone, Copy)]
+struct Usage {
+    rss_kb: u64,
+    cpu: f64,
+}
+
+/// One run linking the spokes of `config`: its wall time, and its usage when measured.
+fn run(dir: &Path, linkerd: &Path, kubeconfig: &Path, config: &str) -> (Duration, Option<Usage>) {
+    let rss_file = dir.join("rss");
+    let _ = std::fs::remove_file(&rss_file);
+    let time = Path::new("/usr/bin/time");
+    let mut cmd = if time.is_file() {
+        let mut c = Command::new(time);
+        c.arg("-f")
+            .arg("%M %U %S")
+            .arg("-o")
+            .arg(&rss_file)
+            .arg(mcflow_exe());
+        c
+    } else {
+        Command::new(mcflow_exe())
+    };
+    cmd.current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("MCFLOW_CONFIG")
+        .env_remove("KUBECONFIG")
+        .env("FAKE_LINKERD_STATE_DIR", dir)
+        .args([
+            "--state-dir",
+            "state",
+            "--config",
+            config,
+            "run",
+            "fanout.yaml",
+        ])
+        .args(["--max-parallel", "50", "--output", "plain", "--kubeconfig"])
+        .arg(kubeconfig)
+        .arg("--linkerd")
+        .arg(linkerd)
+        .stdin(Stdio::null());
+    let start = Instant::now();
+    let out = cmd.output().expect("mcflow runs");
+    let took = start.elapsed();
+    assert!(
+        out.status.success(),
+        "mcflow failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let usage = std::fs::read_to_string(&rss_file).ok().and_then(|s| {
+        let line = s.trim().lines().last()?.to_string();
+        let mut f = line.split_whitespace();
+        let rss_kb = f.next()?.parse().ok()?;
+        let user: f64 = f.next()?.parse().ok()?;
+        let sys: f64 = f.next()?.parse().ok()?;
+        Some(Usage {
+            rss_kb,
+            cpu: user + sys,
+        })
+    });
+    (took, usage)
+}
+
+fn main() {
+    let runs = if quick() { 3 } else { 5 };
+    let spokes: usize = std::env::var("FANOUT_SPOKES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(50);
+    let linkerd = std::env::var_os("FAKE_LINKERD")
+        .map(PathBuf::from)
+        .unwrap_or_else(mcflow_sim::fake_linkerd_bin);
+    let scratch = scratch();
+    let dir = scratch.path();
+    let mut names = vec!["internal".to_string()];
+    names.extend((0..spokes).map(spoke));
+    let sim = Simulator::builder()
+        .clusters(names.iter().map(String::as_str))
+        .scenario(Scenario::linkerd_fresh())
+        .deployment_ready_delay(Duration::from_millis(20))
+        .kubeconfig_path(dir.join("kubeconfig"))
+        .start_blocking()
+        .expect("simulator starts");
+    let kubeconfig = sim.kubeconfig_path().to_path_buf();
+
+    // Argo CD installs linkerd-multicluster on the hub and on every spoke.
+    let hub = sim.cluster("internal");
+    hub.apply_yaml(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: in-cluster-cluster\n  namespace: argocd\n  labels:\n    argocd.argoproj.io/secret-type: cluster\n    spydersoft.io/linkerd-multicluster: \"true\"\nstringData:\n  name: in-cluster\n  server: https://kubernetes.default.svc\n",
+    )
+    .expect("in-cluster secret");
+    for i in 0..spokes {
+        hub.merge_patch(
+            "v1",
+            "Secret",
+            "argocd",
+            &Scenario::argocd_secret_name(&spoke(i)),
+            serde_json::json!({"metadata": {"labels": {"spydersoft.io/linkerd-multicluster": "true"}}}),
+        )
+        .expect("label");
+    }
+    for c in sim.clusters() {
+        let ok = c.wait_until(Duration::from_secs(60), |c| {
+            c.get("v1", "Namespace", "", "linkerd-multicluster")
+                .is_some()
+        });
+        assert!(ok, "linkerd-multicluster installed on {}", c.name());
+    }
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        root.join("workflows/link-spoke.yaml"),
+        dir.join("link-spoke.yaml"),
+    )
+    .expect("copy link-spoke.yaml");
+    std::fs::write(dir.join("fanout.yaml"), FANOUT).expect("write");
+    std::fs::write(dir.join("one.yaml"), config(1)).expect("write");
+    std::fs::write(dir.join("many.yaml"), config(spokes)).expect("write");
+
+    // Warm-up: links every spoke once (the measured runs re-link).
+    run(dir, &linkerd, &kubeconfig, "many.yaml");
+    run(dir, &linkerd, &kubeconfig, "one.yaml");
+    let (mut one, mut many, mut usage, mut one_cpu) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let (t, u) = run(dir, &linkerd, &kubeconfig, "one.yaml");
+        one.push(t);
+        one_cpu.extend(u.map(|u| u.cpu));
+        let (t, u) = run(dir, &linkerd, &kubeconfig, "many.yaml");
+        many.push(t);
+        usage.extend(u);
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let ratios: Vec<f64> = one
+        .iter()
+        .zip(&many)
+        .map(|(o, m)| m.as_secs_f64() / o.as_secs_f64())
+        .collect();
+    let (one, many) = (median(one), median(many));
+    let ratio = median_f(ratios);
+    println!(
+        "fan-out: link-spoke.yaml for_each over the spokes, --max-parallel 50, median of {runs} runs:"
+    );
+    println!("  1 spoke                        {:>9.1} ms", ms(one));
+    println!(
+        "  {spokes} spokes                      {:>9.1} ms",
+        ms(many)
+    );
+    if !usage.is_empty() {
+        let cpu = median_f(usage.iter().map(|u| u.cpu).collect());
+        let one_cpu = median_f(one_cpu);
+        println!(
+            "  CPU (mcflow + its linkerd processes): 1 spoke {:.0} ms, {spokes} spokes {:.0} ms; \
+             {cores} cores: the {spokes}-spoke run cannot take less than {:.0} ms",
+            one_cpu * 1e3,
+            cpu * 1e3,
+            cpu * 1e3 / cores as f64
+        );
+    }
+    figure(
+        "5a",
+        &format!("fan-out: link {spokes} spokes ÷ link 1"),
+        format!("{ratio:.2}× ({:.0} ms vs {:.0} ms)", ms(many), ms(one)),
+        "≤ 2×",
+        ratio <= 2.0,
+    );
+    match usage.iter().map(|u| u.rss_kb).max() {
+        Some(kb) => {
+            let mb = kb as f64 / 1024.0;
+            figure(
+                "5b",
+                &format!("fan-out: peak RSS of mcflow linking {spokes} spokes"),
+                format!("{mb:.1} MB"),
+                "≤ 60 MB",
+                mb <= 60.0,
+            );
+        }
+        None => println!("  peak RSS: /usr/bin/time not available"),
+    }
+}
