@@ -14,8 +14,29 @@ lint:
     cargo clippy --locked --workspace --all-targets -- -D warnings
 
 # Benchmarks: figures as ratios against baselines measured in the same run.
-bench:
-    cargo bench --locked --workspace
+# Each bench prints its figures (`FIGURE n | what | value | aim | meets/MISSES`); the table at the
+# end gathers them. `just bench --quick` for fewer repetitions. Method: docs/PERFORMANCE.md.
+bench *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    log=$(mktemp)
+    trap 'rm -f "$log"' EXIT
+    # The fake linkerd in release, as a real linkerd binary would be (a debug build spends most
+    # of the fan-out bench in its own TLS handshakes).
+    cargo build --locked --release --quiet -p mcflow-sim --bin fake-linkerd
+    export FAKE_LINKERD="${CARGO_TARGET_DIR:-target}/release/fake-linkerd"
+    for b in step_overhead validate_plan kube_apply wait_latency fanout resume; do
+        echo "── $b"
+        cargo bench --locked --quiet --bench "$b" -- {{ARGS}} 2>&1 | tee -a "$log"
+    done
+    echo
+    echo "── figures (issue 8), each against a baseline measured in the same run"
+    {
+        # step_overhead prints its ratio in its own words.
+        sed -n 's/^ *ratio per step \/ baseline *\([0-9.]*\).*/FIGURE 1 | per-step overhead ÷ (spawn \/bin\/true + fsync'"'"'d append) | \1 | ≤ 1.15 | CHECK/p' "$log" \
+            | awk -F' [|] ' '{ $5 = ($3 + 0 <= 1.15) ? "meets" : "MISSES"; print $1 " | " $2 " | " $3 " | " $4 " | " $5 }'
+        grep '^FIGURE' "$log" || true
+    } | sed 's/^FIGURE //' | column -t -s '|'
 
 # The newcomer demo: bootstrap on three simulated clusters with the live progress display.
 demo:
