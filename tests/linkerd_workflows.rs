@@ -1,0 +1,324 @@
+//! The Linkerd workflows end to end on three simulated clusters (internal, production,
+//! nonproduction) with the fake linkerd: the repository's own workflows/ and config/, run by the
+//! real binary from the repository root.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use mcflow_sim::{Fault, Scenario, Simulator};
+use serde_json::Value;
+
+const CLUSTERS: [&str; 3] = ["internal", "production", "nonproduction"];
+const SPOKES: [&str; 2] = ["production", "nonproduction"];
+
+/// One test's world: simulated clusters, a state directory, the fake linkerd's counters.
+struct World {
+    sim: Simulator,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new(scenario: Scenario) -> World {
+        let sim = Simulator::builder()
+            .clusters(CLUSTERS)
+            .scenario(scenario)
+            .deployment_ready_delay(std::time::Duration::from_millis(50))
+            .start_blocking()
+            .expect("simulator starts");
+        World {
+            sim,
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Runs `mcflow <args>` from the repository root against the simulated clusters.
+    fn mcflow(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::cargo_bin("mcflow").expect("mcflow binary");
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(self.sim.kubeconfig_path())
+            .arg("--linkerd")
+            .arg(mcflow_sim::fake_linkerd_bin())
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .args(["--output", "plain"])
+            .env("FAKE_LINKERD_STATE_DIR", self.dir.path())
+            .env("FAKE_LINKERD_TOKEN", "canary-token-f00dfeed")
+            .env("NO_COLOR", "1")
+            .env_remove("KUBECONFIG");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("mcflow runs")
+    }
+
+    /// The events of the newest run's journal.
+    fn journal(&self) -> Vec<Value> {
+        let runs = self.state_dir().join("runs");
+        let mut ids: Vec<_> = std::fs::read_dir(&runs)
+            .expect("runs dir")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
+        ids.sort();
+        let path = ids.last().expect("a run").join("journal.jsonl");
+        std::fs::read_to_string(path)
+            .expect("journal")
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).expect("journal line is JSON"))
+            .collect()
+    }
+
+    fn resource_versions(&self) -> Vec<u64> {
+        CLUSTERS
+            .iter()
+            .map(|c| self.sim.cluster(c).resource_version())
+            .collect()
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn assert_code(out: &Output, code: i32) {
+    assert_eq!(out.status.code(), Some(code), "{}", text(out));
+}
+
+fn steps_started_after(events: &[Value], marker: &str) -> Vec<String> {
+    let start = events
+        .iter()
+        .rposition(|e| e["event"] == marker)
+        .expect("marker event");
+    events[start..]
+        .iter()
+        .filter(|e| e["event"] == "step_started")
+        .map(|e| e["step"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn assert_linked_and_mirrored(world: &World) {
+    for spoke in SPOKES {
+        let c = world.sim.cluster(spoke);
+        let links = c
+            .list(
+                "multicluster.linkerd.io/v1alpha3",
+                "Link",
+                Some("linkerd-multicluster"),
+                "",
+            )
+            .expect("list links");
+        assert_eq!(links.len(), 1, "{spoke} has exactly one Link");
+        let mirror = c
+            .get("v1", "Service", "monitoring", "alloy-internal")
+            .unwrap_or_else(|| panic!("alloy-internal mirrored on {spoke}"));
+        assert_eq!(
+            mirror["metadata"]["labels"]["mirror.linkerd.io/mirrored-service"],
+            "true"
+        );
+    }
+}
+
+#[test]
+fn fresh_bootstrap_links_both_spokes_and_mirrors_alloy_then_a_rerun_changes_nothing() {
+    let world = World::new(Scenario::linkerd_fresh());
+    let out = world.mcflow(&["run", "workflows/bootstrap.yaml"], &[]);
+    assert_code(&out, 0);
+    let shown = text(&out);
+    assert!(shown.contains("0 problem(s)"), "verify table: {shown}");
+    assert!(shown.contains("journal: "), "{shown}");
+    assert_linked_and_mirrored(&world);
+
+    // The Argo CD cluster secrets were found by their decoded name and labelled.
+    let hub = world.sim.cluster("internal");
+    for spoke in SPOKES {
+        let name = Scenario::argocd_secret_name(spoke);
+        let secret = hub
+            .get("v1", "Secret", "argocd", &name)
+            .expect("cluster secret");
+        assert_eq!(
+            secret["metadata"]["labels"]["spydersoft.io/linkerd-multicluster"],
+            "true"
+        );
+    }
+
+    let before = world.resource_versions();
+    let again = world.mcflow(&["run", "workflows/bootstrap.yaml"], &[]);
+    assert_code(&again, 0);
+    assert_eq!(
+        world.resource_versions(),
+        before,
+        "a second bootstrap changes nothing"
+    );
+    assert_linked_and_mirrored(&world);
+}
+
+#[test]
+fn a_failing_link_fails_the_run_and_resume_finishes_without_redoing_preflight_or_production() {
+    let world = World::new(Scenario::linkerd_fresh());
+    // The nonproduction spoke refuses every write to linkerd-multicluster objects.
+    world
+        .sim
+        .cluster("nonproduction")
+        .inject_fault(Fault::status("/namespaces/linkerd-multicluster/", 500).method("PATCH"));
+    let out = world.mcflow(&["run", "workflows/bootstrap.yaml"], &[]);
+    assert_code(&out, 1);
+    let shown = text(&out);
+    assert!(shown.contains("link[nonproduction].apply_link"), "{shown}");
+
+    world.sim.cluster("nonproduction").clear_faults();
+    let resumed = world.mcflow(&["resume", "--last"], &[]);
+    assert_code(&resumed, 0);
+    let started = steps_started_after(&world.journal(), "run_resumed");
+    assert!(
+        started.iter().all(|s| !s.starts_with("reachable")
+            && !s.starts_with("control_plane")
+            && !s.starts_with("trust_")
+            && !s.starts_with("link[production]")),
+        "resume re-ran finished steps: {started:?}"
+    );
+    assert!(
+        started.iter().any(|s| s.starts_with("link[nonproduction]")),
+        "{started:?}"
+    );
+    assert_linked_and_mirrored(&world);
+}
+
+#[test]
+fn a_foreign_trust_anchor_fails_preflight_with_fingerprints_and_writes_nothing() {
+    let world = World::new(Scenario::linkerd_fresh().foreign_trust_roots("production"));
+    for c in CLUSTERS {
+        world.sim.cluster(c).clear_request_log();
+    }
+    let out = world.mcflow(&["run", "workflows/bootstrap.yaml"], &[]);
+    assert_code(&out, 1);
+    let shown = text(&out);
+    assert!(
+        shown.contains("production does not share the hub's trust anchor"),
+        "{shown}"
+    );
+    // Both fingerprints: 64 hex digits for internal and for production.
+    let fp = regex::Regex::new(r"internal=[0-9a-f]{64}.*production=[0-9a-f]{64}").unwrap();
+    assert!(fp.is_match(&shown.replace('\n', " ")), "{shown}");
+    for c in CLUSTERS {
+        let writes: Vec<_> = world
+            .sim
+            .cluster(c)
+            .request_log()
+            .into_iter()
+            .filter(|r| !matches!(r.method.as_str(), "GET" | "HEAD"))
+            .collect();
+        assert!(writes.is_empty(), "{c} saw writes: {writes:?}");
+    }
+}
+
+#[test]
+fn verify_reports_a_missing_mirror_with_a_hint() {
+    let world = World::new(Scenario::linkerd_fresh());
+    assert_code(&world.mcflow(&["run", "workflows/bootstrap.yaml"], &[]), 0);
+    // Stop exporting alloy: the mirrors go away.
+    world
+        .sim
+        .cluster("internal")
+        .merge_patch(
+            "v1",
+            "Service",
+            "monitoring",
+            "alloy",
+            serde_json::json!({"metadata": {"labels": {"mirror.linkerd.io/exported": null}}}),
+        )
+        .expect("unexport");
+    world
+        .sim
+        .cluster("production")
+        .wait_until(std::time::Duration::from_secs(10), |c| {
+            c.get("v1", "Service", "monitoring", "alloy-internal")
+                .is_none()
+        })
+        .then_some(())
+        .expect("mirror removed");
+    let out = world.mcflow(&["run", "workflows/verify.yaml"], &[]);
+    assert_code(&out, 1);
+    let shown = text(&out);
+    assert!(
+        shown.contains("mirror monitoring/alloy-internal  FAIL: not mirrored (hint:"),
+        "{shown}"
+    );
+    assert!(shown.contains("problem(s)"), "{shown}");
+}
+
+#[test]
+fn link_spoke_runs_on_its_own() {
+    let world = World::new(Scenario::linkerd_fresh().export_alloy(true));
+    // Argo CD installs linkerd-multicluster on the hub and on nonproduction, as bootstrap has it do.
+    let hub = world.sim.cluster("internal");
+    hub.apply_yaml(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: in-cluster-cluster\n  namespace: argocd\n  labels:\n    argocd.argoproj.io/secret-type: cluster\n    spydersoft.io/linkerd-multicluster: \"true\"\nstringData:\n  name: in-cluster\n  server: https://kubernetes.default.svc\n",
+    )
+    .expect("in-cluster secret");
+    hub.merge_patch(
+        "v1",
+        "Secret",
+        "argocd",
+        &Scenario::argocd_secret_name("nonproduction"),
+        serde_json::json!({"metadata": {"labels": {"spydersoft.io/linkerd-multicluster": "true"}}}),
+    )
+    .expect("label");
+    let spoke = world.sim.cluster("nonproduction");
+    // Alloy runs on the spokes too: the mirror lands in their `monitoring` namespace.
+    spoke
+        .apply_yaml("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n")
+        .expect("namespace");
+    hub.wait_until(std::time::Duration::from_secs(10), |c| {
+        c.get("v1", "Service", "linkerd-multicluster", "linkerd-gateway")
+            .is_some()
+    })
+    .then_some(())
+    .expect("gateway installed");
+    spoke
+        .wait_until(std::time::Duration::from_secs(10), |c| {
+            c.get("v1", "Namespace", "", "linkerd-multicluster")
+                .is_some()
+        })
+        .then_some(())
+        .expect("multicluster installed on the spoke");
+
+    // The exact command of the runbook, on its own.
+    let out = world.mcflow(
+        &[
+            "run",
+            "workflows/link-spoke.yaml",
+            "--set",
+            "spoke=nonproduction",
+        ],
+        &[],
+    );
+    assert_code(&out, 0);
+    let links = spoke
+        .list(
+            "multicluster.linkerd.io/v1alpha3",
+            "Link",
+            Some("linkerd-multicluster"),
+            "",
+        )
+        .expect("list");
+    assert_eq!(links.len(), 1);
+    spoke
+        .wait_until(std::time::Duration::from_secs(10), |c| {
+            c.get("v1", "Service", "monitoring", "alloy-internal")
+                .is_some()
+        })
+        .then_some(())
+        .expect("alloy mirrored");
+}
