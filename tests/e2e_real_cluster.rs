@@ -18,12 +18,21 @@ fn e2e_kubeconfig() -> Option<String> {
 
 #[test]
 fn bootstrap_then_verify_on_real_clusters() {
-    let Some(kubeconfig) = e2e_kubeconfig() else { return };
+    let Some(kubeconfig) = e2e_kubeconfig() else {
+        return;
+    };
     let state = tempfile::tempdir().expect("tempdir");
     for workflow in ["workflows/bootstrap.yaml", "workflows/verify.yaml"] {
         Command::cargo_bin("mcflow")
             .expect("mcflow binary")
-            .args(["run", workflow, "--kubeconfig", &kubeconfig, "--output", "plain"])
+            .args([
+                "run",
+                workflow,
+                "--kubeconfig",
+                &kubeconfig,
+                "--output",
+                "plain",
+            ])
             .arg("--state-dir")
             .arg(state.path())
             .assert()

@@ -2,7 +2,7 @@
 //! nonproduction) with the fake linkerd: the repository's own workflows/ and config/, run by the
 //! real binary from the repository root.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 
 use assert_cmd::Command;

@@ -147,7 +147,13 @@ impl Reporter for ProgressReporter {
                 let extra = summary
                     .as_deref()
                     .filter(|s| !s.is_empty())
-                    .map(|s| if s.contains('\n') { format!("\n{s}") } else { format!(" · {s}") })
+                    .map(|s| {
+                        if s.contains('\n') {
+                            format!("\n{s}")
+                        } else {
+                            format!(" · {s}")
+                        }
+                    })
                     .unwrap_or_default();
                 self.println(&format!("{} {step} ({d}){extra}", self.mark(true)));
             }

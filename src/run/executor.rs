@@ -120,7 +120,8 @@ pub async fn execute(
     } else if let Some(k) = &step.kube {
         run_kube(k, ctx, env).await?
     } else if let Some(text) = &step.print {
-        let rendered = template::render(text, ctx).map_err(|e| StepError::permanent(format!("template: {e}")))?;
+        let rendered = template::render(text, ctx)
+            .map_err(|e| StepError::permanent(format!("template: {e}")))?;
         StepOutput {
             record: StepRecord {
                 stdout: rendered.clone(),
