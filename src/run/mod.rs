@@ -64,7 +64,8 @@ pub struct Run {
     pub opts: RunOptions,
     pub linkerd: LinkerdBin,
     pub kube: tokio::sync::OnceCell<Result<crate::kube::KubeRuntime, String>>,
-    pub permits: tokio::sync::Semaphore,
+    /// `--max-parallel`: a leaf step takes one before its `step_started` is journaled.
+    pub permits: std::sync::Arc<tokio::sync::Semaphore>,
     pub redactor: Redactor,
     pub cancel: CancellationToken,
     /// Steps done in earlier attempts of this run (resume): their records, None if sensitive.
@@ -506,7 +507,7 @@ async fn execute(
     let linkerd = LinkerdBin::choose(opts.linkerd.as_deref(), &config.value);
     let run = Run {
         started_at: crate::journal::now(),
-        permits: tokio::sync::Semaphore::new(opts.max_parallel as usize),
+        permits: std::sync::Arc::new(tokio::sync::Semaphore::new(opts.max_parallel as usize)),
         bundle,
         config,
         run_id: run_id.clone(),

@@ -14,6 +14,7 @@ use futures::future::LocalBoxFuture as BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use minijinja::Value;
 use minijinja::value::{Enumerator, Object};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::executor::{ExecEnv, StepError, StepOutput};
 use super::retry::RetryPolicy;
@@ -104,7 +105,10 @@ struct Level<'a> {
     prefix: String,
     instances: Vec<Instance>,
     /// Instances whose next attempt is journaled and may start.
-    launch: Vec<usize>,
+    launch: Vec<(usize, Option<OwnedSemaphorePermit>)>,
+    /// Attempts allowed to start (dependencies, concurrency, retry delay all satisfied) that
+    /// wait for a `--max-parallel` slot; their `step_started` is journaled when they get one.
+    ready: VecDeque<usize>,
     /// Instances of each step not started yet (a for_each `concurrency` holds them back).
     queued: Vec<VecDeque<usize>>,
     /// Started instances of each step that have not ended (retry waits included).
@@ -141,6 +145,7 @@ impl<'a> Level<'a> {
             prefix,
             instances: Vec::new(),
             launch: Vec::new(),
+            ready: VecDeque::new(),
             queued: vec![VecDeque::new(); steps.len()],
             in_flight: vec![0; steps.len()],
             batch: Vec::new(),
@@ -181,17 +186,19 @@ impl<'a> Level<'a> {
         let mut ticker = tokio::time::interval(Duration::from_millis(200));
         let ticks = self.run.wants_ticks();
         let cancel = self.run.cancel.clone();
+        let permits = self.run.permits.clone();
         loop {
             self.start_ready();
+            self.take_slots(&permits);
             // Everything decided so far reaches the disk before anything acts on it.
             if let Err(e) = self.run.emit(std::mem::take(&mut self.batch)) {
                 self.run.fatal(e);
                 return LevelOutcome::Failed;
             }
-            for inst in std::mem::take(&mut self.launch) {
-                running.push(self.attempt_future(inst));
+            for (inst, permit) in std::mem::take(&mut self.launch) {
+                running.push(self.attempt_future(inst, permit));
             }
-            if running.is_empty() {
+            if running.is_empty() && self.ready.is_empty() {
                 break;
             }
             tokio::select! {
@@ -203,6 +210,10 @@ impl<'a> Level<'a> {
                     return LevelOutcome::Interrupted;
                 }
                 Some(msg) = running.next() => self.handle(msg, &mut running),
+                // All slots are taken (by other levels too): wait for one to free up.
+                Ok(permit) = permits.clone().acquire_owned(), if !self.ready.is_empty() => {
+                    self.start_attempt(permit);
+                }
                 _ = ticker.tick(), if ticks => self.run.tick(),
             }
         }
@@ -257,12 +268,30 @@ impl<'a> Level<'a> {
                     self.finish_step(i, StepFate::Blocked, Some(reason));
                     continue;
                 }
+                // Once a step has failed, nothing new starts: steps already running finish,
+                // then the run fails (a resume picks up from there).
+                if let Some(f) = self.failed_step() {
+                    let reason = format!("not started: `{}` failed", self.steps[f].id);
+                    self.finish_step(i, StepFate::Blocked, Some(reason));
+                    continue;
+                }
                 self.start_step(i);
             }
             if !changed {
                 break;
             }
         }
+    }
+
+    /// A step of this level that failed (not `continue_on_error`), if any.
+    fn failed_step(&self) -> Option<usize> {
+        self.state.iter().enumerate().find_map(|(k, st)| match st {
+            State::Done(StepFate::Failed {
+                continue_on_error: false,
+            }) => Some(k),
+            State::Active { failed: true, .. } if !self.steps[k].continue_on_error => Some(k),
+            _ => None,
+        })
     }
 
     fn key_of(&self, i: usize, item: Option<&serde_json::Value>) -> String {
@@ -358,24 +387,59 @@ impl<'a> Level<'a> {
     fn admit(&mut self, i: usize) {
         let step = &self.steps[i];
         let limit = step.concurrency.map_or(usize::MAX, |c| c.max(1) as usize);
-        let max_attempts = self.policy(step).attempts;
         while self.in_flight[i] < limit {
             let Some(inst) = self.queued[i].pop_front() else {
                 break;
             };
-            let instance = &mut self.instances[inst];
-            let now = Instant::now();
-            instance.started = now;
-            instance.first_started = now;
-            self.batch.push(EventKind::StepStarted {
-                step: instance.key.clone(),
-                attempt: 1,
-                max_attempts,
-                name: step.name.clone(),
-            });
             self.in_flight[i] += 1;
-            self.launch.push(inst);
+            self.enqueue(inst);
         }
+    }
+
+    /// An attempt may start: a nested workflow starts now (it takes no slot: its own steps do);
+    /// a leaf step waits in `ready` for a `--max-parallel` slot.
+    fn enqueue(&mut self, inst: usize) {
+        if self.steps[self.instances[inst].step].workflow.is_some() {
+            self.journal_start(inst);
+            self.launch.push((inst, None));
+        } else {
+            self.ready.push_back(inst);
+        }
+    }
+
+    /// Gives free `--max-parallel` slots to ready attempts, in order.
+    fn take_slots(&mut self, permits: &Arc<Semaphore>) {
+        while !self.ready.is_empty() {
+            match permits.clone().try_acquire_owned() {
+                Ok(permit) => self.start_attempt(permit),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Starts the first ready attempt with its slot: journaled, then launched.
+    fn start_attempt(&mut self, permit: OwnedSemaphorePermit) {
+        if let Some(inst) = self.ready.pop_front() {
+            self.journal_start(inst);
+            self.launch.push((inst, Some(permit)));
+        }
+    }
+
+    fn journal_start(&mut self, inst: usize) {
+        let i = self.instances[inst].step;
+        let max_attempts = self.policy(&self.steps[i]).attempts;
+        let instance = &mut self.instances[inst];
+        let now = Instant::now();
+        instance.started = now;
+        if instance.attempt == 1 {
+            instance.first_started = now;
+        }
+        self.batch.push(EventKind::StepStarted {
+            step: instance.key.clone(),
+            attempt: instance.attempt,
+            max_attempts,
+            name: self.steps[i].name.clone(),
+        });
     }
 
     /// Does a step that has not succeeded yet read `steps.<id>` of step `i`?
@@ -496,7 +560,11 @@ impl<'a> Level<'a> {
         }
     }
 
-    fn attempt_future(&self, inst: usize) -> BoxFuture<'a, Msg> {
+    fn attempt_future(
+        &self,
+        inst: usize,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> BoxFuture<'a, Msg> {
         let instance = &self.instances[inst];
         let step: &'a Step = &self.steps[instance.step];
         let ctx = self.context(instance.item.as_ref());
@@ -508,7 +576,8 @@ impl<'a> Level<'a> {
             let result = if let Some(call) = &step.workflow {
                 run_nested(run, wf, call, &ctx, key).await
             } else {
-                let _permit = run.permits.acquire().await;
+                // Held until the attempt ends.
+                let _permit = permit;
                 let env = ExecEnv {
                     kubeconfig: run.opts.kubeconfig.as_deref(),
                     linkerd: &run.linkerd,
@@ -546,18 +615,8 @@ impl<'a> Level<'a> {
     fn handle(&mut self, msg: Msg, running: &mut FuturesUnordered<BoxFuture<'a, Msg>>) {
         match msg {
             Msg::RetryDue { inst } => {
-                let i = self.instances[inst].step;
-                let max_attempts = self.policy(&self.steps[i]).attempts;
-                let instance = &mut self.instances[inst];
-                instance.attempt += 1;
-                instance.started = Instant::now();
-                self.batch.push(EventKind::StepStarted {
-                    step: instance.key.clone(),
-                    attempt: instance.attempt,
-                    max_attempts,
-                    name: self.steps[i].name.clone(),
-                });
-                self.launch.push(inst);
+                self.instances[inst].attempt += 1;
+                self.enqueue(inst);
             }
             Msg::Attempt { inst, result } => {
                 let i = self.instances[inst].step;

@@ -1,0 +1,73 @@
+//! Scheduling rules seen in the journal: `--max-parallel` slots are taken before a step is
+//! journaled as started, and nothing new starts once a step has failed.
+
+mod run_common;
+
+use run_common::{Scenario, events_of};
+
+/// The order of `step_started` / `step_succeeded` events, as `(event, step)` pairs.
+fn timeline(journal: &[serde_json::Value]) -> Vec<(String, String)> {
+    journal
+        .iter()
+        .filter(|e| matches!(e["event"].as_str(), Some("step_started" | "step_succeeded")))
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap_or_default().to_string(),
+                e["step"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_step_waiting_for_a_slot_is_not_journaled_as_started() {
+    let s = Scenario::new();
+    s.write(
+        "w.yaml",
+        "name: slots\nsteps:\n  - { id: a, needs: [], run: [sh, -c, 'echo a'] }\n  - { id: b, needs: [], run: [sh, -c, 'echo b'] }\n  - { id: c, needs: [], run: [sh, -c, 'echo c'] }\n",
+    );
+    s.mcflow(&["run", "w.yaml", "--max-parallel", "1", "-q"])
+        .assert()
+        .success();
+    let t = timeline(&s.journal());
+    // With one slot, every start follows the previous step's end.
+    for pair in t.chunks(2) {
+        assert_eq!(pair[0].0, "step_started", "{t:?}");
+        assert_eq!(pair[1].0, "step_succeeded", "{t:?}");
+        assert_eq!(pair[0].1, pair[1].1, "{t:?}");
+    }
+    assert_eq!(t.len(), 6, "{t:?}");
+}
+
+#[test]
+fn nothing_new_starts_after_a_failure_but_running_steps_finish() {
+    let s = Scenario::new();
+    s.write(
+        "w.yaml",
+        r#"name: fail-fast
+steps:
+  - id: slow
+    needs: []
+    run: [sh, -c, 'while [ ! -f go ]; do sleep 0.02; done; echo done >> slow.log']
+  - id: bad
+    needs: []
+    run: [sh, -c, 'touch go; exit 1']
+  - id: after_slow
+    needs: [slow]
+    run: [sh, -c, 'echo ran >> after.log']
+"#,
+    );
+    s.mcflow(&["run", "w.yaml", "-q"]).assert().code(1);
+    let journal = s.journal();
+    assert_eq!(events_of(&journal, "step_succeeded", Some("slow")).len(), 1);
+    assert!(events_of(&journal, "step_started", Some("after_slow")).is_empty());
+    let skipped = events_of(&journal, "step_skipped", Some("after_slow"));
+    assert!(
+        skipped[0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("`bad` failed"),
+        "{skipped:?}"
+    );
+    assert!(!s.file("after.log").exists());
+}
