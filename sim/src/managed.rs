@@ -206,6 +206,11 @@ pub fn apply(
         return Ok(base);
     }
     match idx {
+        // Like the API server, the entry's time only moves when what it records changes: an
+        // identical re-apply whose merged result differs from the live object only in what the
+        // server rewrites on write (defaults, Secret stringData) must leave managedFields as
+        // they are, or the write is no longer a no-op.
+        Some(i) if unchanged_fields && managers[i].api_version == api_version => {}
         Some(i) => {
             managers[i].fields = new_set;
             managers[i].time = now();
@@ -289,6 +294,20 @@ mod tests {
         let o = apply(None, &cm(json!({"a": "1"})), "mgr", false, "v1").unwrap();
         let again = apply(Some(&o), &cm(json!({"a": "1"})), "mgr", false, "v1").unwrap();
         assert_eq!(o, again);
+    }
+
+    #[test]
+    fn unchanged_ownership_keeps_the_entry_time() {
+        // The live object lacks an applied field (the server rewrote it, like Secret stringData):
+        // the merge differs from live, but the manager's entry must stay as it was.
+        let mut o = apply(None, &cm(json!({"a": "1"})), "mgr", false, "v1").unwrap();
+        o["metadata"]["managedFields"][0]["time"] = json!("2000-01-01T00:00:00Z");
+        o["data"] = json!({"b": "1"});
+        let again = apply(Some(&o), &cm(json!({"a": "1"})), "mgr", false, "v1").unwrap();
+        assert_eq!(
+            again["metadata"]["managedFields"],
+            o["metadata"]["managedFields"]
+        );
     }
 
     #[test]

@@ -301,11 +301,12 @@ impl ClusterState {
         }
         self.normalize(rt, version, ns, &mut obj)?;
         let mut store = lock(&self.store);
-        self.create_locked(&mut store, rt, version, ns, obj, opts, None)
+        self.create_locked(&mut store, rt, version, ns, obj, opts, false)
     }
 
-    /// Create under the store lock; `applied_fields` are the managedFields of a server-side
-    /// apply that creates the object (otherwise an `Update` entry is recorded).
+    /// Create under the store lock. With `applied`, `obj` is the result of a server-side apply
+    /// and keeps the managedFields it carries (none when the apply owns no field); otherwise an
+    /// `Update` entry is recorded.
     #[allow(clippy::too_many_arguments)]
     fn create_locked(
         &self,
@@ -315,7 +316,7 @@ impl ClusterState {
         ns: &str,
         mut obj: Value,
         opts: &WriteOpts,
-        applied_fields: Option<Value>,
+        applied: bool,
     ) -> Result<Value, ApiError> {
         if obj
             .pointer("/metadata/name")
@@ -360,19 +361,24 @@ impl ClusterState {
         obj["metadata"]["uid"] = json!(store.new_uid());
         obj["metadata"]["creationTimestamp"] = json!(managed::now());
         obj["metadata"]["generation"] = json!(1);
-        if let Some(md) = obj["metadata"].as_object_mut() {
+        let carried = obj["metadata"].as_object_mut().and_then(|md| {
             md.remove("resourceVersion");
-            md.remove("managedFields");
-        }
-        match applied_fields {
-            Some(m) => obj["metadata"]["managedFields"] = m,
-            None => managed::record_update(
+            md.remove("managedFields")
+        });
+        if applied {
+            // Absent stays absent: storing `null` would differ from what the next identical
+            // apply computes and bump the resourceVersion once.
+            if let Some(m) = carried.filter(|m| !m.is_null()) {
+                obj["metadata"]["managedFields"] = m;
+            }
+        } else {
+            managed::record_update(
                 None,
                 &mut obj,
                 &opts.manager(),
                 &rt.api_version(version),
                 None,
-            ),
+            );
         }
         if opts.dry_run {
             return Ok(render(obj, rt, version));
@@ -573,18 +579,14 @@ impl ClusterState {
                     name_of(&applied)
                 )));
             }
-            let mut created = managed::apply(
+            let created = managed::apply(
                 None,
                 &strip_status(rt, version, &applied, status_only),
                 &apply_manager(opts)?,
                 opts.force,
                 &rt.api_version(version),
             )?;
-            let mf = created["metadata"]
-                .as_object_mut()
-                .and_then(|m| m.remove("managedFields"))
-                .unwrap_or(Value::Null);
-            return self.create_locked(&mut store, rt, version, ns, created, opts, Some(mf));
+            return self.create_locked(&mut store, rt, version, ns, created, opts, true);
         };
         let mut new = old.clone();
         match kind {
@@ -839,6 +841,104 @@ mod tests {
         .unwrap();
         assert_eq!(lock(&c.store).rv, rv);
         assert!(c.get(&rt, "v1", "default", "dry").is_err());
+    }
+
+    #[test]
+    fn identical_reapply_is_a_no_op_from_the_first_reapply() {
+        let c = cluster();
+        let apply = |plural: &str, ns: &str, body: &Value| {
+            let group = body["apiVersion"]
+                .as_str()
+                .and_then(|v| v.split_once('/'))
+                .map_or("", |(g, _)| g);
+            let rt = c.find_type(group, "v1", plural).unwrap();
+            let name = name_of(body);
+            let opts = WriteOpts {
+                field_manager: Some("mcflow".into()),
+                ..Default::default()
+            };
+            c.patch(&rt, "v1", ns, &name, PatchKind::Apply, body, &opts, false)
+                .unwrap()
+        };
+        let cases = [
+            // Nothing owned but the name (no managedFields at all), server-set labels, spec, status.
+            (
+                "namespaces",
+                "",
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "zzz"}}),
+            ),
+            (
+                "namespaces",
+                "",
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "lbl", "labels": {"a": "b"}}}),
+            ),
+            // stringData is rewritten into data and never stored.
+            (
+                "secrets",
+                "default",
+                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "v"}}),
+            ),
+            (
+                "services",
+                "default",
+                json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc"}, "spec": {"selector": {"app": "x"}, "ports": [{"name": "http", "port": 80}]}}),
+            ),
+            (
+                "services",
+                "default",
+                json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "np"}, "spec": {"type": "NodePort", "ports": [{"port": 80}]}}),
+            ),
+            (
+                "deployments",
+                "default",
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "dep"}, "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80}]}]}}}}),
+            ),
+        ];
+        for (plural, ns, body) in cases {
+            let first = apply(plural, ns, &body);
+            let uid = first["metadata"]["uid"].clone();
+            let stored = |store: &Store| {
+                store
+                    .objects
+                    .values()
+                    .find(|o| o["metadata"]["uid"] == uid)
+                    .cloned()
+                    .unwrap()
+            };
+            // Age the managedFields times so a refreshed time cannot hide within the same second.
+            {
+                let mut store = lock(&c.store);
+                let mut obj = stored(&store);
+                for e in obj
+                    .pointer_mut("/metadata/managedFields")
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
+                    e["time"] = json!("2000-01-01T00:00:00Z");
+                }
+                let k = store
+                    .objects
+                    .iter()
+                    .find(|(_, o)| o["metadata"]["uid"] == uid)
+                    .map(|(k, _)| k.clone())
+                    .unwrap();
+                store.objects.insert(k, obj);
+            }
+            let before = stored(&lock(&c.store));
+            let cluster_rv = lock(&c.store).rv;
+            for round in 2..=3 {
+                let again = apply(plural, ns, &body);
+                assert_eq!(
+                    again["metadata"]["resourceVersion"],
+                    first["metadata"]["resourceVersion"],
+                    "{plural}/{}: apply #{round} changed the object",
+                    name_of(&body)
+                );
+                assert_eq!(stored(&lock(&c.store)), before);
+                assert_eq!(lock(&c.store).rv, cluster_rv, "no write, no watch event");
+            }
+        }
     }
 
     #[test]
