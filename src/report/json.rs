@@ -55,6 +55,7 @@ impl Reporter for JsonReporter {
             "duration_ms": summary.duration.as_millis() as u64,
             "journal": summary.journal,
             "steps": steps,
+            "reports": summary.reports,
         });
         println!("{line}");
     }

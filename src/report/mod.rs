@@ -24,6 +24,8 @@ pub struct RunSummary {
     pub duration: Duration,
     pub journal: String,
     pub steps: Vec<StepSummary>,
+    /// What `print` steps showed (verify's table), repeated at the end.
+    pub reports: Vec<String>,
 }
 
 /// One line of the summary table.
@@ -105,7 +107,16 @@ pub fn summary_table(summary: &RunSummary, color: bool) -> String {
         "\n{:<width$}  {:<11}  {:>8}  {:>8}\n",
         "STEP", "STATUS", "ATTEMPTS", "DURATION"
     ));
+    // Steps of nested workflows that went well are folded into their parent's row.
+    let folded = summary
+        .steps
+        .iter()
+        .filter(|s| s.key.contains('.') && matches!(s.status, "succeeded" | "reused"))
+        .count();
     for s in &summary.steps {
+        if s.key.contains('.') && matches!(s.status, "succeeded" | "reused") {
+            continue;
+        }
         let status = paint(s.status, color);
         let pad = 11usize.saturating_sub(s.status.chars().count());
         out.push_str(&format!(
@@ -118,6 +129,17 @@ pub fn summary_table(summary: &RunSummary, color: bool) -> String {
         if let Some(e) = &s.error {
             out.push_str(&format!("{:<width$}    ↳ {}\n", "", first_line(e)));
         }
+    }
+    if folded > 0 {
+        out.push_str(&format!(
+            "(and {folded} steps of nested workflows that succeeded: mcflow show {})\n",
+            summary.run_id
+        ));
+    }
+    for r in &summary.reports {
+        out.push('\n');
+        out.push_str(r.trim_end());
+        out.push('\n');
     }
     let verdict = match summary.status {
         RunStatus::Succeeded => paint("succeeded", color),

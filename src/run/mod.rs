@@ -73,6 +73,7 @@ pub struct Run {
     journal: Mutex<JournalWriter>,
     reporter: Mutex<Box<dyn Reporter>>,
     summary: Mutex<IndexMap<String, StepSummary>>,
+    reports: Mutex<Vec<String>>,
     fatal: Mutex<Option<StateError>>,
     has_fatal: AtomicBool,
     started: Instant,
@@ -175,8 +176,12 @@ impl Run {
         self.has_fatal.load(Ordering::SeqCst)
     }
 
-    pub fn record_done(&self) {}
-    pub fn record_failed(&self) {}
+    /// Keeps the text of a `print` step, shown again at the end of the run.
+    pub fn add_report(&self, text: String) {
+        if let Ok(mut r) = self.reports.lock() {
+            r.push(text);
+        }
+    }
 }
 
 fn poisoned() -> StateError {
@@ -520,6 +525,7 @@ async fn execute(
         journal: Mutex::new(journal),
         reporter: Mutex::new(reporter),
         summary: Mutex::new(IndexMap::new()),
+        reports: Mutex::new(Vec::new()),
         fatal: Mutex::new(None),
         has_fatal: AtomicBool::new(false),
         started: Instant::now(),
@@ -550,7 +556,9 @@ async fn execute(
         skipped: count("skipped"),
     };
     run.emit(vec![finished]).map_err(state_err)?;
+    let reports = run.reports.lock().map(|r| r.clone()).unwrap_or_default();
     let summary = RunSummary {
+        reports,
         run_id,
         workflow: run.bundle.root.workflow.name.clone(),
         status,

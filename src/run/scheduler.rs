@@ -653,7 +653,10 @@ impl<'a> Level<'a> {
                             sensitive,
                             summary: out.summary.map(|s| self.run.redactor.redact(&s)),
                         });
-                        self.run.record_done();
+                        if step.print.is_some() && !sensitive {
+                            self.run
+                                .add_report(self.run.redactor.redact(&out.record.stdout));
+                        }
                         self.instance_over(i);
                     }
                     Err(err) => {
@@ -692,7 +695,6 @@ impl<'a> Level<'a> {
                                 duration_ms: elapsed.as_millis() as u64,
                                 continue_on_error: step.continue_on_error,
                             });
-                            self.run.record_failed();
                             self.mark_instance_failed(i);
                             self.instance_over(i);
                         }
