@@ -261,38 +261,12 @@ fn verify_reports_a_missing_mirror_with_a_hint() {
 #[test]
 fn link_spoke_runs_on_its_own() {
     let world = World::new(Scenario::linkerd_fresh().export_alloy(true));
-    // Argo CD installs linkerd-multicluster on the hub and on nonproduction, as bootstrap has it do.
-    let hub = world.sim.cluster("internal");
-    hub.apply_yaml(
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: in-cluster-cluster\n  namespace: argocd\n  labels:\n    argocd.argoproj.io/secret-type: cluster\n    spydersoft.io/linkerd-multicluster: \"true\"\nstringData:\n  name: in-cluster\n  server: https://kubernetes.default.svc\n",
-    )
-    .expect("in-cluster secret");
-    hub.merge_patch(
-        "v1",
-        "Secret",
-        "argocd",
-        &Scenario::argocd_secret_name("nonproduction"),
-        serde_json::json!({"metadata": {"labels": {"spydersoft.io/linkerd-multicluster": "true"}}}),
-    )
-    .expect("label");
     let spoke = world.sim.cluster("nonproduction");
     // Alloy runs on the spokes too: the mirror lands in their `monitoring` namespace.
     spoke
         .apply_yaml("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n")
         .expect("namespace");
-    hub.wait_until(std::time::Duration::from_secs(10), |c| {
-        c.get("v1", "Service", "linkerd-multicluster", "linkerd-gateway")
-            .is_some()
-    })
-    .then_some(())
-    .expect("gateway installed");
-    spoke
-        .wait_until(std::time::Duration::from_secs(10), |c| {
-            c.get("v1", "Namespace", "", "linkerd-multicluster")
-                .is_some()
-        })
-        .then_some(())
-        .expect("multicluster installed on the spoke");
+    install_multicluster(&world, "nonproduction");
 
     // The exact command of the runbook, on its own.
     let out = world.mcflow(
@@ -321,4 +295,101 @@ fn link_spoke_runs_on_its_own() {
         })
         .then_some(())
         .expect("alloy mirrored");
+}
+
+/// Installs linkerd-multicluster on the hub and `spoke` through the Argo CD path, as bootstrap
+/// has it done, so that link-spoke can run on its own.
+fn install_multicluster(world: &World, spoke: &str) {
+    let hub = world.sim.cluster("internal");
+    hub.apply_yaml(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: in-cluster-cluster\n  namespace: argocd\n  labels:\n    argocd.argoproj.io/secret-type: cluster\n    spydersoft.io/linkerd-multicluster: \"true\"\nstringData:\n  name: in-cluster\n  server: https://kubernetes.default.svc\n",
+    )
+    .expect("in-cluster secret");
+    hub.merge_patch(
+        "v1",
+        "Secret",
+        "argocd",
+        &Scenario::argocd_secret_name(spoke),
+        serde_json::json!({"metadata": {"labels": {"spydersoft.io/linkerd-multicluster": "true"}}}),
+    )
+    .expect("label");
+    hub.wait_until(std::time::Duration::from_secs(10), |c| {
+        c.get("v1", "Service", "linkerd-multicluster", "linkerd-gateway")
+            .is_some()
+    })
+    .then_some(())
+    .expect("gateway installed");
+    world
+        .sim
+        .cluster(spoke)
+        .wait_until(std::time::Duration::from_secs(10), |c| {
+            c.get("v1", "Namespace", "", "linkerd-multicluster")
+                .is_some()
+        })
+        .then_some(())
+        .expect("multicluster installed on the spoke");
+}
+
+#[test]
+fn link_spoke_uses_link_with_a_2_17_cli() {
+    let world = World::new(Scenario::linkerd_fresh().mirror_controllers(false));
+    install_multicluster(&world, "production");
+    let out = world.mcflow(
+        &[
+            "run",
+            "workflows/link-spoke.yaml",
+            "--set",
+            "spoke=production",
+        ],
+        &[("FAKE_LINKERD_VERSION", "stable-2.17.1")],
+    );
+    assert_code(&out, 0);
+    let spoke = world.sim.cluster("production");
+    // 2.17's `link` output brings its own service mirror, which the workflow waited for.
+    assert!(
+        spoke
+            .get(
+                "apps/v1",
+                "Deployment",
+                "linkerd-multicluster",
+                "linkerd-service-mirror-internal"
+            )
+            .is_some()
+    );
+    let started: Vec<Value> = world
+        .journal()
+        .into_iter()
+        .filter(|e| e["event"] == "step_succeeded" && e["step"] == "service_mirror_ready")
+        .collect();
+    assert_eq!(started.len(), 1);
+}
+
+#[test]
+fn link_spoke_spells_out_the_fix_for_a_probe_port_mismatch() {
+    let world = World::new(Scenario::linkerd_fresh());
+    install_multicluster(&world, "production");
+    // The chart's probe Service on the spoke listens on another port than the Link probes.
+    world
+        .sim
+        .cluster("production")
+        .apply_yaml(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: probe-internal\n  namespace: linkerd-multicluster\nspec:\n  ports:\n  - name: mc-probe\n    port: 4999\n",
+        )
+        .expect("probe service");
+    let out = world.mcflow(
+        &[
+            "run",
+            "workflows/link-spoke.yaml",
+            "--set",
+            "spoke=production",
+        ],
+        &[],
+    );
+    assert_code(&out, 1);
+    let shown = text(&out);
+    assert!(
+        shown.contains("probe-internal Service (mc-probe) listens on 4999"),
+        "{shown}"
+    );
+    assert!(shown.contains("config/production-values.yaml"), "{shown}");
 }
