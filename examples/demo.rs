@@ -27,7 +27,7 @@ fn main() -> ExitCode {
     let sim = match Simulator::builder()
         .clusters(["internal", "production", "nonproduction"])
         .scenario(Scenario::linkerd_fresh())
-        .deployment_ready_delay(Duration::from_millis(400))
+        .deployment_ready_delay(Duration::from_millis(1200))
         .kubeconfig_path(&kubeconfig)
         .start_blocking()
     {
