@@ -24,7 +24,7 @@ bench *ARGS:
     # The fake linkerd in release, as a real linkerd binary would be (a debug build spends most
     # of the fan-out bench in its own TLS handshakes).
     cargo build --locked --release --quiet -p mcflow-sim --bin fake-linkerd
-    export FAKE_LINKERD="${CARGO_TARGET_DIR:-target}/release/fake-linkerd"
+    export FAKE_LINKERD="$(realpath "${CARGO_TARGET_DIR:-target}")/release/fake-linkerd"
     for b in step_overhead validate_plan kube_apply wait_latency fanout resume; do
         echo "── $b"
         cargo bench --locked --quiet --bench "$b" -- {{ARGS}} 2>&1 | tee -a "$log"

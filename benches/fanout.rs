@@ -113,6 +113,9 @@ fn main() {
     let linkerd = std::env::var_os("FAKE_LINKERD")
         .map(PathBuf::from)
         .unwrap_or_else(mcflow_sim::fake_linkerd_bin);
+    // mcflow runs in a scratch directory: a relative path would not name the same file there.
+    let linkerd = std::fs::canonicalize(&linkerd)
+        .unwrap_or_else(|e| panic!("fake linkerd {}: {e}", linkerd.display()));
     let scratch = scratch();
     let dir = scratch.path();
     let mut names = vec!["internal".to_string()];
