@@ -263,7 +263,9 @@ fn plan_workflow(
                 .or(runtime_for_each.as_ref().map(|_| &placeholder));
             let ctx = plan_ctx.with_item(item);
             let (action, raw) = action_json(step);
-            let rendered = template::render_json(&raw, &ctx).unwrap_or(raw);
+            // Each string on its own: one that reads a step's output (not known before the
+            // run) stays a template without hiding what the others render to.
+            let rendered = render_leniently(&raw, &ctx);
             let mut rendered = if step.sensitive {
                 mask_stdin(rendered)
             } else {
@@ -509,4 +511,23 @@ fn kube_touches(rendered: &serde_json::Value) -> Vec<String> {
     serde_json::from_value::<crate::kube::KubeAction>(rendered.clone())
         .map(|a| a.describe())
         .unwrap_or_default()
+}
+
+/// Renders every template string it can; a string that cannot be rendered before the run is
+/// shown as written.
+fn render_leniently(v: &serde_json::Value, ctx: &minijinja::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        J::String(s) => J::String(template::render(s, ctx).unwrap_or_else(|_| s.clone())),
+        J::Array(items) => J::Array(items.iter().map(|i| render_leniently(i, ctx)).collect()),
+        J::Object(map) => J::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let key = template::render(k, ctx).unwrap_or_else(|_| k.clone());
+                    (key, render_leniently(v, ctx))
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }

@@ -393,3 +393,94 @@ fn link_spoke_spells_out_the_fix_for_a_probe_port_mismatch() {
     );
     assert!(shown.contains("config/production-values.yaml"), "{shown}");
 }
+
+#[test]
+fn unlink_spoke_removes_one_spokes_link_and_mirrors() {
+    let world = World::new(Scenario::linkerd_fresh());
+    assert_code(&world.mcflow(&["run", "workflows/bootstrap.yaml"], &[]), 0);
+    let out = world.mcflow(
+        &[
+            "run",
+            "workflows/unlink-spoke.yaml",
+            "--set",
+            "spoke=production",
+        ],
+        &[],
+    );
+    assert_code(&out, 0);
+    let production = world.sim.cluster("production");
+    let links = production
+        .list(
+            "multicluster.linkerd.io/v1alpha3",
+            "Link",
+            Some("linkerd-multicluster"),
+            "",
+        )
+        .expect("list");
+    assert!(links.is_empty());
+    assert!(
+        production
+            .get("v1", "Service", "monitoring", "alloy-internal")
+            .is_none()
+    );
+    assert!(
+        production
+            .get(
+                "v1",
+                "Secret",
+                "linkerd-multicluster",
+                "cluster-credentials-internal"
+            )
+            .is_none()
+    );
+    // The other spoke keeps its link.
+    let other = world
+        .sim
+        .cluster("nonproduction")
+        .list(
+            "multicluster.linkerd.io/v1alpha3",
+            "Link",
+            Some("linkerd-multicluster"),
+            "",
+        )
+        .expect("list");
+    assert_eq!(other.len(), 1);
+}
+
+#[test]
+fn link_spoke_can_keep_argo_cd_tracking_labels_off_mirrors() {
+    let world = World::new(Scenario::linkerd_fresh());
+    install_multicluster(&world, "production");
+    let out = world.mcflow(
+        &[
+            "run",
+            "workflows/link-spoke.yaml",
+            "--set",
+            "spoke=production",
+            "--set",
+            "exclude_argocd_labels=true",
+        ],
+        &[],
+    );
+    assert_code(&out, 0);
+    let link = world
+        .sim
+        .cluster("production")
+        .get(
+            "multicluster.linkerd.io/v1alpha3",
+            "Link",
+            "linkerd-multicluster",
+            "internal",
+        )
+        .expect("the Link");
+    let excluded = link["spec"]["excludedLabels"].to_string();
+    assert!(
+        excluded.contains("app.kubernetes.io/instance"),
+        "{excluded}"
+    );
+    assert!(
+        excluded.contains("argocd.argoproj.io/instance"),
+        "{excluded}"
+    );
+    assert!(!text(&out).contains("canary-token-f00dfeed"));
+}

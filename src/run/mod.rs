@@ -299,6 +299,7 @@ fn static_contexts(steps: &[crate::plan::PlannedStep], out: &mut BTreeSet<String
             && let Some(ctx) = s.rendered.get("context").and_then(|c| c.as_str())
             && !ctx.contains('<')
             && !ctx.contains(MASK)
+            && !template::is_template(ctx)
         {
             out.insert(ctx.to_string());
         }

@@ -95,6 +95,15 @@ fn build_environment() -> Environment<'static> {
         }
         Ok(format!("{s:<width$}"))
     });
+    // `manifest | manifest_set('Link', 'spec.excludedLabels', [...])`: sets a field in every
+    // document of that kind of a multi-document YAML manifest.
+    env.add_filter(
+        "manifest_set",
+        |manifest: String, kind: String, path: String, value: Value| -> Result<String, Error> {
+            manifest_set(&manifest, &kind, &path, &value)
+                .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("manifest_set: {e}")))
+        },
+    );
     env.add_filter("b64decode", |s: String| -> Result<String, Error> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(s.trim())
@@ -168,6 +177,51 @@ pub fn linkerd_uses_link_gen(version: &str) -> bool {
     let rest = v.rsplit('-').next().unwrap_or(v);
     let n = nums(rest);
     matches!(n.as_slice(), [major, minor, ..] if (*major, *minor) >= (2, 18))
+}
+
+/// Sets the dotted `path` to `value` in every document of `manifest` whose kind is `kind`, and
+/// returns the manifest as YAML documents. (Errors never quote the manifest: it may hold secrets.)
+pub fn manifest_set(
+    manifest: &str,
+    kind: &str,
+    path: &str,
+    value: &Value,
+) -> Result<String, String> {
+    let mut docs = crate::yaml::parse_documents(manifest).map_err(|e| {
+        format!(
+            "the manifest is not YAML ({})",
+            e.loc.map_or(String::new(), |l| format!("line {}", l.line))
+        )
+    })?;
+    let value = to_json(value)?;
+    let keys: Vec<&str> = path.split('.').filter(|k| !k.is_empty()).collect();
+    let Some((last, parents)) = keys.split_last() else {
+        return Err("empty path".into());
+    };
+    let mut found = false;
+    for doc in docs
+        .iter_mut()
+        .filter(|d| d.get("kind").and_then(|k| k.as_str()) == Some(kind))
+    {
+        let mut node = &mut *doc;
+        for k in parents {
+            if !node.get(*k).is_some_and(|n| n.is_object()) {
+                node[*k] = serde_json::json!({});
+            }
+            node = &mut node[*k];
+        }
+        node[*last] = value.clone();
+        found = true;
+    }
+    if !found {
+        return Err(format!("the manifest has no {kind}"));
+    }
+    let mut out = String::new();
+    for doc in &docs {
+        out.push_str("---\n");
+        out.push_str(&crate::yaml::to_string(doc)?);
+    }
+    Ok(out)
 }
 
 /// Is `s` a template (as opposed to a plain string)?
@@ -474,6 +528,26 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn manifest_set_edits_documents_of_a_kind() {
+        let m = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n---\nkind: Link\nmetadata: {name: internal}\nspec: {targetClusterName: internal}\n";
+        let out = manifest_set(
+            m,
+            "Link",
+            "spec.excludedLabels",
+            &Value::from(vec!["a", "b"]),
+        )
+        .unwrap();
+        let docs = crate::yaml::parse_documents(&out).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(
+            docs[1]["spec"]["excludedLabels"],
+            serde_json::json!(["a", "b"])
+        );
+        assert_eq!(docs[1]["spec"]["targetClusterName"], "internal");
+        assert!(manifest_set(m, "Nope", "a", &Value::from(1)).is_err());
     }
 
     #[test]
