@@ -113,6 +113,34 @@ fn newlines(world: &World) -> usize {
         .map_or(0, |b| b.iter().filter(|c| **c == b'\n').count())
 }
 
+/// The processes with the newest run's lock file open: pid, command line, working directory.
+fn lock_holders(world: &World) -> Vec<String> {
+    let Some(lock) = world.journal_path().map(|j| j.with_file_name("lock")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = e.file_name().to_string_lossy().to_string();
+        let Ok(fds) = std::fs::read_dir(e.path().join("fd")) else {
+            continue;
+        };
+        if fds
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == lock))
+        {
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let cwd = std::fs::read_link(e.path().join("cwd")).unwrap_or_default();
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            out.push(format!(
+                "{pid} {:?} cwd={} stat={stat}",
+                String::from_utf8_lossy(&cmd),
+                cwd.display()
+            ));
+        }
+    }
+    out
+}
+
 struct TrialReport {
     kills: usize,
 }
@@ -153,7 +181,12 @@ fn trial(sim: &Simulator, n: usize, rng: &mut impl Rng) -> TrialReport {
                     world.read(&format!("attempt{attempt}.out")),
                     world.read(&format!("attempt{attempt}.err")),
                 );
-                assert_eq!(code, 0, "trial {n} attempt {attempt}:\n{out}\n{err}");
+                assert_eq!(
+                    code,
+                    0,
+                    "trial {n} attempt {attempt}:\n{out}\n{err}\nlock holders: {:?}",
+                    lock_holders(&world)
+                );
                 break;
             }
             None => {

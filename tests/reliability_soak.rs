@@ -231,12 +231,17 @@ fn check_nothing_duplicated(sim: &Simulator, seed: u64) {
             "/api/v1/namespaces/argocd/secrets/{}",
             Scenario::argocd_secret_name(spoke)
         );
-        let writes = hub
-            .request_log()
+        let log = hub.request_log();
+        let writes: Vec<String> = log
             .iter()
-            .filter(|r| r.path == path && r.method == "PATCH" && r.status < 300)
-            .count();
-        assert!(writes <= 1, "seed {seed}: {writes} label writes on {path}");
+            .filter(|r| r.path == path && r.method == "PATCH" && (200..300).contains(&r.status))
+            .map(|r| format!("{} ?{} {} ({})", r.method, r.query, r.status, r.user_agent))
+            .collect();
+        assert!(
+            writes.len() <= 1,
+            "seed {seed}: {} label writes on {path}: {writes:#?}",
+            writes.len()
+        );
     }
 }
 
