@@ -337,3 +337,38 @@ fn kill_9_at_random_points_then_resume_completes_without_repeating_a_succeeded_s
     );
     assert!(kills >= trials, "most trials must kill at least once");
 }
+
+/// A step that succeeded after reading a dependency that failed with `continue_on_error` runs
+/// again on resume when that dependency runs again (what verify's report does: before, the
+/// stale report was reused and the run could never resume to success).
+#[test]
+fn a_step_that_read_a_failed_continue_on_error_step_runs_again_when_it_does() {
+    let world = World::new();
+    world.write(
+        "w.yaml",
+        r#"name: coe
+steps:
+  - id: check
+    run: [sh, -c, 'echo check >> side; test -e ok']
+    continue_on_error: true
+  - id: other
+    needs: []
+    run: [sh, -c, 'echo other >> side']
+  - id: report
+    needs: [check, other]
+    run: [sh, -c, 'echo report >> side; echo "check $0"', "{{ steps.check.status }}"]
+  - id: all_ok
+    assert: "'check succeeded' in steps.report.stdout"
+"#,
+    );
+    world.mcflow(&["run", "w.yaml"]).assert_code(1);
+    world.write("ok", "");
+    world.mcflow(&["resume", "--last"]).assert_code(0);
+    let side = lines(&world.read("side"));
+    let count = |s: &str| side.iter().filter(|l| *l == s).count();
+    assert_eq!(
+        (count("check"), count("other"), count("report")),
+        (2, 1, 2),
+        "check and its reader run again, `other` does not: {side:?}"
+    );
+}

@@ -115,6 +115,10 @@ struct Level<'a> {
     in_flight: Vec<usize>,
     batch: Vec<EventKind>,
     sensitive: Vec<bool>,
+    /// Steps with an instance run (not reused) by this process: on resume, a step done
+    /// earlier is run again when one of its dependencies runs again (a dependency that had
+    /// failed with `continue_on_error`), since what it read has changed.
+    ran: Vec<bool>,
 }
 
 impl<'a> Level<'a> {
@@ -150,6 +154,7 @@ impl<'a> Level<'a> {
             in_flight: vec![0; steps.len()],
             batch: Vec::new(),
             sensitive: super::effective_sensitivity(steps),
+            ran: vec![false; steps.len()],
         }
     }
 
@@ -345,8 +350,10 @@ impl<'a> Level<'a> {
                 }
             }
             // Resume: a step done in an earlier attempt of this run is not run again, unless it
-            // is sensitive (its output was never written) and a pending step reads it.
-            if let Some(done) = self.run.done.get(&key) {
+            // is sensitive (its output was never written) and a pending step reads it, or one of
+            // its dependencies ran again.
+            let dep_ran = self.deps[i].iter().any(|&d| self.ran[d]);
+            if let Some(done) = self.run.done.get(&key).filter(|_| !dep_ran) {
                 match done {
                     Some(record) => {
                         self.batch.push(EventKind::StepReused { step: key.clone() });
@@ -372,6 +379,9 @@ impl<'a> Level<'a> {
                 first_started: now,
             });
             self.queued[i].push_back(inst);
+            // A sensitive step run again only to recompute its output does not make its
+            // dependents run again.
+            self.ran[i] |= dep_ran || !self.run.done.contains_key(&self.instances[inst].key);
             pending += 1;
         }
         let failed = matches!(self.state[i], State::Active { failed: true, .. });
