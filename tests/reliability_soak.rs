@@ -103,7 +103,10 @@ fn assert_clear_failure(out: &Outcome, seed: u64) {
     );
     assert!(!all.contains("panicked"), "seed {seed}:\n{all}");
     // The failure is the cluster's, not the workflow's: verify's report renders its table.
-    assert!(!all.contains("template:"), "seed {seed}: a template failed:\n{all}");
+    assert!(
+        !all.contains("template:"),
+        "seed {seed}: a template failed:\n{all}"
+    );
     assert!(
         !all.contains("soak-canary-token"),
         "seed {seed}: token leaked"
