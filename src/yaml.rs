@@ -183,7 +183,295 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
             },
         });
     }
+    // Fast path: build the tree straight from the parser's events. It handles the common subset
+    // (no tags, anchors, aliases, merge keys, duplicate keys or ambiguous plain scalars) and gives
+    // up on anything else, including every error, in which case the serde path below produces
+    // the exact same result (value, locations or error) as it always has.
+    if let Some(node) = fast::parse(text) {
+        return Ok(node);
+    }
+    parse_via_serde(text)
+}
+
+/// The reference implementation: serde-saphyr's `Spanned<T>` deserialization.
+fn parse_via_serde(text: &str) -> Result<Node, SyntaxError> {
     serde_saphyr::from_str_with_options::<Node>(text, options()).map_err(|e| syntax_error(&e))
+}
+
+/// An event-driven builder of [`Node`] trees for the common subset of YAML.
+///
+/// It must agree exactly with [`parse_via_serde`] whenever it returns `Some`: it drives the same
+/// parser with the same options as serde-saphyr does, takes locations from the same spans, and
+/// resolves plain scalars the same way serde-saphyr resolves them under our [`options`]. Whenever
+/// it is not sure, it returns `None`.
+mod fast {
+    use super::{Key, Loc, Node, Value};
+    use serde_saphyr::granit_parser::{self, Event, Parser, ScalarStyle, Span, StrInput};
+
+    // Kept strictly below serde-saphyr's budgets (see `options()`), so that an input near a
+    // limit goes to the serde path, which reports the breach.
+    const MAX_DEPTH: usize = 60;
+    const MAX_NODES: usize = 1_900_000;
+    const MAX_EVENTS: usize = 900_000;
+    const MAX_SCALAR_BYTES: usize = 60 * 1024 * 1024;
+
+    /// The parser options serde-saphyr derives from our [`super::options`] (default budget
+    /// fields except `max_depth`, comments emitted, non-strict indentation).
+    fn parser_options() -> granit_parser::Options {
+        let block_nesting_limit = granit_parser::Options::default()
+            .block_nesting_limit
+            .max(64 + 1);
+        granit_parser::options! {
+            simple_key_max_lookahead: 1024,
+            flow_nesting_limit: 255,
+            block_nesting_limit: block_nesting_limit,
+            emit_comments: true,
+            max_buffered_comment_events: 32,
+            strict_indentation: false,
+            bom_inside_document_as_content: false,
+        }
+    }
+
+    fn loc(span: &Span) -> Loc {
+        let (start, end) = (&span.start, &span.end);
+        let (offset, len) = match (start.byte_offset(), end.byte_offset()) {
+            (Some(s), Some(e)) => {
+                let l = e.saturating_sub(s);
+                if s <= u32::MAX as usize && l <= u32::MAX as usize {
+                    (s, l)
+                } else {
+                    (0, 0)
+                }
+            }
+            _ => (0, 0),
+        };
+        Loc {
+            line: u32::try_from(start.line()).unwrap_or(u32::MAX),
+            column: u32::try_from(start.col().saturating_add(1)).unwrap_or(u32::MAX),
+            offset,
+            len,
+        }
+    }
+
+    /// Every character an integer can have for serde-saphyr: digits, signs, radix prefixes,
+    /// hex digits and `_`.
+    fn int_char(b: u8) -> bool {
+        b.is_ascii_hexdigit() || b"+-_xXoObB".contains(&b)
+    }
+
+    /// A plain scalar that serde-saphyr certainly reads as a string (not as null, a boolean,
+    /// an integer or a float).
+    fn plain_is_string(v: &str) -> bool {
+        let bytes = v.as_bytes();
+        let (Some(first), Some(last)) = (bytes.first(), bytes.last()) else {
+            return false;
+        };
+        if b" \t\r\n".contains(first) || b" \t\r\n".contains(last) {
+            return false;
+        }
+        if matches!(
+            v,
+            "~" | "null" | "Null" | "NULL" | "true" | "True" | "TRUE" | "false" | "False" | "FALSE"
+        ) {
+            return false;
+        }
+        if !b"0123456789+-.~".contains(first) {
+            // Numbers start with a digit, a sign or a dot (Rust's alphabetic `inf`/`nan`
+            // spellings are not finite, which serde-saphyr keeps as strings).
+            return true;
+        }
+        // Not a float (neither Rust's syntax nor YAML's `.inf`/`.nan`) and not an integer.
+        v.parse::<f64>().is_err()
+            && !v.contains(".inf")
+            && !v.contains(".Inf")
+            && !v.contains(".INF")
+            && !v.contains(".nan")
+            && !v.contains(".NaN")
+            && !v.contains(".NAN")
+            && bytes.iter().any(|&b| !int_char(b))
+    }
+
+    /// Resolves a plain scalar as serde-saphyr's `deserialize_any` does with
+    /// `strict_booleans`, for the spellings we are sure of; `None` for the others.
+    fn resolve_plain(v: &str) -> Option<Value> {
+        match v {
+            "" | "~" | "null" | "Null" | "NULL" => return Some(Value::Null),
+            "true" | "True" | "TRUE" => return Some(Value::Bool(true)),
+            "false" | "False" | "FALSE" => return Some(Value::Bool(false)),
+            _ => {}
+        }
+        if plain_is_string(v) {
+            return Some(Value::Str(v.to_string()));
+        }
+        // Decimal integers and floats without sign tricks, leading zeros or exponents.
+        let (neg, digits) = match v.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, v),
+        };
+        let (int, frac) = match digits.split_once('.') {
+            Some((i, f)) => (i, Some(f)),
+            None => (digits, None),
+        };
+        if int.is_empty()
+            || int.len() > 18
+            || !int.bytes().all(|b| b.is_ascii_digit())
+            || (int.starts_with('0') && (int.len() > 1 || (neg && frac.is_none())))
+        {
+            return None;
+        }
+        match frac {
+            None => v.parse::<i64>().ok().map(Value::Int),
+            Some(f) if !f.is_empty() && f.len() <= 17 && f.bytes().all(|b| b.is_ascii_digit()) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .map(Value::Float),
+            Some(_) => None,
+        }
+    }
+
+    enum Frame {
+        Seq(Loc, Vec<Node>),
+        Map(Loc, Vec<(Key, Node)>, Option<Key>),
+    }
+
+    /// Adds a finished node to its parent; `false` if that is not possible here.
+    fn attach(stack: &mut [Frame], root: &mut Option<Node>, node: Node) -> bool {
+        match stack.last_mut() {
+            None => {
+                if root.is_some() {
+                    return false;
+                }
+                *root = Some(node);
+                true
+            }
+            Some(Frame::Seq(_, items)) => {
+                items.push(node);
+                true
+            }
+            Some(Frame::Map(_, entries, pending)) => match pending.take() {
+                Some(key) => {
+                    entries.push((key, node));
+                    true
+                }
+                // A collection as a key.
+                None => false,
+            },
+        }
+    }
+
+    fn duplicate(entries: &[(Key, Node)], name: &str) -> bool {
+        entries.iter().any(|(k, _)| k.name == name)
+    }
+
+    pub(super) fn parse(text: &str) -> Option<Node> {
+        let parser = Parser::with_options(StrInput::new(text), parser_options());
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut root: Option<Node> = None;
+        let (mut events, mut nodes, mut bytes, mut documents) = (0usize, 0usize, 0usize, 0usize);
+        for item in parser {
+            let (event, span) = item.ok()?;
+            events += 1;
+            if events > MAX_EVENTS {
+                return None;
+            }
+            match event {
+                Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
+                Event::Comment(..) => {}
+                Event::DocumentStart(..) => {
+                    documents += 1;
+                    if documents > 1 {
+                        return None;
+                    }
+                }
+                Event::Scalar(value, style, anchor, tag) => {
+                    if anchor != 0 || tag.is_some() {
+                        return None;
+                    }
+                    nodes += 1;
+                    bytes = bytes.saturating_add(value.len());
+                    if nodes > MAX_NODES || bytes > MAX_SCALAR_BYTES {
+                        return None;
+                    }
+                    let plain = matches!(style, ScalarStyle::Plain);
+                    if let Some(Frame::Map(_, entries, pending @ None)) = stack.last_mut() {
+                        // A mapping key.
+                        if plain && !plain_is_string(&value) {
+                            return None;
+                        }
+                        if value == "<<" || duplicate(entries, &value) {
+                            return None;
+                        }
+                        *pending = Some(Key {
+                            name: value.into_owned(),
+                            loc: loc(&span),
+                        });
+                        continue;
+                    }
+                    let value = if plain {
+                        resolve_plain(&value)?
+                    } else {
+                        Value::Str(value.into_owned())
+                    };
+                    let node = Node {
+                        value,
+                        loc: loc(&span),
+                    };
+                    if !attach(&mut stack, &mut root, node) {
+                        return None;
+                    }
+                }
+                Event::SequenceStart(_, anchor, ref tag)
+                | Event::MappingStart(_, anchor, ref tag) => {
+                    if anchor != 0 || tag.is_some() {
+                        return None;
+                    }
+                    if matches!(stack.last(), Some(Frame::Map(_, _, None))) {
+                        return None; // a collection as a mapping key
+                    }
+                    nodes += 1;
+                    if nodes > MAX_NODES || stack.len() + 1 > MAX_DEPTH {
+                        return None;
+                    }
+                    let l = loc(&span);
+                    stack.push(if matches!(event, Event::SequenceStart(..)) {
+                        Frame::Seq(l, Vec::new())
+                    } else {
+                        Frame::Map(l, Vec::new(), None)
+                    });
+                }
+                Event::SequenceEnd => {
+                    let Some(Frame::Seq(l, items)) = stack.pop() else {
+                        return None;
+                    };
+                    let node = Node {
+                        value: Value::Seq(items),
+                        loc: l,
+                    };
+                    if !attach(&mut stack, &mut root, node) {
+                        return None;
+                    }
+                }
+                Event::MappingEnd => {
+                    let Some(Frame::Map(l, entries, None)) = stack.pop() else {
+                        return None;
+                    };
+                    let node = Node {
+                        value: Value::Map(entries),
+                        loc: l,
+                    };
+                    if !attach(&mut stack, &mut root, node) {
+                        return None;
+                    }
+                }
+                _ => return None,
+            }
+        }
+        if !stack.is_empty() {
+            return None;
+        }
+        root
+    }
 }
 
 fn syntax_error(e: &serde_saphyr::Error) -> SyntaxError {
@@ -370,6 +658,215 @@ mod tests {
             PathSeg::Index(1),
         ]);
         assert_eq!(found.as_str(), Some("y"));
+    }
+
+    /// The old implementation of [`parse`]: the serde path only.
+    fn parse_old(text: &str) -> Result<Node, SyntaxError> {
+        if text.trim().is_empty() {
+            return parse(text);
+        }
+        parse_via_serde(text)
+    }
+
+    /// Asserts that [`parse`] agrees with the old implementation on `text`; returns whether the
+    /// fast path handled it.
+    fn assert_equivalent(text: &str) -> bool {
+        let fast = fast::parse(text);
+        let new = parse(text);
+        let old = parse_old(text);
+        match (&new, &old) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "trees differ for {text:?}"),
+            (Err(a), Err(b)) => {
+                assert_eq!(a.message, b.message, "messages differ for {text:?}");
+                assert_eq!(a.loc, b.loc, "error locations differ for {text:?}");
+            }
+            _ => panic!("outcomes differ for {text:?}: new {new:?}, old {old:?}"),
+        }
+        if let Some(node) = &fast {
+            assert_eq!(
+                Some(node),
+                old.as_ref().ok(),
+                "fast path differs for {text:?}"
+            );
+        }
+        fast.is_some()
+    }
+
+    fn corpus() -> Vec<(String, String)> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        for dir in ["tests/invalid", "workflows", "config", "sim/fixtures"] {
+            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "yaml")
+                    && let Ok(text) = std::fs::read_to_string(&path)
+                {
+                    files.push((path.display().to_string(), text));
+                }
+            }
+        }
+        files.sort();
+        files
+    }
+
+    const TRICKY: &[&str] = &[
+        "",
+        "   \n",
+        "# only a comment\n",
+        "---\n",
+        "--- \n...\n",
+        "a: 1\n---\nb: 2\n",
+        "a:\n",
+        "a: ~\nb: null\nc: Null\nd: NULL\ne:\n",
+        "a: yes\nb: no\nc: on\nd: off\ne: y\nf: n\ng: true\nh: False\ni: TRUE\n",
+        "a: 1\nb: -1\nc: 0\nd: -0\ne: 007\nf: 0x1F\ng: 0o17\nh: 0b101\ni: +5\nj: 1_000\n",
+        "a: 1.5\nb: -0.5\nc: 1e3\nd: .5\ne: 1.\nf: .inf\ng: -.inf\nh: .nan\ni: -.nan\n",
+        "a: 9223372036854775807\nb: 9223372036854775808\nc: -9223372036854775808\n",
+        "a: 99999999999999999999999\nb: 1e999\nc: 0X1F\nd: inf\ne: nan\nf: Infinity\n",
+        "a: '1'\nb: \"true\"\nc: 'null'\nd: \"\"\ne: ''\n",
+        "a: !!str 1\nb: !!int '2'\nc: !custom x\nd: !!float 1\ne: !!null ''\nf: !!bool true\n",
+        "a: !!binary aGVsbG8=\n",
+        "a: &x 1\nb: *x\n",
+        "a: &x {p: 1, q: [2, 3]}\nb: *x\nc: *x\n",
+        "base: &b {x: 1, y: 2}\nderived:\n  <<: *b\n  y: 3\n",
+        "derived:\n  <<: [{x: 1}, {z: 2}]\n  y: 3\n",
+        "a: 1\na: 2\n",
+        "a: 1\n'a': 2\n",
+        "a: x\n: y\n",
+        "~: x\n",
+        "[~, '~', x~, ~x]\n",
+        "1: x\n01: y\n",
+        "1: x\ntrue: y\nnull: z\n1.5: w\n~: v\n",
+        "? [a, b]\n: c\n",
+        "? {a: 1}\n: c\n",
+        "? |\n  block key\n: v\n",
+        "text: |\n  line one\n  line two\n",
+        "text: >\n  folded\n  lines\n\n  para\n",
+        "text: |-\n  keep\n",
+        "text: |+\n  keep\n\n",
+        "text: plain\n  continued\n  lines\n",
+        "text: \"double\\n\\tquoted\"\n",
+        "text: 'single ''quoted'''\n",
+        "emoji🔑: [1, 2]\nü: é\n",
+        "[1, 2, {a: b}]\n",
+        "{a: 1, b: [x, y], c: {d: e}}\n",
+        "- a\n- b:\n    c: d\n- - x\n  - y\n",
+        "a: [1, 2\nb: c\n",
+        "a: b: c\n",
+        "a:\n  - b\n c: d\n",
+        "\ta: 1\n",
+        "a: \"unterminated\n",
+        "a: *missing\n",
+        "%YAML 1.2\n---\na: 1\n",
+        "a: 1 # comment\n# another\nb: 2\n",
+        "\u{feff}a: 1\n",
+        "a: -\nb: --\nc: .git\nd: +x\ne: ~x\nf: -foo\n",
+        "[-n, --context, 500ms, 30s, 1.5.3, -rf, 1e5, 1E5, 1e, -1e-3, +1.5, 1_0, 0o8, 0xg, 1:2]\n",
+        "[.5e3, 5., -.5, +.inf, -.Inf, .NAN, +.nan, 0x_1, 0X1, 1__0, _1, 1_, -0x10, -0o7]\n",
+        "[12:30, 1.2.3, 2024-01-01, 0.1.0, v1.2, 3 apples, 1 # c, -1 day, 1,2]\n",
+        "--context: 1\n-n: 2\n500ms: 3\n1e5: 4\n.5: 5\n",
+        "a: 1 \nb: x\t\n",
+        "key with spaces: value with spaces\n",
+        "a: b # c\n  d\n",
+        "<<: {a: 1}\n",
+        "a: !!str\n",
+        "a: !\n",
+        "&a a: b\nc: *a\n",
+        "just a scalar\n",
+        "42\n",
+        "a:\r\n  b: c\r\n",
+        "a:\n  b:\n    c:\n      d: [[[[[[1]]]]]]\n",
+    ];
+
+    #[test]
+    fn event_builder_matches_serde_on_tricky_inputs() {
+        for text in TRICKY {
+            assert_equivalent(text);
+        }
+        assert!(assert_equivalent(
+            "name: x\nsteps:\n  - id: a\n    run: [echo, hi]\n"
+        ));
+        assert!(assert_equivalent("a: 1.5\nb: -2\nc: 'x'\nd: |\n  t\n"));
+        assert!(assert_equivalent(
+            "run: [kubectl, --context, \"{{ p }}\", -n, x]\ntimeout: 30s\nretry: { delay: 500ms }\n"
+        ));
+        // The serde path needs a deep stack for this in debug builds.
+        std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn(|| {
+                let deep = format!("{}1{}", "[".repeat(70), "]".repeat(70));
+                assert!(!assert_equivalent(&deep));
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn event_builder_matches_serde_on_corpus() {
+        let files = corpus();
+        assert!(files.len() > 10, "corpus not found");
+        for (path, text) in &files {
+            let fast = assert_equivalent(text);
+            if path.contains("/workflows/") {
+                assert!(fast, "{path} did not take the fast path");
+            }
+        }
+    }
+
+    #[test]
+    fn event_builder_matches_serde_on_mutations() {
+        let files = corpus();
+        let alphabet: &[&str] = &[
+            " ", "\n", ":", "- ", "[", "]", "{", "}", ",", "'", "\"", "#", "&a ", "*a", "!!str ",
+            "? ", "|", ">", "<<: ", "1", "0x1", "true", "~", "\t", "é", "---\n", "  ", "yes", ".5",
+            "-", "null", "1.5", "-3",
+        ];
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for (_, text) in &files {
+            for _ in 0..150 {
+                let mut t = text.clone();
+                for _ in 0..(1 + next() % 3) {
+                    if t.is_empty() {
+                        break;
+                    }
+                    let mut at = (next() as usize) % t.len();
+                    while !t.is_char_boundary(at) {
+                        at -= 1;
+                    }
+                    let mut end = (at + (next() as usize) % 4).min(t.len());
+                    while !t.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    let end = end.max(at);
+                    let ins = alphabet[(next() as usize) % alphabet.len()];
+                    match next() % 3 {
+                        0 => t.replace_range(at..end, ""),
+                        1 => t.insert_str(at, ins),
+                        _ => t.replace_range(at..end, ins),
+                    }
+                }
+                assert_equivalent(&t);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn event_builder_matches_serde_on_generated(
+            text in "([a-z0-9 :,\\-\\[\\]{}'\"#&*!|>.~]{0,12}\n){0,6}"
+        ) {
+            assert_equivalent(&text);
+        }
     }
 
     #[test]
