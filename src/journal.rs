@@ -338,20 +338,35 @@ impl JournalWriter {
             .mode(0o600)
             .open(&lock_path)
             .map_err(io_err("cannot open lock", &lock_path))?;
-        match fs4::fs_std::FileExt::try_lock_exclusive(&lock) {
-            Ok(true) => {}
-            Ok(false) => {
-                let pid = fs::read_to_string(&lock_path)
-                    .ok()
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| "unknown".into());
-                return Err(StateError::Locked {
-                    run_id: run_id.to_string(),
-                    pid,
-                });
+        let read_holder = || {
+            fs::read_to_string(&lock_path)
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "unknown".into())
+        };
+        // A holder that was SIGKILLed releases the lock with its last file descriptor; a child
+        // it had forked but not yet exec'd holds a copy for a moment (close-on-exec closes it).
+        // So when the named holder is already dead, the lock is about to go: ask again briefly.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+        loop {
+            match fs4::fs_std::FileExt::try_lock_exclusive(&lock) {
+                Ok(true) => break,
+                Ok(false) => {
+                    let pid = read_holder();
+                    let holder_alive = pid.parse::<i32>().is_ok_and(|p| {
+                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok()
+                    });
+                    if holder_alive || std::time::Instant::now() >= deadline {
+                        return Err(StateError::Locked {
+                            run_id: run_id.to_string(),
+                            pid,
+                        });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => return Err(io_err("cannot lock", &lock_path)(e)),
             }
-            Err(e) => return Err(io_err("cannot lock", &lock_path)(e)),
         }
         // The holder's pid, for the error another process shows.
         let mut l = &lock;

@@ -71,3 +71,39 @@ steps:
     );
     assert!(!s.file("after.log").exists());
 }
+
+/// On resume, a step that reads a sensitive output and runs again (because a dependency of its
+/// runs again) gets that output: the sensitive producer runs again too.
+#[test]
+fn a_rerun_reader_of_a_sensitive_output_gets_it_again() {
+    let s = Scenario::new();
+    s.write(
+        "w.yaml",
+        r#"name: sensitive-rerun
+steps:
+  - id: secret
+    needs: []
+    run: [sh, -c, 'echo s3cret-value; echo x >> producer.count']
+    sensitive: true
+  - id: flaky
+    needs: []
+    continue_on_error: true
+    run: [sh, -c, 'test -f fixed']
+  - id: reader
+    needs: [secret, flaky]
+    run: [sh, -c, 'printf "%s\n" "$0" >> reader.log', "{{ steps.secret.stdout | trim }}"]
+  - id: gate
+    needs: [reader]
+    run: [sh, -c, 'test -f fixed']
+"#,
+    );
+    s.mcflow(&["run", "w.yaml", "-q"]).assert().code(1);
+    s.touch("fixed");
+    s.mcflow(&["resume", "--last", "-q"]).assert().success();
+    let log = std::fs::read_to_string(s.file("reader.log")).unwrap();
+    assert_eq!(
+        log, "s3cret-value\ns3cret-value\n",
+        "the reader ran twice, both times with the secret"
+    );
+    assert_eq!(s.count("producer.count", "x"), 2);
+}

@@ -456,13 +456,27 @@ impl<'a> Level<'a> {
     fn is_read_by_pending(&self, i: usize) -> bool {
         let id = &self.steps[i].id;
         self.steps.iter().enumerate().any(|(j, s)| {
-            j != i
-                && super::reads_step(s, id)
-                && !self.run.done.keys().any(|k| {
-                    k == &self.key_of(j, None)
-                        || k.starts_with(&format!("{}[", self.key_of(j, None)))
-                })
+            j != i && super::reads_step(s, id) && (!self.was_done(j) || self.may_rerun(j, i))
         })
+    }
+
+    /// Did step `j` (or an instance of it) succeed in an earlier attempt of this run?
+    fn was_done(&self, j: usize) -> bool {
+        let key = self.key_of(j, None);
+        let prefix = format!("{key}[");
+        self.run
+            .done
+            .keys()
+            .any(|k| k == &key || k.starts_with(&prefix))
+    }
+
+    /// Could step `j`, done before, run again in this attempt (because one of its other
+    /// dependencies runs again)? Conservative: a sensitive producer re-run once too often costs
+    /// one idempotent step; one run too rarely would hand its reader an empty output.
+    fn may_rerun(&self, j: usize, except: usize) -> bool {
+        self.deps[j]
+            .iter()
+            .any(|&d| d != except && (self.ran[d] || !self.was_done(d)))
     }
 
     fn mark_instance_failed(&mut self, i: usize) {
