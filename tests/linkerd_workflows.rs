@@ -484,3 +484,31 @@ fn link_spoke_can_keep_argo_cd_tracking_labels_off_mirrors() {
     );
     assert!(!text(&out).contains("canary-token-f00dfeed"));
 }
+
+#[test]
+fn verify_names_an_unreachable_cluster_instead_of_blaming_the_link() {
+    let world = World::new(Scenario::linkerd_fresh());
+    assert_code(&world.mcflow(&["run", "workflows/bootstrap.yaml"], &[]), 0);
+    world
+        .sim
+        .cluster("production")
+        .inject_fault(Fault::status(".*", 503));
+    let out = world.mcflow(&["run", "workflows/verify.yaml"], &[]);
+    assert_code(&out, 1);
+    let shown = text(&out);
+    let link_row = shown
+        .lines()
+        .find(|l| l.starts_with("production ") && l.contains("Link internal"))
+        .unwrap_or_else(|| panic!("no Link row: {shown}"));
+    assert!(link_row.contains("FAIL:"), "{link_row}");
+    assert!(!link_row.contains("no Link"), "{link_row}");
+    assert!(
+        link_row.to_lowercase().contains("unavailable") || link_row.contains("503"),
+        "{link_row}"
+    );
+    let check_row = shown
+        .lines()
+        .find(|l| l.starts_with("production ") && l.contains("multicluster check"))
+        .unwrap_or_else(|| panic!("no check row: {shown}"));
+    assert!(check_row.contains("FAIL: ×"), "{check_row}");
+}

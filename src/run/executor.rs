@@ -209,7 +209,11 @@ async fn finish_process(p: ProcessSpec, shown: &str) -> Result<StepOutput, StepE
             summary: None,
         }),
         code => {
-            let tail = tail_lines(&out.stderr, 5);
+            // Most tools explain a failure on stderr; some (`linkerd check`) on stdout.
+            let tail = match tail_lines(&out.stderr, 5) {
+                t if t.is_empty() => tail_lines(&out.stdout, 5),
+                t => t,
+            };
             let status = code.map_or("was killed by a signal".to_string(), |c| {
                 format!("exited with {c}")
             });
