@@ -40,7 +40,7 @@ bench *ARGS:
 
 # The newcomer demo: bootstrap on three simulated clusters with the live progress display.
 demo:
-    cargo run --locked --release --bin mcflow-demo
+    cargo run --locked --example demo
 
 # CI, locally.
 ci:
