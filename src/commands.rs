@@ -144,6 +144,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .map_err(|e| Error::State(format!("cannot start the async runtime: {e}")))
 }
 
+/// Stops the runtime without waiting long for blocking tasks: an output reader can stay blocked
+/// on a pipe that a step's escaped daemon (`setsid`) still holds open, and mcflow must still exit.
+fn finish_runtime(rt: tokio::runtime::Runtime) {
+    rt.shutdown_timeout(std::time::Duration::from_millis(500));
+}
+
 fn run_options(global: &GlobalArgs, exec: &crate::cli::ExecArgs) -> crate::run::RunOptions {
     crate::run::RunOptions {
         state_dir: global.state_dir.clone(),
@@ -168,8 +174,10 @@ fn reporter(global: &GlobalArgs) -> Box<dyn crate::report::Reporter> {
 pub fn run_cmd(global: &GlobalArgs, args: &crate::cli::RunArgs) -> Result<(), Error> {
     let prepared = prepare(global, &args.workflow, &args.params)?;
     let opts = run_options(global, &args.exec);
-    runtime()?.block_on(crate::run::start(prepared, opts, reporter(global)))?;
-    Ok(())
+    let rt = runtime()?;
+    let result = rt.block_on(crate::run::start(prepared, opts, reporter(global)));
+    finish_runtime(rt);
+    result.map(|_| ())
 }
 
 pub fn resume_cmd(global: &GlobalArgs, args: &crate::cli::ResumeArgs) -> Result<(), Error> {
@@ -179,13 +187,15 @@ pub fn resume_cmd(global: &GlobalArgs, args: &crate::cli::ResumeArgs) -> Result<
         None => state.last().map_err(|e| Error::State(e.to_string()))?,
     };
     let opts = run_options(global, &args.exec);
-    runtime()?.block_on(crate::run::resume(
+    let rt = runtime()?;
+    let result = rt.block_on(crate::run::resume(
         &run_id,
         args.allow_changed,
         opts,
         reporter(global),
-    ))?;
-    Ok(())
+    ));
+    finish_runtime(rt);
+    result.map(|_| ())
 }
 
 pub fn runs_cmd(global: &GlobalArgs, limit: usize) -> Result<(), Error> {

@@ -45,6 +45,9 @@ pub enum EventKind {
         version: String,
         #[serde(default)]
         pid: u32,
+        /// A `--dry-run` run: a resume must be one too (and a real run's resume must not be).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        dry_run: bool,
     },
     RunResumed {
         run_id: String,

@@ -107,3 +107,119 @@ steps:
     );
     assert_eq!(s.count("producer.count", "x"), 2);
 }
+
+/// Every byte mcflow left: stdout, stderr and every file in the state directory.
+fn everything(s: &Scenario, out: &std::process::Output) -> String {
+    let mut all = String::from_utf8_lossy(&out.stdout).into_owned();
+    all.push_str(&String::from_utf8_lossy(&out.stderr));
+    for (_, bytes) in s.state_files() {
+        all.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    all
+}
+
+#[test]
+fn a_sensitive_param_never_shows_even_in_a_failing_steps_error() {
+    let s = Scenario::new();
+    s.write(
+        "w.yaml",
+        "name: p\nparams:\n  token: { sensitive: true, required: true }\nsteps:\n  - id: use\n    run: [sh, -c, 'echo \"bad $0\" >&2; exit 1', \"{{ params.token }}\"]\n",
+    );
+    for mode in ["plain", "json"] {
+        let out = s
+            .mcflow(&["run", "w.yaml", "--set", "token=tkn42", "-o", mode])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(!everything(&s, &out).contains("tkn42"), "leaked in {mode}");
+    }
+    let show = s.mcflow(&["show", "--last"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&show.stdout).contains("tkn42"));
+}
+
+#[test]
+fn a_value_derived_from_a_secret_stays_out_of_errors_and_outputs() {
+    let s = Scenario::new();
+    s.write(
+        "w.yaml",
+        r#"name: derived
+steps:
+  - id: secret
+    run: [sh, -c, 'echo SECRETVALUEXYZ-abcdef']
+    sensitive: true
+  - id: copy
+    needs: [secret]
+    run: [sh, -c, 'echo SECRETVALUEXYZ-abcdef']
+    outputs: { v: { regex: '(\S+)' } }
+  - id: derived
+    needs: [secret, copy]
+    run: [sh, -c, 'echo "cannot use $0" >&2; exit 1', "{{ steps.secret.stdout | trim | replace('-', '_') }}"]
+"#,
+    );
+    let out = s.mcflow(&["run", "w.yaml", "-o", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let all = everything(&s, &out);
+    assert!(
+        !all.contains("SECRETVALUEXYZ_abcdef"),
+        "derived value leaked"
+    );
+    assert!(
+        !all.contains("SECRETVALUEXYZ-abcdef"),
+        "secret leaked through outputs"
+    );
+}
+
+#[test]
+fn resume_does_not_reuse_a_success_that_a_later_attempt_replaced() {
+    let s = Scenario::new();
+    s.write(
+        "w.yaml",
+        r#"name: stale
+steps:
+  - id: a
+    needs: []
+    continue_on_error: true
+    run: [sh, -c, 'test -f a_ok']
+  - id: b
+    needs: [a]
+    run: [sh, -c, 'if [ -f a_ok ] && [ ! -f b_ok ]; then exit 1; fi; echo ran >> b.log']
+  - id: c
+    needs: [b]
+    run: [sh, -c, 'test -f c_ok']
+"#,
+    );
+    s.mcflow(&["run", "w.yaml", "-q"]).assert().code(1); // a fails (allowed), b ok, c fails
+    s.touch("a_ok");
+    s.mcflow(&["resume", "--last", "-q"]).assert().code(1); // a ok, so b runs again and fails
+    s.touch("b_ok");
+    s.touch("c_ok");
+    s.mcflow(&["resume", "--last", "-q"]).assert().success(); // b must run, not be reused
+    assert_eq!(s.count("b.log", "ran"), 2);
+}
+
+#[test]
+fn for_each_items_with_one_key_are_refused() {
+    let s = Scenario::new();
+    s.write(
+        "w.yaml",
+        "name: dup\nsteps:\n  - id: e\n    for_each: [{name: web, ns: a}, {name: web, ns: b}]\n    run: [echo, '{{ item.ns }}']\n",
+    );
+    let out = s.mcflow(&["run", "w.yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("two items have the key `e[web]`"));
+}
+
+#[test]
+fn a_dry_run_cannot_be_resumed_for_real() {
+    let s = Scenario::new();
+    s.write(
+        "w.yaml",
+        "name: d\nsteps:\n  - id: x\n    run: [sh, -c, 'test -f ok']\n",
+    );
+    s.mcflow(&["run", "w.yaml", "--dry-run", "-q"])
+        .assert()
+        .code(1);
+    let out = s.mcflow(&["resume", "--last"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("was a --dry-run run"));
+}

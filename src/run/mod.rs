@@ -194,8 +194,16 @@ fn poisoned() -> StateError {
 
 /// Which steps are sensitive: marked so, or reading the output of one that is (a value derived
 /// from a secret is a secret).
-pub fn effective_sensitivity(steps: &[Step]) -> Vec<bool> {
-    let mut sensitive: Vec<bool> = steps.iter().map(|s| s.sensitive).collect();
+pub fn effective_sensitivity(steps: &[Step], sensitive_params: &[String]) -> Vec<bool> {
+    let mut sensitive: Vec<bool> = steps
+        .iter()
+        .map(|s| {
+            s.sensitive
+                || referenced(s, "params.")
+                    .iter()
+                    .any(|p| sensitive_params.contains(p))
+        })
+        .collect();
     let reads: Vec<BTreeSet<String>> = steps.iter().map(referenced_steps).collect();
     let index: HashMap<&str, usize> = steps
         .iter()
@@ -227,10 +235,16 @@ pub fn reads_step(step: &Step, id: &str) -> bool {
 
 /// The step ids a step's templates and expressions read.
 pub fn referenced_steps(step: &Step) -> BTreeSet<String> {
+    referenced(step, "steps.")
+}
+
+/// The names under `root` (`steps.`, `params.`) a step's templates and expressions read:
+/// `steps.link.stdout` gives `link` for `steps.`.
+fn referenced(step: &Step, root: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     let mut add = |found: Result<BTreeSet<String>, String>| {
         for n in found.unwrap_or_default() {
-            if let Some(rest) = n.strip_prefix("steps.") {
+            if let Some(rest) = n.strip_prefix(root) {
                 names.insert(rest.split('.').next().unwrap_or(rest).to_string());
             }
         }
@@ -384,6 +398,7 @@ pub async fn start(
         masked_params: masked,
         version: env!("CARGO_PKG_VERSION").to_string(),
         pid: std::process::id(),
+        dry_run: opts.dry_run,
     };
     let params = serde_json::to_value(&prepared.params).unwrap_or_default();
     execute(
@@ -418,6 +433,7 @@ pub async fn resume(
         config,
         params,
         masked_params,
+        dry_run,
         ..
     }) = read.events.first().map(|e| e.kind.clone())
     else {
@@ -433,6 +449,17 @@ pub async fn resume(
     {
         return Err(Error::State(format!(
             "run {run_id} already succeeded; nothing to resume"
+        )));
+    }
+    if dry_run != opts.dry_run {
+        let (was, now) = if dry_run {
+            ("a --dry-run run", "without --dry-run")
+        } else {
+            ("a real run", "with --dry-run")
+        };
+        return Err(Error::State(format!(
+            "run {run_id} was {was}; it cannot be resumed {now} (its steps did {} change the clusters); start a new run",
+            if dry_run { "not" } else { "really" }
         )));
     }
     if !masked_params.is_empty() {
@@ -474,8 +501,16 @@ pub async fn resume(
     }
     let mut done: HashMap<String, Option<StepRecord>> = HashMap::new();
     for e in &read.events {
-        if let EventKind::StepSucceeded { step, result, .. } = &e.kind {
-            done.insert(step.clone(), result.clone());
+        // The latest outcome of a step wins: a success that a later attempt replaced (started
+        // again, then failed or cut short) is not done any more.
+        match &e.kind {
+            EventKind::StepSucceeded { step, result, .. } => {
+                done.insert(step.clone(), result.clone());
+            }
+            EventKind::StepStarted { step, .. } | EventKind::StepFailed { step, .. } => {
+                done.remove(step);
+            }
+            _ => {}
         }
     }
     let mut reporter = reporter;

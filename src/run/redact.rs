@@ -37,6 +37,21 @@ impl Redactor {
         }
     }
 
+    /// Registers a secret value as it is, however short (a sensitive param: the workflow
+    /// author said it is secret).
+    pub fn add_exact(&self, value: &str) {
+        let value = value.trim();
+        if value.is_empty() {
+            return;
+        }
+        if let Ok(mut s) = self.secrets.write() {
+            if !s.iter().any(|x| x == value) {
+                s.push(value.to_string());
+            }
+            s.sort_by_key(|x| std::cmp::Reverse(x.len()));
+        }
+    }
+
     /// `text` with every known secret replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
         let Ok(secrets) = self.secrets.read() else {

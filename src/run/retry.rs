@@ -57,7 +57,8 @@ impl RetryPolicy {
     pub fn base_delay(&self, attempt: u32) -> Duration {
         let factor = self.backoff.powi(attempt.saturating_sub(1).min(64) as i32);
         let secs = (self.delay.as_secs_f64() * factor).min(self.max_delay.as_secs_f64());
-        Duration::from_secs_f64(secs.max(0.0))
+        // Bounded: a delay of `500000000000y` must not overflow a Duration.
+        Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX)
     }
 
     /// The wait after failed attempt `attempt`, with jitter; `at_least` is a server's
@@ -66,7 +67,7 @@ impl RetryPolicy {
         let base = self.base_delay(attempt);
         let spread = base.as_secs_f64() * self.jitter;
         let jittered = base.as_secs_f64() + spread * (rand::random::<f64>() * 2.0 - 1.0);
-        let d = Duration::from_secs_f64(jittered.max(0.0));
+        let d = Duration::try_from_secs_f64(jittered.max(0.0)).unwrap_or(Duration::MAX);
         match at_least {
             Some(min) if min > d => min,
             _ => d,
@@ -91,6 +92,19 @@ mod tests {
         assert_eq!(p.base_delay(2), Duration::from_secs(4));
         assert_eq!(p.base_delay(3), Duration::from_secs(8));
         assert_eq!(p.base_delay(9), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn huge_delays_do_not_overflow() {
+        let p = RetryPolicy {
+            attempts: 3,
+            delay: Duration::MAX,
+            backoff: 100.0,
+            max_delay: Duration::MAX,
+            jitter: 1.0,
+        };
+        assert_eq!(p.base_delay(3), Duration::MAX);
+        let _ = p.delay_after(3, None);
     }
 
     #[test]

@@ -129,6 +129,22 @@ impl<'a> Level<'a> {
         prefix: String,
     ) -> Self {
         let steps = &wf.workflow.steps[..];
+        // A sensitive param is a secret from the start: masked wherever it shows up, and every
+        // step that reads it is sensitive.
+        let sensitive_params: Vec<String> = wf
+            .workflow
+            .params
+            .iter()
+            .filter(|(_, spec)| spec.sensitive)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in &sensitive_params {
+            match params.get(name) {
+                Some(serde_json::Value::String(v)) => run.redactor.add_exact(v),
+                Some(v) if !v.is_null() => run.redactor.add_exact(&v.to_string()),
+                _ => {}
+            }
+        }
         let run_value = template::value_of(&serde_json::json!({
             "id": run.run_id,
             "started_at": run.started_at,
@@ -153,7 +169,7 @@ impl<'a> Level<'a> {
             queued: vec![VecDeque::new(); steps.len()],
             in_flight: vec![0; steps.len()],
             batch: Vec::new(),
-            sensitive: super::effective_sensitivity(steps),
+            sensitive: super::effective_sensitivity(steps, &sensitive_params),
             ran: vec![false; steps.len()],
         }
     }
@@ -320,6 +336,21 @@ impl<'a> Level<'a> {
                 }
             }
         };
+        // Instances are journaled by their item's key: two items with one key would share a
+        // journal entry, and a resume could take one's success for the other's.
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = items
+            .iter()
+            .map(|it| self.key_of(i, it.as_ref()))
+            .find(|k| !seen.insert(k.clone()))
+        {
+            return self.fail_step(
+                i,
+                format!(
+                    "for_each: two items have the key `{dup}`; give each item a unique `name` (or `id`)"
+                ),
+            );
+        }
         let mut pending = 0;
         for item in items {
             let key = self.key_of(i, item.as_ref());
@@ -667,6 +698,12 @@ impl<'a> Level<'a> {
                             let mut r = out.record.clone();
                             r.stdout = self.run.redactor.redact(&r.stdout);
                             r.stderr = self.run.redactor.redact(&r.stderr);
+                            if let serde_json::Value::Object(o) = self.run.redactor.redact_json(
+                                &serde_json::Value::Object(std::mem::take(&mut r.outputs)),
+                            ) {
+                                r.outputs = o;
+                            }
+                            r.object = r.object.map(|o| self.run.redactor.redact_json(&o));
                             r
                         });
                         self.batch.push(EventKind::StepSucceeded {
@@ -685,7 +722,7 @@ impl<'a> Level<'a> {
                     }
                     Err(err) => {
                         let policy = self.policy(step);
-                        let message = if step.sensitive {
+                        let message = if sensitive {
                             without_output(&err.message)
                         } else {
                             err.message
