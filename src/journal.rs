@@ -39,7 +39,7 @@ pub enum EventKind {
         config: Option<FileRef>,
         /// Param values; sensitive ones are masked.
         params: BTreeMap<String, serde_json::Value>,
-        /// Sensitive params are not written; a resume asks for them again.
+        /// Sensitive params are not written, so a run that has some cannot be resumed.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         masked_params: Vec<String>,
         version: String,
@@ -286,14 +286,18 @@ impl StateDir {
         }
     }
 
-    /// A fresh run id: sortable by time, unique by a random suffix.
+    /// A fresh run id, `YYYYMMDD-HHMMSS-mmmrr`: sortable by time to the millisecond (so that
+    /// `--last` picks the newest of two runs started in the same second), unique by a random
+    /// suffix.
     pub fn new_run_id(&self) -> String {
         let t = time::OffsetDateTime::now_utc();
-        let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
+        let fmt = time::macros::format_description!(
+            "[year][month][day]-[hour][minute][second]-[subsecond digits:3]"
+        );
         let stamp = t
             .format(&fmt)
             .unwrap_or_else(|_| t.unix_timestamp().to_string());
-        format!("{stamp}-{:04x}", rand::random::<u16>())
+        format!("{stamp}{:02x}", rand::random::<u8>())
     }
 }
 
@@ -314,6 +318,8 @@ pub struct JournalWriter {
     file: File,
     _lock: File,
     buf: Vec<u8>,
+    /// A write failed: the journal takes nothing more from this process.
+    broken: bool,
 }
 
 impl JournalWriter {
@@ -389,6 +395,7 @@ impl JournalWriter {
             file,
             _lock: lock,
             buf: Vec::with_capacity(4096),
+            broken: false,
         };
         writer.repair_torn_tail()?;
         Ok(writer)
@@ -438,11 +445,29 @@ impl JournalWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
+        if self.broken {
+            self.buf.clear();
+            return Err(StateError::Io {
+                what: "journal not writable after an earlier error",
+                path: self.path.display().to_string(),
+                source: io::Error::other("an earlier write failed"),
+            });
+        }
+        // On a failed write (a full disk), cut the file back to its last whole line so that no
+        // half line is left for a later write to continue, and write nothing more.
+        let before = self.file.metadata().map(|m| m.len()).ok();
         let result = self
             .file
             .write_all(&self.buf)
             .and_then(|()| self.file.sync_data());
         self.buf.clear();
+        if result.is_err() {
+            self.broken = true;
+            if let Some(len) = before {
+                let _ = self.file.set_len(len);
+                let _ = self.file.sync_data();
+            }
+        }
         result.map_err(io_err("cannot write journal", &self.path))
     }
 }

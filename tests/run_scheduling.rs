@@ -223,3 +223,33 @@ fn a_dry_run_cannot_be_resumed_for_real() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("was a --dry-run run"));
 }
+
+#[test]
+fn a_nested_workflow_run_again_runs_its_steps_again() {
+    let s = Scenario::new();
+    s.write(
+        "child.yaml",
+        "name: child\nparams:\n  x: { required: true }\nsteps:\n  - id: record\n    run: [sh, -c, 'echo \"$0\" >> out.txt', '{{ params.x }}']\n",
+    );
+    s.write(
+        "w.yaml",
+        r#"name: parent
+steps:
+  - id: a
+    needs: []
+    continue_on_error: true
+    run: [sh, -c, 'test -f a_ok']
+  - id: w
+    needs: [a]
+    workflow: { path: child.yaml, with: { x: "{{ steps.a.status }}" } }
+  - id: gate
+    needs: [w]
+    run: [sh, -c, 'test -f a_ok']
+"#,
+    );
+    s.mcflow(&["run", "w.yaml", "-q"]).assert().code(1);
+    s.touch("a_ok");
+    s.mcflow(&["resume", "--last", "-q"]).assert().success();
+    let out = std::fs::read_to_string(s.file("out.txt")).unwrap();
+    assert_eq!(out, "failed\nsucceeded\n");
+}

@@ -568,7 +568,7 @@ async fn execute(
     };
     run.emit(vec![first_event]).map_err(state_err)?;
     let interrupts = crate::interrupt::listen(run.cancel.clone());
-    let outcome = run_level(&run, &run.bundle.root, params, String::new()).await;
+    let outcome = run_level(&run, &run.bundle.root, params, String::new(), false).await;
     interrupts.abort();
     if let Some(e) = run.fatal.lock().ok().and_then(|mut f| f.take()) {
         return Err(state_err(e));

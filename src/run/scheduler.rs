@@ -81,13 +81,21 @@ enum Msg {
 }
 
 /// Runs the steps of `wf` with `params`; keys get `prefix` (`parent.` for nested workflows).
+/// `rerun`: this level runs again as a whole (its calling step is re-running a success because
+/// what it read changed), so its steps' earlier successes are not reused.
 pub fn run_level<'a>(
     run: &'a Run,
     wf: &'a LoadedWorkflow,
     params: serde_json::Value,
     prefix: String,
+    rerun: bool,
 ) -> BoxFuture<'a, LevelOutcome> {
-    async move { Level::new(run, wf, params, prefix).run().await }.boxed_local()
+    async move {
+        let mut level = Level::new(run, wf, params, prefix);
+        level.rerun = rerun;
+        level.run().await
+    }
+    .boxed_local()
 }
 
 struct Level<'a> {
@@ -119,6 +127,8 @@ struct Level<'a> {
     /// earlier is run again when one of its dependencies runs again (a dependency that had
     /// failed with `continue_on_error`), since what it read has changed.
     ran: Vec<bool>,
+    /// See [`run_level`].
+    rerun: bool,
 }
 
 impl<'a> Level<'a> {
@@ -171,6 +181,7 @@ impl<'a> Level<'a> {
             batch: Vec::new(),
             sensitive: super::effective_sensitivity(steps, &sensitive_params),
             ran: vec![false; steps.len()],
+            rerun: false,
         }
     }
 
@@ -384,7 +395,7 @@ impl<'a> Level<'a> {
             // is sensitive (its output was never written) and a pending step reads it, or one of
             // its dependencies ran again.
             let dep_ran = self.deps[i].iter().any(|&d| self.ran[d]);
-            if let Some(done) = self.run.done.get(&key).filter(|_| !dep_ran) {
+            if let Some(done) = self.run.done.get(&key).filter(|_| !dep_ran && !self.rerun) {
                 match done {
                     Some(record) => {
                         self.batch.push(EventKind::StepReused { step: key.clone() });
@@ -627,9 +638,13 @@ impl<'a> Level<'a> {
         let wf = self.wf;
         let timeout = self.timeout(step);
         let key = instance.key.clone();
+        let rerun_children = self.rerun;
         async move {
             let result = if let Some(call) = &step.workflow {
-                run_nested(run, wf, call, &ctx, key).await
+                // A nested workflow whose calling step succeeded before and runs again runs
+                // all of its steps again.
+                let rerun = rerun_children || run.done.contains_key(&key);
+                run_nested(run, wf, call, &ctx, key, rerun).await
             } else {
                 // Held until the attempt ends.
                 let _permit = permit;
@@ -794,6 +809,7 @@ async fn run_nested(
     call: &crate::workflow::model::WorkflowCall,
     ctx: &Value,
     key: String,
+    rerun: bool,
 ) -> Result<StepOutput, StepError> {
     let Some(child) = run.bundle.called(caller, &call.path) else {
         return Err(StepError::permanent(format!(
@@ -812,7 +828,7 @@ async fn run_nested(
     let params = crate::params::bind(&child.workflow.params, &values, &run.config.value, &origin)
         .map_err(|p| StepError::permanent(p.to_string().trim().to_string()))?;
     let params = serde_json::to_value(&params).unwrap_or_default();
-    match run_level(run, child, params, format!("{key}.")).await {
+    match run_level(run, child, params, format!("{key}."), rerun).await {
         LevelOutcome::Succeeded => Ok(StepOutput {
             summary: Some(format!("workflow {} succeeded", child.workflow.name)),
             ..Default::default()
