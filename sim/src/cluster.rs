@@ -138,22 +138,7 @@ impl Cluster {
         name: &str,
         patch: Value,
     ) -> Result<Value, ApiError> {
-        let (rt, version) = self.state.find_kind(api_version, kind)?;
-        let opts = WriteOpts {
-            dry_run: false,
-            field_manager: Some(SETUP_MANAGER.into()),
-            force: false,
-        };
-        self.state.patch(
-            &rt,
-            &version,
-            ns,
-            name,
-            PatchKind::Merge,
-            &patch,
-            &opts,
-            false,
-        )
+        self.setup_merge(api_version, kind, ns, name, &patch, false)
     }
 
     /// Merge-patch the status subresource of an object.
@@ -164,6 +149,26 @@ impl Cluster {
         ns: &str,
         name: &str,
         status: Value,
+    ) -> Result<Value, ApiError> {
+        self.setup_merge(
+            api_version,
+            kind,
+            ns,
+            name,
+            &json!({ "status": status }),
+            true,
+        )
+    }
+
+    /// A merge patch by the setup field manager, of the object or of its status.
+    fn setup_merge(
+        &self,
+        api_version: &str,
+        kind: &str,
+        ns: &str,
+        name: &str,
+        patch: &Value,
+        status_only: bool,
     ) -> Result<Value, ApiError> {
         let (rt, version) = self.state.find_kind(api_version, kind)?;
         let opts = WriteOpts {
@@ -177,9 +182,9 @@ impl Cluster {
             ns,
             name,
             PatchKind::Merge,
-            &json!({ "status": status }),
+            patch,
             &opts,
-            true,
+            status_only,
         )
     }
 
