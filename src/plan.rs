@@ -4,7 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use minijinja::value::Enumerator;
 use serde::Serialize;
+use std::sync::Arc;
 
 use crate::params::ParamValues;
 use crate::workflow::LoadedWorkflow;
@@ -108,9 +110,105 @@ pub fn item_key(item: &serde_json::Value) -> String {
 }
 
 /// The template context for planning: outputs of steps are placeholders. Built once per
-/// workflow (it names every step, so building it per step would make planning quadratic).
+/// workflow; `steps` is a view that makes a step's placeholders when a template reads them
+/// (building them all up front was a quarter of planning a 1,000-step workflow).
 struct PlanContext {
     base: BTreeMap<&'static str, minijinja::Value>,
+}
+
+/// `steps` while planning: each `steps.<id>.<field>` (and `.outputs.<name>`) reads as the
+/// placeholder `<steps.id.field>`, or as the mask for a sensitive step. Made when a template
+/// reads it: building every step's placeholders up front was a quarter of planning a
+/// 1,000-step workflow.
+#[derive(Debug)]
+struct PlaceholderSteps {
+    /// Step id → its view.
+    steps: HashMap<String, minijinja::Value>,
+    /// Step ids in file order, for iteration.
+    order: Vec<String>,
+}
+
+/// `steps.<id>` (`outputs: None`) or `steps.<id>.outputs` (`outputs: Some(names)`).
+#[derive(Debug)]
+struct PlaceholderStep {
+    id: String,
+    sensitive: bool,
+    outputs: std::sync::Arc<[String]>,
+    is_outputs: bool,
+}
+
+impl PlaceholderSteps {
+    fn of(wf: &LoadedWorkflow) -> PlaceholderSteps {
+        let steps = &wf.workflow.steps;
+        PlaceholderSteps {
+            steps: steps
+                .iter()
+                .map(|s| {
+                    let view = PlaceholderStep {
+                        id: s.id.clone(),
+                        sensitive: s.sensitive,
+                        outputs: s.outputs.keys().cloned().collect(),
+                        is_outputs: false,
+                    };
+                    (s.id.clone(), minijinja::Value::from_object(view))
+                })
+                .collect(),
+            order: steps.iter().map(|s| s.id.clone()).collect(),
+        }
+    }
+}
+
+impl minijinja::value::Object for PlaceholderSteps {
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        self.steps.get(key.as_str()?).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.order.iter().map(|id| id.as_str().into()).collect())
+    }
+}
+
+impl PlaceholderStep {
+    fn shown(&self, path: String) -> minijinja::Value {
+        if self.sensitive {
+            MASK.into()
+        } else {
+            path.into()
+        }
+    }
+}
+
+impl minijinja::value::Object for PlaceholderStep {
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        let key = key.as_str()?;
+        let id = &self.id;
+        if self.is_outputs {
+            return self
+                .outputs
+                .iter()
+                .any(|o| o == key)
+                .then(|| self.shown(format!("<steps.{id}.outputs.{key}>")));
+        }
+        if key == "outputs" {
+            return Some(minijinja::Value::from_object(PlaceholderStep {
+                id: id.clone(),
+                sensitive: self.sensitive,
+                outputs: self.outputs.clone(),
+                is_outputs: true,
+            }));
+        }
+        STEP_FIELDS
+            .contains(&key)
+            .then(|| self.shown(format!("<steps.{id}.{key}>")))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        if self.is_outputs {
+            Enumerator::Values(self.outputs.iter().map(|o| o.as_str().into()).collect())
+        } else {
+            Enumerator::Str(&STEP_FIELDS)
+        }
+    }
 }
 
 impl PlanContext {
@@ -119,37 +217,14 @@ impl PlanContext {
         params: &serde_json::Value,
         config: &serde_json::Value,
     ) -> PlanContext {
-        let mut steps = serde_json::Map::new();
-        for s in &wf.workflow.steps {
-            let mut fields = serde_json::Map::new();
-            for f in STEP_FIELDS {
-                let shown = if s.sensitive {
-                    MASK.to_string()
-                } else {
-                    format!("<steps.{}.{f}>", s.id)
-                };
-                fields.insert(f.to_string(), serde_json::Value::String(shown));
-            }
-            let outputs: serde_json::Map<String, serde_json::Value> = s
-                .outputs
-                .keys()
-                .map(|k| {
-                    let shown = if s.sensitive {
-                        MASK.to_string()
-                    } else {
-                        format!("<steps.{}.outputs.{k}>", s.id)
-                    };
-                    (k.clone(), serde_json::Value::String(shown))
-                })
-                .collect();
-            fields.insert("outputs".into(), serde_json::Value::Object(outputs));
-            steps.insert(s.id.clone(), serde_json::Value::Object(fields));
-        }
         let run = serde_json::json!({ "id": "<run.id>", "started_at": "<run.started_at>", "workflow": wf.workflow.name, "dir": wf.base_dir() });
         let base = [
             ("params", template::value_of(params)),
             ("config", template::value_of(config)),
-            ("steps", template::value_of(&steps)),
+            (
+                "steps",
+                minijinja::Value::from_object(PlaceholderSteps::of(wf)),
+            ),
             ("run", template::value_of(&run)),
         ]
         .into_iter()

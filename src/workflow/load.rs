@@ -330,6 +330,11 @@ fn attempt<T: DeserializeOwned>(
     base: &[PathSeg],
     json: serde_json::Value,
 ) -> Result<T, (Problem, Vec<PathSeg>)> {
+    // Most files are right: read them straight, and track the path (which costs a wrapper
+    // around every value) only to say where a wrong one is wrong.
+    if let Ok(value) = T::deserialize(&json) {
+        return Ok(value);
+    }
     serde_path_to_error::deserialize::<_, T>(json).map_err(|err| {
         let mut rel: Vec<PathSeg> = Vec::new();
         for seg in err.path().iter() {

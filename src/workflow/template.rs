@@ -226,7 +226,9 @@ pub fn manifest_set(
 
 /// Is `s` a template (as opposed to a plain string)?
 pub fn is_template(s: &str) -> bool {
-    s.contains("{{") || s.contains("{%") || s.contains("{#")
+    // One pass over the bytes (three `contains` were a tenth of planning).
+    let b = s.as_bytes();
+    memchr::memchr_iter(b'{', b).any(|i| matches!(b.get(i + 1), Some(b'{' | b'%' | b'#')))
 }
 
 /// The expression inside `s`: `{{ x }}` → `x`; a bare expression is returned as it is.
@@ -340,7 +342,62 @@ pub fn render(src: &str, ctx: &Value) -> Result<String, String> {
     if !is_template(src) {
         return Ok(src.to_string());
     }
+    if let Some(out) = render_simple(src, ctx) {
+        return Ok(out);
+    }
     env().render_str(src, ctx).map_err(|e| describe(&e))
+}
+
+/// Renders a template made only of text and `{{ dotted.path }}` blocks (with `trim`, `upper`
+/// or `lower` filters on strings) whose values are strings or integers, without compiling it: that is most templates of a workflow (argv
+/// entries, names, namespaces), and compiling each one was most of `mcflow plan`'s time.
+/// `None` for anything else, including a name that is not there, so that minijinja renders
+/// it and reports its own error. Equal to minijinja's output (tested against it).
+fn render_simple(src: &str, ctx: &Value) -> Option<String> {
+    if src.contains("{%") || src.contains("{#") {
+        return None;
+    }
+    let mut out = String::with_capacity(src.len() + 16);
+    let mut rest = src;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find("}}")?;
+        let mut filters = after[..end].split('|');
+        let mut segments = filters.next()?.trim().split('.');
+        let root = segments.next()?;
+        if !is_plain_ident(root) {
+            return None;
+        }
+        let mut value = ctx.get_attr(root).ok()?;
+        for segment in segments {
+            if !is_plain_ident(segment) {
+                return None;
+            }
+            value = value.get_attr(segment).ok()?;
+        }
+        for filter in filters {
+            // The few filters that are one line of std, exactly as minijinja writes them
+            // (`filters.rs`): `steps.x.stdout | trim` is the common case.
+            let s = value.as_str()?;
+            value = Value::from(match filter.trim() {
+                "trim" => s.trim().to_string(),
+                "upper" => s.to_uppercase(),
+                "lower" => s.to_lowercase(),
+                _ => return None,
+            });
+        }
+        match value.kind() {
+            minijinja::value::ValueKind::String => out.push_str(value.as_str()?),
+            minijinja::value::ValueKind::Number if value.is_integer() => {
+                out.push_str(&value.to_string())
+            }
+            _ => return None,
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 /// Evaluates an expression to a value.
@@ -457,6 +514,67 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn simple_render_matches_the_compiler() {
+        let ctx = value_of(&serde_json::json!({
+            "params": { "spoke": "nonproduction", "n": 42, "neg": -3, "f": 1.5, "t": true,
+                        "none": null, "list": [1, 2], "map": { "a": "b" }, "empty": "",
+                        "ws": "\u{a0} Straße ǅ \t\u{2003}" },
+            "config": { "hub": { "name": "internal", "port": 30143 } },
+            "steps": { "link": { "stdout": "line1\nline2\n", "outputs": { "x": "{{ y }}" } } },
+            "item": { "name": "svc", "0": "zero" },
+            "run": { "id": "20261125-000000-00001" },
+        }));
+        let samples = [
+            "{{ params.spoke }}",
+            "{{params.spoke}}-{{ config.hub.name }}:{{ config.hub.port }}",
+            "prefix {{ params.n }} {{ params.neg }} suffix\n",
+            "{{ params.f }}",
+            "{{ params.t }}",
+            "{{ params.none }}",
+            "{{ params.list }}",
+            "{{ params.map }}",
+            "{{ params.empty }}|",
+            "{{ params.missing }}",
+            "{{ nosuchroot.x }}",
+            "{{ steps.link.stdout }}",
+            "{{ steps.link.outputs.x }}",
+            "{{ item.name }} {{ item }}",
+            "{{ params.spoke.upper }}",
+            "a }} b {{ params.spoke }}",
+            "{{ config.hub.name }}}",
+            "{{ params.spoke",
+            "{{- params.spoke }}",
+            "{{ params.spoke | upper }}",
+            "{{ steps.link.stdout | trim }}|{{ steps.link.stdout|trim|upper }}",
+            "{{ params.spoke | lower | trim }}",
+            "{{ params.n | trim }}",
+            "{{ params.spoke | trim('n') }}",
+            "{{ params.spoke | title }}",
+            "{{ params.spoke | }}",
+            "{{ params.ws | trim }}|{{ params.ws | upper }}|{{ params.ws | lower }}",
+            "{{ true }}",
+            "{{ loop.index }}",
+            "{{ range }}",
+            "{% if true %}x{% endif %}{{ params.spoke }}",
+            "{# c #}{{ params.spoke }}",
+            "text only {",
+            "ünïcode {{ params.spoke }} ✓",
+        ];
+        let mut fast_ones = 0;
+        for src in samples {
+            let slow = env().render_str(src, &ctx).map_err(|e| describe(&e));
+            if let Some(fast) = render_simple(src, &ctx) {
+                fast_ones += 1;
+                assert_eq!(Ok(fast), slow, "{src}");
+            }
+            // Whichever path renders it, `render` says what minijinja says.
+            assert_eq!(render(src, &ctx), slow, "{src}");
+        }
+        // The fast path is taken where it can be (a test that it is not always skipped).
+        assert!(fast_ones >= 8, "{fast_ones}");
+    }
 
     #[test]
     fn finds_nested_names() {
