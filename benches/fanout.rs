@@ -47,8 +47,41 @@ struct Usage {
     cpu: f64,
 }
 
+/// CPU seconds used so far by the threads of this process (the simulator's runtime serves the
+/// clusters here): the sum of `/proc/self/task/*/schedstat`'s run time. `None` off Linux.
+fn own_cpu() -> Option<f64> {
+    let mut ns: u64 = 0;
+    for t in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok()?;
+        ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(ns as f64 / 1e9)
+}
+
 /// One run linking the spokes of `config`: its wall time, and its usage when measured.
 fn run(dir: &Path, linkerd: &Path, kubeconfig: &Path, config: &str) -> (Duration, Option<Usage>) {
+    run_with_sim(dir, linkerd, kubeconfig, config).0
+}
+
+/// [`run`], and the CPU seconds the simulator (this process) spent meanwhile.
+fn run_with_sim(
+    dir: &Path,
+    linkerd: &Path,
+    kubeconfig: &Path,
+    config: &str,
+) -> ((Duration, Option<Usage>), Option<f64>) {
+    let before = own_cpu();
+    let r = run_mcflow(dir, linkerd, kubeconfig, config);
+    let sim = own_cpu().zip(before).map(|(a, b)| a - b);
+    (r, sim)
+}
+
+fn run_mcflow(
+    dir: &Path,
+    linkerd: &Path,
+    kubeconfig: &Path,
+    config: &str,
+) -> (Duration, Option<Usage>) {
     let rss_file = dir.join("rss");
     let _ = std::fs::remove_file(&rss_file);
     let time = Path::new("/usr/bin/time");
@@ -168,13 +201,16 @@ fn main() {
     run(dir, &linkerd, &kubeconfig, "one.yaml");
     let (mut one, mut many, mut usage, mut one_cpu) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut one_sim, mut many_sim) = (Vec::new(), Vec::new());
     for _ in 0..runs {
-        let (t, u) = run(dir, &linkerd, &kubeconfig, "one.yaml");
+        let ((t, u), s) = run_with_sim(dir, &linkerd, &kubeconfig, "one.yaml");
         one.push(t);
         one_cpu.extend(u.map(|u| u.cpu));
-        let (t, u) = run(dir, &linkerd, &kubeconfig, "many.yaml");
+        one_sim.extend(s);
+        let ((t, u), s) = run_with_sim(dir, &linkerd, &kubeconfig, "many.yaml");
         many.push(t);
         usage.extend(u);
+        many_sim.extend(s);
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let ratios: Vec<f64> = one
@@ -201,6 +237,13 @@ fn main() {
             one_cpu * 1e3,
             cpu * 1e3,
             cpu * 1e3 / cores as f64
+        );
+    }
+    if !one_sim.is_empty() && !many_sim.is_empty() {
+        println!(
+            "  CPU (the simulator, in this process): 1 spoke {:.0} ms, {spokes} spokes {:.0} ms",
+            median_f(one_sim) * 1e3,
+            median_f(many_sim) * 1e3
         );
     }
     figure(
