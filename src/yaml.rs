@@ -4,10 +4,13 @@
 //! deprecated upstream). Documents are read into a [`Node`] tree that keeps the line, column and
 //! byte span of every value and every mapping key, so that later stages (validate, plan) can point
 //! a diagnostic at the exact place of a *semantic* problem, not only at syntax errors. Typed
-//! structures are then built from that tree with [`Node::to_json`] + `serde_path_to_error`, and a
-//! failing path is mapped back to the node it names with [`Node::lookup`].
+//! structures are read straight from that tree (`node_de`); one that fails is read again with
+//! [`Node::to_json`] + `serde_path_to_error`, and the failing path is mapped back to the node it
+//! names with [`Node::lookup`].
 
 use std::fmt;
+
+mod node_de;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
@@ -278,6 +281,15 @@ mod fast {
         if !b"0123456789+-.~".contains(first) {
             // Numbers start with a digit, a sign or a dot (Rust's alphabetic `inf`/`nan`
             // spellings are not finite, which serde-saphyr keeps as strings).
+            return true;
+        }
+        // A sign followed by what no number has next (`--context`, `-n`): the common case of
+        // an argv, decided without trying to parse it.
+        if b"+-".contains(first)
+            && bytes
+                .get(1)
+                .is_some_and(|b| !b"0123456789._iInN".contains(b))
+        {
             return true;
         }
         // Not a float (neither Rust's syntax nor YAML's `.inf`/`.nan`) and not an integer.
@@ -793,6 +805,43 @@ mod tests {
         assert!(assert_equivalent(
             "run: [kubectl, --context, \"{{ p }}\", -n, x]\ntimeout: 30s\nretry: { delay: 500ms }\n"
         ));
+        // Signed scalars: the argv fast path and every number-like spelling beside it.
+        for v in [
+            "-n",
+            "--",
+            "-",
+            "+",
+            "+x",
+            "-e5",
+            "-E",
+            "-_1",
+            "+_1",
+            "-1",
+            "+1",
+            "-0x1F",
+            "-0o7",
+            "-.5",
+            "+.5",
+            "-.inf",
+            "+.inf",
+            "-.Inf",
+            "-inf",
+            "-Infinity",
+            "-nan",
+            "-NaN",
+            "+NAN",
+            "-1_000",
+            "-1e3",
+            "-i",
+            "-I",
+            "-N",
+            "-9x",
+            "-.",
+            "-:a",
+        ] {
+            let doc = format!("a: {v}\nb: [{v}, x]\n");
+            assert_equivalent(&doc);
+        }
         // The serde path needs a deep stack for this in debug builds.
         std::thread::Builder::new()
             .stack_size(256 << 20)

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::diagnostic::{Problem, ProblemKind, Problems, SourceFile, did_you_mean};
@@ -112,10 +113,14 @@ fn load_inner(path: &Path, text: &str) -> Result<(Option<LoadedWorkflow>, Proble
 
     let mut problems = Problems::default();
     // The header first, with `steps` emptied so that step problems are reported per step below.
-    let mut header_json = root.to_json();
-    if let Some(obj) = header_json.as_object_mut() {
-        obj.insert("steps".into(), serde_json::Value::Array(vec![]));
-    }
+    // (Built without the steps: copying them only to drop them was a tenth of validation.)
+    let mut header: serde_json::Map<String, serde_json::Value> = entries
+        .iter()
+        .filter(|(k, _)| k.name != "steps")
+        .map(|(k, v)| (k.name.clone(), v.to_json()))
+        .collect();
+    header.insert("steps".into(), serde_json::Value::Array(vec![]));
+    let header_json = serde_json::Value::Object(header);
     let header: Option<Workflow> = typed_lenient(&file, &root, &[], header_json, &mut problems);
     if !entries.iter().any(|(k, _)| k.name == "steps") {
         problems.push(
@@ -131,8 +136,11 @@ fn load_inner(path: &Path, text: &str) -> Result<(Option<LoadedWorkflow>, Proble
             Value::Seq(items) => {
                 for (i, item) in items.iter().enumerate() {
                     let base = [PathSeg::Key("steps".into()), PathSeg::Index(i)];
-                    let step =
-                        typed_lenient::<Step>(&file, &root, &base, item.to_json(), &mut problems);
+                    // Read straight from the tree; the JSON road (which knows paths) only
+                    // to say what is wrong with a step.
+                    let step = Step::deserialize(item).ok().or_else(|| {
+                        typed_lenient::<Step>(&file, &root, &base, item.to_json(), &mut problems)
+                    });
                     // A step that could not be read at all keeps its place (indices point into
                     // the YAML) as an inert stand-in; its problems are already recorded.
                     steps.push(step.unwrap_or_else(|| Step {
@@ -229,7 +237,7 @@ pub fn typed<T: DeserializeOwned>(
     json: serde_json::Value,
     problems: &mut Problems,
 ) -> Option<T> {
-    match attempt::<T>(file, root, base, json) {
+    match attempt::<T>(file, root, base, &json) {
         Ok(v) => Some(v),
         Err((p, _)) => {
             problems.push(p);
@@ -252,7 +260,7 @@ pub fn typed_lenient<T: DeserializeOwned>(
     // which would only repeat the problem already reported.
     let mut dropped: Vec<Vec<PathSeg>> = Vec::new();
     for _ in 0..32 {
-        match attempt::<T>(file, root, base, json.clone()) {
+        match attempt::<T>(file, root, base, &json) {
             Ok(v) => return Some(v),
             Err((p, rel)) => {
                 let named = p.message.split('`').nth(1).map(str::to_string);
@@ -328,14 +336,14 @@ fn attempt<T: DeserializeOwned>(
     file: &Arc<SourceFile>,
     root: &Node,
     base: &[PathSeg],
-    json: serde_json::Value,
+    json: &serde_json::Value,
 ) -> Result<T, (Problem, Vec<PathSeg>)> {
     // Most files are right: read them straight, and track the path (which costs a wrapper
     // around every value) only to say where a wrong one is wrong.
-    if let Ok(value) = T::deserialize(&json) {
+    if let Ok(value) = T::deserialize(json) {
         return Ok(value);
     }
-    serde_path_to_error::deserialize::<_, T>(json).map_err(|err| {
+    serde_path_to_error::deserialize::<_, T>(json.clone()).map_err(|err| {
         let mut rel: Vec<PathSeg> = Vec::new();
         for seg in err.path().iter() {
             match seg {
