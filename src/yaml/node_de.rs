@@ -145,7 +145,6 @@ impl<'de> de::VariantAccess<'de> for &'de Node {
 
 #[cfg(test)]
 mod tests {
-    use serde::Deserialize;
 
     use crate::workflow::model::{Step, Workflow};
 
