@@ -261,7 +261,10 @@ pub fn expression_text(s: &str) -> &str {
 
 /// Is `name` a function of the environment (`range`, `read_file`, ...) rather than data?
 pub fn is_function(name: &str) -> bool {
-    env().globals().any(|(g, _)| g == name)
+    // Asked for every name of every template: a set, not a walk over the globals.
+    static FUNCTIONS: LazyLock<std::collections::HashSet<String>> =
+        LazyLock::new(|| env().globals().map(|(g, _)| g.to_string()).collect());
+    FUNCTIONS.contains(name)
 }
 
 /// The names a template or expression reads, as dotted paths (`params.spoke`,

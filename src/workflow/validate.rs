@@ -707,7 +707,7 @@ impl Checker<'_> {
             self.check_expression(&expr, loc, &scope);
         }
         // Every other string of the step that is a template.
-        let mut templates: Vec<(Loc, String)> = Vec::new();
+        let mut templates: Vec<(Loc, &str)> = Vec::new();
         if let Value::Map(entries) = &step_node.value {
             for (key, value) in entries {
                 if matches!(key.name.as_str(), "when" | "for_each" | "id" | "needs") {
@@ -721,13 +721,13 @@ impl Checker<'_> {
                         && !(key.name == "assert"
                             && value.get("that").is_some_and(|t| std::ptr::eq(t, node)))
                     {
-                        templates.push((node.loc, s.to_string()));
+                        templates.push((node.loc, s));
                     }
                 });
             }
         }
         for (loc, src) in templates {
-            match template::names_in_template(&src) {
+            match template::names_in_template(src) {
                 Ok(names) => self.check_names(&names, loc, &scope),
                 Err(e) => self.push(
                     Problem::new(ProblemKind::TemplateSyntax, "invalid template")
