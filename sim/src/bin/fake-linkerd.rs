@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use base64::Engine;
 use clap::{Args, Parser, Subcommand};
-use mcflow_sim::client::{KubeContext, load_context};
+use mcflow_sim::client::{KubeContext, Kubeconfig};
 use mcflow_sim::scenario::fixtures;
 use serde_json::Value;
 
@@ -184,13 +184,25 @@ fn should_fail(words: &str) -> bool {
     true
 }
 
+/// The kubeconfig, read once per process.
+fn kubeconfig(cli: &Cli) -> anyhow::Result<&'static Kubeconfig> {
+    static KUBECONFIG: std::sync::OnceLock<Result<Kubeconfig, String>> = std::sync::OnceLock::new();
+    KUBECONFIG
+        .get_or_init(|| {
+            let path = cli
+                .kubeconfig
+                .clone()
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube/config")))
+                .ok_or_else(|| "no kubeconfig".to_string())?;
+            Kubeconfig::load(&path).map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The context of `--context` (else the current one).
 fn context(cli: &Cli) -> anyhow::Result<KubeContext> {
-    let path = cli
-        .kubeconfig
-        .clone()
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube/config")))
-        .ok_or_else(|| anyhow::anyhow!("no kubeconfig"))?;
-    load_context(&path, cli.context.as_deref())
+    kubeconfig(cli)?.context(cli.context.as_deref())
 }
 
 fn canary() -> String {
@@ -448,8 +460,7 @@ fn multicluster_check(cli: &Cli) -> ExitCode {
     // names contexts), and expect `<svc>-<hub>` for every exported service.
     let mut missing = Vec::new();
     for hub in &hubs {
-        let Ok(hub_ctx) = load_context(&cli.kubeconfig.clone().unwrap_or_default(), Some(hub))
-        else {
+        let Ok(hub_ctx) = kubeconfig(cli).and_then(|k| k.context(Some(hub))) else {
             continue;
         };
         let exported = hub_ctx
