@@ -64,6 +64,13 @@ pub struct ClusterState {
     pub config: ClusterConfig,
     /// Deployments whose availability a test pinned: `(namespace, name) -> available`.
     pub pinned_availability: Mutex<std::collections::BTreeMap<(String, String), bool>>,
+    /// The served types, and the CRDs (name, resourceVersion) they were made from.
+    types_cache: Mutex<Option<TypesCache>>,
+}
+
+struct TypesCache {
+    crds: Vec<(String, String)>,
+    types: Arc<Vec<ResourceType>>,
 }
 
 /// Lock a mutex, ignoring poisoning (a panicking test thread must not wedge the simulator).
@@ -88,6 +95,12 @@ fn name_of(obj: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string()
+}
+
+fn rv_str(obj: &Value) -> &str {
+    obj.pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 fn rv_of(obj: &Value) -> Option<String> {
@@ -130,15 +143,34 @@ impl ClusterState {
             log: Mutex::new(Vec::new()),
             config,
             pinned_availability: Mutex::new(Default::default()),
+            types_cache: Mutex::new(None),
         })
     }
 
-    /// Every served resource type: built-ins plus established CRDs.
-    pub fn types(&self) -> Vec<ResourceType> {
-        let mut all = resources::builtins();
+    /// Every served resource type: built-ins plus established CRDs. Made again only when a CRD
+    /// was created, changed or deleted since the last call (every request resolves its type).
+    pub fn types(&self) -> Arc<Vec<ResourceType>> {
         let store = lock(&self.store);
         let start = (CRD_KEY.to_string(), String::new(), String::new());
-        for ((t, _, _), crd) in store.objects.range(start..) {
+        let crds = || {
+            store
+                .objects
+                .range(start.clone()..)
+                .take_while(|((t, _, _), _)| t == CRD_KEY)
+                .map(|((_, _, name), crd)| (name, rv_str(crd)))
+        };
+        let mut cache = lock(&self.types_cache);
+        if let Some(c) = cache.as_ref()
+            && c.crds.len() == crds().count()
+            && c.crds
+                .iter()
+                .zip(crds())
+                .all(|((n, rv), (n2, rv2))| n == n2 && rv == rv2)
+        {
+            return c.types.clone();
+        }
+        let mut all = resources::builtins();
+        for ((t, _, _), crd) in store.objects.range(start.clone()..) {
             if t != CRD_KEY {
                 break;
             }
@@ -146,7 +178,12 @@ impl ClusterState {
                 all.push(rt);
             }
         }
-        all
+        let types = Arc::new(all);
+        *cache = Some(TypesCache {
+            crds: crds().map(|(n, rv)| (n.clone(), rv.to_string())).collect(),
+            types: types.clone(),
+        });
+        types
     }
 
     /// The CRD object defining a custom resource type, if it is one.
@@ -161,9 +198,12 @@ impl ClusterState {
 
     /// The type served at `/apis/<group>/<version>/<plural>`.
     pub fn find_type(&self, group: &str, version: &str, plural: &str) -> Option<ResourceType> {
-        self.types().into_iter().find(|t| {
-            t.group == group && t.plural == plural && t.versions.iter().any(|v| v == version)
-        })
+        self.types()
+            .iter()
+            .find(|t| {
+                t.group == group && t.plural == plural && t.versions.iter().any(|v| v == version)
+            })
+            .cloned()
     }
 
     /// The type for an `apiVersion` and `kind`, and the version.
@@ -177,9 +217,9 @@ impl ClusterState {
             None => ("", api_version),
         };
         self.types()
-            .into_iter()
+            .iter()
             .find(|t| t.group == group && t.kind == kind && t.versions.iter().any(|v| v == version))
-            .map(|t| (t, version.to_string()))
+            .map(|t| (t.clone(), version.to_string()))
             .ok_or_else(|| {
                 ApiError::new(
                     404,
