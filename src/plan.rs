@@ -114,6 +114,8 @@ pub fn item_key(item: &serde_json::Value) -> String {
 /// (building them all up front was a quarter of planning a 1,000-step workflow).
 struct PlanContext {
     base: BTreeMap<&'static str, minijinja::Value>,
+    /// `base` as one value: the context of every step without an item (most of them).
+    without_item: minijinja::Value,
 }
 
 /// `steps` while planning: each `steps.<id>.<field>` (and `.outputs.<name>`) reads as the
@@ -218,7 +220,7 @@ impl PlanContext {
         config: &serde_json::Value,
     ) -> PlanContext {
         let run = serde_json::json!({ "id": "<run.id>", "started_at": "<run.started_at>", "workflow": wf.workflow.name, "dir": wf.base_dir() });
-        let base = [
+        let base: BTreeMap<&'static str, minijinja::Value> = [
             ("params", template::value_of(params)),
             ("config", template::value_of(config)),
             (
@@ -229,15 +231,17 @@ impl PlanContext {
         ]
         .into_iter()
         .collect();
-        PlanContext { base }
+        let without_item = minijinja::Value::from(base.clone());
+        PlanContext { base, without_item }
     }
 
     /// The context of one step (or one `for_each` instance, with its `item`).
     fn with_item(&self, item: Option<&serde_json::Value>) -> minijinja::Value {
+        let Some(item) = item else {
+            return self.without_item.clone();
+        };
         let mut ctx = self.base.clone();
-        if let Some(item) = item {
-            ctx.insert("item", template::value_of(item));
-        }
+        ctx.insert("item", template::value_of(item));
         minijinja::Value::from(ctx)
     }
 }
@@ -340,7 +344,9 @@ fn plan_workflow(
             let (action, mut rendered) = action_json(step);
             // Each string on its own: one that reads a step's output (not known before the
             // run) stays a template without hiding what the others render to.
-            render_leniently(&mut rendered, &ctx);
+            render_leniently(&mut rendered, &mut |src: &str| {
+                template::render(src, &ctx).unwrap_or_else(|_| src.to_string())
+            });
             let mut rendered = if step.sensitive {
                 mask_stdin(rendered)
             } else {
@@ -588,17 +594,16 @@ fn kube_touches(rendered: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Renders every template string it can, in place; a string that cannot be rendered before
-/// the run is left as written. Only template strings are replaced (most strings are not
+/// Renders every template string with `lenient` (which leaves a string that cannot be
+/// rendered before the run as written), in place. Only template strings are replaced (most strings are not
 /// templates, and copying every one was a third of planning's allocations).
-fn render_leniently(v: &mut serde_json::Value, ctx: &minijinja::Value) {
+fn render_leniently(v: &mut serde_json::Value, lenient: &mut impl FnMut(&str) -> String) {
     use serde_json::Value as J;
-    let lenient = |s: &str| template::render(s, ctx).unwrap_or_else(|_| s.to_string());
     match v {
         J::String(s) if template::is_template(s) => *s = lenient(s),
-        J::Array(items) => items.iter_mut().for_each(|i| render_leniently(i, ctx)),
+        J::Array(items) => items.iter_mut().for_each(|i| render_leniently(i, lenient)),
         J::Object(map) => {
-            map.values_mut().for_each(|v| render_leniently(v, ctx));
+            map.values_mut().for_each(|v| render_leniently(v, lenient));
             // Keys may be templates too (`set: { "{{ config.argocd.label }}": "true" }`).
             if map.keys().any(|k| template::is_template(k)) {
                 *map = std::mem::take(map)

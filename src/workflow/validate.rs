@@ -124,6 +124,11 @@ struct Checker<'a> {
     index: HashMap<&'a str, usize>,
     deps: Vec<Vec<usize>>,
     problems: &'a mut Problems,
+    /// Patterns already found valid, and the names each template text reads: the same text
+    /// (`{{ params.spoke }}`, a version regex) recurs across the steps of a workflow, and its
+    /// answer does not depend on where it is.
+    valid_regexes: HashSet<String>,
+    template_names: HashMap<String, std::rc::Rc<Result<BTreeSet<String>, String>>>,
 }
 
 fn check_workflow(
@@ -141,6 +146,8 @@ fn check_workflow(
         index: HashMap::with_capacity(steps.len()),
         deps: dependencies(steps),
         problems,
+        valid_regexes: HashSet::new(),
+        template_names: HashMap::new(),
     };
     c.check_params();
     c.check_defaults();
@@ -625,7 +632,7 @@ impl Checker<'_> {
             ];
             match (&out.regex, &out.json) {
                 (Some(re), None) => {
-                    if let Err(e) = check_regex(re) {
+                    if let Err(e) = self.check_regex_once(re) {
                         let mut p = base.to_vec();
                         p.push(PathSeg::Key("regex".into()));
                         let loc = self.node(&p).loc;
@@ -727,8 +734,16 @@ impl Checker<'_> {
             }
         }
         for (loc, src) in templates {
-            match template::names_in_template(src) {
-                Ok(names) => self.check_names(&names, loc, &scope),
+            let names = match self.template_names.get(src) {
+                Some(known) => known.clone(),
+                None => {
+                    let names = std::rc::Rc::new(template::names_in_template(src));
+                    self.template_names.insert(src.to_string(), names.clone());
+                    names
+                }
+            };
+            match names.as_ref() {
+                Ok(names) => self.check_names(names, loc, &scope),
                 Err(e) => self.push(
                     Problem::new(ProblemKind::TemplateSyntax, "invalid template")
                         .at(self.file, loc)
@@ -768,6 +783,16 @@ impl Checker<'_> {
                     .label(e),
             ),
         }
+    }
+
+    /// [`check_regex`], asked once per distinct valid pattern.
+    fn check_regex_once(&mut self, pattern: &str) -> Result<(), String> {
+        if self.valid_regexes.contains(pattern) {
+            return Ok(());
+        }
+        check_regex(pattern)?;
+        self.valid_regexes.insert(pattern.to_string());
+        Ok(())
     }
 
     /// Checks every name a template reads against what will exist when it is rendered.
