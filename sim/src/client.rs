@@ -19,43 +19,50 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
 
-/// A kubeconfig file, read and parsed once; [`Kubeconfig::context`] resolves its contexts.
+/// A kubeconfig file, read once; [`Kubeconfig::context`] resolves its contexts.
+///
+/// The simulator's kubeconfig lists every cluster (51 in the fan-out bench, ~50 kB), and the
+/// YAML parser takes ~0.7 ms for all of it, in every `linkerd` process. So a context is first
+/// looked up in a line index of the file, parsing only the three list entries it needs; a file
+/// the index does not understand (anchors, block scalars, comments, flow-style lists...), or a
+/// name it does not find, goes to the full parse, which is also where every error comes from.
 pub struct Kubeconfig {
-    doc: Value,
+    text: String,
+    doc: std::sync::OnceLock<Result<Value, String>>,
 }
 
 impl Kubeconfig {
-    /// Read and parse a kubeconfig file.
+    /// Read a kubeconfig file.
     pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let doc: Value =
-            serde_saphyr::from_str(&text).map_err(|e| anyhow!("invalid kubeconfig: {e}"))?;
-        Ok(Kubeconfig { doc })
+        Ok(Self::from_text(text))
+    }
+
+    /// A kubeconfig from its text.
+    pub fn from_text(text: String) -> Self {
+        Kubeconfig {
+            text,
+            doc: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The whole document, parsed on first use.
+    fn doc(&self) -> anyhow::Result<&Value> {
+        self.doc
+            .get_or_init(|| {
+                serde_saphyr::from_str(&self.text).map_err(|e| format!("invalid kubeconfig: {e}"))
+            })
+            .as_ref()
+            .map_err(|e| anyhow!("{e}"))
     }
 
     /// A context (`None`: the current context).
     pub fn context(&self, context: Option<&str>) -> anyhow::Result<KubeContext> {
-        let kc = &self.doc;
-        let name = match context {
-            Some(c) => c.to_string(),
-            None => kc["current-context"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
+        let (name, cluster, user) = match Index::new(&self.text).and_then(|i| i.resolve(context)) {
+            Some(found) => found,
+            None => self.resolve(context)?,
         };
-        let find = |list: &str, n: &str| -> Option<&Value> {
-            kc[list].as_array()?.iter().find(|e| e["name"] == n)
-        };
-        let ctx =
-            find("contexts", &name).ok_or_else(|| anyhow!("context \"{name}\" does not exist"))?;
-        let cluster = find(
-            "clusters",
-            ctx["context"]["cluster"].as_str().unwrap_or_default(),
-        )
-        .ok_or_else(|| anyhow!("cluster of context \"{name}\" not found"))?;
-        let user = find("users", ctx["context"]["user"].as_str().unwrap_or_default())
-            .unwrap_or(&Value::Null);
         let ca = cluster["cluster"]["certificate-authority-data"]
             .as_str()
             .unwrap_or_default();
@@ -73,6 +80,130 @@ impl Kubeconfig {
                 .to_string(),
             conn: Arc::default(),
         })
+    }
+
+    /// The context's name, cluster entry and user entry (`Null` if none), from the full parse.
+    fn resolve(&self, context: Option<&str>) -> anyhow::Result<(String, Value, Value)> {
+        let kc = self.doc()?;
+        let name = match context {
+            Some(c) => c.to_string(),
+            None => kc["current-context"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        };
+        let find = |list: &str, n: &str| -> Option<&Value> {
+            kc[list].as_array()?.iter().find(|e| e["name"] == n)
+        };
+        let ctx =
+            find("contexts", &name).ok_or_else(|| anyhow!("context \"{name}\" does not exist"))?;
+        let cluster = find(
+            "clusters",
+            ctx["context"]["cluster"].as_str().unwrap_or_default(),
+        )
+        .ok_or_else(|| anyhow!("cluster of context \"{name}\" not found"))?
+        .clone();
+        let user = find("users", ctx["context"]["user"].as_str().unwrap_or_default())
+            .cloned()
+            .unwrap_or(Value::Null);
+        Ok((name, cluster, user))
+    }
+}
+
+/// The top-level keys of a plain block-style kubeconfig and their lines: enough to find one
+/// list entry by name and parse only it.
+struct Index<'a> {
+    sections: std::collections::HashMap<&'a str, (&'a str, Vec<&'a str>)>,
+}
+
+impl<'a> Index<'a> {
+    /// `None` unless every line is plain: no blank or comment lines, tabs, anchors, aliases,
+    /// block scalars or document markers, and each top-level key once.
+    fn new(text: &'a str) -> Option<Self> {
+        if text.contains(['&', '*', '|', '>', '\t', '%']) || text.contains("---") {
+            return None;
+        }
+        let mut sections = std::collections::HashMap::new();
+        let mut current: Option<&str> = None;
+        for line in text.lines() {
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                return None;
+            }
+            if trimmed.len() == line.len() && !line.starts_with('-') {
+                let (key, rest) = line.split_once(':')?;
+                if key.contains(['"', '\'', '{', '[', ' ', '?']) {
+                    return None;
+                }
+                sections
+                    .insert(key, (rest.trim(), Vec::new()))
+                    .map_or(Some(()), |_| None)?;
+                current = Some(key);
+            } else {
+                sections.get_mut(current?)?.1.push(line);
+            }
+        }
+        Some(Index { sections })
+    }
+
+    /// The entries of a block-sequence section, each as its dedented text.
+    fn entries(&self, section: &str) -> Option<Vec<String>> {
+        let (rest, lines) = self.sections.get(section)?;
+        if !rest.is_empty() {
+            return None;
+        }
+        let indent = |l: &str| l.len() - l.trim_start().len();
+        let d = indent(lines.first()?);
+        let mut entries: Vec<String> = Vec::new();
+        for l in lines {
+            let i = indent(l);
+            if i < d {
+                return None;
+            }
+            if i == d {
+                if !l[d..].starts_with('-') {
+                    return None;
+                }
+                entries.push(String::new());
+            }
+            let e = entries.last_mut()?;
+            e.push_str(&l[d..]);
+            e.push('\n');
+        }
+        Some(entries)
+    }
+
+    /// The first entry of `section` named `name`, parsing only the entries that mention it.
+    fn find(&self, section: &str, name: &str) -> Option<Value> {
+        self.entries(section)?
+            .iter()
+            .filter(|e| e.contains(name))
+            .find_map(|e| {
+                let mut v: Vec<Value> = serde_saphyr::from_str(e).ok()?;
+                (v.len() == 1 && v[0]["name"] == name).then(|| v.remove(0))
+            })
+    }
+
+    /// Like [`Kubeconfig::resolve`]; `None` when the index cannot tell (the full parse decides).
+    fn resolve(&self, context: Option<&str>) -> Option<(String, Value, Value)> {
+        let name = match context {
+            Some(c) => c.to_string(),
+            None => {
+                let (rest, lines) = self.sections.get("current-context")?;
+                if !lines.is_empty() {
+                    return None;
+                }
+                let v: Value = serde_saphyr::from_str(&format!("v: {rest}")).ok()?;
+                v["v"].as_str()?.to_string()
+            }
+        };
+        let ctx = self.find("contexts", &name)?;
+        let cluster = self.find("clusters", ctx["context"]["cluster"].as_str()?)?;
+        let user = match ctx["context"]["user"].as_str() {
+            Some(u) => self.find("users", u)?,
+            None => return None,
+        };
+        Some((name, cluster, user))
     }
 }
 
@@ -312,4 +443,82 @@ fn exchange(
         close = true;
     }
     Ok(((status, body), !close))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The index finds what the full parse finds, and leaves what it cannot read to it.
+    #[test]
+    fn index_agrees_with_the_full_parse() {
+        let ca = base64::engine::general_purpose::STANDARD.encode("CA PEM");
+        let sim = crate::kubeconfig::render(
+            &[
+                crate::kubeconfig::Entry {
+                    name: "hub",
+                    server: "https://127.0.0.1:1",
+                    token: "t-hub",
+                },
+                crate::kubeconfig::Entry {
+                    name: "spoke1",
+                    server: "https://127.0.0.1:2",
+                    token: "t-spoke1",
+                },
+                crate::kubeconfig::Entry {
+                    name: "spoke",
+                    server: "https://127.0.0.1:3",
+                    token: "t-spoke",
+                },
+            ],
+            "CA PEM",
+        );
+        let indented = format!(
+            "apiVersion: v1\nkind: Config\npreferences: {{}}\ncurrent-context: 'b'\nclusters:\n  - cluster:\n      server: \"https://127.0.0.1:9\"\n      certificate-authority-data: {ca}\n    name: bc\ncontexts:\n  - name: b\n    context: {{cluster: bc, user: bu}}\nusers:\n  - name: bu\n    user:\n      token: \"t-b\"\n"
+        );
+        let commented = format!("# a comment\n{indented}");
+        for (text, contexts) in [
+            (
+                &sim,
+                &[
+                    None,
+                    Some("hub"),
+                    Some("spoke"),
+                    Some("spoke1"),
+                    Some("nope"),
+                ][..],
+            ),
+            (&indented, &[None, Some("b"), Some("bc")][..]),
+            (&commented, &[None, Some("b")][..]),
+        ] {
+            let kc = Kubeconfig::from_text(text.clone());
+            for c in contexts {
+                let quick = Index::new(text).and_then(|i| i.resolve(*c));
+                let full = kc.resolve(*c).ok();
+                if let Some(q) = &quick {
+                    assert_eq!(Some(q), full.as_ref(), "{c:?} in\n{text}");
+                }
+                let got = kc.context(*c);
+                match &full {
+                    Some((name, _, user)) => {
+                        let got = got.unwrap();
+                        assert_eq!(&got.name, name);
+                        assert_eq!(got.token, user["user"]["token"].as_str().unwrap());
+                        assert_eq!(got.ca_pem, "CA PEM");
+                    }
+                    None => assert!(got.is_err()),
+                }
+            }
+        }
+        // The simulator's own kubeconfig is read by the index.
+        let i = Index::new(&sim).expect("the index reads the simulator's kubeconfig");
+        assert_eq!(i.resolve(None).unwrap().0, "hub");
+        assert_eq!(
+            i.resolve(Some("spoke")).unwrap().2["user"]["token"],
+            "t-spoke"
+        );
+        let i = Index::new(&indented).expect("indented lists are read by the index");
+        assert_eq!(i.resolve(None).unwrap().0, "b");
+        assert!(Index::new(&commented).is_none());
+    }
 }
