@@ -2,7 +2,6 @@
 //! timeout or Ctrl-C kills it and everything it started, output captured with a size bound.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -102,15 +101,17 @@ fn kill_group(handle: &duct::Handle) {
     let _ = handle.kill();
 }
 
-/// Reads a stream to its end, keeping the first [`CAPTURE_LIMIT`] bytes and dropping the rest
-/// (read anyway, so that the program never blocks on a full pipe). No buffer is zeroed: a step
-/// that prints nothing costs one read.
-fn read_bounded(r: os_pipe::PipeReader) -> (Vec<u8>, bool) {
+/// Reads a pipe to its end on the runtime's reactor, keeping the first [`CAPTURE_LIMIT`] bytes
+/// and dropping the rest (read anyway, so that the program never blocks on a full pipe). No
+/// buffer is zeroed: a step that prints nothing costs one read.
+async fn read_bounded(r: os_pipe::PipeReader) -> std::io::Result<(Vec<u8>, bool)> {
+    use tokio::io::AsyncReadExt;
+    let pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(r.into())?;
     let mut kept = Vec::new();
-    let mut limited = r.take(CAPTURE_LIMIT as u64);
-    let _ = limited.read_to_end(&mut kept);
-    let dropped = std::io::copy(&mut limited.into_inner(), &mut std::io::sink()).unwrap_or(0);
-    (kept, dropped > 0)
+    let mut limited = pipe.take(CAPTURE_LIMIT as u64);
+    limited.read_to_end(&mut kept).await?;
+    let dropped = tokio::io::copy(&mut limited.into_inner(), &mut tokio::io::sink()).await?;
+    Ok((kept, dropped > 0))
 }
 
 /// Runs `spec` to completion. Dropping the returned future kills the process group.
@@ -154,29 +155,31 @@ pub async fn run(spec: ProcessSpec) -> Result<ProcessOutput, ProcessError> {
         handle: handle.clone(),
         armed: true,
     };
-    let waiter = handle.clone();
-    // Both streams are read on the runtime's blocking pool, whose threads are reused from step
-    // to step, instead of a new thread per step.
-    let stdout_reader = tokio::task::spawn_blocking(move || read_bounded(out_r));
-    let joined = tokio::task::spawn_blocking(move || {
-        let (stderr, err_truncated) = read_bounded(err_r);
-        let status = waiter.wait().map(|o| o.status.code());
-        (stderr, err_truncated, status)
-    })
-    .await;
-    let (stdout, out_truncated) = stdout_reader.await.unwrap_or_default();
-    guard.armed = false;
-    let joined = joined.map(|(stderr, err_truncated, status)| {
-        (stdout, stderr, out_truncated || err_truncated, status)
-    });
-    let (stdout, stderr, truncated, status) = joined.map_err(|e| ProcessError::Spawn {
+    // Both streams are read on the reactor, not on threads: every hand-off between threads
+    // was a wake-up, and a step of a chain waits for each one (figure 1 of
+    // docs/PERFORMANCE.md).
+    let spawn_error = |source: std::io::Error| ProcessError::Spawn {
         program: shown.clone(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
-    let exit_code = status.map_err(|source| ProcessError::Spawn {
-        program: shown,
         source,
-    })?;
+    };
+    let (out, err) = tokio::join!(read_bounded(out_r), read_bounded(err_r));
+    let ((stdout, out_truncated), (stderr, err_truncated)) =
+        (out.map_err(spawn_error)?, err.map_err(spawn_error)?);
+    // Both pipes at their end: the program has almost always exited and is reaped at once;
+    // one that closed its output and goes on running is waited for on the blocking pool.
+    let status = match handle.try_wait().map_err(spawn_error)? {
+        Some(output) => output.status.code(),
+        None => {
+            let waiter = handle.clone();
+            tokio::task::spawn_blocking(move || waiter.wait().map(|o| o.status.code()))
+                .await
+                .map_err(|e| spawn_error(std::io::Error::other(e.to_string())))?
+                .map_err(spawn_error)?
+        }
+    };
+    guard.armed = false;
+    let exit_code = status;
+    let truncated = out_truncated || err_truncated;
     Ok(ProcessOutput {
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
@@ -206,6 +209,19 @@ mod tests {
             .unwrap();
         assert_eq!(out.stdout, "out\n");
         assert_eq!(out.stderr, "err\n");
+        assert_eq!(out.exit_code, Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_program_that_closes_its_output_and_goes_on_is_waited_for() {
+        // Both pipes reach their end long before the exit: the reaping falls back to waiting.
+        let out = run(spec(
+            "sh",
+            &["-c", "echo early; exec >&- 2>&-; sleep 0.2; exit 3"],
+        ))
+        .await
+        .unwrap();
+        assert_eq!(out.stdout, "early\n");
         assert_eq!(out.exit_code, Some(3));
     }
 
