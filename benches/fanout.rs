@@ -243,7 +243,23 @@ fn main() {
         println!(
             "  CPU (the simulator, in this process): 1 spoke {:.0} ms, {spokes} spokes {:.0} ms",
             median_f(one_sim) * 1e3,
-            median_f(many_sim) * 1e3
+            median_f(many_sim.clone()) * 1e3
+        );
+    }
+    // What the machine allows: all the CPU of the run (mcflow, its linkerd processes and the
+    // simulated clusters) spread perfectly over the cores. A fan-out that is not serialised
+    // anywhere comes close to it; the aim of 5a needs the floor itself under 2× one spoke.
+    if !usage.is_empty() && !many_sim.is_empty() {
+        let cpu = median_f(usage.iter().map(|u| u.cpu).collect()) + median_f(many_sim);
+        let floor = cpu / cores as f64;
+        let one_s = one.as_secs_f64();
+        println!(
+            "  CPU floor of the {spokes}-spoke run on {cores} cores: {:.0} ms = {:.1}× one spoke; \
+             the run took {:.2}× its floor; 2× one spoke needs ≥ {} cores at this CPU per spoke",
+            floor * 1e3,
+            floor / one_s,
+            many.as_secs_f64() / floor,
+            (cpu / (2.0 * one_s)).ceil()
         );
     }
     figure(
