@@ -47,15 +47,11 @@ struct Usage {
     cpu: f64,
 }
 
-/// CPU seconds used so far by the threads of this process (the simulator's runtime serves the
-/// clusters here): the sum of `/proc/self/task/*/schedstat`'s run time. `None` off Linux.
+/// CPU seconds used so far by this process (the simulator's runtime serves the clusters here),
+/// threads that have exited included.
 fn own_cpu() -> Option<f64> {
-    let mut ns: u64 = 0;
-    for t in std::fs::read_dir("/proc/self/task").ok()? {
-        let stat = std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok()?;
-        ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(ns as f64 / 1e9)
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID).ok()?;
+    Some(t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9)
 }
 
 /// One run linking the spokes of `config`: its wall time, and its usage when measured.

@@ -15,6 +15,11 @@ use mcflow::params::{self, ParamValues};
 use mcflow::plan;
 use mcflow::workflow::validate::load_and_validate;
 
+// The allocator of the `mcflow` binary (src/main.rs), so that the library calls measured here
+// run as they do in it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A realistic workflow of `n` steps: `run` argv templates reading params and the previous
 /// step's outputs, explicit `needs` lists, `for_each` over lists and over config, `when`,
 /// `assert`, named outputs, retries and timeouts.

@@ -5,6 +5,12 @@ use mcflow::cli::{Cli, Command};
 use mcflow::commands;
 use mcflow::error::Error;
 
+// mimalloc: loading and planning a workflow is mostly small allocations, where it is faster
+// than glibc's malloc (docs/PERFORMANCE.md, figure 2). Declared by the binary, not the
+// library, so that tests and other users of the library keep their own allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose, cli.global.quiet);

@@ -126,11 +126,23 @@ struct PlanContext {
 struct PlaceholderSteps {
     /// Step id → its view.
     steps: HashMap<String, minijinja::Value>,
-    /// Step ids in file order, for iteration.
+    /// Step ids in sorted order, for iteration.
     order: Vec<String>,
 }
 
-/// `steps.<id>` (`outputs: None`) or `steps.<id>.outputs` (`outputs: Some(names)`).
+/// [`STEP_FIELDS`] in the sorted order a JSON map of them lists them (tested).
+const SORTED_STEP_FIELDS: [&str; 8] = [
+    "error",
+    "exit_code",
+    "items",
+    "object",
+    "outputs",
+    "status",
+    "stderr",
+    "stdout",
+];
+
+/// `steps.<id>` (`is_outputs: false`) or `steps.<id>.outputs` (`is_outputs: true`).
 #[derive(Debug)]
 struct PlaceholderStep {
     id: String,
@@ -149,13 +161,25 @@ impl PlaceholderSteps {
                     let view = PlaceholderStep {
                         id: s.id.clone(),
                         sensitive: s.sensitive,
-                        outputs: s.outputs.keys().cloned().collect(),
+                        outputs: s
+                            .outputs
+                            .keys()
+                            .cloned()
+                            .collect::<std::collections::BTreeSet<_>>()
+                            .into_iter()
+                            .collect(),
                         is_outputs: false,
                     };
                     (s.id.clone(), minijinja::Value::from_object(view))
                 })
                 .collect(),
-            order: steps.iter().map(|s| s.id.clone()).collect(),
+            // Sorted and without repeats, as the map of placeholders this replaced listed them.
+            order: steps
+                .iter()
+                .map(|s| s.id.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
         }
     }
 }
@@ -208,7 +232,7 @@ impl minijinja::value::Object for PlaceholderStep {
         if self.is_outputs {
             Enumerator::Values(self.outputs.iter().map(|o| o.as_str().into()).collect())
         } else {
-            Enumerator::Str(&STEP_FIELDS)
+            Enumerator::Str(&SORTED_STEP_FIELDS)
         }
     }
 }
@@ -613,5 +637,37 @@ fn render_leniently(v: &mut serde_json::Value, lenient: &mut impl FnMut(&str) ->
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_step_fields_are_the_step_fields_sorted() {
+        let mut fields = STEP_FIELDS;
+        fields.sort_unstable();
+        assert_eq!(fields, SORTED_STEP_FIELDS);
+    }
+
+    /// `steps` lists what a JSON map of placeholders listed: ids and fields in sorted order.
+    #[test]
+    fn steps_list_in_sorted_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.yaml");
+        std::fs::write(
+            &path,
+            "name: w\nsteps:\n  - id: b\n    run: [echo, b]\n    outputs: { z: { json: /z }, a: { json: /a } }\n  - id: a\n    run: [echo, a]\n  - id: show\n    needs: [a, b]\n    print: \"{{ steps | list }} {{ steps.b | list }} {{ steps.b.outputs | list }} {{ steps.b.outputs.a }}\"\n",
+        )
+        .unwrap();
+        let bundle = crate::workflow::validate::load_and_validate(&path, None).unwrap();
+        let plan = build(&bundle, &ParamValues::new(), &serde_json::json!({})).unwrap();
+        let show = plan.steps.iter().find(|s| s.id == "show").unwrap();
+        assert_eq!(
+            show.rendered["text"],
+            "['a', 'b', 'show'] ['error', 'exit_code', 'items', 'object', 'outputs', 'status', \
+             'stderr', 'stdout'] ['a', 'z'] <steps.b.outputs.a>"
+        );
     }
 }

@@ -146,7 +146,8 @@ pub async fn execute(
 }
 
 fn process_error(e: ProcessError) -> StepError {
-    // A missing program or one that cannot start will not appear by retrying.
+    // A missing program, one that cannot start or one whose output cannot be read will not
+    // come right by retrying.
     StepError::permanent(e.to_string())
 }
 

@@ -40,6 +40,12 @@ pub enum ProcessError {
         program: String,
         source: std::io::Error,
     },
+    /// The program ran, but its output could not be read or its exit status collected.
+    #[error("cannot read the outcome of `{program}`: {source}")]
+    Outcome {
+        program: String,
+        source: std::io::Error,
+    },
 }
 
 /// Finds `program`: a path with a slash is used as it is, a bare name is looked up in PATH.
@@ -158,23 +164,23 @@ pub async fn run(spec: ProcessSpec) -> Result<ProcessOutput, ProcessError> {
     // Both streams are read on the reactor, not on threads: every hand-off between threads
     // was a wake-up, and a step of a chain waits for each one (figure 1 of
     // docs/PERFORMANCE.md).
-    let spawn_error = |source: std::io::Error| ProcessError::Spawn {
+    let outcome_error = |source: std::io::Error| ProcessError::Outcome {
         program: shown.clone(),
         source,
     };
     let (out, err) = tokio::join!(read_bounded(out_r), read_bounded(err_r));
     let ((stdout, out_truncated), (stderr, err_truncated)) =
-        (out.map_err(spawn_error)?, err.map_err(spawn_error)?);
+        (out.map_err(outcome_error)?, err.map_err(outcome_error)?);
     // Both pipes at their end: the program has almost always exited and is reaped at once;
     // one that closed its output and goes on running is waited for on the blocking pool.
-    let status = match handle.try_wait().map_err(spawn_error)? {
+    let status = match handle.try_wait().map_err(outcome_error)? {
         Some(output) => output.status.code(),
         None => {
             let waiter = handle.clone();
             tokio::task::spawn_blocking(move || waiter.wait().map(|o| o.status.code()))
                 .await
-                .map_err(|e| spawn_error(std::io::Error::other(e.to_string())))?
-                .map_err(spawn_error)?
+                .map_err(|e| outcome_error(std::io::Error::other(e.to_string())))?
+                .map_err(outcome_error)?
         }
     };
     guard.armed = false;

@@ -167,6 +167,18 @@ mod tests {
         }
     }
 
+    /// The direct road sorts mapping keys because serde_json's maps are sorted (no
+    /// `preserve_order` anywhere in the build); if a dependency ever turned that feature on,
+    /// both roads must change together.
+    #[test]
+    fn json_maps_are_sorted_as_the_direct_road_assumes() {
+        let map: serde_json::Map<String, serde_json::Value> = [("b", 1), ("a", 2), ("c", 3)]
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        assert_eq!(map.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+    }
+
     #[test]
     fn scalars_and_containers_read_as_through_json() {
         for yaml in [
