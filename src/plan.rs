@@ -161,27 +161,22 @@ impl PlaceholderSteps {
                     let view = PlaceholderStep {
                         id: s.id.clone(),
                         sensitive: s.sensitive,
-                        outputs: s
-                            .outputs
-                            .keys()
-                            .cloned()
-                            .collect::<std::collections::BTreeSet<_>>()
-                            .into_iter()
-                            .collect(),
+                        outputs: sorted(s.outputs.keys()).into(),
                         is_outputs: false,
                     };
                     (s.id.clone(), minijinja::Value::from_object(view))
                 })
                 .collect(),
             // Sorted and without repeats, as the map of placeholders this replaced listed them.
-            order: steps
-                .iter()
-                .map(|s| s.id.clone())
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect(),
+            order: sorted(steps.iter().map(|s| &s.id)),
         }
     }
+}
+
+/// Sorted, without repeats.
+fn sorted<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let set: std::collections::BTreeSet<&String> = names.collect();
+    set.into_iter().cloned().collect()
 }
 
 impl minijinja::value::Object for PlaceholderSteps {

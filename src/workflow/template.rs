@@ -287,10 +287,31 @@ pub fn names_in_template(src: &str) -> Result<BTreeSet<String>, String> {
 /// `mcflow validate`'s time. `None` for anything else (which the compiler then reads). Equal to
 /// what [`names_in_template`] gets from minijinja (tested against it).
 fn simple_names(src: &str) -> Option<BTreeSet<String>> {
+    let mut names = BTreeSet::new();
+    simple_blocks(src, |_, path, mut filters| {
+        if !filters.all(|f| is_plain_ident(f.trim())) {
+            return None;
+        }
+        let root = path.split('.').next()?;
+        if !is_function(root) {
+            names.insert(path.to_string());
+        }
+        Some(())
+    })?;
+    Some(names)
+}
+
+/// Walks a template made only of text and `{{ dotted.path | filter | ... }}` blocks, calling
+/// `block(text_before, path, filters)` for each block in order, and returns the text after the
+/// last one. `None` for a template of any other shape (statements, comments, expressions,
+/// an unclosed block), or as soon as `block` returns `None`.
+fn simple_blocks<'a>(
+    src: &'a str,
+    mut block: impl FnMut(&'a str, &'a str, std::str::Split<'a, char>) -> Option<()>,
+) -> Option<&'a str> {
     if has_statement(src) {
         return None;
     }
-    let mut names = BTreeSet::new();
     let mut rest = src;
     while let Some(start) = opener(rest, |next| next == b'{') {
         let after = &rest[start + 2..];
@@ -300,16 +321,10 @@ fn simple_names(src: &str) -> Option<BTreeSet<String>> {
         if !path.split('.').all(is_plain_ident) {
             return None;
         }
-        if !parts.all(|f| is_plain_ident(f.trim())) {
-            return None;
-        }
-        let root = path.split('.').next()?;
-        if !is_function(root) {
-            names.insert(path.to_string());
-        }
+        block(&rest[..start], path, parts)?;
         rest = &after[end + 2..];
     }
-    Some(names)
+    Some(rest)
 }
 
 /// An identifier that is not a keyword, a literal or a name minijinja treats specially.
@@ -373,26 +388,12 @@ pub fn render(src: &str, ctx: &Value) -> Result<String, String> {
 /// `None` for anything else, including a name that is not there, so that minijinja renders
 /// it and reports its own error. Equal to minijinja's output (tested against it).
 fn render_simple(src: &str, ctx: &Value) -> Option<String> {
-    if has_statement(src) {
-        return None;
-    }
     let mut out = String::with_capacity(src.len() + 16);
-    let mut rest = src;
-    while let Some(start) = opener(rest, |next| next == b'{') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = closer(after)?;
-        let mut filters = after[..end].split('|');
-        let mut segments = filters.next()?.trim().split('.');
-        let root = segments.next()?;
-        if !is_plain_ident(root) {
-            return None;
-        }
-        let mut value = ctx.get_attr(root).ok()?;
+    let tail = simple_blocks(src, |text, path, filters| {
+        out.push_str(text);
+        let mut segments = path.split('.');
+        let mut value = ctx.get_attr(segments.next()?).ok()?;
         for segment in segments {
-            if !is_plain_ident(segment) {
-                return None;
-            }
             value = value.get_attr(segment).ok()?;
         }
         for filter in filters {
@@ -413,9 +414,9 @@ fn render_simple(src: &str, ctx: &Value) -> Option<String> {
             }
             _ => return None,
         }
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
+        Some(())
+    })?;
+    out.push_str(tail);
     Some(out)
 }
 
