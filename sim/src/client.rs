@@ -316,15 +316,41 @@ impl KubeContext {
 
     /// One HTTPS request on the context's connection (opened if needed); returns status and body.
     pub fn request(&self, method: &str, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+        self.request_with_body(method, path, None)
+    }
+
+    /// Like [`KubeContext::request`], with a body of the given content type (e.g.
+    /// `application/apply-patch+yaml`); used by the real-cluster rig's helpers.
+    pub fn request_with_body(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nAccept: application/json\r\nUser-Agent: linkerd/fake\r\n\r\n",
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nAccept: application/json\r\nUser-Agent: linkerd/fake\r\n",
             self.hostport()?,
             self.token
-        );
+        )
+        .into_bytes();
+        match body {
+            Some((content_type, bytes)) => {
+                req.extend_from_slice(
+                    format!(
+                        "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+                        bytes.len()
+                    )
+                    .as_bytes(),
+                );
+                req.extend_from_slice(bytes);
+            }
+            None => req.extend_from_slice(b"\r\n"),
+        }
+        let req = req;
         let retryable = method == "GET" || method == "HEAD";
         if let Some(mut stream) = conn.stream.take() {
-            match exchange(&mut stream, req.as_bytes(), method == "HEAD") {
+            match exchange(&mut stream, &req, method == "HEAD") {
                 Ok((answer, keep)) => {
                     if keep {
                         conn.stream = Some(stream);
@@ -337,7 +363,7 @@ impl KubeContext {
             }
         }
         let mut stream = self.connect(&mut conn)?;
-        match exchange(&mut stream, req.as_bytes(), method == "HEAD") {
+        match exchange(&mut stream, &req, method == "HEAD") {
             Ok((answer, keep)) => {
                 if keep {
                     conn.stream = Some(stream);

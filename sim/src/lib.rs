@@ -15,6 +15,7 @@ pub mod patch;
 pub mod protobuf;
 pub mod reactors;
 pub mod request_log;
+pub mod rig;
 pub mod resources;
 pub mod scenario;
 pub mod selector;
