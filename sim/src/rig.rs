@@ -40,7 +40,8 @@ use crate::error::ApiError;
 use crate::kubeconfig;
 use crate::simulator::Simulator;
 
-/// The programs a rig needs, in `bin_dir()`.
+/// The programs a rig needs, in `bin_dir()` (the first two are enough for
+/// [`RealClustersBuilder::api_only`]).
 pub const REQUIRED_BINARIES: [&str; 5] = [
     "etcd",
     "kube-apiserver",
@@ -165,7 +166,12 @@ impl RealClustersBuilder {
             "cluster names must be unique"
         );
         let bins = self.bin_dir.clone().unwrap_or_else(bin_dir);
-        check_binaries(&bins).map_err(|e| anyhow!(e))?;
+        let needed = if self.workloads {
+            &REQUIRED_BINARIES[..]
+        } else {
+            &REQUIRED_BINARIES[..2]
+        };
+        check_binaries(&bins, needed).map_err(|e| anyhow!(e))?;
         let dir = std::env::temp_dir().join(format!(
             "mcflow-rig-{}-{:08x}",
             std::process::id(),
@@ -189,9 +195,9 @@ impl RealClustersBuilder {
     }
 }
 
-/// Err(reason) when a required binary is missing from `dir`.
-fn check_binaries(dir: &Path) -> Result<(), String> {
-    let missing: Vec<&str> = REQUIRED_BINARIES
+/// Err(reason) when one of `needed` is missing from `dir`.
+fn check_binaries(dir: &Path, needed: &[&str]) -> Result<(), String> {
+    let missing: Vec<&str> = needed
         .iter()
         .copied()
         .filter(|b| !dir.join(b).is_file())
@@ -218,6 +224,7 @@ struct Pki {
     cert_pem: String,
     key_pem: String,
     sa_key_pem: String,
+    sa_pub_pem: String,
 }
 
 fn generate_pki() -> anyhow::Result<Pki> {
@@ -255,14 +262,14 @@ fn generate_pki() -> anyhow::Result<Pki> {
     ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let cert = params.signed_by(&key, &issuer)?;
-    // ECDSA P-256 in PKCS#8: kube-apiserver reads it as the signing key and takes the public
-    // key out of the same file for verification (keyutil.PublicKeysFromFile).
+    // ECDSA P-256: the private key in PKCS#8 for signing, its public key (PKIX) for checking.
     let sa_key = KeyPair::generate()?;
     Ok(Pki {
         ca_pem: ca_cert.pem(),
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
         sa_key_pem: sa_key.serialize_pem(),
+        sa_pub_pem: sa_key.public_key_pem(),
     })
 }
 
@@ -300,7 +307,7 @@ impl RealClusters {
     /// print `rig skipped: <why>` and return.
     pub fn available() -> Result<PathBuf, String> {
         let dir = bin_dir();
-        check_binaries(&dir)?;
+        check_binaries(&dir, &REQUIRED_BINARIES)?;
         Ok(dir)
     }
 
@@ -398,10 +405,12 @@ impl RealClusters {
         let cert = pki_dir.join("apiserver.crt");
         let key = pki_dir.join("apiserver.key");
         let sa_key = pki_dir.join("sa.key");
+        let sa_pub = pki_dir.join("sa.pub");
         std::fs::write(&ca, &pki.ca_pem)?;
         std::fs::write(&cert, &pki.cert_pem)?;
         std::fs::write(&key, &pki.key_pem)?;
         std::fs::write(&sa_key, &pki.sa_key_pem)?;
+        std::fs::write(&sa_pub, &pki.sa_pub_pem)?;
         self.ca_pem = pki.ca_pem.clone();
         let p = |x: &Path| x.display().to_string();
 
@@ -454,7 +463,7 @@ impl RealClusters {
                     format!("--client-ca-file={}", p(&ca)),
                     format!("--token-auth-file={}", p(&tokens)),
                     "--authorization-mode=Node,RBAC".into(),
-                    format!("--service-account-key-file={}", p(&sa_key)),
+                    format!("--service-account-key-file={}", p(&sa_pub)),
                     format!("--service-account-signing-key-file={}", p(&sa_key)),
                     "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
                     "--service-cluster-ip-range=10.96.0.0/16".into(),
