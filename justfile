@@ -42,6 +42,13 @@ bench *ARGS:
 demo:
     cargo run --locked --example demo
 
+# The real-cluster rig (README, "The real-cluster rig"): builds etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler, kwok (and linkerd where the Go module proxy serves it)
+# from pinned Go modules into target/rig/bin and prints their versions. Then `just test` runs the
+# rig_* differential tests against it too.
+rig:
+    bash rig/build.sh
+
 # CI, locally.
 ci:
     bash .ci/run

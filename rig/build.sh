@@ -3,8 +3,9 @@
 # target/rig/bin (or $MCFLOW_RIG_BIN): etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kwok, and
 # linkerd + its controller at 2.17, 2.18 and 2.19. Go's module and build caches make a second run
-# quick. Exits non-zero with one line when go or the module proxy is missing, or a control-plane
-# binary fails to build; a linkerd release the proxy does not serve is reported and left out.
+# quick. Exit 2 with one line when go or the module proxy is missing (nothing can be built here),
+# 1 when a control-plane binary fails to build; a linkerd release the proxy does not serve is
+# reported and left out.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,7 +15,7 @@ mkdir -p "$out" "$logs"
 
 if ! command -v go >/dev/null 2>&1; then
     echo "rig: not built: no Go toolchain (go) on PATH; install Go 1.24 or newer to build the rig"
-    exit 1
+    exit 2
 fi
 
 # The pins. Kubernetes: k8s.io/kubernetes and its staging modules (rig/kube/go.mod); etcd and
@@ -30,7 +31,7 @@ linkerd_releases=(
 # Everything below reaches only the Go module proxy, and only through `go`.
 if ! err=$(go mod download -C "$root/rig/kube" k8s.io/kubernetes 2>&1); then
     echo "rig: not built: the Go module proxy did not serve k8s.io/kubernetes@$KUBE_VERSION: $(echo "$err" | grep -v '^go: downloading' | head -n 1)"
-    exit 1
+    exit 2
 fi
 
 failed=()
