@@ -97,10 +97,8 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, old: Option<&Value>, s
             }
         }
         ("", "services") => default_service(obj, old, store),
-        ("apps", "deployments")
-            if obj.pointer("/spec/replicas").is_none() && obj.get("spec").is_some() =>
-        {
-            obj["spec"]["replicas"] = json!(1);
+        ("apps", "deployments") if obj.get("spec").is_some_and(Value::is_object) => {
+            default_deployment(obj)
         }
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             let names = obj.pointer("/spec/names").cloned().unwrap_or(json!({}));
@@ -125,11 +123,154 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, old: Option<&Value>, s
     }
 }
 
+/// Set `obj[key]` to `value` when absent.
+fn or_default(obj: &mut Value, key: &str, value: Value) {
+    if obj.get(key).is_none()
+        && let Some(m) = obj.as_object_mut()
+    {
+        m.insert(key.to_string(), value);
+    }
+}
+
+/// A Deployment's defaults, as SetDefaults_Deployment (pkg/apis/apps/v1/defaults.go) and the pod
+/// template's, as SetDefaults_PodSpec, SetDefaults_Container and SetDefaults_ContainerPort
+/// (pkg/apis/core/v1/defaults.go) fill them in.
+fn default_deployment(obj: &mut Value) {
+    let spec = &mut obj["spec"];
+    or_default(spec, "replicas", json!(1));
+    or_default(spec, "revisionHistoryLimit", json!(10));
+    or_default(spec, "progressDeadlineSeconds", json!(600));
+    or_default(spec, "strategy", json!({}));
+    or_default(&mut spec["strategy"], "type", json!("RollingUpdate"));
+    if spec["strategy"]["type"] == "RollingUpdate" {
+        or_default(&mut spec["strategy"], "rollingUpdate", json!({}));
+        let ru = &mut spec["strategy"]["rollingUpdate"];
+        or_default(ru, "maxUnavailable", json!("25%"));
+        or_default(ru, "maxSurge", json!("25%"));
+    }
+    // The template's ObjectMeta is a struct whose zero creationTimestamp Go serialises as
+    // `null` (metav1.Time has no omitzero in 1.33): a real server always shows it.
+    if spec.get("template").is_some_and(Value::is_object) {
+        or_default(&mut spec["template"], "metadata", json!({}));
+        or_default(
+            &mut spec["template"]["metadata"],
+            "creationTimestamp",
+            Value::Null,
+        );
+    }
+    let Some(pod) = spec.pointer_mut("/template/spec").filter(|p| p.is_object()) else {
+        return;
+    };
+    or_default(pod, "restartPolicy", json!("Always"));
+    or_default(pod, "terminationGracePeriodSeconds", json!(30));
+    or_default(pod, "dnsPolicy", json!("ClusterFirst"));
+    or_default(pod, "securityContext", json!({}));
+    or_default(pod, "schedulerName", json!("default-scheduler"));
+    for list in ["initContainers", "containers"] {
+        for c in pod
+            .get_mut(list)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            // IfNotPresent, unless the image has no tag or the tag `latest` (and no digest).
+            let image = c.get("image").and_then(Value::as_str).unwrap_or_default();
+            let last = image.rsplit('/').next().unwrap_or(image);
+            let pull = if !image.contains('@')
+                && last.split_once(':').is_none_or(|(_, tag)| tag == "latest")
+            {
+                "Always"
+            } else {
+                "IfNotPresent"
+            };
+            or_default(c, "imagePullPolicy", json!(pull));
+            or_default(c, "terminationMessagePath", json!("/dev/termination-log"));
+            or_default(c, "terminationMessagePolicy", json!("File"));
+            or_default(c, "resources", json!({}));
+            for p in c
+                .get_mut("ports")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                or_default(p, "protocol", json!("TCP"));
+            }
+        }
+    }
+}
+
+/// A Deployment's spec checks that a real API server makes and the simulator follows: the
+/// selector must match the template's labels (ValidateDeploymentSpec in
+/// pkg/apis/apps/validation/validation.go), else 422 with its wording.
+pub fn validate_deployment(obj: &Value) -> Result<(), ApiError> {
+    let Some(selector) = obj
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+    else {
+        return Ok(());
+    };
+    let labels = obj
+        .pointer("/spec/template/metadata/labels")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    if selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+        return Ok(());
+    }
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    // Go's %#v of a map[string]string: keys sorted, `"k":"v"` joined by ", ".
+    let shown: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{:?}:{:?}", k, v.as_str().unwrap_or_default()))
+        .collect();
+    let mut shown = shown;
+    shown.sort();
+    Err(ApiError::invalid(
+        "apps",
+        "Deployment",
+        name,
+        &[(
+            "spec.template.metadata.labels",
+            format!(
+                "Invalid value: map[string]string{{{}}}: `selector` does not match template `labels`",
+                shown.join(", ")
+            ),
+        )],
+    ))
+}
+
 fn default_service(obj: &mut Value, old: Option<&Value>, store: &Store) {
     if !obj.get("spec").is_some_and(Value::is_object) {
         obj["spec"] = json!({});
     }
+    // SetDefaults_Service (pkg/apis/core/v1/defaults.go) and the IP family defaults the
+    // service REST storage fills in for a single-stack IPv4 cluster
+    // (pkg/registry/core/service/storage/alloc.go); status.loadBalancer is always present.
+    if obj
+        .pointer("/status/loadBalancer")
+        .is_none_or(|lb| !lb.is_object())
+    {
+        if !obj.get("status").is_some_and(Value::is_object) {
+            obj["status"] = json!({});
+        }
+        obj["status"]["loadBalancer"] = json!({});
+    }
     let spec = &mut obj["spec"];
+    if spec["type"] != "ExternalName" {
+        or_default(spec, "internalTrafficPolicy", json!("Cluster"));
+        // A headless Service without a selector: RequireDualStack (alloc.go initIPFamilyFields).
+        let headless_no_selector = spec["clusterIP"] == "None" && spec.get("selector").is_none();
+        let policy = if headless_no_selector {
+            "RequireDualStack"
+        } else {
+            "SingleStack"
+        };
+        or_default(spec, "ipFamilyPolicy", json!(policy));
+        or_default(spec, "ipFamilies", json!(["IPv4"]));
+    }
     if spec.get("type").is_none() {
         spec["type"] = json!("ClusterIP");
     }

@@ -155,6 +155,7 @@ pub fn apply(
 
     // Conflicts: a field another manager owns, applied with a different value.
     let mut conflicts: Vec<(String, fieldpath::Path)> = Vec::new();
+    let mut shown: Vec<(String, fieldpath::Path)> = Vec::new();
     for (path, value) in &applied_leaves {
         if path.last().map(String::as_str) == Some(".") {
             continue;
@@ -167,11 +168,12 @@ pub fn apply(
             let same = m.manager == manager && m.operation == "Apply";
             if !same && m.subresource.is_none() && m.fields.contains(path) {
                 conflicts.push((m.manager.clone(), path.clone()));
+                shown.push((print_manager(m), path.clone()));
             }
         }
     }
     if !conflicts.is_empty() && !force {
-        return Err(conflict_error(&conflicts, api_version));
+        return Err(conflict_error(&shown));
     }
     for (owner, path) in &conflicts {
         for m in managers.iter_mut().filter(|m| &m.manager == owner) {
@@ -229,35 +231,52 @@ pub fn apply(
     Ok(result)
 }
 
-fn conflict_error(conflicts: &[(String, fieldpath::Path)], api_version: &str) -> ApiError {
-    let version = api_version.rsplit('/').next().unwrap_or(api_version);
+/// How the API server names a conflicting manager: `"name"` for an applier, `"name" using
+/// <apiVersion>` for an updater (k8s.io/apimachinery pkg/util/managedfields/internal/conflict.go,
+/// printManager; the manager identifier it prints carries no time).
+fn print_manager(m: &Manager) -> String {
+    let mut s = format!("{:?}", m.manager);
+    if let Some(sub) = &m.subresource {
+        s = format!("{s} with subresource {sub:?}");
+    }
+    if m.operation == "Update" {
+        s = format!("{s} using {}", m.api_version);
+    }
+    s
+}
+
+/// The 409 of a conflicting apply, worded as getConflictMessage and NewConflictError word it
+/// (k8s.io/apimachinery pkg/util/managedfields/internal/conflict.go): one conflict on one line,
+/// several grouped by manager in sorted order. `conflicts` holds (printed manager, path).
+fn conflict_error(conflicts: &[(String, fieldpath::Path)]) -> ApiError {
     let n = conflicts.len();
     let message = if n == 1 {
         let (m, p) = &conflicts[0];
         format!(
-            "Apply failed with 1 conflict: conflict with \"{m}\" using {api_version}: {}",
+            "Apply failed with 1 conflict: conflict with {m}: {}",
             fieldpath::display(p)
         )
     } else {
-        let mut s = format!("Apply failed with {n} conflicts: ");
-        let lines: Vec<String> = conflicts
-            .iter()
-            .map(|(m, p)| {
-                format!(
-                    "conflict with \"{m}\" using {version}: {}",
-                    fieldpath::display(p)
-                )
-            })
-            .collect();
-        s.push_str(&lines.join("\n"));
-        s
+        let mut by_manager: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        for (m, p) in conflicts {
+            by_manager
+                .entry(m.as_str())
+                .or_default()
+                .push(fieldpath::display(p));
+        }
+        let mut lines = Vec::new();
+        for (m, paths) in by_manager {
+            lines.push(format!("conflicts with {m}:"));
+            lines.extend(paths.into_iter().map(|p| format!("- {p}")));
+        }
+        format!("Apply failed with {n} conflicts: {}", lines.join("\n"))
     };
     let causes: Vec<Value> = conflicts
         .iter()
         .map(|(m, p)| {
             json!({
                 "reason": "FieldManagerConflict",
-                "message": format!("conflict with \"{m}\" using {api_version}"),
+                "message": format!("conflict with {m}"),
                 "field": fieldpath::display(p),
             })
         })
@@ -332,7 +351,7 @@ mod tests {
         assert_eq!(err.code, 409);
         assert_eq!(
             err.message,
-            "Apply failed with 1 conflict: conflict with \"one\" using v1: .data.a"
+            "Apply failed with 1 conflict: conflict with \"one\": .data.a"
         );
         let o = apply(Some(&o), &cm(json!({"a": "2"})), "two", true, "v1").unwrap();
         assert_eq!(o["data"]["a"], "2");

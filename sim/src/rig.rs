@@ -59,7 +59,11 @@ pub fn bin_dir() -> PathBuf {
         return PathBuf::from(d);
     }
     let sim = Path::new(env!("CARGO_MANIFEST_DIR"));
-    sim.parent().unwrap_or(sim).join("target").join("rig").join("bin")
+    sim.parent()
+        .unwrap_or(sim)
+        .join("target")
+        .join("rig")
+        .join("bin")
 }
 
 /// The real `linkerd` CLI of a release (`"2.17"`, `"2.18"`, `"2.19"`), when the rig has it.
@@ -157,7 +161,10 @@ impl RealClustersBuilder {
     /// Start every process and wait until each cluster is ready: `/readyz` answers `ok`, the
     /// `default` ServiceAccount exists and the kwok node is Ready (unless [`Self::api_only`]).
     pub fn start_blocking(self) -> anyhow::Result<RealClusters> {
-        anyhow::ensure!(!self.clusters.is_empty(), "a rig needs at least one cluster");
+        anyhow::ensure!(
+            !self.clusters.is_empty(),
+            "a rig needs at least one cluster"
+        );
         let mut names = self.clusters.clone();
         names.sort();
         names.dedup();
@@ -491,7 +498,11 @@ impl RealClusters {
             kubeconfig::render(&es, &pki.ca_pem)
         };
         let all = render(&entries);
-        if let Some(parent) = self.kubeconfig.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(parent) = self
+            .kubeconfig
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(parent)?;
         }
         std::fs::write(&self.kubeconfig, &all)?;
@@ -694,9 +705,8 @@ impl RealCluster {
                 bytes.as_ref().map(|(ct, b)| (*ct, b.as_slice())),
             )
             .map_err(|e| ApiError::new(503, "ServiceUnavailable", format!("{e:#}")))?;
-        let v: Value = serde_json::from_slice(&out).unwrap_or_else(|_| {
-            json!({"message": String::from_utf8_lossy(&out).into_owned()})
-        });
+        let v: Value = serde_json::from_slice(&out)
+            .unwrap_or_else(|_| json!({"message": String::from_utf8_lossy(&out).into_owned()}));
         if (200..300).contains(&status) {
             return Ok(v);
         }
@@ -722,9 +732,9 @@ impl RealCluster {
                 format!("no matches for kind \"{kind}\" in version \"{api_version}\""),
             )
         };
-        let list = self.http("GET", &path, None).map_err(|e| {
-            if e.code == 404 { no_match() } else { e }
-        })?;
+        let list = self
+            .http("GET", &path, None)
+            .map_err(|e| if e.code == 404 { no_match() } else { e })?;
         list["resources"]
             .as_array()
             .and_then(|rs| {
@@ -861,10 +871,7 @@ impl RealCluster {
         self.http(
             "PATCH",
             &format!("{path}/status?fieldManager={SETUP_MANAGER}"),
-            Some((
-                "application/merge-patch+json",
-                &json!({ "status": status }),
-            )),
+            Some(("application/merge-patch+json", &json!({ "status": status }))),
         )
     }
 
@@ -919,7 +926,11 @@ impl RealCluster {
     }
 
     /// Poll `cond` until it holds or `timeout` passes.
-    pub fn wait_until(&self, timeout: Duration, mut cond: impl FnMut(&RealCluster) -> bool) -> bool {
+    pub fn wait_until(
+        &self,
+        timeout: Duration,
+        mut cond: impl FnMut(&RealCluster) -> bool,
+    ) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             if cond(self) {

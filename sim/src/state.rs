@@ -120,6 +120,19 @@ fn content(obj: &Value) -> Value {
     o
 }
 
+/// Whether the API server keeps `metadata.generation` for a kind: only the kinds whose registry
+/// strategy sets it (pkg/registry/apps/deployment/strategy.go PrepareForCreate, the CRD and
+/// custom resource strategies in k8s.io/apiextensions-apiserver); ConfigMaps, Services,
+/// Secrets, Namespaces, RBAC objects and Leases have none.
+fn has_generation(rt: &ResourceType) -> bool {
+    static BUILTINS: std::sync::OnceLock<Vec<ResourceType>> = std::sync::OnceLock::new();
+    let builtin = BUILTINS
+        .get_or_init(resources::builtins)
+        .iter()
+        .any(|b| b.group == rt.group && b.plural == rt.plural);
+    !builtin || rt.group == "apps" || rt.group == "apiextensions.k8s.io"
+}
+
 fn spec_like(obj: &Value) -> Value {
     let mut o = obj.clone();
     if let Some(m) = o.as_object_mut() {
@@ -392,6 +405,9 @@ impl ClusterState {
         }
         let name = name_of(&obj);
         defaults::validate_name(rt, &name)?;
+        if rt.group == "apps" && rt.plural == "deployments" {
+            defaults::validate_deployment(&obj)?;
+        }
         self.check_namespace(store, rt, ns)?;
         let k = key(rt, ns, &name);
         if store.objects.contains_key(&k) {
@@ -400,7 +416,9 @@ impl ClusterState {
         defaults::apply_defaults(rt, &mut obj, None, store);
         obj["metadata"]["uid"] = json!(store.new_uid());
         obj["metadata"]["creationTimestamp"] = json!(managed::now());
-        obj["metadata"]["generation"] = json!(1);
+        if has_generation(rt) {
+            obj["metadata"]["generation"] = json!(1);
+        }
         let carried = obj["metadata"].as_object_mut().and_then(|md| {
             md.remove("resourceVersion");
             md.remove("managedFields")
@@ -480,6 +498,9 @@ impl ClusterState {
                 name_of(&new)
             )));
         }
+        if rt.group == "apps" && rt.plural == "deployments" && !status_only {
+            defaults::validate_deployment(&new)?;
+        }
         if !new.get("metadata").is_some_and(Value::is_object) {
             new["metadata"] = json!({});
         }
@@ -522,7 +543,11 @@ impl ClusterState {
         } else {
             generation
         };
-        new["metadata"]["generation"] = json!(generation);
+        if has_generation(rt) {
+            new["metadata"]["generation"] = json!(generation);
+        } else if let Some(md) = new["metadata"].as_object_mut() {
+            md.remove("generation");
+        }
         if !managed_done {
             if let Some(m) = old.pointer("/metadata/managedFields") {
                 new["metadata"]["managedFields"] = m.clone();

@@ -211,9 +211,11 @@ async fn server_side_apply_through_kube() {
             .unwrap_err(),
     );
     assert_eq!((code, reason.as_str()), (409, "Conflict"));
+    // An applier is named without "using <apiVersion>" (that is for updaters), as the API
+    // server words it: shown by tests/rig_kubectl.rs.
     assert_eq!(
         msg,
-        "Apply failed with 1 conflict: conflict with \"mcflow\" using v1: .data.a"
+        "Apply failed with 1 conflict: conflict with \"mcflow\": .data.a"
     );
     let forced = cms
         .patch(

@@ -13,7 +13,10 @@ use mcflow_sim::rig::{Backend, BackendKind};
 use rig_common::{Differences, Outcome, kubectl, rig_or_skip};
 
 /// Steps whose outcomes differ, each documented in sim/README.md (Known simplifications).
-const KNOWN: &[&str] = &[];
+const KNOWN: &[&str] = &[
+    // The simulator serves only the groups of the kinds it implements.
+    "discovery: api-versions",
+];
 
 const NS: &str = "rig-a";
 
@@ -117,47 +120,141 @@ fn kubectl_sees_the_same_on_sim_and_real() {
     let n = &["-n", NS][..];
     let steps: Vec<(&str, Vec<&str>)> = vec![
         ("create namespace", vec!["create", "namespace", NS]),
-        ("apply --server-side", vec!["apply", "--server-side", "-f", &manifest]),
-        ("apply --server-side again", vec!["apply", "--server-side", "-f", &manifest]),
-        ("label", [&["label", "configmap", "cfg", "env=prod"][..], n].concat()),
-        ("annotate", [&["annotate", "configmap", "cfg", "note=x"][..], n].concat()),
-        ("label without --overwrite", [&["label", "configmap", "cfg", "env=dev"][..], n].concat()),
-        ("get configmap -o json", [&["get", "configmap", "cfg", "-o", "json"][..], n].concat()),
-        ("get service -o json", [&["get", "service", "web", "-o", "json"][..], n].concat()),
-        ("get -l selector", [&["get", "configmaps", "-l", "env=prod", "-o", "name"][..], n].concat()),
+        (
+            "apply --server-side",
+            vec!["apply", "--server-side", "-f", &manifest],
+        ),
+        (
+            "apply --server-side again",
+            vec!["apply", "--server-side", "-f", &manifest],
+        ),
+        (
+            "label",
+            [&["label", "configmap", "cfg", "env=prod"][..], n].concat(),
+        ),
+        (
+            "annotate",
+            [&["annotate", "configmap", "cfg", "note=x"][..], n].concat(),
+        ),
+        (
+            "label without --overwrite",
+            [&["label", "configmap", "cfg", "env=dev"][..], n].concat(),
+        ),
+        (
+            "get configmap -o json",
+            [&["get", "configmap", "cfg", "-o", "json"][..], n].concat(),
+        ),
+        (
+            "get service -o json",
+            [&["get", "service", "web", "-o", "json"][..], n].concat(),
+        ),
+        (
+            "get -l selector",
+            [
+                &["get", "configmaps", "-l", "env=prod", "-o", "name"][..],
+                n,
+            ]
+            .concat(),
+        ),
         (
             "wait Available",
-            [&["wait", "--for=condition=Available", "deployment/web", "--timeout=90s"][..], n].concat(),
+            [
+                &[
+                    "wait",
+                    "--for=condition=Available",
+                    "deployment/web",
+                    "--timeout=90s",
+                ][..],
+                n,
+            ]
+            .concat(),
         ),
         (
             "deployment availableReplicas",
-            [&["get", "deployment", "web", "-o", "jsonpath={.status.availableReplicas}"][..], n].concat(),
+            [
+                &[
+                    "get",
+                    "deployment",
+                    "web",
+                    "-o",
+                    "jsonpath={.status.availableReplicas}",
+                ][..],
+                n,
+            ]
+            .concat(),
         ),
-        ("deployment spec defaults", [&["get", "deployment", "web", "-o", "jsonpath={.spec}"][..], n].concat()),
-        ("get missing: 404", [&["get", "configmap", "nope"][..], n].concat()),
-        ("create existing: 409", [&["create", "configmap", "cfg"][..], n].concat()),
+        (
+            "deployment spec defaults",
+            [
+                &["get", "deployment", "web", "-o", "jsonpath={.spec}"][..],
+                n,
+            ]
+            .concat(),
+        ),
+        (
+            "get missing: 404",
+            [&["get", "configmap", "nope"][..], n].concat(),
+        ),
+        (
+            "create existing: 409",
+            [&["create", "configmap", "cfg"][..], n].concat(),
+        ),
         (
             "apply conflict: 409",
-            vec!["apply", "--server-side", "--field-manager=other", "-f", &conflicting],
+            vec![
+                "apply",
+                "--server-side",
+                "--field-manager=other",
+                "-f",
+                &conflicting,
+            ],
         ),
         ("replace stale: 409", vec!["replace", "-f", &stale]),
-        ("create invalid name: 422", [&["create", "configmap", "Bad_Name"][..], n].concat()),
-        ("apply invalid deployment: 422", vec!["apply", "--server-side", "-f", &invalid]),
+        (
+            "create invalid name: 422",
+            [&["create", "configmap", "Bad_Name"][..], n].concat(),
+        ),
+        (
+            "apply invalid deployment: 422",
+            vec!["apply", "--server-side", "-f", &invalid],
+        ),
         ("delete", [&["delete", "configmap", "cfg"][..], n].concat()),
-        ("get --ignore-not-found", [&["get", "configmap", "cfg", "--ignore-not-found"][..], n].concat()),
-        ("delete missing: 404", [&["delete", "configmap", "cfg"][..], n].concat()),
+        (
+            "get --ignore-not-found",
+            [&["get", "configmap", "cfg", "--ignore-not-found"][..], n].concat(),
+        ),
+        (
+            "delete missing: 404",
+            [&["delete", "configmap", "cfg"][..], n].concat(),
+        ),
         ("apply CRDs", vec!["apply", "--server-side", "-f", &crds]),
         (
             "wait CRD established",
-            vec!["wait", "--for=condition=established", "crd/links.multicluster.linkerd.io", "--timeout=30s"],
+            vec![
+                "wait",
+                "--for=condition=established",
+                "crd/links.multicluster.linkerd.io",
+                "--timeout=30s",
+            ],
         ),
         (
             "discovery: api-resources",
-            vec!["api-resources", "--api-group=multicluster.linkerd.io", "-o", "name"],
+            vec![
+                "api-resources",
+                "--api-group=multicluster.linkerd.io",
+                "-o",
+                "name",
+            ],
         ),
         ("discovery: api-versions", vec!["api-versions"]),
-        ("list custom resources", vec!["get", "links.multicluster.linkerd.io", "-A"]),
-        ("delete namespace", vec!["delete", "namespace", NS, "--timeout=90s"]),
+        (
+            "list custom resources",
+            vec!["get", "links.multicluster.linkerd.io", "-A"],
+        ),
+        (
+            "delete namespace",
+            vec!["delete", "namespace", NS, "--timeout=90s"],
+        ),
         ("get deleted namespace: 404", vec!["get", "namespace", NS]),
     ];
     let mut diffs = Differences::default();

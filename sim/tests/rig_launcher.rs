@@ -59,7 +59,8 @@ fn exercise(b: &Backend) {
         let c = b.cluster(name);
         for other in CLUSTERS {
             assert_eq!(
-                c.get("v1", "Namespace", "", &format!("only-{other}")).is_some(),
+                c.get("v1", "Namespace", "", &format!("only-{other}"))
+                    .is_some(),
                 name == other,
                 "{kind}: only-{other} seen in {name}"
             );
@@ -74,19 +75,42 @@ fn exercise(b: &Backend) {
     let again = c
         .create(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}))
         .unwrap_err();
-    assert_eq!((again.code, again.reason.as_str()), (409, "AlreadyExists"), "{kind}: {again}");
+    assert_eq!(
+        (again.code, again.reason.as_str()),
+        (409, "AlreadyExists"),
+        "{kind}: {again}"
+    );
     assert_eq!(again.message, r#"configmaps "a" already exists"#, "{kind}");
     let patched = c
-        .merge_patch("v1", "ConfigMap", "default", "a", json!({"data": {"k": "w"}}))
+        .merge_patch(
+            "v1",
+            "ConfigMap",
+            "default",
+            "a",
+            json!({"data": {"k": "w"}}),
+        )
         .unwrap();
     assert_eq!(patched["data"]["k"], "w", "{kind}");
     let listed = c.list("v1", "ConfigMap", Some("default"), "x=1").unwrap();
     assert_eq!(listed.len(), 1, "{kind}");
-    assert_eq!((listed[0]["kind"].as_str(), listed[0]["apiVersion"].as_str()), (Some("ConfigMap"), Some("v1")), "{kind}");
-    assert!(c.list("v1", "ConfigMap", Some("default"), "x=2").unwrap().is_empty(), "{kind}");
+    assert_eq!(
+        (listed[0]["kind"].as_str(), listed[0]["apiVersion"].as_str()),
+        (Some("ConfigMap"), Some("v1")),
+        "{kind}"
+    );
+    assert!(
+        c.list("v1", "ConfigMap", Some("default"), "x=2")
+            .unwrap()
+            .is_empty(),
+        "{kind}"
+    );
     c.delete("v1", "ConfigMap", "default", "a").unwrap();
     let gone = c.delete("v1", "ConfigMap", "default", "a").unwrap_err();
-    assert_eq!((gone.code, gone.reason.as_str()), (404, "NotFound"), "{kind}: {gone}");
+    assert_eq!(
+        (gone.code, gone.reason.as_str()),
+        (404, "NotFound"),
+        "{kind}: {gone}"
+    );
     assert_eq!(gone.message, r#"configmaps "a" not found"#, "{kind}");
     let unknown = c.get("example.com/v1", "Nothing", "default", "a");
     assert!(unknown.is_none(), "{kind}");
@@ -98,7 +122,10 @@ fn exercise(b: &Backend) {
         c.wait_until(Duration::from_secs(90), available),
         "{kind}: deployment not Available"
     );
-    println!("{kind}: Deployment Available after {:.1}s", t.elapsed().as_secs_f64());
+    println!(
+        "{kind}: Deployment Available after {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
 }
 
 #[test]
@@ -108,7 +135,10 @@ fn rig_starts_three_clusters_like_the_simulator() {
     }
     let t = Instant::now();
     let real = Backend::start(BackendKind::Real, &CLUSTERS).expect("rig starts");
-    println!("real: three clusters ready in {:.1}s", t.elapsed().as_secs_f64());
+    println!(
+        "real: three clusters ready in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
     let sim = Backend::start(BackendKind::Sim, &CLUSTERS).expect("simulator starts");
     let kc = std::fs::read_to_string(real.kubeconfig_path()).unwrap();
     for name in CLUSTERS {
@@ -118,7 +148,9 @@ fn rig_starts_three_clusters_like_the_simulator() {
     exercise(&real);
 
     // Drop kills every process and removes the directory.
-    let Backend::Real(rig) = real else { unreachable!() };
+    let Backend::Real(rig) = real else {
+        unreachable!()
+    };
     let pids = rig.processes();
     assert_eq!(pids.len(), 1 + 4 * CLUSTERS.len(), "{pids:?}");
     let dir = rig.dir().to_path_buf();
@@ -172,7 +204,10 @@ fn a_failing_process_is_reported_with_its_log() {
 fn api_only_rig_serves_the_api() {
     let bins = mcflow_sim::rig::bin_dir();
     if !bins.join("kube-apiserver").is_file() || !bins.join("etcd").is_file() {
-        println!("rig skipped: no etcd and kube-apiserver in {}", bins.display());
+        println!(
+            "rig skipped: no etcd and kube-apiserver in {}",
+            bins.display()
+        );
         return;
     }
     let t = Instant::now();
@@ -182,11 +217,15 @@ fn api_only_rig_serves_the_api() {
         .api_only()
         .start_blocking()
         .expect("rig starts");
-    println!("real (API only): two clusters ready in {:.1}s", t.elapsed().as_secs_f64());
+    println!(
+        "real (API only): two clusters ready in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
     let a = rig.cluster("a");
     let v = a.http("GET", "/version", None).unwrap();
     assert_eq!(v["major"], "1");
-    a.apply_yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n").unwrap();
+    a.apply_yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n")
+        .unwrap();
     assert!(a.get("v1", "Namespace", "", "x").is_some());
     assert!(rig.cluster("b").get("v1", "Namespace", "", "x").is_none());
 }

@@ -50,7 +50,12 @@ fn objects(yaml: &str) -> BTreeSet<(String, String, String)> {
         .unwrap_or_default()
         .iter()
         .map(|o: &Value| {
-            let s = |p: &str| o.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+            let s = |p: &str| {
+                o.pointer(p)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
             (s("/kind"), s("/metadata/namespace"), s("/metadata/name"))
         })
         .collect()
@@ -90,7 +95,10 @@ fn fake_linkerd_says_what_the_real_cli_says() {
         let r = text(&real(&bin, &args));
         if rel == "2.17" {
             let f = text(&fake(tag, &args));
-            assert!(!r.0 && !f.0, "{rel}: link-gen must fail: real {r:?}, fake {f:?}");
+            assert!(
+                !r.0 && !f.0,
+                "{rel}: link-gen must fail: real {r:?}, fake {f:?}"
+            );
             let first = |s: &str| s.lines().next().unwrap_or("").to_string();
             assert_eq!(first(&f.2), first(&r.2), "{rel}: link-gen on 2.17");
         } else {

@@ -68,7 +68,9 @@ pub fn normalise_json(v: &mut Value) {
 /// the temp paths and 127.0.0.1 ports are replaced.
 pub fn normalise_text(s: &str, replacements: &[(String, String)]) -> String {
     let t = s.trim();
-    if (t.starts_with('{') || t.starts_with('[')) && let Ok(mut v) = serde_json::from_str::<Value>(t) {
+    if (t.starts_with('{') || t.starts_with('['))
+        && let Ok(mut v) = serde_json::from_str::<Value>(t)
+    {
         normalise_json(&mut v);
         return serde_json::to_string_pretty(&v).unwrap_or_default();
     }
@@ -129,7 +131,7 @@ impl Differences {
         let gone: Vec<&&str> = known.iter().filter(|s| !got.contains(s)).collect();
         assert!(
             new.is_empty() && gone.is_empty(),
-            "sim and real differ in steps not documented: {new:?}; documented differences no longer seen: {gone:?}\n{report}"
+            "sim and real differ in steps not documented: {new:?}; documented differences no longer seen: {gone:?} (the report is above)"
         );
     }
 }
