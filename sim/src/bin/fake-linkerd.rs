@@ -606,6 +606,41 @@ fn unlink(cluster_name: &str, namespace: &str) -> String {
         .join("\n---\n")
 }
 
+/// What a CLI before 2.18 says to `multicluster link-gen <flags>`: cobra finds no `link-gen`
+/// subcommand, so `multicluster` itself parses the flags and stops at the first one it does not
+/// know (as the real edge-24.11.8 CLI does; seen by sim/tests/rig_linkerd.rs), then prints its
+/// usage.
+fn link_gen_before_2_18() -> String {
+    const KNOWN: [&str; 10] = [
+        "api-addr",
+        "as",
+        "as-group",
+        "context",
+        "help",
+        "kubeconfig",
+        "linkerd-namespace",
+        "verbose",
+        "cni-namespace",
+        "h",
+    ];
+    let args: Vec<String> = std::env::args().collect();
+    let after = args
+        .iter()
+        .position(|a| a == "link-gen")
+        .map_or(&args[..0], |i| &args[i + 1..]);
+    let unknown = after.iter().find_map(|a| {
+        let name = a.strip_prefix("--")?.split('=').next()?;
+        (!KNOWN.contains(&name)).then(|| name.to_string())
+    });
+    let first = match unknown {
+        Some(f) => format!("Error: unknown flag: --{f}"),
+        None => "Error: unknown command \"link-gen\" for \"linkerd multicluster\"".to_string(),
+    };
+    format!(
+        "{first}\nUsage:\n  linkerd multicluster [command]\n\nAliases:\n  multicluster, mc\n\nUse \"linkerd multicluster [command] --help\" for more information about a command."
+    )
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let w = words(&cli.command);
@@ -663,9 +698,7 @@ fn main() -> ExitCode {
             }
             Multicluster::LinkGen(args) => {
                 if !is_2_18_plus(&v) {
-                    eprintln!(
-                        "Error: unknown command \"link-gen\" for \"linkerd multicluster\"\nRun 'linkerd multicluster --help' for usage."
-                    );
+                    eprintln!("{}", link_gen_before_2_18());
                     return ExitCode::FAILURE;
                 }
                 emit(link(&cli, args, true))
