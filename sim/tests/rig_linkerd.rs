@@ -119,3 +119,99 @@ fn fake_linkerd_says_what_the_real_cli_says() {
     }
     diffs.assert_only(&[]);
 }
+
+/// What the simulator's ApplicationSet reactor installs (hub: gateway; spoke: the controller
+/// of the Link from 2.18) against what the real `multicluster install --ignore-cluster` renders
+/// from the project's own chart values (config/*-values.yaml).
+#[test]
+fn reactor_installs_what_the_real_chart_renders() {
+    let mut ran = 0;
+    let mut diffs = rig_common::Differences::default();
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+    for (rel, tag) in RELEASES {
+        let Some(bin) = linkerd_bin(rel) else {
+            println!("rig skipped: linkerd-{rel} not in {}", bin_dir().display());
+            continue;
+        };
+        ran += 1;
+        let sim = mcflow_sim::Simulator::builder()
+            .cluster("internal")
+            .cluster("production")
+            .start_blocking()
+            .expect("simulator starts");
+        let mut scenario = mcflow_sim::Scenario::linkerd_fresh();
+        scenario.linkerd_version = tag.to_string();
+        scenario.mirror_controllers = rel != "2.17";
+        let (hub, spoke) = (sim.cluster("internal"), sim.cluster("production"));
+        mcflow_sim::reactors::argocd::install(&hub, &hub, &scenario).unwrap();
+        mcflow_sim::reactors::argocd::install(&hub, &spoke, &scenario).unwrap();
+        for (cluster, values) in [
+            (&hub, "in-cluster-local-values.yaml"),
+            (&spoke, "production-values.yaml"),
+        ] {
+            let out = Command::new(&bin)
+                .env("KUBECONFIG", "/nonexistent/kubeconfig")
+                .args(["multicluster", "install", "--ignore-cluster", "--values"])
+                .arg(config.join(values))
+                .output()
+                .expect("linkerd runs");
+            let (ok, yaml, err) = text(&out);
+            assert!(ok, "{rel}: install with {values}: {err}");
+            let rendered = mcflow_sim::cluster::parse_yaml_documents(&yaml).unwrap();
+            let find = |kind: &str, name: &str| {
+                rendered.iter().find(|o| {
+                    o["kind"] == kind && o.pointer("/metadata/name").and_then(Value::as_str) == Some(name)
+                })
+            };
+            let ns = "linkerd-multicluster";
+            let mut installed = Vec::new();
+            for (api, kind) in [("v1", "Namespace"), ("apps/v1", "Deployment"), ("v1", "Service")] {
+                let objs = if kind == "Namespace" {
+                    cluster.get(api, kind, "", ns).into_iter().collect()
+                } else {
+                    cluster.list(api, kind, Some(ns), "").unwrap()
+                };
+                installed.extend(objs);
+            }
+            let step = |what: &str| format!("{rel} {}: {what}", cluster.name());
+            let names = |objs: Vec<&Value>| -> Vec<String> {
+                let mut v: Vec<String> = objs
+                    .iter()
+                    .map(|o| format!("{} {}", o["kind"].as_str().unwrap_or(""), o["metadata"]["name"].as_str().unwrap_or("")))
+                    .collect();
+                v.sort();
+                v
+            };
+            let kinds = ["Namespace", "Deployment", "Service"];
+            let real_set = names(rendered.iter().filter(|o| kinds.iter().any(|k| o["kind"] == *k)).collect());
+            let sim_set = names(installed.iter().collect());
+            let outcome = |s: Vec<String>| rig_common::Outcome { ok: true, stdout: s.join("\n"), stderr: String::new() };
+            diffs.compare(&step("namespace, deployments, services"), outcome(sim_set), outcome(real_set.clone()));
+            let others: BTreeSet<String> = rendered
+                .iter()
+                .filter(|o| !kinds.iter().any(|k| o["kind"] == *k))
+                .map(|o| o["kind"].as_str().unwrap_or("").to_string())
+                .collect();
+            println!("{}: real renders besides {real_set:?}: {others:?}", step("install"));
+            // The gateway Service: type, ports, annotations.
+            if let (Some(r), Some(s)) = (find("Service", "linkerd-gateway"), cluster.get("v1", "Service", ns, "linkerd-gateway")) {
+                let ports = |o: &Value| -> Vec<String> {
+                    o.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten()
+                        .map(|p| format!("{} {} {} {}", p["name"], p["port"], p["targetPort"], p["nodePort"]))
+                        .collect()
+                };
+                let shape = |o: &Value| {
+                    format!(
+                        "type={} ports={:?} annotations={} selector={}",
+                        o["spec"]["type"], ports(o), o["metadata"]["annotations"], o["spec"]["selector"]
+                    )
+                };
+                diffs.compare(&step("gateway Service"), outcome(vec![shape(&s)]), outcome(vec![shape(r)]));
+            }
+        }
+    }
+    if ran == 0 {
+        return;
+    }
+    diffs.assert_only(&[]);
+}

@@ -56,7 +56,9 @@ fn decode(v: Option<&Value>) -> Option<String> {
     String::from_utf8(b).ok()
 }
 
-fn install(hub: &Cluster, target: &Cluster, scenario: &Scenario) -> Result<(), ApiError> {
+/// What the ApplicationSet's sync installs in `target` (also called by the rig's differential
+/// test, which holds it to the real `linkerd multicluster install`).
+pub fn install(hub: &Cluster, target: &Cluster, scenario: &Scenario) -> Result<(), ApiError> {
     let ns = "linkerd-multicluster";
     target.apply_as(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"linkerd.io/extension": "multicluster"}}}), MANAGER)?;
     let deployment = |name: &str, component: &str| {
