@@ -1,7 +1,8 @@
 //! Differential: the fake `linkerd` against the real CLI of each supported release, where the
 //! rig has it (`target/rig/bin/linkerd-2.17` etc.; see rig/build.sh for why it may not): what
-//! `version` prints, what an unknown subcommand says, and which objects `multicluster install`
-//! renders against the objects the simulator's ApplicationSet reactor installs. Each release
+//! `version` prints, what `link-gen` says before 2.18, and which objects `multicluster install
+//! --ignore-cluster` renders from config/*-values.yaml against the objects the simulator's
+//! ApplicationSet reactor installs. Each release
 //! without its binary prints one `rig skipped:` line.
 
 mod rig_common;
@@ -105,14 +106,6 @@ fn fake_linkerd_says_what_the_real_cli_says() {
             // Without a cluster the real one fails reading the hub; the command exists.
             assert!(!r.2.contains("unknown command"), "{rel}: {r:?}");
         }
-
-        // What `multicluster install` renders, for the record (compared in the report).
-        let inst = real(&bin, &["multicluster", "install"]);
-        let (ok, out, err) = text(&inst);
-        println!("── {rel}: linkerd multicluster install: exit ok={ok}; stderr: {err}");
-        for (kind, ns, name) in objects(&out) {
-            println!("   {kind} {ns}/{name}");
-        }
     }
     if ran == 0 {
         return;
@@ -160,12 +153,17 @@ fn reactor_installs_what_the_real_chart_renders() {
             let rendered = mcflow_sim::cluster::parse_yaml_documents(&yaml).unwrap();
             let find = |kind: &str, name: &str| {
                 rendered.iter().find(|o| {
-                    o["kind"] == kind && o.pointer("/metadata/name").and_then(Value::as_str) == Some(name)
+                    o["kind"] == kind
+                        && o.pointer("/metadata/name").and_then(Value::as_str) == Some(name)
                 })
             };
             let ns = "linkerd-multicluster";
             let mut installed = Vec::new();
-            for (api, kind) in [("v1", "Namespace"), ("apps/v1", "Deployment"), ("v1", "Service")] {
+            for (api, kind) in [
+                ("v1", "Namespace"),
+                ("apps/v1", "Deployment"),
+                ("v1", "Service"),
+            ] {
                 let objs = if kind == "Namespace" {
                     cluster.get(api, kind, "", ns).into_iter().collect()
                 } else {
@@ -177,41 +175,96 @@ fn reactor_installs_what_the_real_chart_renders() {
             let names = |objs: Vec<&Value>| -> Vec<String> {
                 let mut v: Vec<String> = objs
                     .iter()
-                    .map(|o| format!("{} {}", o["kind"].as_str().unwrap_or(""), o["metadata"]["name"].as_str().unwrap_or("")))
+                    .map(|o| {
+                        format!(
+                            "{} {}",
+                            o["kind"].as_str().unwrap_or(""),
+                            o["metadata"]["name"].as_str().unwrap_or("")
+                        )
+                    })
                     .collect();
                 v.sort();
                 v
             };
             let kinds = ["Namespace", "Deployment", "Service"];
-            let real_set = names(rendered.iter().filter(|o| kinds.iter().any(|k| o["kind"] == *k)).collect());
+            let real_set = names(
+                rendered
+                    .iter()
+                    .filter(|o| kinds.iter().any(|k| o["kind"] == *k))
+                    .collect(),
+            );
             let sim_set = names(installed.iter().collect());
-            let outcome = |s: Vec<String>| rig_common::Outcome { ok: true, stdout: s.join("\n"), stderr: String::new() };
-            diffs.compare(&step("namespace, deployments, services"), outcome(sim_set), outcome(real_set.clone()));
+            let outcome = |s: Vec<String>| rig_common::Outcome {
+                ok: true,
+                stdout: s.join("\n"),
+                stderr: String::new(),
+            };
+            diffs.compare(
+                &step("namespace, deployments, services"),
+                outcome(sim_set),
+                outcome(real_set.clone()),
+            );
             let others: BTreeSet<String> = rendered
                 .iter()
                 .filter(|o| !kinds.iter().any(|k| o["kind"] == *k))
                 .map(|o| o["kind"].as_str().unwrap_or("").to_string())
                 .collect();
-            println!("{}: real renders besides {real_set:?}: {others:?}", step("install"));
+            println!(
+                "{}: real renders besides {real_set:?}: {others:?}",
+                step("install")
+            );
             // The gateway Service: type, ports, annotations.
-            if let (Some(r), Some(s)) = (find("Service", "linkerd-gateway"), cluster.get("v1", "Service", ns, "linkerd-gateway")) {
+            if let (Some(r), Some(s)) = (
+                find("Service", "linkerd-gateway"),
+                cluster.get("v1", "Service", ns, "linkerd-gateway"),
+            ) {
                 let ports = |o: &Value| -> Vec<String> {
-                    o.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten()
-                        .map(|p| format!("{} {} {} {}", p["name"], p["port"], p["targetPort"], p["nodePort"]))
+                    o.pointer("/spec/ports")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        // An absent targetPort is the port (the API server defaults it).
+                        .map(|p| {
+                            let target = if p["targetPort"].is_null() {
+                                &p["port"]
+                            } else {
+                                &p["targetPort"]
+                            };
+                            format!("{} {} {} {}", p["name"], p["port"], target, p["nodePort"])
+                        })
                         .collect()
                 };
                 let shape = |o: &Value| {
+                    // `linkerd.io/created-by` names the renderer: `linkerd/cli <v>` here,
+                    // `linkerd/helm <chart>` under Argo CD; the rest must agree.
+                    let mut ann = o["metadata"]["annotations"].clone();
+                    if let Some(m) = ann.as_object_mut() {
+                        m.remove("linkerd.io/created-by");
+                    }
                     format!(
                         "type={} ports={:?} annotations={} selector={}",
-                        o["spec"]["type"], ports(o), o["metadata"]["annotations"], o["spec"]["selector"]
+                        o["spec"]["type"],
+                        ports(o),
+                        ann,
+                        o["spec"]["selector"]
                     )
                 };
-                diffs.compare(&step("gateway Service"), outcome(vec![shape(&s)]), outcome(vec![shape(r)]));
+                diffs.compare(
+                    &step("gateway Service"),
+                    outcome(vec![shape(&s)]),
+                    outcome(vec![shape(r)]),
+                );
             }
         }
     }
     if ran == 0 {
         return;
     }
-    diffs.assert_only(&[]);
+    // The chart's `controllers` entry also makes the spoke's probe Service `probe-<hub>` (port
+    // 4191 unless the entry sets gateway.probe.port); the simulator does not make it (see
+    // sim/README.md: with the project's config it would not match the Link's probe port 30191).
+    diffs.assert_only(&[
+        "2.18 production: namespace, deployments, services",
+        "2.19 production: namespace, deployments, services",
+    ]);
 }

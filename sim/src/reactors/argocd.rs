@@ -72,12 +72,18 @@ pub fn install(hub: &Cluster, target: &Cluster, scenario: &Scenario) -> Result<(
             }
         })
     };
+    // Every cluster gets the chart's local service mirror (templates/local-service-mirror.yaml,
+    // rendered by the real `multicluster install` at 2.17, 2.18 and 2.19: tests/rig_linkerd.rs).
+    target.apply_as(
+        deployment("linkerd-local-service-mirror", "local-service-mirror"),
+        MANAGER,
+    )?;
     if target.name() == hub.name() {
         target.apply_as(deployment("linkerd-gateway", "gateway"), MANAGER)?;
         target.apply_as(json!({
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "linkerd-gateway", "namespace": ns, "labels": {"linkerd.io/extension": "multicluster"},
-                         "annotations": {"mirror.linkerd.io/gateway-identity": "linkerd-gateway.linkerd-multicluster.serviceaccount.identity.linkerd.cluster.local", "mirror.linkerd.io/probe-path": "/ready", "mirror.linkerd.io/probe-period": "3"}},
+                         "annotations": {"component": "gateway", "mirror.linkerd.io/multicluster-gateway": "true", "mirror.linkerd.io/gateway-identity": "linkerd-gateway.linkerd-multicluster.serviceaccount.identity.linkerd.cluster.local", "mirror.linkerd.io/probe-path": "/ready", "mirror.linkerd.io/probe-period": "3"}},
             "spec": {"type": "NodePort", "selector": {"app": "linkerd-gateway"}, "ports": [
                 {"name": "mc-gateway", "port": 4143, "protocol": "TCP", "targetPort": 4143, "nodePort": 30143},
                 {"name": "mc-probe", "port": 4191, "protocol": "TCP", "targetPort": 4191, "nodePort": scenario.probe_node_port}
