@@ -45,23 +45,6 @@ fn text(o: &Output) -> (bool, String, String) {
     )
 }
 
-/// (kind, namespace, name) of every object in a YAML stream.
-fn objects(yaml: &str) -> BTreeSet<(String, String, String)> {
-    mcflow_sim::cluster::parse_yaml_documents(yaml)
-        .unwrap_or_default()
-        .iter()
-        .map(|o: &Value| {
-            let s = |p: &str| {
-                o.pointer(p)
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string()
-            };
-            (s("/kind"), s("/metadata/namespace"), s("/metadata/name"))
-        })
-        .collect()
-}
-
 #[test]
 fn fake_linkerd_says_what_the_real_cli_says() {
     let mut ran = 0;
