@@ -224,11 +224,18 @@ fn link(cli: &Cli, args: &LinkArgs, link_gen: bool) -> anyhow::Result<String> {
     let gateway = ctx
         .get(&gw_path)?
         .ok_or_else(|| anyhow::anyhow!("services \"linkerd-gateway\" not found"))?;
+    // A NodePort gateway is reached on its node ports (multicluster/cmd/link-gen.go
+    // extractGatewayPort and extractPort, link.go at 2.17; tests/rig_linkerd.rs shows it).
+    let field = if gateway["spec"]["type"] == "NodePort" {
+        "nodePort"
+    } else {
+        "port"
+    };
     let port_of = |name: &str| -> Option<u64> {
         gateway["spec"]["ports"]
             .as_array()?
             .iter()
-            .find(|p| p["name"] == name)?["port"]
+            .find(|p| p["name"] == name)?[field]
             .as_u64()
     };
     let gateway_port = args
@@ -690,8 +697,10 @@ fn main() -> ExitCode {
         Command::Multicluster { command } => match command {
             Multicluster::Link(args) => {
                 if is_2_18_plus(&v) {
+                    // cobra's deprecation notice, as the real 2.18 and 2.19 print it (seen by
+                    // tests/rig_linkerd.rs).
                     eprintln!(
-                        "Warning: 'linkerd multicluster link' is deprecated; use 'linkerd multicluster link-gen' and the chart's 'controllers' value"
+                        "Command \"link\" is deprecated, please use `multicluster link-gen` instead."
                     );
                 }
                 emit(link(&cli, args, false))
