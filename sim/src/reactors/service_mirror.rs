@@ -50,8 +50,12 @@ fn desired_mirror(hub: &str, svc: &Value) -> Value {
         .flatten()
         .map(|p| {
             let mut q = json!({"port": p["port"], "protocol": p.get("protocol").cloned().unwrap_or(json!("TCP"))});
-            if let Some(n) = p.get("name") {
-                q["name"] = n.clone();
+            // The remote ports as they are, targetPort included (what the real service mirror
+            // writes: tests/rig_service_mirror.rs).
+            for k in ["name", "targetPort"] {
+                if let Some(v) = p.get(k) {
+                    q[k] = v.clone();
+                }
             }
             q
         })
@@ -65,16 +69,37 @@ fn desired_mirror(hub: &str, svc: &Value) -> Value {
             "labels": labels,
             "annotations": {
                 "mirror.linkerd.io/remote-svc-fq-name": format!("{name}.{ns}.svc.cluster.local"),
+                "mirror.linkerd.io/remote-resource-version": s(svc, "/metadata/resourceVersion"),
             }
         },
         "spec": {"type": "ClusterIP", "ports": ports}
     })
 }
 
+/// The Endpoints of a mirror, as the real service mirror makes them (cluster_watcher.go,
+/// createRemoteServiceEndpoints): the mirror's labels, the gateway identity and the remote
+/// name as annotations. Without subsets: the real one adds the gateway's address and port
+/// when the remote Service has ready endpoints, and nothing runs on a simulated hub.
+fn mirror_endpoints(mirror: &Value, gateway_identity: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {
+            "name": mirror["metadata"]["name"],
+            "namespace": mirror["metadata"]["namespace"],
+            "labels": mirror["metadata"]["labels"],
+            "annotations": {
+                "mirror.linkerd.io/remote-gateway-identity": gateway_identity,
+                "mirror.linkerd.io/remote-svc-fq-name": mirror["metadata"]["annotations"]["mirror.linkerd.io/remote-svc-fq-name"],
+            }
+        }
+    })
+}
+
 /// Bring every spoke's mirrors in line with the hubs' exported services.
 pub fn reconcile(clusters: &[Cluster]) {
     for spoke in clusters {
-        let mut desired: Vec<Value> = Vec::new();
+        let mut desired: Vec<(Value, String)> = Vec::new();
         for link in links(spoke) {
             let hub_name = s(&link, "/spec/targetClusterName").to_string();
             let Some(hub) = clusters.iter().find(|c| c.name() == hub_name) else {
@@ -90,7 +115,8 @@ pub fn reconcile(clusters: &[Cluster]) {
                 }
                 let ns = s(&svc, "/metadata/namespace");
                 if spoke.get("v1", "Namespace", "", ns).is_some() {
-                    desired.push(desired_mirror(&hub_name, &svc));
+                    let identity = s(&link, "/spec/gatewayIdentity").to_string();
+                    desired.push((desired_mirror(&hub_name, &svc), identity));
                 }
             }
         }
@@ -106,13 +132,16 @@ pub fn reconcile(clusters: &[Cluster]) {
             let (ns, name) = (s(&m, "/metadata/namespace"), s(&m, "/metadata/name"));
             let keep = desired
                 .iter()
-                .any(|d| s(d, "/metadata/namespace") == ns && s(d, "/metadata/name") == name);
+                .any(|(d, _)| s(d, "/metadata/namespace") == ns && s(d, "/metadata/name") == name);
             if !keep {
                 let _ = spoke.delete("v1", "Service", ns, name);
+                let _ = spoke.delete("v1", "Endpoints", ns, name);
             }
         }
-        for d in desired {
+        for (d, identity) in desired {
+            let endpoints = mirror_endpoints(&d, &identity);
             let _ = spoke.apply_as(d, MANAGER);
+            let _ = spoke.apply_as(endpoints, MANAGER);
         }
     }
 }
