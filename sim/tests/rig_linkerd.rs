@@ -13,6 +13,15 @@ use std::process::{Command, Output};
 use mcflow_sim::rig::{bin_dir, linkerd_bin};
 use serde_json::Value;
 
+/// The real CLI, with every outbound HTTP(S) request but the API servers' (loopback, which Go
+/// never proxies) sent to a closed loopback port: `check` looks up versioncheck.linkerd.io.
+fn real_linkerd(bin: &std::path::Path) -> Command {
+    let mut c = Command::new(bin);
+    c.env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("HTTP_PROXY", "http://127.0.0.1:9");
+    c
+}
+
 const RELEASES: [(&str, &str); 3] = [
     ("2.17", "edge-24.11.8"),
     ("2.18", "edge-25.4.4"),
@@ -29,7 +38,7 @@ fn fake(tag: &str, args: &[&str]) -> Output {
 }
 
 fn real(bin: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(bin)
+    real_linkerd(bin)
         // No cluster: what the CLI does on its own.
         .env("KUBECONFIG", "/nonexistent/kubeconfig")
         .args(args)
@@ -125,7 +134,7 @@ fn reactor_installs_what_the_real_chart_renders() {
             (&hub, "in-cluster-local-values.yaml"),
             (&spoke, "production-values.yaml"),
         ] {
-            let out = Command::new(&bin)
+            let out = real_linkerd(&bin)
                 .env("KUBECONFIG", "/nonexistent/kubeconfig")
                 .args(["multicluster", "install", "--ignore-cluster", "--values"])
                 .arg(config.join(values))
@@ -312,7 +321,7 @@ fn link_output_matches_on_the_same_hub_state() {
     let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
     let mut diffs = rig_common::Differences::default();
     for (rel, tag, bin) in &present {
-        let install = Command::new(bin)
+        let install = real_linkerd(bin)
             .env("KUBECONFIG", "/nonexistent/kubeconfig")
             .args(["multicluster", "install", "--ignore-cluster", "--values"])
             .arg(config.join("in-cluster-local-values.yaml"))
@@ -380,7 +389,7 @@ fn link_output_matches_on_the_same_hub_state() {
             "--service-account-name",
             "linkerd-service-mirror-remote-access-production",
         ];
-        let r = Command::new(bin)
+        let r = real_linkerd(bin)
             .env("KUBECONFIG", real_b.kubeconfig_path())
             .args(args)
             .output()

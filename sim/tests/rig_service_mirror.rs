@@ -11,6 +11,15 @@ use std::time::Duration;
 use mcflow_sim::rig::{AnyCluster, Backend, BackendKind, bin_dir};
 use serde_json::{Value, json};
 
+/// The real CLI, with every outbound HTTP(S) request but the API servers' (loopback, which Go
+/// never proxies) sent to a closed loopback port: `check` looks up versioncheck.linkerd.io.
+fn real_linkerd(bin: &std::path::Path) -> Command {
+    let mut c = Command::new(bin);
+    c.env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("HTTP_PROXY", "http://127.0.0.1:9");
+    c
+}
+
 const RELEASE: &str = "2.19";
 
 struct KillOnDrop(Child);
@@ -57,7 +66,7 @@ fn apply_all(c: &AnyCluster, objs: &[Value]) {
 
 fn install(bin: &std::path::Path, values: &str) -> Vec<Value> {
     let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
-    let out = Command::new(bin)
+    let out = real_linkerd(bin)
         .env("KUBECONFIG", "/nonexistent/kubeconfig")
         .args(["multicluster", "install", "--ignore-cluster", "--values"])
         .arg(config.join(values))
@@ -139,7 +148,7 @@ fn service_mirror_mirrors_like_the_reactor() {
             }));
         }
         let link_gen = if kind == BackendKind::Real {
-            Command::new(&cli)
+            real_linkerd(&cli)
         } else {
             let mut c = Command::new(env!("CARGO_BIN_EXE_fake-linkerd"));
             c.env("FAKE_LINKERD_VERSION", "edge-25.10.7")
@@ -176,7 +185,7 @@ fn service_mirror_mirrors_like_the_reactor() {
                 .unwrap()
                 .port();
             Some(KillOnDrop(
-                Command::new(&controller)
+                real_linkerd(&controller)
                     .env("HOSTNAME", "rig-service-mirror")
                     .args(["service-mirror", "-namespace=linkerd-multicluster"])
                     .arg(format!("-kubeconfig={}", kc.display()))
@@ -213,6 +222,33 @@ fn service_mirror_mirrors_like_the_reactor() {
                 .unwrap_or_else(|| "none".into())
         );
         mirrors.push((kind, shape(&svc), endpoints.as_ref().map(shape)));
+        // `multicluster check` on the spoke, for the record: the real one needs what a laptop
+        // rig cannot give (proxies in pods, a reachable gateway), so only printed here.
+        let check = if kind == BackendKind::Real {
+            real_linkerd(&cli)
+        } else {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_fake-linkerd"));
+            c.env("FAKE_LINKERD_VERSION", "edge-25.10.7")
+                .env("FAKE_LINKERD_STATE_DIR", std::env::temp_dir());
+            c
+        }
+        .env("KUBECONFIG", b.kubeconfig_path())
+        .args([
+            "--context",
+            "production",
+            "multicluster",
+            "check",
+            "--wait",
+            "5s",
+        ])
+        .output()
+        .unwrap();
+        println!(
+            "── {kind}: multicluster check: exit {:?}\n{}\n{}",
+            check.status.code(),
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
     }
     let mut diffs = rig_common::Differences::default();
     let out = |v: &Value| rig_common::Outcome {
