@@ -36,7 +36,9 @@ fn main() -> ExitCode {
 
 fn report(e: &Error) {
     match e {
-        Error::Invalid(problems) => eprint!("{}", problems.render(commands::color_on_stderr())),
+        Error::Invalid(problems) => {
+            eprint!("{}", problems.render(mcflow::report::color_on_stderr()))
+        }
         Error::Usage(m) | Error::StepFailed(m) if m.is_empty() => {}
         other => eprintln!("error: {other}"),
     }

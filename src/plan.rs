@@ -9,13 +9,13 @@ use serde::Serialize;
 use std::sync::Arc;
 
 use crate::params::ParamValues;
-use crate::workflow::LoadedWorkflow;
-use crate::workflow::model::{ForEach, Step};
+use crate::secrets::MASK;
+use crate::workflow::bundle::Bundle;
+use crate::workflow::graph::execution_order;
+use crate::workflow::item_key::item_key;
+use crate::workflow::model::ForEach;
+use crate::workflow::step::{Action, ActionKind, ValidWorkflow};
 use crate::workflow::template::{self, STEP_FIELDS};
-use crate::workflow::validate::{Bundle, dependencies};
-
-/// The text shown in place of a secret.
-pub const MASK: &str = "***";
 
 /// A whole plan.
 #[derive(Debug, Clone, Serialize)]
@@ -34,7 +34,7 @@ pub struct PlannedStep {
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    pub action: &'static str,
+    pub action: ActionKind,
     pub needs: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
@@ -50,63 +50,6 @@ pub struct PlannedStep {
     /// Steps of a nested workflow.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<PlannedStep>,
-}
-
-/// The order steps start in: dependencies first, file order among equals (Kahn's algorithm,
-/// smallest index first). Assumes no cycle (validation rejects them).
-pub fn execution_order(steps: &[Step]) -> Vec<usize> {
-    let deps = dependencies(steps);
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
-    let mut missing: Vec<usize> = deps.iter().map(Vec::len).collect();
-    for (i, ds) in deps.iter().enumerate() {
-        for &d in ds {
-            dependents[d].push(i);
-        }
-    }
-    let mut ready: std::collections::BTreeSet<usize> =
-        (0..steps.len()).filter(|&i| missing[i] == 0).collect();
-    let mut order = Vec::with_capacity(steps.len());
-    while let Some(i) = ready.pop_first() {
-        order.push(i);
-        for &d in &dependents[i] {
-            missing[d] -= 1;
-            if missing[d] == 0 {
-                ready.insert(d);
-            }
-        }
-    }
-    order
-}
-
-/// The key of one `for_each` item: the item itself when it is a string or a number; for a
-/// mapping its `name` or `id`, else its scalar values joined by `/` (`monitoring/alloy`); for a
-/// list (a `product` pair) its items' keys joined by `/`. Keyed by value, not by index, so that a
-/// reordered list resumes correctly.
-pub fn item_key(item: &serde_json::Value) -> String {
-    match item {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Number(n) => n.to_string(),
-        serde_json::Value::Bool(b) => b.to_string(),
-        serde_json::Value::Object(o) => match o.get("name").or_else(|| o.get("id")) {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            _ => {
-                let parts: Vec<String> = o
-                    .values()
-                    .filter(|v| v.is_string() || v.is_number())
-                    .map(item_key)
-                    .collect();
-                if parts.is_empty() {
-                    item.to_string()
-                } else {
-                    parts.join("/")
-                }
-            }
-        },
-        serde_json::Value::Array(a) if !a.is_empty() => {
-            a.iter().map(item_key).collect::<Vec<_>>().join("/")
-        }
-        other => other.to_string(),
-    }
 }
 
 /// The template context for planning: outputs of steps are placeholders. Built once per
@@ -152,8 +95,8 @@ struct PlaceholderStep {
 }
 
 impl PlaceholderSteps {
-    fn of(wf: &LoadedWorkflow) -> PlaceholderSteps {
-        let steps = &wf.workflow.steps;
+    fn of(wf: &ValidWorkflow) -> PlaceholderSteps {
+        let steps = &wf.steps;
         PlaceholderSteps {
             steps: steps
                 .iter()
@@ -234,11 +177,11 @@ impl minijinja::value::Object for PlaceholderStep {
 
 impl PlanContext {
     fn new(
-        wf: &LoadedWorkflow,
+        wf: &ValidWorkflow,
         params: &serde_json::Value,
         config: &serde_json::Value,
     ) -> PlanContext {
-        let run = serde_json::json!({ "id": "<run.id>", "started_at": "<run.started_at>", "workflow": wf.workflow.name, "dir": wf.base_dir() });
+        let run = serde_json::json!({ "id": "<run.id>", "started_at": "<run.started_at>", "workflow": wf.name, "dir": wf.base_dir() });
         let base: BTreeMap<&'static str, minijinja::Value> = [
             ("params", template::value_of(params)),
             ("config", template::value_of(config)),
@@ -282,7 +225,7 @@ pub fn build(
     let shown_params: BTreeMap<String, serde_json::Value> = params
         .iter()
         .map(|(k, v)| {
-            let sensitive = root.workflow.params.get(k).is_some_and(|s| s.sensitive);
+            let sensitive = root.params.get(k).is_some_and(|s| s.sensitive);
             (
                 k.clone(),
                 if sensitive {
@@ -296,7 +239,7 @@ pub fn build(
     let params_json = serde_json::to_value(&shown_params).map_err(|e| e.to_string())?;
     let steps = plan_workflow(bundle, root, &params_json, config, "")?;
     Ok(Plan {
-        workflow: root.workflow.name.clone(),
+        workflow: root.name.clone(),
         file: root.path().display().to_string(),
         params: shown_params,
         steps,
@@ -305,18 +248,18 @@ pub fn build(
 
 fn plan_workflow(
     bundle: &Bundle,
-    wf: &LoadedWorkflow,
+    wf: &ValidWorkflow,
     params: &serde_json::Value,
     config: &serde_json::Value,
     prefix: &str,
 ) -> Result<Vec<PlannedStep>, String> {
-    let steps = &wf.workflow.steps;
-    let deps = dependencies(steps);
+    let steps = &wf.steps;
+    let deps: Vec<&[usize]> = steps.iter().map(|s| &s.needs[..]).collect();
     let plan_ctx = PlanContext::new(wf, params, config);
     // Keys of each step's instances, so that dependents can name them.
     let mut keys: HashMap<usize, Vec<String>> = HashMap::new();
     let mut out = Vec::new();
-    for i in execution_order(steps) {
+    for i in execution_order(&deps) {
         let step = &steps[i];
         let needs: Vec<String> = deps[i]
             .iter()
@@ -360,7 +303,8 @@ fn plan_workflow(
                 .as_ref()
                 .or(runtime_for_each.as_ref().map(|_| &placeholder));
             let ctx = plan_ctx.with_item(item);
-            let (action, mut rendered) = action_json(step);
+            let action = step.action.kind();
+            let mut rendered = step.action.to_json();
             // Each string on its own: one that reads a step's output (not known before the
             // run) stays a template without hiding what the others render to.
             render_leniently(&mut rendered, &mut |src: &str| {
@@ -372,7 +316,7 @@ fn plan_workflow(
                 rendered
             };
             let mut nested = Vec::new();
-            if let Some(call) = &step.workflow
+            if let Action::Workflow(call) = &step.action
                 && let Some(child) = bundle.called(wf, &call.path)
             {
                 let mut child_params = serde_json::Map::new();
@@ -380,7 +324,7 @@ fn plan_workflow(
                     let value = template::render_value(v, &ctx).unwrap_or_else(|_| v.clone());
                     child_params.insert(name.clone(), value);
                 }
-                for (name, spec) in &child.workflow.params {
+                for (name, spec) in &child.params {
                     if !child_params.contains_key(name)
                         && let Some(d) = &spec.default
                     {
@@ -404,7 +348,7 @@ fn plan_workflow(
                     &format!("{key}."),
                 )?;
             }
-            let touches = if step.kube.is_some() {
+            let touches = if action == ActionKind::Kube {
                 kube_touches(&rendered)
             } else {
                 Vec::new()
@@ -427,30 +371,6 @@ fn plan_workflow(
     Ok(out)
 }
 
-/// The action of a step as JSON, with its name.
-pub fn action_json(step: &Step) -> (&'static str, serde_json::Value) {
-    let to = |v: &dyn erased::Ser| v.json();
-    if let Some(k) = &step.kube {
-        return ("kube", k.clone());
-    }
-    if let Some(l) = &step.linkerd {
-        return ("linkerd", to(l));
-    }
-    if let Some(r) = &step.run {
-        return ("run", to(&r.spec()));
-    }
-    if let Some(a) = &step.assert {
-        return ("assert", to(&a.spec()));
-    }
-    if let Some(w) = &step.workflow {
-        return ("workflow", to(w));
-    }
-    if let Some(p) = &step.print {
-        return ("print", serde_json::json!({ "text": p }));
-    }
-    ("none", serde_json::Value::Null)
-}
-
 /// A stdin of a sensitive step may hold the secret: never shown.
 fn mask_stdin(mut v: serde_json::Value) -> serde_json::Value {
     if let Some(o) = v.as_object_mut()
@@ -459,18 +379,6 @@ fn mask_stdin(mut v: serde_json::Value) -> serde_json::Value {
         o.insert("stdin".into(), serde_json::json!(MASK));
     }
     v
-}
-
-mod erased {
-    /// Serialize-to-JSON without generics at the call site.
-    pub trait Ser {
-        fn json(&self) -> serde_json::Value;
-    }
-    impl<T: serde::Serialize> Ser for T {
-        fn json(&self) -> serde_json::Value {
-            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
-        }
-    }
 }
 
 /// Human text of a plan.
@@ -526,7 +434,7 @@ fn render_steps(steps: &[PlannedStep], depth: usize, n: &mut usize, out: &mut St
         for t in &s.touches {
             out.push_str(&format!("{pad}     touches: {t}\n"));
         }
-        if s.action != "workflow" {
+        if s.action != ActionKind::Workflow {
             for line in describe_action(s.action, &s.rendered) {
                 out.push_str(&format!("{pad}     {line}\n"));
             }
@@ -537,10 +445,10 @@ fn render_steps(steps: &[PlannedStep], depth: usize, n: &mut usize, out: &mut St
     }
 }
 
-fn describe_action(action: &str, v: &serde_json::Value) -> Vec<String> {
+fn describe_action(action: ActionKind, v: &serde_json::Value) -> Vec<String> {
     match action {
-        "run" => vec![format!("argv: {}", argv_text(v.get("argv")))],
-        "linkerd" => {
+        ActionKind::Run => vec![format!("argv: {}", argv_text(v.get("argv")))],
+        ActionKind::Linkerd => {
             let ctx = v
                 .get("context")
                 .and_then(|c| c.as_str())
@@ -553,7 +461,7 @@ fn describe_action(action: &str, v: &serde_json::Value) -> Vec<String> {
                     .trim_end_matches(']')
             )]
         }
-        "assert" => vec![format!(
+        ActionKind::Assert => vec![format!(
             "assert: {}",
             v.get("that").map(short).unwrap_or_default()
         )],
@@ -581,12 +489,11 @@ fn argv_text(v: Option<&serde_json::Value>) -> String {
 }
 
 /// A Mermaid flowchart of a workflow's steps.
-pub fn mermaid(wf: &LoadedWorkflow) -> String {
-    let steps = &wf.workflow.steps;
-    let deps = dependencies(steps);
+pub fn mermaid(wf: &ValidWorkflow) -> String {
+    let steps = &wf.steps;
     let mut out = String::from("flowchart TD\n");
     for s in steps {
-        let (action, _) = action_json(s);
+        let action = s.action.kind();
         let label = s
             .name
             .clone()
@@ -598,9 +505,9 @@ pub fn mermaid(wf: &LoadedWorkflow) -> String {
             s.id
         ));
     }
-    for (i, ds) in deps.iter().enumerate() {
-        for &d in ds {
-            out.push_str(&format!("    {} --> {}\n", steps[d].id, steps[i].id));
+    for s in steps {
+        for &d in &s.needs {
+            out.push_str(&format!("    {} --> {}\n", steps[d].id, s.id));
         }
     }
     out

@@ -77,7 +77,7 @@ impl Reporter for PlainReporter {
                 // result is not in the event at all).
                 let tail = match result {
                     Some(r) if self.opts.verbose > 0 && !r.stdout.trim().is_empty() => {
-                        let t = crate::run::executor::tail_lines(&r.stdout, 5);
+                        let t = super::tail_lines(&r.stdout, 5);
                         format!("\n    {}", t.replace('\n', "\n    "))
                     }
                     _ => String::new(),

@@ -4,8 +4,6 @@
 pub mod executor;
 pub mod outputs;
 pub mod process;
-pub mod redact;
-pub mod retry;
 pub mod scheduler;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -14,22 +12,22 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 
-use crate::commands::Prepared;
 use crate::config::{Config, sha256_hex};
 use crate::error::Error;
 use crate::journal::{
     Event, EventKind, FileRef, JournalWriter, RunStatus, StateDir, StateError, StepRecord,
 };
-use crate::plan::MASK;
-use crate::report::{Reporter, RunSummary, StepSummary};
-use crate::workflow::model::{AssertAction, ForEach, Step};
+use crate::journal::{Replay, StepStatus};
+use crate::prepare::Prepared;
+use crate::report::{Reporter, RunSummary};
+use crate::secrets::MASK;
+use crate::secrets::Redactor;
+use crate::workflow::bundle::Bundle;
 use crate::workflow::template;
-use crate::workflow::validate::{Bundle, load_and_validate};
+use crate::workflow::validate::load_and_validate;
 use executor::LinkerdBin;
-use redact::Redactor;
 use scheduler::{LevelOutcome, run_level};
 
 /// How a step ended.
@@ -72,7 +70,8 @@ pub struct Run {
     pub done: HashMap<String, Option<StepRecord>>,
     journal: Mutex<JournalWriter>,
     reporter: Mutex<Box<dyn Reporter>>,
-    summary: Mutex<IndexMap<String, StepSummary>>,
+    /// This attempt's events replayed: the end-of-run summary.
+    summary: Mutex<Replay>,
     reports: Mutex<Vec<String>>,
     fatal: Mutex<Option<StateError>>,
     has_fatal: AtomicBool,
@@ -110,40 +109,9 @@ impl Run {
     }
 
     fn note_summary(&self, events: &[Event]) {
-        let Ok(mut s) = self.summary.lock() else {
-            return;
-        };
-        for e in events {
-            let Some(step) = e.kind.step() else { continue };
-            let entry = s.entry(step.to_string()).or_insert_with(|| StepSummary {
-                key: step.to_string(),
-                status: "running",
-                attempts: 0,
-                duration: None,
-                error: None,
-            });
-            match &e.kind {
-                EventKind::StepStarted { attempt, .. } => {
-                    entry.attempts = *attempt;
-                    entry.status = "running";
-                }
-                EventKind::StepSucceeded { duration_ms, .. } => {
-                    entry.status = "succeeded";
-                    entry.duration = Some(std::time::Duration::from_millis(*duration_ms));
-                }
-                EventKind::StepFailed {
-                    duration_ms, error, ..
-                } => {
-                    entry.status = "failed";
-                    entry.duration = Some(std::time::Duration::from_millis(*duration_ms));
-                    entry.error = Some(error.clone());
-                }
-                EventKind::StepSkipped { reason, .. } => {
-                    entry.status = "skipped";
-                    entry.error = Some(reason.clone());
-                }
-                EventKind::StepReused { .. } => entry.status = "reused",
-                _ => {}
+        if let Ok(mut s) = self.summary.lock() {
+            for e in events {
+                s.apply(e);
             }
         }
     }
@@ -192,95 +160,6 @@ fn poisoned() -> StateError {
     }
 }
 
-/// Which steps are sensitive: marked so, or reading the output of one that is (a value derived
-/// from a secret is a secret).
-pub fn effective_sensitivity(steps: &[Step], sensitive_params: &[String]) -> Vec<bool> {
-    let mut sensitive: Vec<bool> = steps
-        .iter()
-        .map(|s| {
-            s.sensitive
-                || referenced(s, "params.")
-                    .iter()
-                    .any(|p| sensitive_params.contains(p))
-        })
-        .collect();
-    let reads: Vec<BTreeSet<String>> = steps.iter().map(referenced_steps).collect();
-    let index: HashMap<&str, usize> = steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.as_str(), i))
-        .collect();
-    // Steps only read steps before them in dependency order; iterate to a fixed point.
-    loop {
-        let mut changed = false;
-        for (i, r) in reads.iter().enumerate() {
-            if !sensitive[i]
-                && r.iter()
-                    .any(|id| index.get(id.as_str()).is_some_and(|&j| sensitive[j]))
-            {
-                sensitive[i] = true;
-                changed = true;
-            }
-        }
-        if !changed {
-            return sensitive;
-        }
-    }
-}
-
-/// Does `step` read `steps.<id>`?
-pub fn reads_step(step: &Step, id: &str) -> bool {
-    referenced_steps(step).contains(id)
-}
-
-/// The step ids a step's templates and expressions read.
-pub fn referenced_steps(step: &Step) -> BTreeSet<String> {
-    referenced(step, "steps.")
-}
-
-/// The names under `root` (`steps.`, `params.`) a step's templates and expressions read:
-/// `steps.link.stdout` gives `link` for `steps.`.
-fn referenced(step: &Step, root: &str) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    let mut add = |found: Result<BTreeSet<String>, String>| {
-        for n in found.unwrap_or_default() {
-            if let Some(rest) = n.strip_prefix(root) {
-                names.insert(rest.split('.').next().unwrap_or(rest).to_string());
-            }
-        }
-    };
-    if let Some(w) = &step.when {
-        add(template::names_in_expression(w));
-    }
-    if let Some(ForEach::Expr(e)) = &step.for_each {
-        add(template::names_in_expression(e));
-    }
-    if let Some(AssertAction::Expr(e)) = &step.assert {
-        add(template::names_in_expression(e));
-    }
-    if let Some(AssertAction::Full(s)) = &step.assert {
-        add(template::names_in_expression(&s.that));
-    }
-    let (_, json) = crate::plan::action_json(step);
-    let mut strings = Vec::new();
-    collect_strings(&json, &mut strings);
-    for s in strings {
-        if template::is_template(s) {
-            add(template::names_in_template(s));
-        }
-    }
-    names
-}
-
-fn collect_strings<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
-    match v {
-        serde_json::Value::String(s) => out.push(s),
-        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
-        serde_json::Value::Object(o) => o.values().for_each(|x| collect_strings(x, out)),
-        _ => {}
-    }
-}
-
 /// sha256 of every workflow file, by absolute path (a resume may start in another directory).
 fn file_hashes(bundle: &Bundle) -> BTreeMap<String, String> {
     bundle
@@ -309,7 +188,7 @@ fn state_err(e: StateError) -> Error {
 /// step outputs).
 fn static_contexts(steps: &[crate::plan::PlannedStep], out: &mut BTreeSet<String>) {
     for s in steps {
-        if s.action == "kube"
+        if s.action == crate::workflow::step::ActionKind::Kube
             && let Some(ctx) = s.rendered.get("context").and_then(|c| c.as_str())
             && !ctx.contains('<')
             && !ctx.contains(MASK)
@@ -374,7 +253,7 @@ pub async fn start(
         .params
         .iter()
         .map(|(k, v)| {
-            if root.workflow.params.get(k).is_some_and(|s| s.sensitive) {
+            if root.params.get(k).is_some_and(|s| s.sensitive) {
                 masked.push(k.clone());
                 (k.clone(), serde_json::json!(MASK))
             } else {
@@ -385,7 +264,7 @@ pub async fn start(
     let started_event = EventKind::RunStarted {
         run_id: run_id.clone(),
         workflow: absolute(root.path()).display().to_string(),
-        workflow_name: root.workflow.name.clone(),
+        workflow_name: root.name.clone(),
         files: file_hashes(&prepared.bundle),
         config: match (&prepared.config.path, &prepared.config.sha256) {
             (Some(p), Some(h)) => Some(FileRef {
@@ -499,20 +378,9 @@ pub async fn resume(
             changed.join(", ")
         )));
     }
-    let mut done: HashMap<String, Option<StepRecord>> = HashMap::new();
-    for e in &read.events {
-        // The latest outcome of a step wins: a success that a later attempt replaced (started
-        // again, then failed or cut short) is not done any more.
-        match &e.kind {
-            EventKind::StepSucceeded { step, result, .. } => {
-                done.insert(step.clone(), result.clone());
-            }
-            EventKind::StepStarted { step, .. } | EventKind::StepFailed { step, .. } => {
-                done.remove(step);
-            }
-            _ => {}
-        }
-    }
+    // The latest outcome of a step wins: a success that a later attempt replaced (started
+    // again, then failed or cut short) is not done any more.
+    let done = crate::journal::replay::replay(&read.events).done();
     let mut reporter = reporter;
     if read.torn_tail {
         reporter.note(&format!(
@@ -560,7 +428,7 @@ async fn execute(
         done,
         journal: Mutex::new(journal),
         reporter: Mutex::new(reporter),
-        summary: Mutex::new(IndexMap::new()),
+        summary: Mutex::new(Replay::new()),
         reports: Mutex::new(Vec::new()),
         fatal: Mutex::new(None),
         has_fatal: AtomicBool::new(false),
@@ -578,35 +446,37 @@ async fn execute(
         LevelOutcome::Failed => RunStatus::Failed,
         LevelOutcome::Interrupted => RunStatus::Interrupted,
     };
-    let steps: Vec<StepSummary> = run
+    let history = run
         .summary
         .lock()
-        .map(|s| s.values().cloned().collect())
+        .map(|s| s.history().clone())
         .unwrap_or_default();
-    let count = |st: &str| steps.iter().filter(|s| s.status == st).count() as u32;
+    let count = |pred: fn(StepStatus) -> bool| history.count(pred) as u32;
     let finished = EventKind::RunFinished {
         status,
         duration_ms: run.started.elapsed().as_millis() as u64,
-        succeeded: count("succeeded") + count("reused"),
-        failed: count("failed"),
-        skipped: count("skipped"),
+        succeeded: count(StepStatus::is_success),
+        failed: count(|s| s == StepStatus::Failed),
+        skipped: count(|s| s == StepStatus::Skipped),
     };
     run.emit(vec![finished]).map_err(state_err)?;
     let reports = run.reports.lock().map(|r| r.clone()).unwrap_or_default();
     let summary = RunSummary {
         reports,
         run_id,
-        workflow: run.bundle.root.workflow.name.clone(),
+        workflow: run.bundle.root.name.clone(),
         status,
         duration: run.started.elapsed(),
         journal: journal_path,
-        steps: steps
+        // Steps still running when the run ended were cut short: they did not run to an end.
+        steps: history
+            .steps
             .into_iter()
-            .map(|mut s| {
-                if s.status == "running" {
-                    s.status = "not run";
+            .map(|(k, mut s)| {
+                if s.status == StepStatus::Running {
+                    s.status = StepStatus::NotRun;
                 }
-                s
+                (k, s)
             })
             .collect(),
     };

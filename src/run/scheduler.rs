@@ -17,14 +17,12 @@ use minijinja::value::{Enumerator, Object};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::executor::{ExecEnv, StepError, StepOutput};
-use super::retry::RetryPolicy;
 use super::{Run, StepFate};
 use crate::journal::{EventKind, StepRecord};
-use crate::plan::item_key;
-use crate::workflow::LoadedWorkflow;
-use crate::workflow::model::{ForEach, Step};
+use crate::workflow::item_key::item_key;
+use crate::workflow::model::ForEach;
+use crate::workflow::step::{Action, StepSpec, ValidWorkflow};
 use crate::workflow::template;
-use crate::workflow::validate::{dependencies, parse_duration};
 
 /// `steps.<id>` as templates see it, filled in as steps finish.
 #[derive(Debug, Default)]
@@ -85,7 +83,7 @@ enum Msg {
 /// what it read changed), so its steps' earlier successes are not reused.
 pub fn run_level<'a>(
     run: &'a Run,
-    wf: &'a LoadedWorkflow,
+    wf: &'a ValidWorkflow,
     params: serde_json::Value,
     prefix: String,
     rerun: bool,
@@ -100,8 +98,8 @@ pub fn run_level<'a>(
 
 struct Level<'a> {
     run: &'a Run,
-    wf: &'a LoadedWorkflow,
-    steps: &'a [Step],
+    wf: &'a ValidWorkflow,
+    steps: &'a [StepSpec],
     deps: Vec<Vec<usize>>,
     state: Vec<State>,
     params: Value,
@@ -132,17 +130,11 @@ struct Level<'a> {
 }
 
 impl<'a> Level<'a> {
-    fn new(
-        run: &'a Run,
-        wf: &'a LoadedWorkflow,
-        params: serde_json::Value,
-        prefix: String,
-    ) -> Self {
-        let steps = &wf.workflow.steps[..];
+    fn new(run: &'a Run, wf: &'a ValidWorkflow, params: serde_json::Value, prefix: String) -> Self {
+        let steps = &wf.steps[..];
         // A sensitive param is a secret from the start: masked wherever it shows up, and every
         // step that reads it is sensitive.
         let sensitive_params: Vec<String> = wf
-            .workflow
             .params
             .iter()
             .filter(|(_, spec)| spec.sensitive)
@@ -158,14 +150,14 @@ impl<'a> Level<'a> {
         let run_value = template::value_of(&serde_json::json!({
             "id": run.run_id,
             "started_at": run.started_at,
-            "workflow": wf.workflow.name,
+            "workflow": wf.name,
             "dir": wf.base_dir(),
         }));
         Level {
             run,
             wf,
             steps,
-            deps: dependencies(steps),
+            deps: steps.iter().map(|s| s.needs.clone()).collect(),
             state: vec![State::Waiting; steps.len()],
             params: template::value_of(&params),
             config: template::value_of(&run.config.value),
@@ -179,7 +171,7 @@ impl<'a> Level<'a> {
             queued: vec![VecDeque::new(); steps.len()],
             in_flight: vec![0; steps.len()],
             batch: Vec::new(),
-            sensitive: super::effective_sensitivity(steps, &sensitive_params),
+            sensitive: crate::secrets::effective_sensitivity(steps, &sensitive_params),
             ran: vec![false; steps.len()],
             rerun: false,
         }
@@ -196,21 +188,6 @@ impl<'a> Level<'a> {
             pairs.push(("item", template::value_of(i)));
         }
         Value::from_pairs(pairs)
-    }
-
-    fn policy(&self, step: &Step) -> RetryPolicy {
-        RetryPolicy::from_spec(
-            step.retry
-                .as_ref()
-                .or(self.wf.workflow.defaults.retry.as_ref()),
-        )
-    }
-
-    fn timeout(&self, step: &Step) -> Option<Duration> {
-        step.timeout
-            .as_deref()
-            .or(self.wf.workflow.defaults.timeout.as_deref())
-            .and_then(|t| parse_duration(t).ok())
     }
 
     async fn run(mut self) -> LevelOutcome {
@@ -451,7 +428,10 @@ impl<'a> Level<'a> {
     /// An attempt may start: a nested workflow starts now (it takes no slot: its own steps do);
     /// a leaf step waits in `ready` for a `--max-parallel` slot.
     fn enqueue(&mut self, inst: usize) {
-        if self.steps[self.instances[inst].step].workflow.is_some() {
+        if matches!(
+            self.steps[self.instances[inst].step].action,
+            Action::Workflow(_)
+        ) {
             self.journal_start(inst);
             self.launch.push((inst, None));
         } else {
@@ -479,7 +459,7 @@ impl<'a> Level<'a> {
 
     fn journal_start(&mut self, inst: usize) {
         let i = self.instances[inst].step;
-        let max_attempts = self.policy(&self.steps[i]).attempts;
+        let max_attempts = self.steps[i].retry.attempts;
         let instance = &mut self.instances[inst];
         let now = Instant::now();
         instance.started = now;
@@ -498,7 +478,9 @@ impl<'a> Level<'a> {
     fn is_read_by_pending(&self, i: usize) -> bool {
         let id = &self.steps[i].id;
         self.steps.iter().enumerate().any(|(j, s)| {
-            j != i && super::reads_step(s, id) && (!self.was_done(j) || self.may_rerun(j, i))
+            j != i
+                && crate::secrets::reads_step(s, id)
+                && (!self.was_done(j) || self.may_rerun(j, i))
         })
     }
 
@@ -632,15 +614,15 @@ impl<'a> Level<'a> {
         permit: Option<OwnedSemaphorePermit>,
     ) -> BoxFuture<'a, Msg> {
         let instance = &self.instances[inst];
-        let step: &'a Step = &self.steps[instance.step];
+        let step: &'a StepSpec = &self.steps[instance.step];
         let ctx = self.context(instance.item.as_ref());
         let run = self.run;
         let wf = self.wf;
-        let timeout = self.timeout(step);
+        let timeout = step.timeout;
         let key = instance.key.clone();
         let rerun_children = self.rerun;
         async move {
-            let result = if let Some(call) = &step.workflow {
+            let result = if let Action::Workflow(call) = &step.action {
                 // A nested workflow whose calling step succeeded before and runs again runs
                 // all of its steps again.
                 let rerun = rerun_children || run.done.contains_key(&key);
@@ -661,7 +643,7 @@ impl<'a> Level<'a> {
                     // The kube wait ends itself at the timeout with the last state it saw; this
                     // is its backstop (a grace period), and the timeout of everything else.
                     Some(t) => {
-                        let grace = if step.kube.is_some() {
+                        let grace = if matches!(step.action, Action::Kube(_)) {
                             Duration::from_millis(250)
                         } else {
                             Duration::ZERO
@@ -729,14 +711,14 @@ impl<'a> Level<'a> {
                             sensitive,
                             summary: out.summary.map(|s| self.run.redactor.redact(&s)),
                         });
-                        if step.print.is_some() && !sensitive {
+                        if matches!(step.action, Action::Print(_)) && !sensitive {
                             self.run
                                 .add_report(self.run.redactor.redact(&out.record.stdout));
                         }
                         self.instance_over(i);
                     }
                     Err(err) => {
-                        let policy = self.policy(step);
+                        let policy = step.retry;
                         let message = if sensitive {
                             without_output(&err.message)
                         } else {
@@ -805,7 +787,7 @@ fn without_output(message: &str) -> String {
 /// A `workflow:` step: the child's steps run under this step's key.
 async fn run_nested(
     run: &Run,
-    caller: &LoadedWorkflow,
+    caller: &ValidWorkflow,
     call: &crate::workflow::model::WorkflowCall,
     ctx: &Value,
     key: String,
@@ -825,17 +807,17 @@ async fn run_nested(
     }
     let values: crate::params::ParamValues = given.into_iter().collect();
     let origin = format!("workflow `{}`", call.path);
-    let params = crate::params::bind(&child.workflow.params, &values, &run.config.value, &origin)
+    let params = crate::params::bind(&child.params, &values, &run.config.value, &origin)
         .map_err(|p| StepError::permanent(p.to_string().trim().to_string()))?;
     let params = serde_json::to_value(&params).unwrap_or_default();
     match run_level(run, child, params, format!("{key}."), rerun).await {
         LevelOutcome::Succeeded => Ok(StepOutput {
-            summary: Some(format!("workflow {} succeeded", child.workflow.name)),
+            summary: Some(format!("workflow {} succeeded", child.name)),
             ..Default::default()
         }),
         LevelOutcome::Failed => Err(StepError::permanent(format!(
             "workflow {} failed",
-            child.workflow.name
+            child.name
         ))),
         LevelOutcome::Interrupted => Err(StepError::permanent("interrupted")),
     }

@@ -1,8 +1,13 @@
 //! The workflow language: the model, loading with located diagnostics, validation and templates.
 
+pub mod bundle;
 pub mod diagnostic;
+pub mod duration;
+pub mod graph;
+pub mod item_key;
 pub mod load;
 pub mod model;
+pub mod step;
 pub mod template;
 pub mod validate;
 

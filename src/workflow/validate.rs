@@ -8,37 +8,15 @@ use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
 
+pub use super::bundle::Bundle;
 use super::diagnostic::{Problem, ProblemKind, Problems, SourceFile, did_you_mean};
+use super::duration::parse_duration;
+use super::graph::dependencies;
 use super::load::{LoadedWorkflow, load_file_lenient, typed};
 use super::model::{AssertAction, Choices, ForEach, RetrySpec, Step};
+use super::step::ValidWorkflow;
 use super::template::{self, ROOTS, RUN_FIELDS, STEP_FIELDS};
 use crate::yaml::{Loc, Node, PathSeg, Value};
-
-/// A root workflow and every workflow it calls, all validated.
-#[derive(Debug, Clone)]
-pub struct Bundle {
-    pub root: Arc<LoadedWorkflow>,
-    /// Nested workflows by canonical path.
-    pub nested: HashMap<PathBuf, Arc<LoadedWorkflow>>,
-}
-
-impl Bundle {
-    /// The workflow a `workflow:` step of `caller` names.
-    pub fn called(&self, caller: &LoadedWorkflow, path: &str) -> Option<&Arc<LoadedWorkflow>> {
-        let p = caller.base_dir().join(path);
-        let canon = std::fs::canonicalize(&p).unwrap_or(p);
-        self.nested.get(&canon)
-    }
-
-    /// Every file of the bundle: the root first.
-    pub fn files(&self) -> Vec<&Arc<SourceFile>> {
-        let mut v = vec![&self.root.file];
-        let mut nested: Vec<_> = self.nested.values().map(|w| &w.file).collect();
-        nested.sort_by(|a, b| a.path.cmp(&b.path));
-        v.extend(nested);
-        v
-    }
-}
 
 static STEP_ID: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z][a-z0-9_]*$").expect("valid regex"));
@@ -75,7 +53,22 @@ pub fn validate(
     let root = Arc::new(root);
     let mut stack = vec![canonical(root.path())];
     check_workflow(&root, config, &mut nested, &mut stack, &mut problems);
-    problems.into_result(Bundle { root, nested })
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let typed = |wf: &LoadedWorkflow| {
+        ValidWorkflow::from_loaded(wf).map(Arc::new).map_err(|e| {
+            Problems::from(Problem::new(ProblemKind::WrongType, e).at(&wf.file, wf.root.loc))
+        })
+    };
+    let nested = nested
+        .iter()
+        .map(|(path, wf)| Ok((path.clone(), typed(wf)?)))
+        .collect::<Result<_, Problems>>()?;
+    Ok(Bundle {
+        root: typed(&root)?,
+        nested,
+    })
 }
 
 /// Is the file at `path` meant as a workflow: a YAML mapping with a `steps` key (or, when it
@@ -94,27 +87,6 @@ fn looks_like_workflow(path: &Path) -> bool {
 
 fn canonical(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
-}
-
-/// The step indices each step waits for: its `needs`, or the step above it.
-pub fn dependencies(steps: &[Step]) -> Vec<Vec<usize>> {
-    let index: HashMap<&str, usize> = steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.as_str(), i))
-        .collect();
-    steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| match &s.needs {
-            Some(needs) => needs
-                .iter()
-                .filter_map(|n| index.get(n.as_str()).copied())
-                .collect(),
-            None if i > 0 => vec![i - 1],
-            None => vec![],
-        })
-        .collect()
 }
 
 struct Checker<'a> {
@@ -306,7 +278,7 @@ impl Checker<'_> {
                         format!("invalid pattern for param `{name}`"),
                     )
                     .at(self.file, loc)
-                    .label(first_line(&e.to_string())),
+                    .label(last_line(&e.to_string())),
                 );
             }
             if let Some(Choices::Template(expr)) = &spec.choices {
@@ -642,7 +614,7 @@ impl Checker<'_> {
                                 format!("invalid regex for output `{name}`"),
                             )
                             .at(self.file, loc)
-                            .label(first_line(&e.to_string())),
+                            .label(last_line(&e.to_string())),
                         );
                     }
                 }
@@ -996,11 +968,8 @@ fn check_regex(pattern: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Parses a humantime duration.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| e.to_string())
-}
-
-fn first_line(s: &str) -> String {
+/// The last line of an error text: the line that says what is wrong (minijinja and regex put
+/// the context first).
+fn last_line(s: &str) -> String {
     s.lines().last().unwrap_or(s).trim().to_string()
 }

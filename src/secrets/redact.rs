@@ -4,9 +4,10 @@
 
 use std::sync::{Arc, RwLock};
 
+#[cfg(test)]
 use base64::Engine;
 
-use crate::plan::MASK;
+use super::MASK;
 
 /// Values shorter than this are not registered: masking "true" everywhere helps nobody.
 const MIN_SECRET_LEN: usize = 8;
@@ -148,10 +149,7 @@ fn add_value(v: &str, base64_encoded: bool, out: &mut Vec<String>, depth: u8) {
     if v.len() >= MIN_SECRET_LEN {
         out.push(v.to_string());
     }
-    if base64_encoded
-        && let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(v)
-        && let Ok(decoded) = String::from_utf8(bytes)
-    {
+    if base64_encoded && let Some(decoded) = super::decode_base64(v) {
         collect(&decoded, out, depth + 1);
     }
 }
