@@ -161,7 +161,7 @@ impl Linkerd {
                 "--output",
                 "plain",
             ])
-            .from_repo_root()
+            .in_repo_root()
             .no_color()
             .env("FAKE_LINKERD_STATE_DIR", fake_state)
             .env("FAKE_LINKERD_TOKEN", token);

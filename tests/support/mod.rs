@@ -16,6 +16,7 @@
 
 pub mod clusters;
 pub mod journal;
+pub mod kube;
 pub mod process;
 pub mod seed;
 pub mod terminal;

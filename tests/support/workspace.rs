@@ -84,7 +84,7 @@ impl Workspace {
 
     /// Runs mcflow from the repository root (the shipped workflows read `config/` by a
     /// relative path).
-    pub fn from_repo_root(mut self) -> Self {
+    pub fn in_repo_root(mut self) -> Self {
         self.cwd = Some(repo_root().to_path_buf());
         self
     }
