@@ -1,5 +1,6 @@
-//! `mcflow plan`, `graph`, `schema`, `completions`, `--version` and `--help` through the real
-//! binary. No cluster is needed: nothing runs.
+//! `mcflow plan` (kube steps included: what they touch, never a secret's value), `graph`,
+//! `schema`, `completions`, `--version` and `--help` through the real binary. No cluster is
+//! needed: nothing runs.
 
 mod support;
 
