@@ -9,6 +9,12 @@ mod support;
 use serde_json::Value;
 use support::{Workspace, events_of, exit_code, wait_for_file, wait_until};
 
+/// A shell snippet that waits until `n` steps have marked their start (`started-*` files): a
+/// barrier that makes overlap certain instead of likely.
+fn started_at_least(n: usize) -> String {
+    format!("while [ $(ls | grep -c ^started-) -lt {n} ]; do sleep 0.02; done")
+}
+
 fn ts(e: &Value) -> &str {
     e["ts"].as_str().expect("an event time")
 }
@@ -30,16 +36,23 @@ fn timeline(journal: &[serde_json::Value]) -> Vec<(String, String)> {
 #[test]
 fn independent_steps_overlap_and_needs_orders_them() {
     let s = Workspace::new();
+    // Each of the four marks its start and ends only once all four have started: run one at a
+    // time, they would time out.
+    let step = |id: &str| {
+        format!(
+            "  - {{ id: {id}, needs: [], timeout: 30s, run: [sh, -c, 'touch started-{id}; {}'] }}\n",
+            started_at_least(4)
+        )
+    };
     s.write(
         "w.yaml",
-        r#"name: parallel
-steps:
-  - { id: a, needs: [], run: [sleep, "1"] }
-  - { id: b, needs: [], run: [sleep, "1"] }
-  - { id: c, needs: [], run: [sleep, "1"] }
-  - { id: d, needs: [], run: [sleep, "1"] }
-  - { id: join, needs: [a, b, c, d], run: [echo, joined] }
-"#,
+        &format!(
+            "name: parallel\nsteps:\n{}{}{}{}  - {{ id: join, needs: [a, b, c, d], run: [echo, joined] }}\n",
+            step("a"),
+            step("b"),
+            step("c"),
+            step("d")
+        ),
     );
     s.mcflow(&["run", "w.yaml"]).success();
     let journal = s.journal();
@@ -135,15 +148,17 @@ fn for_each_runs_an_instance_per_item_within_its_concurrency() {
     let s = Workspace::new();
     s.write(
         "w.yaml",
-        r#"name: fan
+        &r#"name: fan
 steps:
   - id: fan
     for_each: [east, west, north, south, centre]
     concurrency: 2
-    run: [sh, -c, "echo {{ item }} >> side; sleep 0.2"]
+    timeout: 30s
+    run: [sh, -c, "echo {{ item }} >> side; touch started-{{ item }}; STARTED"]
   - id: after
     run: [sh, -c, "echo after >> side"]
-"#,
+"#
+        .replace("STARTED", &started_at_least(2)),
     );
     s.mcflow(&["run", "w.yaml"]).success();
     let journal = s.journal();
