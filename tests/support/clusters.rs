@@ -179,7 +179,7 @@ impl Linkerd {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        Outcome::of(cmd, Duration::from_secs(120))
+        self.ws.run(cmd)
     }
 
     /// The newest run's journal; every line must parse.

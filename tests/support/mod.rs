@@ -10,6 +10,8 @@
 //!   signals;
 //! - [`clusters`]: simulated clusters, fixtures (the link manifest with a canary token),
 //!   request-log queries, and the Linkerd world (three clusters and the fake `linkerd`);
+//! - [`kube`]: kube actions through the library API, and a workflow run against a kubeconfig;
+//! - [`terminal`]: a tmux pseudo-terminal for the live display;
 //! - [`seed`]: sizes from the environment and seeded randomness that replays.
 
 #![allow(dead_code, unused_imports)]

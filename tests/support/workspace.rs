@@ -179,6 +179,12 @@ impl Workspace {
     pub fn mcflow_from(&self, dir: &Path, args: &[&str]) -> Outcome {
         let mut cmd = self.command(args);
         cmd.current_dir(dir);
+        self.run(cmd)
+    }
+
+    /// Runs a [`Workspace::command`] changed by the test (more environment, another
+    /// directory) to the end, bounded by the workspace's timeout.
+    pub fn run(&self, cmd: Command) -> Outcome {
         Outcome::of(cmd, self.timeout)
     }
 
