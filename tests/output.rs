@@ -3,12 +3,10 @@
 //! the summary table, colour unless NO_COLOR), plain timestamped lines through a pipe,
 //! `--output json` event lines, `-q` and `-v`.
 
-mod run_common;
+mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use run_common::{Scenario, fail_until, texts, wait_for_file, wait_until};
+use support::terminal::{Tmux, pane_command};
+use support::{Workspace, fail_until, wait_for_file};
 
 /// A workflow whose second step fails once, waits 2 s to retry, then waits for file `go`.
 fn retrying_workflow() -> String {
@@ -26,90 +24,17 @@ steps:
     )
 }
 
-/// A tmux server of its own (its socket in the scenario directory), killed when dropped.
-struct Tmux {
-    socket: PathBuf,
-}
-
-impl Tmux {
-    /// Starts `command` in a detached 100x40 session, or None when tmux is not installed.
-    fn start(dir: &Path, command: &str) -> Option<Tmux> {
-        let tmux = Tmux {
-            socket: dir.join("tmux.sock"),
-        };
-        let status = tmux
-            .cmd()
-            .args([
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-x",
-                "100",
-                "-y",
-                "40",
-            ])
-            .arg(command)
-            .status();
-        match status {
-            Ok(s) if s.success() => Some(tmux),
-            Ok(s) => panic!("tmux new-session failed: {s}"),
-            Err(_) => None,
-        }
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.arg("-S").arg(&self.socket);
-        c
-    }
-
-    /// The screen as text; with `escapes`, colours and attributes as escape sequences.
-    fn screen(&self, escapes: bool) -> String {
-        let mut c = self.cmd();
-        c.args(["capture-pane", "-p"]);
-        if escapes {
-            c.arg("-e");
-        }
-        let out = c.output().expect("tmux capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn wait_for_screen(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
-        let mut last = String::new();
-        wait_until(what, || {
-            last = self.screen(false);
-            cond(&last)
-        });
-        last
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").status();
-    }
-}
-
-/// The shell command a tmux pane runs: mcflow, then its exit code, then a wait that keeps the
-/// pane open until the server is killed.
-fn pane_command(s: &Scenario, env: &str, args: &str) -> String {
-    let bin = assert_cmd::cargo::cargo_bin("mcflow");
-    format!(
-        "cd '{}' && env {env} '{}' --state-dir '{}' {args}; echo EXIT=$?; exec cat",
-        s.path().display(),
-        bin.display(),
-        s.state_dir().display()
-    )
-}
-
 const SPINNER: &str = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ";
 
 #[test]
 fn the_terminal_display_shows_spinners_retries_and_a_summary() {
-    let s = Scenario::new();
+    let s = Workspace::new();
     s.write("w.yaml", &retrying_workflow());
-    let Some(tmux) = Tmux::start(s.path(), &pane_command(&s, "-u NO_COLOR", "run w.yaml")) else {
+    let Some(tmux) = Tmux::start(
+        s.path(),
+        (100, 40),
+        &pane_command(&s, "-u NO_COLOR", "run w.yaml"),
+    ) else {
         println!("skipped: tmux is not installed");
         return;
     };
@@ -171,12 +96,16 @@ fn the_terminal_display_shows_spinners_retries_and_a_summary() {
 
 #[test]
 fn no_color_turns_colour_off_on_a_terminal() {
-    let s = Scenario::new();
+    let s = Workspace::new();
     s.write(
         "w.yaml",
         "name: plain\nsteps:\n  - { id: ok, run: [sh, -c, 'true'] }\n  - { id: bad, run: [sh, -c, 'exit 1'], continue_on_error: true }\n",
     );
-    let Some(tmux) = Tmux::start(s.path(), &pane_command(&s, "NO_COLOR=1", "run w.yaml")) else {
+    let Some(tmux) = Tmux::start(
+        s.path(),
+        (100, 40),
+        &pane_command(&s, "NO_COLOR=1", "run w.yaml"),
+    ) else {
         println!("skipped: tmux is not installed");
         return;
     };
@@ -200,7 +129,7 @@ fn plain_line(line: &str) -> Option<&str> {
 
 #[test]
 fn plain_lines_through_a_pipe() {
-    let s = Scenario::new();
+    let s = Workspace::new();
     s.write(
         "w.yaml",
         &retrying_workflow().replace("delay: 2s", "delay: 10ms"),
@@ -211,8 +140,9 @@ fn plain_lines_through_a_pipe() {
         &["run", "w.yaml", "--output", "plain"],
     ] {
         std::fs::remove_file(s.file("counter")).ok();
-        let out = s.mcflow(args).assert().success().get_output().clone();
-        let (stdout, _) = texts(&out);
+        let out = s.mcflow(args);
+        out.success();
+        let stdout = &out.stdout;
         assert!(!stdout.contains('\x1b'), "{stdout:?}");
         let events: Vec<&str> = stdout.lines().map_while(plain_line).collect();
         assert!(
@@ -248,19 +178,15 @@ fn plain_lines_through_a_pipe() {
 
 #[test]
 fn json_output_is_one_event_per_line_the_journal_s_schema() {
-    let s = Scenario::new();
+    let s = Workspace::new();
     s.write(
         "w.yaml",
         &retrying_workflow().replace("delay: 2s", "delay: 10ms"),
     );
     s.touch("go");
-    let out = s
-        .mcflow(&["run", "w.yaml", "--output", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let (stdout, _) = texts(&out);
+    let out = s.mcflow(&["run", "w.yaml", "--output", "json"]);
+    out.success();
+    let stdout = &out.stdout;
     let lines: Vec<serde_json::Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
@@ -288,13 +214,9 @@ fn json_output_is_one_event_per_line_the_journal_s_schema() {
         "bad.yaml",
         "name: bad\nsteps:\n  - { id: bad, run: [sh, -c, 'exit 1'] }\n",
     );
-    let out = s
-        .mcflow(&["run", "bad.yaml", "-o", "json"])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    for line in texts(&out).0.lines() {
+    let out = s.mcflow(&["run", "bad.yaml", "-o", "json"]);
+    out.assert_code(1);
+    for line in out.stdout.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(v["event"].is_string(), "{line}");
     }
@@ -302,7 +224,7 @@ fn json_output_is_one_event_per_line_the_journal_s_schema() {
 
 #[test]
 fn quiet_prints_only_failures_and_the_summary_and_verbose_the_whole_error() {
-    let s = Scenario::new();
+    let s = Workspace::new();
     s.write(
         "w.yaml",
         r#"name: loud
@@ -311,13 +233,9 @@ steps:
   - { id: broken, run: [sh, -c, "echo first line >&2; echo second line >&2; exit 1"] }
 "#,
     );
-    let out = s
-        .mcflow(&["run", "w.yaml", "-q"])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let (stdout, _) = texts(&out);
+    let out = s.mcflow(&["run", "w.yaml", "-q"]);
+    out.assert_code(1);
+    let stdout = &out.stdout;
     assert!(!stdout.contains("▶"), "{stdout}");
     assert!(!stdout.contains("✓ fine"), "{stdout}");
     assert!(
@@ -326,13 +244,9 @@ steps:
     );
     assert!(stdout.contains("STEP"), "{stdout}");
 
-    let out = s
-        .mcflow(&["run", "w.yaml"])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let (stdout, _) = texts(&out);
+    let out = s.mcflow(&["run", "w.yaml"]);
+    out.assert_code(1);
+    let stdout = &out.stdout;
     assert!(stdout.contains("▶ fine"), "{stdout}");
     let event_lines: Vec<&str> = stdout.lines().map_while(plain_line).collect();
     assert!(
@@ -340,12 +254,8 @@ steps:
         "{stdout}"
     );
 
-    let out = s
-        .mcflow(&["run", "w.yaml", "-v"])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let (stdout, _) = texts(&out);
+    let out = s.mcflow(&["run", "w.yaml", "-v"]);
+    out.assert_code(1);
+    let stdout = &out.stdout;
     assert!(stdout.contains("first line\nsecond line"), "{stdout}");
 }

@@ -1,10 +1,13 @@
-//! `mcflow plan`, `graph`, `schema`, `completions`, `--version` and `--help` through the real
-//! binary. No cluster is needed: nothing runs.
+//! `mcflow plan` (kube steps included: what they touch, never a secret's value), `graph`,
+//! `schema`, `completions`, `--version` and `--help` through the real binary. No cluster is
+//! needed: nothing runs.
 
-use std::path::Path;
+mod support;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
+use support::Workspace;
+use support::clusters::CANARY;
+use support::workspace::{Outcome, mcflow_in, repo_root};
 
 const CONFIG: &str = r#"
 hub:
@@ -48,59 +51,37 @@ steps:
     assert: "steps.apply.exit_code == 0"
 "#;
 
-struct Dir(tempfile::TempDir);
-
-impl Dir {
-    fn new() -> Dir {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(dir.path().join("config")).expect("mkdir");
-        std::fs::write(dir.path().join("config/clusters.yaml"), CONFIG).expect("write");
-        std::fs::write(dir.path().join("link.yaml"), LINK).expect("write");
-        Dir(dir)
-    }
-
-    fn write(&self, name: &str, text: &str) -> &Dir {
-        std::fs::write(self.0.path().join(name), text).expect("write");
-        self
-    }
-
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
-
-    /// mcflow in this directory: the default config/clusters.yaml is found there.
-    fn mcflow(&self) -> Command {
-        let mut cmd = Command::cargo_bin("mcflow").expect("the mcflow binary is built");
-        cmd.current_dir(self.path())
-            .env("NO_COLOR", "1")
-            .env_remove("MCFLOW_CONFIG");
-        cmd
-    }
+/// A workspace with `config/clusters.yaml` (found there by default) and `link.yaml`.
+fn plan_dir() -> Workspace {
+    let ws = Workspace::new();
+    ws.write("config/clusters.yaml", CONFIG);
+    ws.write("link.yaml", LINK);
+    ws
 }
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn plan_ok(dir: &Dir, args: &[&str]) -> (String, String) {
-    let out = dir
-        .mcflow()
-        .arg("plan")
-        .args(args)
-        .output()
-        .expect("mcflow runs");
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
+fn plan_ok(dir: &Workspace, args: &[&str]) -> (String, String) {
+    let out = Outcome::from(
+        mcflow_in(dir.path())
+            .arg("plan")
+            .args(args)
+            .output()
+            .expect("mcflow runs"),
     );
-    (stdout, stderr)
+    assert_eq!(
+        out.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    (out.stdout, out.stderr)
 }
 
 #[test]
 fn plan_text_lists_steps_in_order_with_dependencies() {
-    let dir = Dir::new();
+    let dir = plan_dir();
     let token = format!("token={TOKEN}");
     let (stdout, stderr) = plan_ok(
         &dir,
@@ -138,7 +119,7 @@ params:
 
 #[test]
 fn plan_json_has_the_same_content() {
-    let dir = Dir::new();
+    let dir = plan_dir();
     let token = format!("token={TOKEN}");
     let (stdout, _) = plan_ok(
         &dir,
@@ -217,7 +198,7 @@ fn plan_json_has_the_same_content() {
 
 #[test]
 fn for_each_items_are_keyed_by_value() {
-    let dir = Dir::new();
+    let dir = plan_dir();
     dir.write(
         "each.yaml",
         r#"
@@ -251,9 +232,8 @@ steps:
 
 #[test]
 fn param_problems_are_listed_at_once() {
-    let dir = Dir::new();
-    let out = dir
-        .mcflow()
+    let dir = plan_dir();
+    let out = mcflow_in(dir.path())
         .args([
             "plan",
             "link.yaml",
@@ -288,8 +268,8 @@ fn param_problems_are_listed_at_once() {
 
 #[test]
 fn a_required_param_says_what_it_is() {
-    let dir = Dir::new();
-    dir.mcflow()
+    let dir = plan_dir();
+    mcflow_in(dir.path())
         .args(["plan", "link.yaml", "--set", "token=abc"])
         .assert()
         .code(2)
@@ -302,8 +282,8 @@ fn a_required_param_says_what_it_is() {
 
 #[test]
 fn a_rejected_sensitive_value_is_not_echoed() {
-    let dir = Dir::new();
-    dir.mcflow()
+    let dir = plan_dir();
+    mcflow_in(dir.path())
         .args([
             "plan",
             "link.yaml",
@@ -322,7 +302,7 @@ fn a_rejected_sensitive_value_is_not_echoed() {
 
 #[test]
 fn values_files_and_set_combine_with_set_winning() {
-    let dir = Dir::new();
+    let dir = plan_dir();
     dir.write(
         "values.yaml",
         &format!("spoke: nonproduction\nhub: fromfile\ntoken: {TOKEN}\n"),
@@ -348,8 +328,8 @@ fn values_files_and_set_combine_with_set_winning() {
 
 #[test]
 fn bad_set_and_missing_values_file_are_usage_errors() {
-    let dir = Dir::new();
-    dir.mcflow()
+    let dir = plan_dir();
+    mcflow_in(dir.path())
         .args([
             "plan",
             "link.yaml",
@@ -369,7 +349,7 @@ fn bad_set_and_missing_values_file_are_usage_errors() {
 
 #[test]
 fn set_values_are_kept_verbatim() {
-    let dir = Dir::new();
+    let dir = plan_dir();
     dir.write(
         "echo.yaml",
         "name: echo\nparams:\n  msg: {}\nsteps:\n  - id: say\n    run: [echo, \"{{ params.msg }}\"]\n",
@@ -393,12 +373,12 @@ fn set_values_are_kept_verbatim() {
 
 #[test]
 fn plan_of_an_invalid_workflow_shows_its_problems() {
-    let dir = Dir::new();
+    let dir = plan_dir();
     dir.write(
         "bad.yaml",
         "name: bad\nsteps:\n  - id: a\n    neds: []\n    run: [echo]\n",
     );
-    dir.mcflow()
+    mcflow_in(dir.path())
         .args(["plan", "bad.yaml"])
         .assert()
         .code(2)
@@ -409,7 +389,7 @@ fn plan_of_an_invalid_workflow_shows_its_problems() {
 
 #[test]
 fn nested_workflows_are_planned_with_their_sensitive_params_masked() {
-    let dir = Dir::new();
+    let dir = plan_dir();
     dir.write(
         "parent.yaml",
         r#"
@@ -424,8 +404,8 @@ steps:
   - id: after
     run: [echo, done]
 "#,
-    )
-    .write(
+    );
+    dir.write(
         "kid.yaml",
         r#"
 name: kid
@@ -468,9 +448,8 @@ steps:
 
 #[test]
 fn graph_prints_a_mermaid_flowchart() {
-    let dir = Dir::new();
-    let out = dir
-        .mcflow()
+    let dir = plan_dir();
+    let out = mcflow_in(dir.path())
         .args(["graph", "link.yaml"])
         .output()
         .expect("mcflow runs");
@@ -493,12 +472,12 @@ flowchart TD
 
 #[test]
 fn graph_of_an_invalid_workflow_fails() {
-    let dir = Dir::new();
+    let dir = plan_dir();
     dir.write(
         "cyc.yaml",
         "name: c\nsteps:\n  - id: a\n    needs: [b]\n    run: [x]\n  - id: b\n    run: [y]\n",
     );
-    dir.mcflow()
+    mcflow_in(dir.path())
         .args(["graph", "cyc.yaml"])
         .assert()
         .code(2)
@@ -507,11 +486,7 @@ fn graph_of_an_invalid_workflow_fails() {
 
 #[test]
 fn schema_is_json_describing_the_format() {
-    let out = Command::cargo_bin("mcflow")
-        .expect("built")
-        .arg("schema")
-        .output()
-        .expect("runs");
+    let out = mcflow_in(repo_root()).arg("schema").output().expect("runs");
     assert_eq!(out.status.code(), Some(0));
     let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     assert_eq!(schema["title"], "Workflow");
@@ -537,16 +512,14 @@ fn completions_for_every_shell() {
         ("zsh", "#compdef mcflow"),
         ("fish", "complete -c mcflow"),
     ] {
-        Command::cargo_bin("mcflow")
-            .expect("built")
+        mcflow_in(repo_root())
             .args(["completions", shell])
             .assert()
             .code(0)
             .stdout(predicate::str::contains(marker))
             .stdout(predicate::str::contains("validate"));
     }
-    Command::cargo_bin("mcflow")
-        .expect("built")
+    mcflow_in(repo_root())
         .args(["completions", "tcsh"])
         .assert()
         .code(2);
@@ -554,8 +527,7 @@ fn completions_for_every_shell() {
 
 #[test]
 fn version() {
-    Command::cargo_bin("mcflow")
-        .expect("built")
+    mcflow_in(repo_root())
         .arg("--version")
         .assert()
         .code(0)
@@ -564,8 +536,7 @@ fn version() {
 
 #[test]
 fn help_shows_examples_and_exit_codes() {
-    Command::cargo_bin("mcflow")
-        .expect("built")
+    mcflow_in(repo_root())
         .arg("--help")
         .assert()
         .code(0)
@@ -577,8 +548,7 @@ fn help_shows_examples_and_exit_codes() {
         .stdout(predicate::str::contains(
             "Exit codes: 0 success, 1 a step failed, 2 invalid usage",
         ));
-    Command::cargo_bin("mcflow")
-        .expect("built")
+    mcflow_in(repo_root())
         .args(["plan", "--help"])
         .assert()
         .code(0)
@@ -588,13 +558,60 @@ fn help_shows_examples_and_exit_codes() {
 
 #[test]
 fn unknown_command_and_no_command_are_usage_errors() {
-    Command::cargo_bin("mcflow")
-        .expect("built")
-        .arg("frobnicate")
-        .assert()
-        .code(2);
-    Command::cargo_bin("mcflow")
-        .expect("built")
-        .assert()
-        .code(2);
+    mcflow_in(repo_root()).arg("frobnicate").assert().code(2);
+    mcflow_in(repo_root()).assert().code(2);
+}
+
+const PLAN_WITH_SECRET: &str = r#"
+name: plan-kube
+steps:
+  - id: apply_secret
+    kube:
+      context: production
+      apply:
+        namespace: apps
+        manifest: |
+          apiVersion: v1
+          kind: Secret
+          metadata: { name: creds, namespace: linkerd }
+          stringData: { token: CANARY-sa-token-7f3a9c1e5d }
+          ---
+          apiVersion: v1
+          kind: ConfigMap
+          metadata: { name: plain }
+  - id: label_cluster
+    kube:
+      context: internal
+      label:
+        target: { kind: Secret, namespace: argocd, selector: "argocd.argoproj.io/secret-type=cluster",
+                  where: { path: data.name, equals: production } }
+        set: { spydersoft.io/linkerd-multicluster: "true" }
+"#;
+
+#[test]
+fn plan_shows_what_kube_steps_touch_without_secret_values() {
+    let ws = Workspace::new();
+    let file = ws.write("workflow.yaml", PLAN_WITH_SECRET);
+    let out = mcflow_in(repo_root())
+        .arg("plan")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "apply 2 objects to context production: Secret linkerd/creds, ConfigMap apps/plain"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("label Secret in argocd with labels argocd.argoproj.io/secret-type=cluster"),
+        "{text}"
+    );
+    assert!(!text.contains(CANARY), "{text}");
 }

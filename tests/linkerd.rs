@@ -2,99 +2,11 @@
 //! nonproduction) with the fake linkerd: the repository's own workflows/ and config/, run by the
 //! real binary from the repository root.
 
-use std::path::PathBuf;
-use std::process::Output;
+mod support;
 
-use assert_cmd::Command;
-use mcflow_sim::{Fault, Scenario, Simulator};
+use mcflow_sim::{Fault, Scenario};
 use serde_json::Value;
-
-const CLUSTERS: [&str; 3] = ["internal", "production", "nonproduction"];
-const SPOKES: [&str; 2] = ["production", "nonproduction"];
-
-/// One test's world: simulated clusters, a state directory, the fake linkerd's counters.
-struct World {
-    sim: Simulator,
-    dir: tempfile::TempDir,
-}
-
-impl World {
-    fn new(scenario: Scenario) -> World {
-        let sim = Simulator::builder()
-            .clusters(CLUSTERS)
-            .scenario(scenario)
-            .deployment_ready_delay(std::time::Duration::from_millis(50))
-            .start_blocking()
-            .expect("simulator starts");
-        World {
-            sim,
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    fn state_dir(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    /// Runs `mcflow <args>` from the repository root against the simulated clusters.
-    fn mcflow(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = Command::cargo_bin("mcflow").expect("mcflow binary");
-        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(args)
-            .arg("--kubeconfig")
-            .arg(self.sim.kubeconfig_path())
-            .arg("--linkerd")
-            .arg(mcflow_sim::fake_linkerd_bin())
-            .arg("--state-dir")
-            .arg(self.state_dir())
-            .args(["--output", "plain"])
-            .env("FAKE_LINKERD_STATE_DIR", self.dir.path())
-            .env("FAKE_LINKERD_TOKEN", "canary-token-f00dfeed")
-            .env("NO_COLOR", "1")
-            .env_remove("KUBECONFIG");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.output().expect("mcflow runs")
-    }
-
-    /// The events of the newest run's journal.
-    fn journal(&self) -> Vec<Value> {
-        let runs = self.state_dir().join("runs");
-        let mut ids: Vec<_> = std::fs::read_dir(&runs)
-            .expect("runs dir")
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .collect();
-        ids.sort();
-        let path = ids.last().expect("a run").join("journal.jsonl");
-        std::fs::read_to_string(path)
-            .expect("journal")
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).expect("journal line is JSON"))
-            .collect()
-    }
-
-    fn resource_versions(&self) -> Vec<u64> {
-        CLUSTERS
-            .iter()
-            .map(|c| self.sim.cluster(c).resource_version())
-            .collect()
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn assert_code(out: &Output, code: i32) {
-    assert_eq!(out.status.code(), Some(code), "{}", text(out));
-}
+use support::clusters::{CLUSTERS, Linkerd, SPOKES};
 
 fn steps_started_after(events: &[Value], marker: &str) -> Vec<String> {
     let start = events
@@ -108,7 +20,7 @@ fn steps_started_after(events: &[Value], marker: &str) -> Vec<String> {
         .collect()
 }
 
-fn assert_linked_and_mirrored(world: &World) {
+fn assert_linked_and_mirrored(world: &Linkerd) {
     for spoke in SPOKES {
         let c = world.sim.cluster(spoke);
         let links = c
@@ -132,10 +44,10 @@ fn assert_linked_and_mirrored(world: &World) {
 
 #[test]
 fn fresh_bootstrap_links_both_spokes_and_mirrors_alloy_then_a_rerun_changes_nothing() {
-    let world = World::new(Scenario::linkerd_fresh());
-    let out = world.mcflow(&["run", "workflows/bootstrap.yaml"], &[]);
-    assert_code(&out, 0);
-    let shown = text(&out);
+    let world = Linkerd::new(Scenario::linkerd_fresh());
+    let out = world.mcflow(&["run", "workflows/bootstrap.yaml"]);
+    out.assert_code(0);
+    let shown = out.all();
     assert!(shown.contains("0 problem(s)"), "verify table: {shown}");
     assert!(shown.contains("journal: "), "{shown}");
     assert_linked_and_mirrored(&world);
@@ -154,8 +66,8 @@ fn fresh_bootstrap_links_both_spokes_and_mirrors_alloy_then_a_rerun_changes_noth
     }
 
     let before = world.resource_versions();
-    let again = world.mcflow(&["run", "workflows/bootstrap.yaml"], &[]);
-    assert_code(&again, 0);
+    let again = world.mcflow(&["run", "workflows/bootstrap.yaml"]);
+    again.assert_code(0);
     assert_eq!(
         world.resource_versions(),
         before,
@@ -166,20 +78,20 @@ fn fresh_bootstrap_links_both_spokes_and_mirrors_alloy_then_a_rerun_changes_noth
 
 #[test]
 fn a_failing_link_fails_the_run_and_resume_finishes_without_redoing_preflight_or_production() {
-    let world = World::new(Scenario::linkerd_fresh());
+    let world = Linkerd::new(Scenario::linkerd_fresh());
     // The nonproduction spoke refuses every write to linkerd-multicluster objects.
     world
         .sim
         .cluster("nonproduction")
         .inject_fault(Fault::status("/namespaces/linkerd-multicluster/", 500).method("PATCH"));
-    let out = world.mcflow(&["run", "workflows/bootstrap.yaml"], &[]);
-    assert_code(&out, 1);
-    let shown = text(&out);
+    let out = world.mcflow(&["run", "workflows/bootstrap.yaml"]);
+    out.assert_code(1);
+    let shown = out.all();
     assert!(shown.contains("link[nonproduction].apply_link"), "{shown}");
 
     world.sim.cluster("nonproduction").clear_faults();
-    let resumed = world.mcflow(&["resume", "--last"], &[]);
-    assert_code(&resumed, 0);
+    let resumed = world.mcflow(&["resume", "--last"]);
+    resumed.assert_code(0);
     let started = steps_started_after(&world.journal(), "run_resumed");
     assert!(
         started.iter().all(|s| !s.starts_with("reachable")
@@ -197,13 +109,13 @@ fn a_failing_link_fails_the_run_and_resume_finishes_without_redoing_preflight_or
 
 #[test]
 fn a_foreign_trust_anchor_fails_preflight_with_fingerprints_and_writes_nothing() {
-    let world = World::new(Scenario::linkerd_fresh().foreign_trust_roots("production"));
+    let world = Linkerd::new(Scenario::linkerd_fresh().foreign_trust_roots("production"));
     for c in CLUSTERS {
         world.sim.cluster(c).clear_request_log();
     }
-    let out = world.mcflow(&["run", "workflows/bootstrap.yaml"], &[]);
-    assert_code(&out, 1);
-    let shown = text(&out);
+    let out = world.mcflow(&["run", "workflows/bootstrap.yaml"]);
+    out.assert_code(1);
+    let shown = out.all();
     assert!(
         shown.contains("production does not share the hub's trust anchor"),
         "{shown}"
@@ -225,8 +137,10 @@ fn a_foreign_trust_anchor_fails_preflight_with_fingerprints_and_writes_nothing()
 
 #[test]
 fn verify_reports_a_missing_mirror_with_a_hint() {
-    let world = World::new(Scenario::linkerd_fresh());
-    assert_code(&world.mcflow(&["run", "workflows/bootstrap.yaml"], &[]), 0);
+    let world = Linkerd::new(Scenario::linkerd_fresh());
+    world
+        .mcflow(&["run", "workflows/bootstrap.yaml"])
+        .assert_code(0);
     // Stop exporting alloy: the mirrors go away.
     world
         .sim
@@ -248,9 +162,9 @@ fn verify_reports_a_missing_mirror_with_a_hint() {
         })
         .then_some(())
         .expect("mirror removed");
-    let out = world.mcflow(&["run", "workflows/verify.yaml"], &[]);
-    assert_code(&out, 1);
-    let shown = text(&out);
+    let out = world.mcflow(&["run", "workflows/verify.yaml"]);
+    out.assert_code(1);
+    let shown = out.all();
     assert!(
         shown.contains("mirror monitoring/alloy-internal  FAIL: not mirrored (hint:"),
         "{shown}"
@@ -260,7 +174,7 @@ fn verify_reports_a_missing_mirror_with_a_hint() {
 
 #[test]
 fn link_spoke_runs_on_its_own() {
-    let world = World::new(Scenario::linkerd_fresh().export_alloy(true));
+    let world = Linkerd::new(Scenario::linkerd_fresh().export_alloy(true));
     let spoke = world.sim.cluster("nonproduction");
     // Alloy runs on the spokes too: the mirror lands in their `monitoring` namespace.
     spoke
@@ -269,16 +183,13 @@ fn link_spoke_runs_on_its_own() {
     install_multicluster(&world, "nonproduction");
 
     // The exact command of the runbook, on its own.
-    let out = world.mcflow(
-        &[
-            "run",
-            "workflows/link-spoke.yaml",
-            "--set",
-            "spoke=nonproduction",
-        ],
-        &[],
-    );
-    assert_code(&out, 0);
+    let out = world.mcflow(&[
+        "run",
+        "workflows/link-spoke.yaml",
+        "--set",
+        "spoke=nonproduction",
+    ]);
+    out.assert_code(0);
     let links = spoke
         .list(
             "multicluster.linkerd.io/v1alpha3",
@@ -299,7 +210,7 @@ fn link_spoke_runs_on_its_own() {
 
 /// Installs linkerd-multicluster on the hub and `spoke` through the Argo CD path, as bootstrap
 /// has it done, so that link-spoke can run on its own.
-fn install_multicluster(world: &World, spoke: &str) {
+fn install_multicluster(world: &Linkerd, spoke: &str) {
     let hub = world.sim.cluster("internal");
     hub.apply_yaml(
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: in-cluster-cluster\n  namespace: argocd\n  labels:\n    argocd.argoproj.io/secret-type: cluster\n    spydersoft.io/linkerd-multicluster: \"true\"\nstringData:\n  name: in-cluster\n  server: https://kubernetes.default.svc\n",
@@ -332,9 +243,9 @@ fn install_multicluster(world: &World, spoke: &str) {
 
 #[test]
 fn link_spoke_uses_link_with_a_2_17_cli() {
-    let world = World::new(Scenario::linkerd_fresh().mirror_controllers(false));
+    let world = Linkerd::new(Scenario::linkerd_fresh().mirror_controllers(false));
     install_multicluster(&world, "production");
-    let out = world.mcflow(
+    let out = world.mcflow_with(
         &[
             "run",
             "workflows/link-spoke.yaml",
@@ -343,7 +254,7 @@ fn link_spoke_uses_link_with_a_2_17_cli() {
         ],
         &[("FAKE_LINKERD_VERSION", "stable-2.17.1")],
     );
-    assert_code(&out, 0);
+    out.assert_code(0);
     let spoke = world.sim.cluster("production");
     // 2.17's `link` output brings its own service mirror, which the workflow waited for.
     assert!(
@@ -366,7 +277,7 @@ fn link_spoke_uses_link_with_a_2_17_cli() {
 
 #[test]
 fn link_spoke_spells_out_the_fix_for_a_probe_port_mismatch() {
-    let world = World::new(Scenario::linkerd_fresh());
+    let world = Linkerd::new(Scenario::linkerd_fresh());
     install_multicluster(&world, "production");
     // The chart's probe Service on the spoke listens on another port than the Link probes.
     world
@@ -376,17 +287,14 @@ fn link_spoke_spells_out_the_fix_for_a_probe_port_mismatch() {
             "apiVersion: v1\nkind: Service\nmetadata:\n  name: probe-internal\n  namespace: linkerd-multicluster\nspec:\n  ports:\n  - name: mc-probe\n    port: 4999\n",
         )
         .expect("probe service");
-    let out = world.mcflow(
-        &[
-            "run",
-            "workflows/link-spoke.yaml",
-            "--set",
-            "spoke=production",
-        ],
-        &[],
-    );
-    assert_code(&out, 1);
-    let shown = text(&out);
+    let out = world.mcflow(&[
+        "run",
+        "workflows/link-spoke.yaml",
+        "--set",
+        "spoke=production",
+    ]);
+    out.assert_code(1);
+    let shown = out.all();
     assert!(
         shown.contains("probe-internal Service (mc-probe) listens on 4999"),
         "{shown}"
@@ -396,18 +304,17 @@ fn link_spoke_spells_out_the_fix_for_a_probe_port_mismatch() {
 
 #[test]
 fn unlink_spoke_removes_one_spokes_link_and_mirrors() {
-    let world = World::new(Scenario::linkerd_fresh());
-    assert_code(&world.mcflow(&["run", "workflows/bootstrap.yaml"], &[]), 0);
-    let out = world.mcflow(
-        &[
-            "run",
-            "workflows/unlink-spoke.yaml",
-            "--set",
-            "spoke=production",
-        ],
-        &[],
-    );
-    assert_code(&out, 0);
+    let world = Linkerd::new(Scenario::linkerd_fresh());
+    world
+        .mcflow(&["run", "workflows/bootstrap.yaml"])
+        .assert_code(0);
+    let out = world.mcflow(&[
+        "run",
+        "workflows/unlink-spoke.yaml",
+        "--set",
+        "spoke=production",
+    ]);
+    out.assert_code(0);
     let production = world.sim.cluster("production");
     let links = production
         .list(
@@ -449,20 +356,17 @@ fn unlink_spoke_removes_one_spokes_link_and_mirrors() {
 
 #[test]
 fn link_spoke_can_keep_argo_cd_tracking_labels_off_mirrors() {
-    let world = World::new(Scenario::linkerd_fresh());
+    let world = Linkerd::new(Scenario::linkerd_fresh());
     install_multicluster(&world, "production");
-    let out = world.mcflow(
-        &[
-            "run",
-            "workflows/link-spoke.yaml",
-            "--set",
-            "spoke=production",
-            "--set",
-            "exclude_argocd_labels=true",
-        ],
-        &[],
-    );
-    assert_code(&out, 0);
+    let out = world.mcflow(&[
+        "run",
+        "workflows/link-spoke.yaml",
+        "--set",
+        "spoke=production",
+        "--set",
+        "exclude_argocd_labels=true",
+    ]);
+    out.assert_code(0);
     let link = world
         .sim
         .cluster("production")
@@ -482,20 +386,22 @@ fn link_spoke_can_keep_argo_cd_tracking_labels_off_mirrors() {
         excluded.contains("argocd.argoproj.io/instance"),
         "{excluded}"
     );
-    assert!(!text(&out).contains("canary-token-f00dfeed"));
+    assert!(!out.all().contains("canary-token-f00dfeed"));
 }
 
 #[test]
 fn verify_names_an_unreachable_cluster_instead_of_blaming_the_link() {
-    let world = World::new(Scenario::linkerd_fresh());
-    assert_code(&world.mcflow(&["run", "workflows/bootstrap.yaml"], &[]), 0);
+    let world = Linkerd::new(Scenario::linkerd_fresh());
+    world
+        .mcflow(&["run", "workflows/bootstrap.yaml"])
+        .assert_code(0);
     world
         .sim
         .cluster("production")
         .inject_fault(Fault::status(".*", 503));
-    let out = world.mcflow(&["run", "workflows/verify.yaml"], &[]);
-    assert_code(&out, 1);
-    let shown = text(&out);
+    let out = world.mcflow(&["run", "workflows/verify.yaml"]);
+    out.assert_code(1);
+    let shown = out.all();
     let link_row = shown
         .lines()
         .find(|l| l.starts_with("production ") && l.contains("Link internal"))

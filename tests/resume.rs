@@ -1,11 +1,12 @@
 //! Retries and `mcflow resume` through the real binary: a flaky step passes under `retry`;
 //! without it the run fails and `resume --last` finishes it without running succeeded steps
-//! again; a resume refuses a finished run, a changed workflow and a run another process holds;
-//! `runs` and `show` read the journal back.
+//! again; a resume refuses a finished run, a changed workflow, a dry run and a run another
+//! process holds; a step runs again when what it read runs again (a `continue_on_error`
+//! dependency, a nested workflow's input); `runs` and `show` read the journal back.
 
-mod run_common;
+mod support;
 
-use run_common::{Scenario, exit_code, fail_until, texts, wait_for_file, wait_until};
+use support::{Workspace, events_of, exit_code, fail_until, wait_for_file, wait_until};
 
 /// `first` → `flaky` (fails until its third run) → `last`; each appends its id to `side`.
 fn flaky_workflow(retry: &str) -> String {
@@ -26,12 +27,12 @@ steps:
 
 #[test]
 fn a_step_that_fails_twice_passes_under_retry() {
-    let s = Scenario::new();
+    let s = Workspace::new();
     s.write(
         "w.yaml",
         &flaky_workflow("    retry: { attempts: 3, delay: 10ms, backoff: 1.0 }"),
     );
-    s.mcflow(&["run", "w.yaml"]).assert().success();
+    s.mcflow(&["run", "w.yaml"]).success();
 
     let failed = s.events("attempt_failed", Some("flaky"));
     assert_eq!(failed.len(), 2, "{failed:?}");
@@ -57,16 +58,12 @@ fn a_step_that_fails_twice_passes_under_retry() {
 
 #[test]
 fn without_retry_the_run_fails_and_resume_finishes_it() {
-    let s = Scenario::new();
+    let s = Workspace::new();
     s.write("w.yaml", &flaky_workflow(""));
 
-    let out = s
-        .mcflow(&["run", "w.yaml"])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let (stdout, _) = texts(&out);
+    let out = s.mcflow(&["run", "w.yaml"]);
+    out.assert_code(1);
+    let stdout = &out.stdout;
     assert!(
         stdout.contains("resume with: mcflow resume --last"),
         "{stdout}"
@@ -76,8 +73,8 @@ fn without_retry_the_run_fails_and_resume_finishes_it() {
     let journal = s.journal_path();
 
     // The second run of `flaky` fails again: still exit 1, still the same run.
-    s.mcflow(&["resume", "--last"]).assert().code(1);
-    s.mcflow(&["resume", "--last"]).assert().success();
+    s.mcflow(&["resume", "--last"]).assert_code(1);
+    s.mcflow(&["resume", "--last"]).success();
     assert_eq!(s.journal_path(), journal, "resume appends to the same run");
 
     assert_eq!(s.count("side", "first"), 1, "a succeeded step ran again");
@@ -96,42 +93,36 @@ fn without_retry_the_run_fails_and_resume_finishes_it() {
 
     // Nothing is left to do now.
     s.mcflow(&["resume", "--last"])
-        .assert()
-        .code(3)
-        .stderr(predicates::str::contains("already succeeded"));
+        .assert_code(3)
+        .stderr_has("already succeeded");
 }
 
 #[test]
 fn resume_with_no_run_or_an_unknown_run_is_a_state_error() {
-    let s = Scenario::new();
+    let s = Workspace::new();
     s.mcflow(&["resume", "--last"])
-        .assert()
-        .code(3)
-        .stderr(predicates::str::contains("no run to resume"));
+        .assert_code(3)
+        .stderr_has("no run to resume");
     s.mcflow(&["resume", "20200101-000000-abcd"])
-        .assert()
-        .code(3)
-        .stderr(predicates::str::contains("no run `20200101-000000-abcd`"));
-    s.mcflow(&["resume", "../../etc"]).assert().code(3);
+        .assert_code(3)
+        .stderr_has("no run `20200101-000000-abcd`");
+    s.mcflow(&["resume", "../../etc"]).assert_code(3);
 }
 
 #[test]
 fn a_changed_workflow_is_refused_unless_allowed() {
-    let s = Scenario::new();
+    let s = Workspace::new();
     s.write("w.yaml", &flaky_workflow(""));
-    s.mcflow(&["run", "w.yaml"]).assert().code(1);
+    s.mcflow(&["run", "w.yaml"]).assert_code(1);
 
     // The same steps, with `flaky` now passing at once: a different file.
     s.write("w.yaml", &flaky_workflow("").replace("-lt 3", "-lt 1"));
     s.mcflow(&["resume", "--last"])
-        .assert()
-        .code(3)
-        .stderr(predicates::str::contains("changed since it started"))
-        .stderr(predicates::str::contains("w.yaml"))
-        .stderr(predicates::str::contains("--allow-changed"));
-    s.mcflow(&["resume", "--last", "--allow-changed"])
-        .assert()
-        .success();
+        .assert_code(3)
+        .stderr_has("changed since it started")
+        .stderr_has("w.yaml")
+        .stderr_has("--allow-changed");
+    s.mcflow(&["resume", "--last", "--allow-changed"]).success();
     assert_eq!(s.count("side", "first"), 1);
     assert_eq!(s.count("side", "last"), 1);
     let resumed = s.events("run_resumed", None);
@@ -146,7 +137,7 @@ fn a_changed_workflow_is_refused_unless_allowed() {
 
 #[test]
 fn a_second_resume_while_the_first_holds_the_lock_names_its_pid() {
-    let s = Scenario::new();
+    let s = Workspace::new();
     // `gate` fails until `armed` exists, then waits for `release`.
     s.write(
         "w.yaml",
@@ -159,20 +150,16 @@ steps:
             wait_for_file("release")
         ),
     );
-    s.mcflow(&["run", "w.yaml"]).assert().code(1);
+    s.mcflow(&["run", "w.yaml"]).assert_code(1);
     s.touch("armed");
 
     let mut first = s.spawn("first", &["resume", "--last"]);
     wait_until("the resumed run to start `gate`", || {
         s.journal_has("step_started", "gate", 2)
     });
-    let out = s
-        .mcflow(&["resume", "--last"])
-        .assert()
-        .code(3)
-        .get_output()
-        .clone();
-    let (_, stderr) = texts(&out);
+    let out = s.mcflow(&["resume", "--last"]);
+    out.assert_code(3);
+    let stderr = &out.stderr;
     assert!(stderr.contains(&format!("pid {}", first.id())), "{stderr}");
     assert!(stderr.contains("in use"), "{stderr}");
 
@@ -181,19 +168,18 @@ steps:
     assert_eq!(s.count("side", "gate"), 1);
     // The lock went with its holder.
     s.mcflow(&["resume", "--last"])
-        .assert()
-        .code(3)
-        .stderr(predicates::str::contains("already succeeded"));
+        .assert_code(3)
+        .stderr_has("already succeeded");
 }
 
 #[test]
 fn runs_and_show_read_the_journal_back() {
-    let s = Scenario::new();
+    let s = Workspace::new();
     s.write(
         "w.yaml",
         &flaky_workflow("    retry: { attempts: 2, delay: 10ms }"),
     );
-    s.mcflow(&["run", "w.yaml"]).assert().code(1);
+    s.mcflow(&["run", "w.yaml"]).assert_code(1);
     let run_id = s
         .journal_path()
         .parent()
@@ -203,8 +189,9 @@ fn runs_and_show_read_the_journal_back() {
         .to_string_lossy()
         .into_owned();
 
-    let out = s.mcflow(&["runs"]).assert().success().get_output().clone();
-    let (stdout, _) = texts(&out);
+    let out = s.mcflow(&["runs"]);
+    out.success();
+    let stdout = &out.stdout;
     let row = stdout
         .lines()
         .find(|l| l.starts_with(&run_id))
@@ -214,13 +201,9 @@ fn runs_and_show_read_the_journal_back() {
         "{row}"
     );
 
-    let out = s
-        .mcflow(&["show", "--last"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let (stdout, _) = texts(&out);
+    let out = s.mcflow(&["show", "--last"]);
+    out.success();
+    let stdout = &out.stdout;
     assert!(
         stdout.contains(&run_id) && stdout.contains("status failed"),
         "{stdout}"
@@ -234,22 +217,14 @@ fn runs_and_show_read_the_journal_back() {
     let last = stdout.lines().find(|l| l.starts_with("last ")).unwrap();
     assert!(last.contains("skipped"), "{last}");
 
-    let out = s
-        .mcflow(&["show", &run_id, "--output", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).expect("show --output json");
+    let out = s.mcflow(&["show", &run_id, "--output", "json"]);
+    out.success();
+    let shown: serde_json::Value = serde_json::from_str(&out.stdout).expect("show --output json");
     assert_eq!(shown["run_id"], run_id.as_str(), "{shown}");
 
-    let out = s
-        .mcflow(&["runs", "-o", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let (stdout, _) = texts(&out);
+    let out = s.mcflow(&["runs", "-o", "json"]);
+    out.success();
+    let stdout = &out.stdout;
     let rows: Vec<serde_json::Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -263,7 +238,7 @@ fn runs_and_show_read_the_journal_back() {
 
 #[test]
 fn resume_works_from_another_directory() {
-    let s = Scenario::new();
+    let s = Workspace::new();
     let counter = s.file("counter").display().to_string();
     s.write(
         "w.yaml",
@@ -271,16 +246,13 @@ fn resume_works_from_another_directory() {
             .replace("-lt 3", "-lt 2")
             .replace("counter", &counter),
     );
-    s.mcflow(&["run", "w.yaml"]).assert().code(1);
+    s.mcflow(&["run", "w.yaml"]).assert_code(1);
     let elsewhere = s.file("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
     // The steps write their side files relative to where mcflow runs: here, `elsewhere`.
-    s.mcflow(&["resume", "--last"])
-        .current_dir(&elsewhere)
-        .assert()
-        .success();
+    s.mcflow_from(&elsewhere, &["resume", "--last"]).success();
     let journal = s.journal();
-    let started = &run_common::events_of(&journal, "run_started", None)[0];
+    let started = &events_of(&journal, "run_started", None)[0];
     let workflow = started["workflow"].as_str().unwrap();
     assert!(std::path::Path::new(workflow).is_absolute(), "{started}");
     assert_eq!(s.count("side", "first"), 1);
@@ -290,7 +262,7 @@ fn resume_works_from_another_directory() {
 
 #[test]
 fn for_each_instances_resume_by_item_even_when_the_list_is_reordered() {
-    let s = Scenario::new();
+    let s = Workspace::new();
     let workflow = |items: &str| {
         format!(
             r#"name: fan
@@ -302,14 +274,12 @@ steps:
         )
     };
     s.write("w.yaml", &workflow("alpha, beta, gamma"));
-    s.mcflow(&["run", "w.yaml"]).assert().code(1);
+    s.mcflow(&["run", "w.yaml"]).assert_code(1);
     assert_eq!(s.events("step_failed", Some("fan[beta]")).len(), 1);
 
     s.touch("fixed");
     s.write("w.yaml", &workflow("gamma, beta, alpha"));
-    s.mcflow(&["resume", "--last", "--allow-changed"])
-        .assert()
-        .success();
+    s.mcflow(&["resume", "--last", "--allow-changed"]).success();
     for item in ["alpha", "beta", "gamma"] {
         assert_eq!(s.count("side", item), 1, "{item}");
     }
@@ -319,7 +289,7 @@ steps:
 
 #[test]
 fn a_nested_workflow_resumes_inside_the_child() {
-    let s = Scenario::new();
+    let s = Workspace::new();
     s.write(
         "child.yaml",
         r#"name: child
@@ -342,13 +312,120 @@ steps:
     run: [sh, -c, "echo after >> side"]
 "#,
     );
-    s.mcflow(&["run", "w.yaml"]).assert().code(1);
+    s.mcflow(&["run", "w.yaml"]).assert_code(1);
     assert_eq!(s.events("step_failed", Some("nest.two")).len(), 1);
     assert_eq!(s.events("step_failed", Some("nest")).len(), 1);
     s.touch("fixed");
-    s.mcflow(&["resume", "--last"]).assert().success();
+    s.mcflow(&["resume", "--last"]).success();
     for step in ["before", "one", "two", "after"] {
         assert_eq!(s.count("side", step), 1, "{step}");
     }
     assert_eq!(s.events("step_reused", Some("nest.one")).len(), 1);
+}
+
+#[test]
+fn resume_does_not_reuse_a_success_that_a_later_attempt_replaced() {
+    let s = Workspace::new();
+    s.write(
+        "w.yaml",
+        r#"name: stale
+steps:
+  - id: a
+    needs: []
+    continue_on_error: true
+    run: [sh, -c, 'test -f a_ok']
+  - id: b
+    needs: [a]
+    run: [sh, -c, 'if [ -f a_ok ] && [ ! -f b_ok ]; then exit 1; fi; echo ran >> b.log']
+  - id: c
+    needs: [b]
+    run: [sh, -c, 'test -f c_ok']
+"#,
+    );
+    s.mcflow(&["run", "w.yaml", "-q"]).assert_code(1); // a fails (allowed), b ok, c fails
+    s.touch("a_ok");
+    s.mcflow(&["resume", "--last", "-q"]).assert_code(1); // a ok, so b runs again and fails
+    s.touch("b_ok");
+    s.touch("c_ok");
+    s.mcflow(&["resume", "--last", "-q"]).success(); // b must run, not be reused
+    assert_eq!(s.count("b.log", "ran"), 2);
+}
+
+#[test]
+fn a_dry_run_cannot_be_resumed_for_real() {
+    let s = Workspace::new();
+    s.write(
+        "w.yaml",
+        "name: d\nsteps:\n  - id: x\n    run: [sh, -c, 'test -f ok']\n",
+    );
+    s.mcflow(&["run", "w.yaml", "--dry-run", "-q"])
+        .assert_code(1);
+    let out = s.mcflow(&["resume", "--last"]);
+    assert_eq!(out.code, 3);
+    assert!(out.stderr.contains("was a --dry-run run"));
+}
+
+#[test]
+fn a_nested_workflow_run_again_runs_its_steps_again() {
+    let s = Workspace::new();
+    s.write(
+        "child.yaml",
+        "name: child\nparams:\n  x: { required: true }\nsteps:\n  - id: record\n    run: [sh, -c, 'echo \"$0\" >> out.txt', '{{ params.x }}']\n",
+    );
+    s.write(
+        "w.yaml",
+        r#"name: parent
+steps:
+  - id: a
+    needs: []
+    continue_on_error: true
+    run: [sh, -c, 'test -f a_ok']
+  - id: w
+    needs: [a]
+    workflow: { path: child.yaml, with: { x: "{{ steps.a.status }}" } }
+  - id: gate
+    needs: [w]
+    run: [sh, -c, 'test -f a_ok']
+"#,
+    );
+    s.mcflow(&["run", "w.yaml", "-q"]).assert_code(1);
+    s.touch("a_ok");
+    s.mcflow(&["resume", "--last", "-q"]).success();
+    let out = std::fs::read_to_string(s.file("out.txt")).unwrap();
+    assert_eq!(out, "failed\nsucceeded\n");
+}
+
+/// A step that succeeded after reading a dependency that failed with `continue_on_error` runs
+/// again on resume when that dependency runs again (what verify's report does: before, the
+/// stale report was reused and the run could never resume to success).
+#[test]
+fn a_step_that_read_a_failed_continue_on_error_step_runs_again_when_it_does() {
+    let world = Workspace::new().no_color();
+    world.write(
+        "w.yaml",
+        r#"name: coe
+steps:
+  - id: check
+    run: [sh, -c, 'echo check >> side; test -e ok']
+    continue_on_error: true
+  - id: other
+    needs: []
+    run: [sh, -c, 'echo other >> side']
+  - id: report
+    needs: [check, other]
+    run: [sh, -c, 'echo report >> side; echo "check $0"', "{{ steps.check.status }}"]
+  - id: all_ok
+    assert: "'check succeeded' in steps.report.stdout"
+"#,
+    );
+    world.mcflow(&["run", "w.yaml"]).assert_code(1);
+    world.write("ok", "");
+    world.mcflow(&["resume", "--last"]).assert_code(0);
+    let side = world.lines("side");
+    let count = |s: &str| side.iter().filter(|l| *l == s).count();
+    assert_eq!(
+        (count("check"), count("other"), count("report")),
+        (2, 1, 2),
+        "check and its reader run again, `other` does not: {side:?}"
+    );
 }

@@ -2,9 +2,9 @@
 //! several), through the real binary: the exit code, the message, the `file:line:column` line,
 //! the miette snippet header and the help of every problem.
 
-use std::path::Path;
+mod support;
 
-use assert_cmd::Command;
+use support::workspace::{mcflow_in, repo_root};
 
 /// The config the fixtures are validated against (`{{ config.hubb }}` is checked with it).
 const CONFIG: &str = "tests/invalid/config/clusters.yaml";
@@ -419,12 +419,9 @@ const CASES: &[Case] = &[
     },
 ];
 
-fn mcflow() -> Command {
-    let mut cmd = Command::cargo_bin("mcflow").expect("the mcflow binary is built");
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .env_remove("MCFLOW_CONFIG");
-    cmd
+/// mcflow in the repository root, where the fixtures' paths are relative.
+fn mcflow() -> assert_cmd::Command {
+    mcflow_in(repo_root())
 }
 
 /// The rendered problems of stderr, one block each (the renderer ends each with a blank line).
@@ -495,7 +492,7 @@ fn every_invalid_fixture_reports_its_problems_with_their_place() {
 
 #[test]
 fn every_fixture_has_a_case() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/invalid");
+    let dir = repo_root().join("tests/invalid");
     let mut missing = Vec::new();
     for entry in std::fs::read_dir(dir).expect("tests/invalid exists") {
         let name = entry
@@ -546,15 +543,11 @@ fn config_names_are_checked_against_an_empty_config_without_a_config_file() {
     // `{{ config.hubb }}`; validation says so before anything runs.
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/invalid/unknown_config_key.yaml"),
+        repo_root().join("tests/invalid/unknown_config_key.yaml"),
         dir.path().join("w.yaml"),
     )
     .expect("copy");
-    Command::cargo_bin("mcflow")
-        .expect("built")
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .env_remove("MCFLOW_CONFIG")
+    mcflow_in(dir.path())
         .args(["validate", "w.yaml"])
         .assert()
         .code(2)
@@ -635,11 +628,7 @@ fn valid_dir() -> tempfile::TempDir {
 #[test]
 fn valid_files_pass() {
     let dir = valid_dir();
-    let out = Command::cargo_bin("mcflow")
-        .expect("built")
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .env_remove("MCFLOW_CONFIG")
+    let out = mcflow_in(dir.path())
         .args(["validate", "valid.yaml", "child.yaml"])
         .output()
         .expect("mcflow runs");
@@ -657,9 +646,7 @@ fn valid_files_pass() {
 #[test]
 fn quiet_valid_prints_nothing() {
     let dir = valid_dir();
-    Command::cargo_bin("mcflow")
-        .expect("built")
-        .current_dir(dir.path())
+    mcflow_in(dir.path())
         .args(["validate", "--quiet", "valid.yaml"])
         .assert()
         .code(0)
@@ -669,9 +656,7 @@ fn quiet_valid_prints_nothing() {
 #[test]
 fn json_output_of_a_valid_file() {
     let dir = valid_dir();
-    let out = Command::cargo_bin("mcflow")
-        .expect("built")
-        .current_dir(dir.path())
+    let out = mcflow_in(dir.path())
         .args(["validate", "--output", "json", "valid.yaml"])
         .output()
         .expect("mcflow runs");

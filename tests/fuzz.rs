@@ -11,6 +11,8 @@
 //! seed saved under `tests/proptest-regressions/`, which proptest replays first next time;
 //! each crash found also has a plain regression test at the end of this file.
 
+mod support;
+
 use std::path::Path;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
@@ -23,16 +25,10 @@ use proptest::test_runner::{
     Config, FileFailurePersistence, RngAlgorithm, TestCaseError, TestRng, TestRunner,
 };
 use serde_json::json;
+use support::env_u64;
 
 /// A case that runs longer than this is a hang.
 const HANG: Duration = Duration::from_secs(10);
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Runs `check` on values of `strategy` within the case and time budget; every case on a
 /// watchdog thread, so that a hang fails the test instead of stalling it.
@@ -312,7 +308,7 @@ fn fuzz_workflow_loader_on_yaml_soup() {
     let config = config();
     fuzz(
         "loader/soup",
-        "tests/proptest-regressions/reliability_fuzz_loader_soup.txt",
+        "tests/proptest-regressions/fuzz_loader_soup.txt",
         soup(YAML_TOKENS, 80),
         move |text| load_and_validate(&text, &config),
     );
@@ -325,7 +321,7 @@ fn fuzz_workflow_loader_on_mutated_valid_workflows() {
     let n = seeds.len();
     fuzz(
         "loader/mutated",
-        "tests/proptest-regressions/reliability_fuzz_loader_mutated.txt",
+        "tests/proptest-regressions/fuzz_loader_mutated.txt",
         (0..n, edits()),
         move |(i, e)| {
             let bytes = mutate(&seeds[i], &e);
@@ -339,7 +335,7 @@ fn fuzz_workflow_loader_on_arbitrary_text() {
     let config = config();
     fuzz(
         "loader/arbitrary",
-        "tests/proptest-regressions/reliability_fuzz_loader_arbitrary.txt",
+        "tests/proptest-regressions/fuzz_loader_arbitrary.txt",
         ".{0,300}",
         move |text: String| load_and_validate(&text, &config),
     );
@@ -454,7 +450,7 @@ fn fuzz_template_render_and_eval() {
     let ctx = template_context();
     fuzz(
         "template",
-        "tests/proptest-regressions/reliability_fuzz_template.txt",
+        "tests/proptest-regressions/fuzz_template.txt",
         soup(TEMPLATE_TOKENS, 24),
         move |src| {
             let _ = template::render(&src, &ctx);
@@ -497,7 +493,7 @@ fn fuzz_journal_reader_on_arbitrary_bytes() {
     let counter = std::sync::atomic::AtomicU64::new(0);
     fuzz(
         "journal/bytes",
-        "tests/proptest-regressions/reliability_fuzz_journal_bytes.txt",
+        "tests/proptest-regressions/fuzz_journal_bytes.txt",
         prop::collection::vec(any::<u8>(), 0..2048),
         move |bytes| {
             let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -520,7 +516,7 @@ fn fuzz_journal_reader_on_truncated_and_mutated_journals() {
     let counter = std::sync::atomic::AtomicU64::new(0);
     fuzz(
         "journal/truncated",
-        "tests/proptest-regressions/reliability_fuzz_journal_truncated.txt",
+        "tests/proptest-regressions/fuzz_journal_truncated.txt",
         (any::<usize>(), prop::option::of(edits())),
         move |(cut, edits)| {
             let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -572,7 +568,7 @@ const REGEX_TOKENS: &[&str] = &[
 fn fuzz_set_parser_keeps_values_verbatim() {
     fuzz(
         "set/parse",
-        "tests/proptest-regressions/reliability_fuzz_set.txt",
+        "tests/proptest-regressions/fuzz_set.txt",
         ("[^=]{0,40}", ".{0,80}"),
         |(key, value): (String, String)| {
             let arg = format!("{key}={value}");
@@ -603,7 +599,7 @@ fn fuzz_param_binding() {
     );
     fuzz(
         "set/bind",
-        "tests/proptest-regressions/reliability_fuzz_bind.txt",
+        "tests/proptest-regressions/fuzz_bind.txt",
         (
             prop::collection::vec(("[a-c]{1,2}", spec), 0..4),
             prop::collection::vec(("[a-d]{1,2}", ".{0,30}"), 0..4),

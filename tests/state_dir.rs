@@ -4,14 +4,14 @@
 //! room; state files are 0600 and directories 0700 whatever the umask; a world-writable state
 //! directory is refused.
 
-mod reliability_common;
+mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use reliability_common::{World, exit_or, kill_9, lines};
+use support::{Workspace, exit_or, kill_9};
 
 /// A step that holds the run until `release` exists.
 const HOLDING: &str = r#"name: holding
@@ -26,11 +26,11 @@ steps:
 
 #[test]
 fn a_sigkilled_lock_holder_releases_the_lock_and_resume_succeeds_at_once() {
-    let w = World::new();
+    let w = Workspace::new().no_color();
     w.write("w.yaml", HOLDING);
     let mut run = w.spawn("run", &["run", "w.yaml"]);
-    let holding = |w: &World| {
-        w.journal().is_some_and(|j| {
+    let holding = |w: &Workspace| {
+        w.journal_read().is_some_and(|j| {
             j.events.iter().any(|e| {
                 matches!(&e.kind, mcflow::journal::EventKind::StepStarted { step, .. } if step == "hold")
             })
@@ -58,7 +58,7 @@ fn a_sigkilled_lock_holder_releases_the_lock_and_resume_succeeds_at_once() {
     let out = w.mcflow(&["resume", "--last"]);
     out.assert_code(0);
     assert_eq!(
-        lines(&w.read("side")),
+        w.lines("side"),
         ["first", "hold", "last"],
         "each step's work done once"
     );
@@ -110,7 +110,7 @@ impl Drop for Tmpfs {
 
 #[test]
 fn a_full_disk_fails_the_run_cleanly_and_it_resumes_once_there_is_room() {
-    let w = World::new();
+    let w = Workspace::new().no_color();
     let disk = match Tmpfs::mount(&w.state_dir(), "64k") {
         Ok(d) => d,
         Err(e) => {
@@ -128,7 +128,7 @@ fn a_full_disk_fails_the_run_cleanly_and_it_resumes_once_there_is_room() {
     w.write("w.yaml", &wf);
     let out = w.mcflow(&["run", "w.yaml"]);
     out.assert_code(3);
-    let journal = w.journal_path().expect("a journal");
+    let journal = w.newest_journal().expect("a journal");
     assert!(
         out.stderr.contains("cannot write journal")
             && out.stderr.contains(&journal.display().to_string())
@@ -159,7 +159,7 @@ fn a_full_disk_fails_the_run_cleanly_and_it_resumes_once_there_is_room() {
             _ => None,
         })
         .collect();
-    let ran = lines(&w.read("side"));
+    let ran = w.lines("side");
     for step in &ran {
         assert!(started.contains(step), "{step} ran without step_started");
     }
@@ -170,7 +170,7 @@ fn a_full_disk_fails_the_run_cleanly_and_it_resumes_once_there_is_room() {
 
     disk.resize("4m");
     w.mcflow(&["resume", "--last"]).assert_code(0);
-    let ran = lines(&w.read("side"));
+    let ran = w.lines("side");
     for i in 0..60 {
         let n = ran.iter().filter(|l| **l == format!("s{i}")).count();
         assert!(n >= 1, "s{i} never ran");
@@ -185,12 +185,11 @@ fn mode(p: &Path) -> u32 {
 
 #[test]
 fn state_files_are_0600_and_directories_0700_even_with_umask_0() {
-    let w = World::new();
+    let w = Workspace::new().no_color();
     w.write("w.yaml", HOLDING);
     w.write("release", "");
-    let mut cmd = w.command();
-    cmd.args(["run", "w.yaml"])
-        .stdout(std::process::Stdio::null());
+    let mut cmd = w.command(&["run", "w.yaml"]);
+    cmd.stdout(std::process::Stdio::null());
     // SAFETY: umask is async-signal-safe and touches only the child's own state.
     unsafe {
         cmd.pre_exec(|| {
@@ -228,7 +227,7 @@ fn state_files_are_0600_and_directories_0700_even_with_umask_0() {
 
 #[test]
 fn a_world_writable_state_directory_is_refused() {
-    let w = World::new();
+    let w = Workspace::new().no_color();
     w.write(
         "w.yaml",
         "name: a\nsteps:\n  - id: a\n    run: [sh, -c, 'echo a >> side']\n",

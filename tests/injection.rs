@@ -8,11 +8,11 @@
 //! a workflow is a clear error that shows none of that file; a run id like `../x` given to
 //! `resume`/`show` is refused.
 
-mod reliability_common;
+mod support;
 
 use std::os::unix::fs::PermissionsExt;
 
-use reliability_common::World;
+use support::Workspace;
 
 /// Values a shell would act on. None of them may create a `pwned*` file.
 const PAYLOADS: &[&str] = &[
@@ -49,7 +49,7 @@ steps:
       stdin: "{{ params.v }}"
 "#;
 
-fn argv(w: &World, name: &str) -> Vec<String> {
+fn argv(w: &Workspace, name: &str) -> Vec<String> {
     let bytes = std::fs::read(w.file(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
     let mut parts: Vec<String> = bytes
         .split(|b| *b == 0)
@@ -59,7 +59,7 @@ fn argv(w: &World, name: &str) -> Vec<String> {
     parts
 }
 
-fn pwned(w: &World) -> Vec<String> {
+fn pwned(w: &Workspace) -> Vec<String> {
     std::fs::read_dir(w.path())
         .unwrap()
         .filter_map(Result::ok)
@@ -71,7 +71,7 @@ fn pwned(w: &World) -> Vec<String> {
 #[test]
 fn shell_syntax_and_options_in_params_reach_argv_env_and_stdin_unchanged() {
     for value in PAYLOADS {
-        let w = World::new();
+        let w = Workspace::new().no_color();
         let recorder = w.write("record", RECORDER);
         std::fs::set_permissions(&recorder, std::fs::Permissions::from_mode(0o755)).unwrap();
         w.write("w.yaml", WORKFLOW);
@@ -112,7 +112,7 @@ fn shell_syntax_and_options_in_params_reach_argv_env_and_stdin_unchanged() {
 
 #[test]
 fn an_option_looking_value_is_refused_by_a_pattern_before_anything_runs() {
-    let w = World::new();
+    let w = Workspace::new().no_color();
     w.write(
         "w.yaml",
         "name: guarded\nparams:\n  ns: { required: true, pattern: '[a-z0-9]([-a-z0-9]*[a-z0-9])?' }\n\
@@ -144,7 +144,7 @@ fn an_option_looking_value_is_refused_by_a_pattern_before_anything_runs() {
 #[test]
 fn the_shipped_workflows_refuse_option_looking_params() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let w = World::new();
+    let w = Workspace::new().no_color();
     let config = format!("{root}/config/clusters.yaml");
     let cases: [(&str, &[&str]); 5] = [
         ("link-spoke.yaml", &["spoke=--kubeconfig=/etc/passwd"]),
@@ -180,7 +180,7 @@ fn the_shipped_workflows_refuse_option_looking_params() {
 
 #[test]
 fn a_workflow_path_leaving_the_tree_for_a_non_workflow_is_refused_without_showing_it() {
-    let w = World::new();
+    let w = Workspace::new().no_color();
     // A secret-holding file outside the workflow's directory, like a kubeconfig.
     w.write(
         "outside/kubeconfig",
@@ -219,7 +219,7 @@ fn a_workflow_path_leaving_the_tree_for_a_non_workflow_is_refused_without_showin
 
 #[test]
 fn run_ids_that_leave_the_state_directory_are_refused() {
-    let w = World::new();
+    let w = Workspace::new().no_color();
     w.write(
         "w.yaml",
         "name: a\nsteps:\n  - id: a\n    run: [sh, -c, 'test -e ok']\n",

@@ -10,15 +10,13 @@
 //! Sizes: `MCFLOW_SOAK_RUNS` runs (default 2; `just soak` runs 20). `MCFLOW_SEED` sets the
 //! first seed; run k uses seed + k.
 
-mod reliability_common;
+mod support;
 
 use std::time::{Duration, Instant};
 
 use mcflow_sim::{Fault, FaultKind, Scenario, Simulator};
-use reliability_common::{Outcome, World, env_usize, seeded};
-
-const CLUSTERS: [&str; 3] = ["internal", "production", "nonproduction"];
-const SPOKES: [&str; 2] = ["production", "nonproduction"];
+use support::clusters::{Linkerd, SPOKES};
+use support::{Outcome, env_usize, seeded};
 
 /// The faults of every cluster: ~25% of requests answered by a fault, latency on 10% more.
 fn inject(sim: &Simulator) {
@@ -42,49 +40,16 @@ fn inject(sim: &Simulator) {
     }
 }
 
-struct Soak {
-    world: World,
-    sim: Simulator,
-}
-
-impl Soak {
-    fn new(seed: u64) -> Soak {
-        let sim = Simulator::builder()
-            .clusters(CLUSTERS)
-            .scenario(Scenario::linkerd_fresh())
-            .seed(seed)
-            .deployment_ready_delay(Duration::from_millis(50))
-            .start_blocking()
-            .expect("simulator starts");
-        let mut world = World::new();
-        world.global = vec![
-            "--kubeconfig".into(),
-            sim.kubeconfig_path().display().to_string(),
-            "--linkerd".into(),
-            mcflow_sim::fake_linkerd_bin().display().to_string(),
-            "--output".into(),
-            "plain".into(),
-        ];
-        Soak { world, sim }
-    }
-
-    /// mcflow from the repository root (the workflows read `config/` by relative path).
-    fn mcflow(&self, args: &[&str]) -> Outcome {
-        let mut cmd = self.world.command();
-        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(args)
-            .env("FAKE_LINKERD_STATE_DIR", self.world.path())
-            .env("FAKE_LINKERD_TOKEN", "soak-canary-token-5e3d");
-        let out = assert_cmd::Command::from_std(cmd)
-            .timeout(Duration::from_secs(300))
-            .output()
-            .expect("run mcflow");
-        Outcome {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
+/// The Linkerd world with seeded faults, its own token for the fake linkerd, and up to five
+/// minutes per mcflow run.
+fn soak_world(seed: u64) -> Linkerd {
+    let mut soak = Linkerd::with(
+        Scenario::linkerd_fresh(),
+        Some(seed),
+        "soak-canary-token-5e3d",
+    );
+    soak.ws = soak.ws.timeout(Duration::from_secs(300));
+    soak
 }
 
 /// The last `n` lines of `text`.
@@ -121,7 +86,7 @@ struct RunStats {
 }
 
 fn soak_run(seed: u64) -> RunStats {
-    let soak = Soak::new(seed);
+    let soak = soak_world(seed);
     inject(&soak.sim);
     let attempt = |args: &[&str]| {
         let t = Instant::now();
@@ -158,7 +123,7 @@ fn soak_run(seed: u64) -> RunStats {
         "seed {seed}: token leaked"
     );
     assert_eq!(
-        soak.world.runs().len(),
+        soak.ws.runs().len(),
         1,
         "seed {seed}: resumes append to the run"
     );
