@@ -39,7 +39,7 @@ pub fn validate_files(global: &GlobalArgs, files: &[std::path::PathBuf]) -> Resu
         return if problems.is_empty() {
             Ok(())
         } else {
-            Err(Error::Usage(String::new()))
+            Err(Error::InvalidReported)
         };
     }
     if !global.quiet {

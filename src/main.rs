@@ -39,7 +39,7 @@ fn report(e: &Error) {
         Error::Invalid(problems) => {
             eprint!("{}", problems.render(mcflow::report::color_on_stderr()))
         }
-        Error::Usage(m) | Error::StepFailed(m) if m.is_empty() => {}
+        reported if reported.is_reported() => {}
         other => eprintln!("error: {other}"),
     }
 }

@@ -687,5 +687,4 @@ fn regression_nesting_and_alias_bombs_are_bounded() {
             err.message
         );
     }
-
 }

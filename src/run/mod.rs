@@ -485,7 +485,7 @@ async fn execute(
     }
     match status {
         RunStatus::Succeeded => Ok(summary),
-        RunStatus::Failed => Err(Error::StepFailed(String::new())),
+        RunStatus::Failed => Err(Error::StepFailed),
         RunStatus::Interrupted => Err(Error::Interrupted),
     }
 }
