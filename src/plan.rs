@@ -13,8 +13,8 @@ use crate::secrets::MASK;
 use crate::workflow::bundle::Bundle;
 use crate::workflow::graph::execution_order;
 use crate::workflow::item_key::item_key;
-use crate::workflow::model::ForEach;
-use crate::workflow::step::{Action, ActionKind, ValidWorkflow};
+use crate::workflow::model::{ForEach, WorkflowCall};
+use crate::workflow::step::{Action, ActionKind, StepSpec, ValidWorkflow};
 use crate::workflow::template::{self, STEP_FIELDS};
 
 /// A whole plan.
@@ -265,25 +265,7 @@ fn plan_workflow(
             .iter()
             .flat_map(|d| keys.get(d).cloned().unwrap_or_default())
             .collect();
-        let items: Option<Vec<serde_json::Value>> = match &step.for_each {
-            None => None,
-            Some(ForEach::List(l)) => Some(l.clone()),
-            Some(ForEach::Expr(e)) if !reads_steps(e) => {
-                let ctx = plan_ctx.with_item(None);
-                let v = template::eval(e, &ctx)
-                    .map_err(|err| format!("step `{}`: for_each: {err}", step.id))?;
-                match template::to_json(&v)? {
-                    serde_json::Value::Array(a) => Some(a),
-                    _ => {
-                        return Err(format!(
-                            "step `{}`: for_each does not yield a list",
-                            step.id
-                        ));
-                    }
-                }
-            }
-            Some(ForEach::Expr(_)) => None,
-        };
+        let items = planned_items(step, &plan_ctx)?;
         let runtime_for_each = match (&step.for_each, &items) {
             (Some(ForEach::Expr(e)), None) => Some(e.clone()),
             _ => None,
@@ -315,39 +297,12 @@ fn plan_workflow(
             } else {
                 rendered
             };
-            let mut nested = Vec::new();
-            if let Action::Workflow(call) = &step.action
-                && let Some(child) = bundle.called(wf, &call.path)
-            {
-                let mut child_params = serde_json::Map::new();
-                for (name, v) in &call.with {
-                    let value = template::render_value(v, &ctx).unwrap_or_else(|_| v.clone());
-                    child_params.insert(name.clone(), value);
+            let nested = match &step.action {
+                Action::Workflow(call) => {
+                    plan_nested(bundle, wf, call, &ctx, &mut rendered, config, &key)?
                 }
-                for (name, spec) in &child.params {
-                    if !child_params.contains_key(name)
-                        && let Some(d) = &spec.default
-                    {
-                        child_params.insert(name.clone(), d.clone());
-                    }
-                    // A param the child calls sensitive is masked wherever the plan shows it.
-                    if spec.sensitive && child_params.contains_key(name) {
-                        child_params.insert(name.clone(), serde_json::json!(MASK));
-                        if let Some(w) = rendered.get_mut("with").and_then(|w| w.as_object_mut())
-                            && w.contains_key(name)
-                        {
-                            w.insert(name.clone(), serde_json::json!(MASK));
-                        }
-                    }
-                }
-                nested = plan_workflow(
-                    bundle,
-                    child,
-                    &serde_json::Value::Object(child_params),
-                    config,
-                    &format!("{key}."),
-                )?;
-            }
+                _ => Vec::new(),
+            };
             let touches = if action == ActionKind::Kube {
                 kube_touches(&rendered)
             } else {
@@ -369,6 +324,74 @@ fn plan_workflow(
         }
     }
     Ok(out)
+}
+
+/// The items of a `for_each` known before the run (a list, or an expression that reads no
+/// step output); `None` when the step has none or they are known only at run time.
+fn planned_items(
+    step: &StepSpec,
+    plan_ctx: &PlanContext,
+) -> Result<Option<Vec<serde_json::Value>>, String> {
+    match &step.for_each {
+        None => Ok(None),
+        Some(ForEach::List(l)) => Ok(Some(l.clone())),
+        Some(ForEach::Expr(e)) if !reads_steps(e) => {
+            let ctx = plan_ctx.with_item(None);
+            let v = template::eval(e, &ctx)
+                .map_err(|err| format!("step `{}`: for_each: {err}", step.id))?;
+            match template::to_json(&v)? {
+                serde_json::Value::Array(a) => Ok(Some(a)),
+                _ => Err(format!(
+                    "step `{}`: for_each does not yield a list",
+                    step.id
+                )),
+            }
+        }
+        Some(ForEach::Expr(_)) => Ok(None),
+    }
+}
+
+/// The plan of a `workflow:` step's child, its params from `with:` and its defaults; a param
+/// the child calls sensitive is masked wherever the plan shows it (in `rendered` too).
+fn plan_nested(
+    bundle: &Bundle,
+    caller: &ValidWorkflow,
+    call: &WorkflowCall,
+    ctx: &minijinja::Value,
+    rendered: &mut serde_json::Value,
+    config: &serde_json::Value,
+    key: &str,
+) -> Result<Vec<PlannedStep>, String> {
+    let Some(child) = bundle.called(caller, &call.path) else {
+        return Ok(Vec::new());
+    };
+    let mut child_params = serde_json::Map::new();
+    for (name, v) in &call.with {
+        let value = template::render_value(v, ctx).unwrap_or_else(|_| v.clone());
+        child_params.insert(name.clone(), value);
+    }
+    for (name, spec) in &child.params {
+        if !child_params.contains_key(name)
+            && let Some(d) = &spec.default
+        {
+            child_params.insert(name.clone(), d.clone());
+        }
+        if spec.sensitive && child_params.contains_key(name) {
+            child_params.insert(name.clone(), serde_json::json!(MASK));
+            if let Some(w) = rendered.get_mut("with").and_then(|w| w.as_object_mut())
+                && w.contains_key(name)
+            {
+                w.insert(name.clone(), serde_json::json!(MASK));
+            }
+        }
+    }
+    plan_workflow(
+        bundle,
+        child,
+        &serde_json::Value::Object(child_params),
+        config,
+        &format!("{key}."),
+    )
 }
 
 /// A stdin of a sensitive step may hold the secret: never shown.

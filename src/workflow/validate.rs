@@ -32,14 +32,13 @@ pub fn load_and_validate(
         problems.sort();
         return Err(problems);
     };
-    match validate(loaded, config) {
-        Ok(bundle) => problems.into_result(bundle),
-        Err(more) => {
-            problems.extend(more);
-            problems.sort();
-            Err(problems)
-        }
+    let (checked, more) = check(loaded, config);
+    problems.extend(more);
+    if !problems.is_empty() {
+        problems.sort();
+        return Err(problems);
     }
+    typed_bundle(checked)
 }
 
 /// Validates `root` and the workflows it calls. `config` is the topology exposed to templates as
@@ -48,14 +47,28 @@ pub fn validate(
     root: LoadedWorkflow,
     config: Option<&serde_json::Value>,
 ) -> Result<Bundle, Problems> {
+    let (checked, problems) = check(root, config);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    typed_bundle(checked)
+}
+
+/// A root workflow and the workflows it calls, checked.
+type Checked = (Arc<LoadedWorkflow>, HashMap<PathBuf, Arc<LoadedWorkflow>>);
+
+/// Every problem of `root` and the workflows it calls.
+fn check(root: LoadedWorkflow, config: Option<&serde_json::Value>) -> (Checked, Problems) {
     let mut nested = HashMap::new();
     let mut problems = Problems::default();
     let root = Arc::new(root);
     let mut stack = vec![canonical(root.path())];
     check_workflow(&root, config, &mut nested, &mut stack, &mut problems);
-    if !problems.is_empty() {
-        return Err(problems);
-    }
+    ((root, nested), problems)
+}
+
+/// The typed form of workflows found without problems.
+fn typed_bundle((root, nested): Checked) -> Result<Bundle, Problems> {
     let typed = |wf: &LoadedWorkflow| {
         ValidWorkflow::from_loaded(wf).map(Arc::new).map_err(|e| {
             Problems::from(Problem::new(ProblemKind::WrongType, e).at(&wf.file, wf.root.loc))
