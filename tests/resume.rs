@@ -429,3 +429,30 @@ steps:
         "check and its reader run again, `other` does not: {side:?}"
     );
 }
+
+/// A run that failed before a `for_each` step (which was then skipped as a whole) and was
+/// resumed to success: `show` lists only what is true now (no stale `fan` row, no old error
+/// under `gate`) and `runs` counts every step as succeeded.
+#[test]
+fn a_resumed_run_that_succeeds_shows_no_stale_rows() {
+    let s = Workspace::new();
+    s.write(
+        "w.yaml",
+        "name: demo\nsteps:\n  - id: gate\n    run: [test, -f, ok]\n  - id: fan\n    for_each: [a, b]\n    run: [echo, \"{{ item }}\"]\n",
+    );
+    s.mcflow(&["run", "w.yaml", "-o", "plain"]).assert_code(1);
+    s.touch("ok");
+    s.mcflow(&["resume", "--last", "-o", "plain"]).success();
+
+    let show = s.mcflow(&["show", "--last"]).success().stdout.clone();
+    let rows: Vec<&str> = show
+        .lines()
+        .skip_while(|l| !l.starts_with("STEP"))
+        .skip(1)
+        .collect();
+    assert_eq!(rows.len(), 3, "{show}");
+    assert!(rows.iter().all(|r| r.contains("succeeded")), "{show}");
+    assert!(!show.contains("skipped") && !show.contains('↳'), "{show}");
+    let runs = s.mcflow(&["runs"]).success().stdout.clone();
+    assert!(runs.contains("succeeded        3/3"), "{runs}");
+}
