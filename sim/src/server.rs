@@ -22,7 +22,7 @@ use crate::patch::PatchKind;
 use crate::request_log::RequestRecord;
 use crate::resources::ResourceType;
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::state::{ClusterState, WriteOpts, lock};
+use crate::state::{ClusterState, Scope, WriteOpts, lock};
 use crate::table;
 use crate::watch::{self, WatchRequest};
 
@@ -440,6 +440,7 @@ impl Ctx {
         let status_only = t.subresource.is_some();
         let c = &self.cluster;
         let (rt, version) = (&t.rt, t.version.as_str());
+        let at = Scope::new(rt, version, &ns).status_only(status_only);
         match (&self.method, &t.name) {
             (&Method::GET, None) => {
                 let labels = LabelSelector::parse(
@@ -474,7 +475,7 @@ impl Ctx {
                 ))
             }
             (&Method::GET, Some(name)) => {
-                let obj = c.get(rt, version, &ns, name)?;
+                let obj = c.get(at, name)?;
                 match self.table() {
                     Some(include) if !status_only => {
                         let crd = c.crd_for(rt);
@@ -488,24 +489,13 @@ impl Ctx {
             }
             (&Method::POST, None) => {
                 let body = self.body_json()?;
-                Ok(json_response(
-                    201,
-                    &c.create(rt, version, &ns, body, &self.write_opts())?,
-                ))
+                Ok(json_response(201, &c.create(at, body, &self.write_opts())?))
             }
             (&Method::PUT, Some(name)) => {
                 let body = self.body_json()?;
                 Ok(json_response(
                     200,
-                    &c.update(
-                        rt,
-                        version,
-                        &ns,
-                        name,
-                        body,
-                        &self.write_opts(),
-                        status_only,
-                    )?,
+                    &c.update(at, name, body, &self.write_opts())?,
                 ))
             }
             (&Method::PATCH, Some(name)) => {
@@ -518,21 +508,12 @@ impl Ctx {
                     ApiError::new(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
                 })?;
                 let body = self.body_json()?;
-                let existed = c.get(rt, version, &ns, name).is_ok();
-                let out = c.patch(
-                    rt,
-                    version,
-                    &ns,
-                    name,
-                    kind,
-                    &body,
-                    &self.write_opts(),
-                    status_only,
-                )?;
+                let existed = c.get(at, name).is_ok();
+                let out = c.patch(at, name, kind, &body, &self.write_opts())?;
                 Ok(json_response(if existed { 200 } else { 201 }, &out))
             }
             (&Method::DELETE, Some(name)) => {
-                let obj = c.delete(rt, version, &ns, name, &self.write_opts())?;
+                let obj = c.delete(at, name, &self.write_opts())?;
                 let mut details = json!({"name": name, "kind": rt.plural, "uid": obj.pointer("/metadata/uid").cloned().unwrap_or(Value::Null)});
                 if !rt.group.is_empty() {
                     details["group"] = json!(rt.group);
@@ -570,7 +551,8 @@ impl Ctx {
                         .and_then(Value::as_str)
                         .unwrap_or_default()
                         .to_string();
-                    if let Ok(o) = c.delete(rt, version, &ins, &n, &self.write_opts()) {
+                    let at = Scope::new(rt, version, &ins);
+                    if let Ok(o) = c.delete(at, &n, &self.write_opts()) {
                         deleted.push(o);
                     }
                 }
