@@ -905,30 +905,30 @@ mod tests {
         assert!(c.get(Scope::new(&rt, "v1", "default"), "dry").is_err());
     }
 
-    #[test]
-    fn identical_reapply_is_a_no_op_from_the_first_reapply() {
-        let c = cluster();
-        let apply = |plural: &str, ns: &str, body: &Value| {
-            let group = body["apiVersion"]
-                .as_str()
-                .and_then(|v| v.split_once('/'))
-                .map_or("", |(g, _)| g);
-            let rt = c.find_type(group, "v1", plural).unwrap();
-            let name = name_of(body);
-            let opts = WriteOpts {
-                field_manager: Some("mcflow".into()),
-                ..Default::default()
-            };
-            c.patch(
-                Scope::new(&rt, "v1", ns),
-                &name,
-                PatchKind::Apply,
-                body,
-                &opts,
-            )
-            .unwrap()
+    /// Server-side apply `body` as `mcflow` (its type served at `v1`).
+    fn apply_as_mcflow(c: &ClusterState, plural: &str, ns: &str, body: &Value) -> Value {
+        let group = body["apiVersion"]
+            .as_str()
+            .and_then(|v| v.split_once('/'))
+            .map_or("", |(g, _)| g);
+        let rt = c.find_type(group, "v1", plural).unwrap();
+        let opts = WriteOpts {
+            field_manager: Some("mcflow".into()),
+            ..Default::default()
         };
-        let cases = [
+        c.patch(
+            Scope::new(&rt, "v1", ns),
+            &name_of(body),
+            PatchKind::Apply,
+            body,
+            &opts,
+        )
+        .unwrap()
+    }
+
+    /// `(plural, namespace, applied object)` of the idempotent re-apply cases.
+    fn reapply_cases() -> Vec<(&'static str, &'static str, Value)> {
+        vec![
             // Nothing owned but the name (no managedFields at all), server-set labels, spec, status.
             (
                 "namespaces",
@@ -961,49 +961,55 @@ mod tests {
                 "default",
                 json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "dep"}, "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80}]}]}}}}),
             ),
-        ];
-        for (plural, ns, body) in cases {
-            let first = apply(plural, ns, &body);
+        ]
+    }
+
+    fn stored_by_uid(c: &ClusterState, uid: &Value) -> Value {
+        lock(&c.store)
+            .objects
+            .values()
+            .find(|o| &o["metadata"]["uid"] == uid)
+            .cloned()
+            .unwrap()
+    }
+
+    /// Age the managedFields times of the stored object, so that a refreshed time cannot hide
+    /// within the same second.
+    fn age_managed_fields(c: &ClusterState, uid: &Value) {
+        let mut store = lock(&c.store);
+        let obj = store
+            .objects
+            .values_mut()
+            .find(|o| &o["metadata"]["uid"] == uid)
+            .unwrap();
+        for e in obj
+            .pointer_mut("/metadata/managedFields")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            e["time"] = json!("2000-01-01T00:00:00Z");
+        }
+    }
+
+    #[test]
+    fn identical_reapply_is_a_no_op_from_the_first_reapply() {
+        let c = cluster();
+        for (plural, ns, body) in reapply_cases() {
+            let first = apply_as_mcflow(&c, plural, ns, &body);
             let uid = first["metadata"]["uid"].clone();
-            let stored = |store: &Store| {
-                store
-                    .objects
-                    .values()
-                    .find(|o| o["metadata"]["uid"] == uid)
-                    .cloned()
-                    .unwrap()
-            };
-            // Age the managedFields times so a refreshed time cannot hide within the same second.
-            {
-                let mut store = lock(&c.store);
-                let mut obj = stored(&store);
-                for e in obj
-                    .pointer_mut("/metadata/managedFields")
-                    .and_then(Value::as_array_mut)
-                    .into_iter()
-                    .flatten()
-                {
-                    e["time"] = json!("2000-01-01T00:00:00Z");
-                }
-                let k = store
-                    .objects
-                    .iter()
-                    .find(|(_, o)| o["metadata"]["uid"] == uid)
-                    .map(|(k, _)| k.clone())
-                    .unwrap();
-                store.objects.insert(k, obj);
-            }
-            let before = stored(&lock(&c.store));
+            age_managed_fields(&c, &uid);
+            let before = stored_by_uid(&c, &uid);
             let cluster_rv = lock(&c.store).rv;
             for round in 2..=3 {
-                let again = apply(plural, ns, &body);
+                let again = apply_as_mcflow(&c, plural, ns, &body);
                 assert_eq!(
                     again["metadata"]["resourceVersion"],
                     first["metadata"]["resourceVersion"],
                     "{plural}/{}: apply #{round} changed the object",
                     name_of(&body)
                 );
-                assert_eq!(stored(&lock(&c.store)), before);
+                assert_eq!(stored_by_uid(&c, &uid), before);
                 assert_eq!(lock(&c.store).rv, cluster_rv, "no write, no watch event");
             }
         }
