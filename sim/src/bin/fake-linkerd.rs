@@ -5,6 +5,10 @@
 //! (`"<subcommand words>:N"`, several separated by `;`) with `FAKE_LINKERD_STATE_DIR` holding
 //! the counters, `KUBECONFIG`.
 
+// Structure held by CI: no function over 80 lines (clippy.toml), no function with more than
+// seven arguments; an `allow` only with a one-line reason beside it.
+#![deny(clippy::too_many_lines, clippy::too_many_arguments)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
