@@ -107,7 +107,9 @@ impl SimulatorBuilder {
             !self.clusters.is_empty(),
             "a simulator needs at least one cluster"
         );
+        // Sorted first: `dedup` only drops neighbours, and `[a, b, a]` must be refused too.
         let mut names = self.clusters.clone();
+        names.sort();
         names.dedup();
         anyhow::ensure!(
             names.len() == self.clusters.len(),
@@ -275,3 +277,20 @@ impl Drop for Simulator {
 
 /// The shared handle type reactors use.
 pub(crate) type Clusters = Arc<Vec<Cluster>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_names_must_be_unique_wherever_the_repeat_is() {
+        let err = Simulator::builder()
+            .cluster("a")
+            .cluster("b")
+            .cluster("a")
+            .start_blocking()
+            .err()
+            .expect("a repeated name is refused");
+        assert!(err.to_string().contains("unique"), "{err}");
+    }
+}
