@@ -33,14 +33,17 @@ pub fn load_and_validate(
         problems.sort();
         return Err(problems);
     };
-    match validate(loaded, config) {
-        Ok(bundle) => problems.into_result(bundle),
-        Err(more) => {
-            problems.extend(more);
-            problems.sort();
-            Err(problems)
-        }
+    if !problems.is_empty() {
+        // A part the loader could not read is checked as far as it could be, but not typed:
+        // typing it would only repeat the loader's problem.
+        problems.extend(check_bundle(Arc::new(loaded), config).1);
+        problems.sort();
+        return Err(problems);
     }
+    validate(loaded, config).map_err(|mut more| {
+        more.sort();
+        more
+    })
 }
 
 /// Validates `root` and the workflows it calls. `config` is the topology exposed to templates as
@@ -49,15 +52,8 @@ pub fn validate(
     root: LoadedWorkflow,
     config: Option<&serde_json::Value>,
 ) -> Result<Bundle, Problems> {
-    let mut nested = HashMap::new();
-    let mut problems = Problems::default();
     let root = Arc::new(root);
-    let mut stack = vec![canonical(root.path())];
-    let mut nesting = Nesting {
-        nested: &mut nested,
-        stack: &mut stack,
-    };
-    check_workflow(&root, config, &mut nesting, &mut problems);
+    let (nested, problems) = check_bundle(root.clone(), config);
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -74,6 +70,22 @@ pub fn validate(
         root: typed(&root)?,
         nested,
     })
+}
+
+/// Checks `root` and the workflows it calls: the nested workflows it loaded and every problem.
+fn check_bundle(
+    root: Arc<LoadedWorkflow>,
+    config: Option<&serde_json::Value>,
+) -> (HashMap<PathBuf, Arc<LoadedWorkflow>>, Problems) {
+    let mut nested = HashMap::new();
+    let mut problems = Problems::default();
+    let mut stack = vec![canonical(root.path())];
+    let mut nesting = Nesting {
+        nested: &mut nested,
+        stack: &mut stack,
+    };
+    check_workflow(&root, config, &mut nesting, &mut problems);
+    (nested, problems)
 }
 
 fn canonical(p: &Path) -> PathBuf {
