@@ -27,7 +27,7 @@ pub fn validate_files(global: &GlobalArgs, files: &[std::path::PathBuf]) -> Resu
         let report = serde_json::json!({
             "valid": problems.is_empty(),
             "problems": problems.0.iter().map(|p| serde_json::json!({
-                "kind": format!("{:?}", p.kind),
+                "kind": p.kind,
                 "message": p.message,
                 "file": p.file.as_ref().map(|f| f.name()),
                 "line": p.loc.map(|l| l.line),

@@ -686,7 +686,7 @@ fn json_output_lists_every_problem_with_its_place() {
     let neds = problems
         .iter()
         .find(|p| {
-            p["kind"] == "UnknownField" && p["file"] == "tests/invalid/unknown_step_field.yaml"
+            p["kind"] == "unknown_field" && p["file"] == "tests/invalid/unknown_step_field.yaml"
         })
         .expect("the unknown field");
     assert_eq!(neds["line"], 6);
@@ -695,13 +695,13 @@ fn json_output_lists_every_problem_with_its_place() {
     assert_eq!(neds["help"], "did you mean `needs`?");
     let kinds: Vec<&str> = problems.iter().filter_map(|p| p["kind"].as_str()).collect();
     for k in [
-        "BadPattern",
-        "BadDuration",
-        "UnknownName",
-        "BadRetry",
-        "InvalidStepId",
-        "UnknownNeeds",
-        "DuplicateStepId",
+        "bad_pattern",
+        "bad_duration",
+        "unknown_name",
+        "bad_retry",
+        "invalid_step_id",
+        "unknown_needs",
+        "duplicate_step_id",
     ] {
         assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
     }
@@ -723,4 +723,47 @@ fn a_missing_file_is_a_usage_error() {
 #[test]
 fn validate_needs_a_file() {
     mcflow().arg("validate").assert().code(2);
+}
+
+/// `kind` in the JSON output is the stable snake_case name, and each check has its own kind: a
+/// range (`concurrency: 0`) is not a wrong type, nor is a field where it does not apply.
+#[test]
+fn json_kinds_are_stable_names() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let zero = dir.path().join("zero.yaml");
+    std::fs::write(
+        &zero,
+        "name: z\nsteps:\n  - id: a\n    for_each: [1]\n    run: [echo, a]\n    concurrency: 0\n",
+    )
+    .expect("write");
+    let out = mcflow()
+        .args(["validate", "--output", "json"])
+        .arg(&zero)
+        .arg("tests/invalid/concurrency_without_for_each.yaml")
+        .output()
+        .expect("mcflow runs");
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let kinds: Vec<(&str, &str)> = v["problems"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|p| {
+            (
+                p["kind"].as_str().unwrap_or_default(),
+                p["message"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(
+        kinds.contains(&("out_of_range", "`concurrency` must be at least 1")),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(
+            "misplaced_field",
+            "`concurrency` only applies to a step with `for_each`"
+        )),
+        "{kinds:?}"
+    );
 }

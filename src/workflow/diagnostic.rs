@@ -32,6 +32,10 @@ impl SourceFile {
 }
 
 /// What went wrong. One kind per check, so that tests can name what they expect.
+///
+/// Each kind has a stable snake_case name ([`ProblemKind::as_str`]): it is the `kind` of
+/// `mcflow validate --output json`, which CI reads, so a name never changes when a variant is
+/// renamed in Rust (a test pins the list, and the README's table lists them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProblemKind {
     Io,
@@ -52,12 +56,152 @@ pub enum ProblemKind {
     BadDuration,
     BadPattern,
     BadRetry,
+    OutOfRange,
+    MisplacedField,
     MissingWorkflowFile,
     NestedWorkflow,
     UnknownParam,
     MissingParam,
     ParamNotAllowed,
+    BadSet,
     BadConfig,
+}
+
+impl ProblemKind {
+    /// Every kind, in the order the README lists them.
+    pub const ALL: [ProblemKind; 27] = [
+        ProblemKind::Io,
+        ProblemKind::Syntax,
+        ProblemKind::WrongType,
+        ProblemKind::UnknownField,
+        ProblemKind::MissingField,
+        ProblemKind::DuplicateStepId,
+        ProblemKind::InvalidStepId,
+        ProblemKind::UnknownNeeds,
+        ProblemKind::Cycle,
+        ProblemKind::NoAction,
+        ProblemKind::TwoActions,
+        ProblemKind::InvalidAction,
+        ProblemKind::TemplateSyntax,
+        ProblemKind::UnknownName,
+        ProblemKind::StepNotBefore,
+        ProblemKind::BadDuration,
+        ProblemKind::BadPattern,
+        ProblemKind::BadRetry,
+        ProblemKind::OutOfRange,
+        ProblemKind::MisplacedField,
+        ProblemKind::MissingWorkflowFile,
+        ProblemKind::NestedWorkflow,
+        ProblemKind::UnknownParam,
+        ProblemKind::MissingParam,
+        ProblemKind::ParamNotAllowed,
+        ProblemKind::BadSet,
+        ProblemKind::BadConfig,
+    ];
+
+    /// The stable name of the kind, as `mcflow validate --output json` prints it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ProblemKind::Io => "io",
+            ProblemKind::Syntax => "syntax",
+            ProblemKind::WrongType => "wrong_type",
+            ProblemKind::UnknownField => "unknown_field",
+            ProblemKind::MissingField => "missing_field",
+            ProblemKind::DuplicateStepId => "duplicate_step_id",
+            ProblemKind::InvalidStepId => "invalid_step_id",
+            ProblemKind::UnknownNeeds => "unknown_needs",
+            ProblemKind::Cycle => "cycle",
+            ProblemKind::NoAction => "no_action",
+            ProblemKind::TwoActions => "two_actions",
+            ProblemKind::InvalidAction => "invalid_action",
+            ProblemKind::TemplateSyntax => "template_syntax",
+            ProblemKind::UnknownName => "unknown_name",
+            ProblemKind::StepNotBefore => "step_not_before",
+            ProblemKind::BadDuration => "bad_duration",
+            ProblemKind::BadPattern => "bad_pattern",
+            ProblemKind::BadRetry => "bad_retry",
+            ProblemKind::OutOfRange => "out_of_range",
+            ProblemKind::MisplacedField => "misplaced_field",
+            ProblemKind::MissingWorkflowFile => "missing_workflow_file",
+            ProblemKind::NestedWorkflow => "nested_workflow",
+            ProblemKind::UnknownParam => "unknown_param",
+            ProblemKind::MissingParam => "missing_param",
+            ProblemKind::ParamNotAllowed => "param_not_allowed",
+            ProblemKind::BadSet => "bad_set",
+            ProblemKind::BadConfig => "bad_config",
+        }
+    }
+
+    /// What the kind means, one line (the README's table of kinds).
+    pub fn meaning(&self) -> &'static str {
+        match self {
+            ProblemKind::Io => "a file (workflow, config, values file) could not be read",
+            ProblemKind::Syntax => "the file is not valid YAML",
+            ProblemKind::WrongType => {
+                "a value has the wrong type or shape (a string where a list is expected, an output with both `regex` and `json`)"
+            }
+            ProblemKind::UnknownField => {
+                "a field the format does not have (with the closest one as help)"
+            }
+            ProblemKind::MissingField => {
+                "a required field is missing (`name`, `steps`, a step's `id`)"
+            }
+            ProblemKind::DuplicateStepId => "two steps have the same `id`",
+            ProblemKind::InvalidStepId => "a step `id` is not `[a-z][a-z0-9_]*`",
+            ProblemKind::UnknownNeeds => "`needs` names a step that does not exist",
+            ProblemKind::Cycle => "steps need each other (or a step needs itself)",
+            ProblemKind::NoAction => "a step has no action",
+            ProblemKind::TwoActions => "a step has more than one action",
+            ProblemKind::InvalidAction => {
+                "an action is not valid as written (a `kube` op with a missing or conflicting field)"
+            }
+            ProblemKind::TemplateSyntax => "a template or expression does not parse",
+            ProblemKind::UnknownName => {
+                "a template reads a name that will not exist (an unknown param, config key, step, step field or `run` field, `item` outside `for_each`)"
+            }
+            ProblemKind::StepNotBefore => {
+                "a template reads `steps.<id>` of a step that does not run before it (not among its `needs`)"
+            }
+            ProblemKind::BadDuration => "a duration (`timeout`, retry `delay`) does not parse",
+            ProblemKind::BadPattern => {
+                "an invalid regular expression (a param `pattern`, an output `regex`) or an output JSON pointer without its leading `/`"
+            }
+            ProblemKind::BadRetry => {
+                "a retry setting out of its range (`attempts` 0, `backoff` outside 1.0–100.0, `jitter` outside 0.0–1.0)"
+            }
+            ProblemKind::OutOfRange => "a number out of its range (`concurrency: 0`)",
+            ProblemKind::MisplacedField => {
+                "a field that does not apply where it is (`concurrency` on a step without `for_each`)"
+            }
+            ProblemKind::MissingWorkflowFile => "a nested workflow file does not exist",
+            ProblemKind::NestedWorkflow => {
+                "a nested workflow call that cannot be checked: a templated path, a file that calls itself, a file that is not a workflow"
+            }
+            ProblemKind::UnknownParam => {
+                "a value (`--set`, `--values`, a call's `with:`) for a param the workflow does not declare"
+            }
+            ProblemKind::MissingParam => "a required param has no value",
+            ProblemKind::ParamNotAllowed => {
+                "a param value not in its `enum` or not matching its `pattern`"
+            }
+            ProblemKind::BadSet => "a malformed `--set` (no `=`, or an empty name)",
+            ProblemKind::BadConfig => {
+                "the config file is not a valid mapping, or a param's `enum` template fails on it"
+            }
+        }
+    }
+}
+
+impl fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for ProblemKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
 }
 
 /// One problem, with where it is.
@@ -321,6 +465,101 @@ pub fn did_you_mean<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The names are an interface (CI reads them): renaming a variant in Rust must not change
+    /// its name, and adding one must add it here, to `ALL` and to the README.
+    #[test]
+    fn kind_names_are_pinned() {
+        let pinned: Vec<(String, &str)> = ProblemKind::ALL
+            .iter()
+            .map(|k| (format!("{k:?}"), k.as_str()))
+            .collect();
+        let expected = [
+            ("Io", "io"),
+            ("Syntax", "syntax"),
+            ("WrongType", "wrong_type"),
+            ("UnknownField", "unknown_field"),
+            ("MissingField", "missing_field"),
+            ("DuplicateStepId", "duplicate_step_id"),
+            ("InvalidStepId", "invalid_step_id"),
+            ("UnknownNeeds", "unknown_needs"),
+            ("Cycle", "cycle"),
+            ("NoAction", "no_action"),
+            ("TwoActions", "two_actions"),
+            ("InvalidAction", "invalid_action"),
+            ("TemplateSyntax", "template_syntax"),
+            ("UnknownName", "unknown_name"),
+            ("StepNotBefore", "step_not_before"),
+            ("BadDuration", "bad_duration"),
+            ("BadPattern", "bad_pattern"),
+            ("BadRetry", "bad_retry"),
+            ("OutOfRange", "out_of_range"),
+            ("MisplacedField", "misplaced_field"),
+            ("MissingWorkflowFile", "missing_workflow_file"),
+            ("NestedWorkflow", "nested_workflow"),
+            ("UnknownParam", "unknown_param"),
+            ("MissingParam", "missing_param"),
+            ("ParamNotAllowed", "param_not_allowed"),
+            ("BadSet", "bad_set"),
+            ("BadConfig", "bad_config"),
+        ];
+        let expected: Vec<(String, &str)> =
+            expected.iter().map(|(v, n)| (v.to_string(), *n)).collect();
+        assert_eq!(pinned, expected);
+        // Every variant is in ALL: this match stops compiling when one is added.
+        for k in ProblemKind::ALL {
+            match k {
+                ProblemKind::Io
+                | ProblemKind::Syntax
+                | ProblemKind::WrongType
+                | ProblemKind::UnknownField
+                | ProblemKind::MissingField
+                | ProblemKind::DuplicateStepId
+                | ProblemKind::InvalidStepId
+                | ProblemKind::UnknownNeeds
+                | ProblemKind::Cycle
+                | ProblemKind::NoAction
+                | ProblemKind::TwoActions
+                | ProblemKind::InvalidAction
+                | ProblemKind::TemplateSyntax
+                | ProblemKind::UnknownName
+                | ProblemKind::StepNotBefore
+                | ProblemKind::BadDuration
+                | ProblemKind::BadPattern
+                | ProblemKind::BadRetry
+                | ProblemKind::OutOfRange
+                | ProblemKind::MisplacedField
+                | ProblemKind::MissingWorkflowFile
+                | ProblemKind::NestedWorkflow
+                | ProblemKind::UnknownParam
+                | ProblemKind::MissingParam
+                | ProblemKind::ParamNotAllowed
+                | ProblemKind::BadSet
+                | ProblemKind::BadConfig => {}
+            }
+        }
+    }
+
+    #[test]
+    fn kinds_serialize_as_their_names() {
+        for k in ProblemKind::ALL {
+            assert_eq!(
+                serde_json::to_value(k).unwrap(),
+                serde_json::json!(k.as_str())
+            );
+            assert_eq!(k.to_string(), k.as_str());
+        }
+    }
+
+    /// The README's table of kinds lists every kind with its meaning.
+    #[test]
+    fn readme_lists_every_kind() {
+        let readme = include_str!("../../README.md");
+        for k in ProblemKind::ALL {
+            let row = format!("| `{}` | {} |", k.as_str(), k.meaning());
+            assert!(readme.contains(&row), "README.md lacks the row\n{row}");
+        }
+    }
 
     #[test]
     fn suggests_close_names() {

@@ -235,7 +235,7 @@ impl Checker<'_> {
         if step.concurrency == Some(0) {
             let loc = self.step_field(i, "concurrency").loc;
             self.push(
-                Problem::new(ProblemKind::WrongType, "`concurrency` must be at least 1")
+                Problem::new(ProblemKind::OutOfRange, "`concurrency` must be at least 1")
                     .at(self.file, loc),
             );
         }
@@ -245,7 +245,7 @@ impl Checker<'_> {
                 .map_or(step_node.loc, |(k, _)| k.loc);
             self.push(
                 Problem::new(
-                    ProblemKind::WrongType,
+                    ProblemKind::MisplacedField,
                     "`concurrency` only applies to a step with `for_each`",
                 )
                 .at(self.file, loc),
