@@ -204,6 +204,42 @@ const CASES: &[Case] = &[
             "did you mean `params.spoke`?",
         )],
     },
+    // `vars:`.
+    Case {
+        file: "unknown_var_ref.yaml",
+        problems: &[ph(
+            "unknown var `namespce` in `{{ vars.namespce }}`",
+            "8:17",
+            "did you mean `vars.namespace`?",
+        )],
+    },
+    Case {
+        file: "var_reads_later_var.yaml",
+        problems: &[ph(
+            "`vars.namespace` is not computed yet here",
+            "3:10",
+            "move `namespace` above the var that reads it",
+        )],
+    },
+    Case {
+        file: "var_step_not_before.yaml",
+        problems: &[ph(
+            "step `early` reads `vars.version`, which reads `steps.cli`, but `cli` does not run before it",
+            "7:17",
+            "add `cli` to the `needs` of `early`",
+        )],
+    },
+    Case {
+        file: "var_bad_name.yaml",
+        problems: &[Expect {
+            also: &["var names are [A-Za-z_][A-Za-z0-9_]*"],
+            ..ph(
+                "invalid var name `link-command`",
+                "3:3",
+                "try `link_command`",
+            )
+        }],
+    },
     Case {
         // Columns count characters, in the `at` line and in the snippet header alike.
         file: "unknown_param_no_params_utf8.yaml",

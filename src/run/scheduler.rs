@@ -171,7 +171,7 @@ impl<'a> Level<'a> {
             queued: vec![VecDeque::new(); steps.len()],
             in_flight: vec![0; steps.len()],
             batch: Vec::new(),
-            sensitive: crate::secrets::effective_sensitivity(steps, &sensitive_params),
+            sensitive: crate::secrets::effective_sensitivity(steps, &wf.vars, &sensitive_params),
             ran: vec![false; steps.len()],
             rerun: false,
         }
@@ -184,6 +184,10 @@ impl<'a> Level<'a> {
             ("steps", Value::from_dyn_object(self.view.clone())),
             ("run", self.run_value.clone()),
         ];
+        pairs.push((
+            "vars",
+            crate::workflow::vars::VarsView::value(&self.wf.vars, &pairs),
+        ));
         if let Some(i) = item {
             pairs.push(("item", template::value_of(i)));
         }
@@ -479,7 +483,7 @@ impl<'a> Level<'a> {
         let id = &self.steps[i].id;
         self.steps.iter().enumerate().any(|(j, s)| {
             j != i
-                && crate::secrets::reads_step(s, id)
+                && crate::secrets::reads_step(s, &self.wf.vars, id)
                 && (!self.was_done(j) || self.may_rerun(j, i))
         })
     }

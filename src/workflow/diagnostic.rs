@@ -45,6 +45,7 @@ pub enum ProblemKind {
     MissingField,
     DuplicateStepId,
     InvalidStepId,
+    InvalidVarName,
     UnknownNeeds,
     Cycle,
     NoAction,
@@ -69,7 +70,7 @@ pub enum ProblemKind {
 
 impl ProblemKind {
     /// Every kind, in the order the README lists them.
-    pub const ALL: [ProblemKind; 27] = [
+    pub const ALL: [ProblemKind; 28] = [
         ProblemKind::Io,
         ProblemKind::Syntax,
         ProblemKind::WrongType,
@@ -77,6 +78,7 @@ impl ProblemKind {
         ProblemKind::MissingField,
         ProblemKind::DuplicateStepId,
         ProblemKind::InvalidStepId,
+        ProblemKind::InvalidVarName,
         ProblemKind::UnknownNeeds,
         ProblemKind::Cycle,
         ProblemKind::NoAction,
@@ -109,6 +111,7 @@ impl ProblemKind {
             ProblemKind::MissingField => "missing_field",
             ProblemKind::DuplicateStepId => "duplicate_step_id",
             ProblemKind::InvalidStepId => "invalid_step_id",
+            ProblemKind::InvalidVarName => "invalid_var_name",
             ProblemKind::UnknownNeeds => "unknown_needs",
             ProblemKind::Cycle => "cycle",
             ProblemKind::NoAction => "no_action",
@@ -148,6 +151,7 @@ impl ProblemKind {
             }
             ProblemKind::DuplicateStepId => "two steps have the same `id`",
             ProblemKind::InvalidStepId => "a step `id` is not `[a-z][a-z0-9_]*`",
+            ProblemKind::InvalidVarName => "a name under `vars:` is not `[A-Za-z_][A-Za-z0-9_]*`",
             ProblemKind::UnknownNeeds => "`needs` names a step that does not exist",
             ProblemKind::Cycle => "steps need each other (or a step needs itself)",
             ProblemKind::NoAction => "a step has no action",
@@ -157,10 +161,10 @@ impl ProblemKind {
             }
             ProblemKind::TemplateSyntax => "a template or expression does not parse",
             ProblemKind::UnknownName => {
-                "a template reads a name that will not exist (an unknown param, config key, step, step field or `run` field, `item` outside `for_each`)"
+                "a template reads a name that will not exist (an unknown param, var, config key, step, step field or `run` field, `item` outside `for_each`)"
             }
             ProblemKind::StepNotBefore => {
-                "a template reads `steps.<id>` of a step that does not run before it (not among its `needs`)"
+                "a template reads `steps.<id>` (itself or through a var) of a step that does not run before it (not among its `needs`)"
             }
             ProblemKind::BadDuration => "a duration (`timeout`, retry `delay`) does not parse",
             ProblemKind::BadPattern => {
@@ -482,6 +486,7 @@ mod tests {
             ("MissingField", "missing_field"),
             ("DuplicateStepId", "duplicate_step_id"),
             ("InvalidStepId", "invalid_step_id"),
+            ("InvalidVarName", "invalid_var_name"),
             ("UnknownNeeds", "unknown_needs"),
             ("Cycle", "cycle"),
             ("NoAction", "no_action"),
@@ -516,6 +521,7 @@ mod tests {
                 | ProblemKind::MissingField
                 | ProblemKind::DuplicateStepId
                 | ProblemKind::InvalidStepId
+                | ProblemKind::InvalidVarName
                 | ProblemKind::UnknownNeeds
                 | ProblemKind::Cycle
                 | ProblemKind::NoAction

@@ -1,5 +1,5 @@
 //! Checks what the loader cannot: references between steps, cycles, templates, durations,
-//! patterns, nested workflow files. Every problem in every file is reported, each pointing at
+//! patterns, vars, nested workflow files. Every problem in every file is reported, each pointing at
 //! the YAML it is about.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -12,6 +12,7 @@ use super::graph::dependencies;
 use super::load::{LoadedWorkflow, load_file_lenient};
 use super::step::ValidWorkflow;
 use super::template;
+use super::vars::VarSpec;
 use crate::yaml::{Loc, Node, PathSeg};
 use nested::Nesting;
 
@@ -21,6 +22,7 @@ mod outputs;
 mod params;
 mod retry;
 mod steps;
+mod vars;
 
 /// Loads `path` and validates it and the workflows it calls, reporting every problem of every
 /// file (a step that cannot be read is checked as far as it could be).
@@ -105,6 +107,8 @@ struct Checker<'a> {
     /// answer does not depend on where it is.
     valid_regexes: HashSet<String>,
     template_names: HashMap<String, std::rc::Rc<Result<BTreeSet<String>, String>>>,
+    /// `vars:`, each with the steps it reads.
+    vars: Vec<VarSpec>,
 }
 
 fn check_workflow(
@@ -123,12 +127,14 @@ fn check_workflow(
         problems,
         valid_regexes: HashSet::new(),
         template_names: HashMap::new(),
+        vars: super::vars::specs(&super::vars::in_written_order(wf)),
     };
     c.check_params();
     c.check_defaults();
     c.check_ids();
     c.check_needs();
     let in_cycle = c.check_cycles();
+    c.check_vars();
     for (i, step) in steps.iter().enumerate() {
         c.check_step(i, step, &in_cycle);
     }
@@ -180,6 +186,8 @@ struct Scope {
     step: Option<usize>,
     /// Is `item` defined?
     item: bool,
+    /// How many vars (the first ones) it may read; `None` where vars are not computed yet.
+    vars: Option<usize>,
 }
 
 impl Scope {
@@ -187,6 +195,7 @@ impl Scope {
         Scope {
             step: None,
             item: false,
+            vars: None,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Names read by templates: params, config, steps (which must run before the reader), item,
-//! run; with a did-you-mean for a likely typo.
+//! Names read by templates: params, vars, config, steps (which must run before the reader),
+//! item, run; with a did-you-mean for a likely typo.
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -15,6 +15,7 @@ impl Checker<'_> {
         let scope = Scope {
             step: Some(i),
             item: step.for_each.is_some(),
+            vars: Some(self.vars.len()),
         };
         if let Some(when) = &step.when {
             let loc = self.step_field(i, "when").loc;
@@ -28,6 +29,7 @@ impl Checker<'_> {
                 &Scope {
                     step: Some(i),
                     item: false,
+                    vars: Some(self.vars.len()),
                 },
             );
         }
@@ -74,24 +76,30 @@ impl Checker<'_> {
             }
         }
         for (loc, src) in templates {
-            let names = match self.template_names.get(src) {
-                Some(known) => known.clone(),
-                None => {
-                    let names = std::rc::Rc::new(template::names_in_template(src));
-                    self.template_names.insert(src.to_string(), names.clone());
-                    names
-                }
-            };
-            match names.as_ref() {
-                Ok(names) => self.check_names(names, loc, scope),
-                Err(e) => self.push(
-                    Problem::new(ProblemKind::TemplateSyntax, "invalid template")
-                        .at(self.file, loc)
-                        .label(e),
-                ),
-            }
+            self.check_template(src, loc, scope);
         }
     }
+
+    /// Checks a template's syntax and the names it reads.
+    pub(super) fn check_template(&mut self, src: &str, loc: Loc, scope: &Scope) {
+        let names = match self.template_names.get(src) {
+            Some(known) => known.clone(),
+            None => {
+                let names = std::rc::Rc::new(template::names_in_template(src));
+                self.template_names.insert(src.to_string(), names.clone());
+                names
+            }
+        };
+        match names.as_ref() {
+            Ok(names) => self.check_names(names, loc, scope),
+            Err(e) => self.push(
+                Problem::new(ProblemKind::TemplateSyntax, "invalid template")
+                    .at(self.file, loc)
+                    .label(e),
+            ),
+        }
+    }
+
     /// Checks every name a template reads against what will exist when it is rendered.
     pub(super) fn check_names(&mut self, names: &BTreeSet<String>, loc: Loc, scope: &Scope) {
         for name in names {
@@ -101,6 +109,7 @@ impl Checker<'_> {
             let third = parts.next();
             match root {
                 "params" => self.check_param_ref(name, second, loc),
+                "vars" => self.check_var_ref(name, second, loc, scope),
                 "config" => self.check_config_ref(name, second, loc),
                 "steps" => self.check_step_ref(name, second, third, loc, scope),
                 "item" => {
@@ -132,7 +141,7 @@ impl Checker<'_> {
                     let mut prob =
                         Problem::new(ProblemKind::UnknownName, format!("unknown name `{other}`"))
                             .at(self.file, loc)
-                            .label("templates can read params, config, steps, item and run");
+                            .label("templates can read params, vars, config, steps, item and run");
                     if let Some(s) = did_you_mean(other, ROOTS) {
                         prob = prob.help(format!("did you mean `{s}`?"));
                     }
