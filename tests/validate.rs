@@ -803,3 +803,47 @@ fn json_kinds_are_stable_names() {
         "{kinds:?}"
     );
 }
+
+/// An `unknown_name` carries the name as the template reads it and the one it likely meant, so
+/// that a CI job can propose the fix.
+#[test]
+fn json_unknown_name_carries_the_name_and_its_suggestion() {
+    let out = mcflow()
+        .args([
+            "validate",
+            "--output",
+            "json",
+            "tests/invalid/unknown_param_ref.yaml",
+            "tests/invalid/unknown_step_output_field.yaml",
+            "tests/invalid/item_outside_for_each.yaml",
+        ])
+        .output()
+        .expect("mcflow runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let names: Vec<(&str, Option<&str>)> = v["problems"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|p| p["kind"] == "unknown_name")
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or_default(),
+                p["suggestion"].as_str(),
+            )
+        })
+        .collect();
+    assert!(
+        names.contains(&("params.spok", Some("params.spoke"))),
+        "{v:#}"
+    );
+    assert!(
+        names.contains(&("steps.a.stdot", Some("steps.a.stdout"))),
+        "{v:#}"
+    );
+    assert!(
+        names
+            .iter()
+            .any(|(n, s)| n.starts_with("item") && s.is_none()),
+        "{v:#}"
+    );
+}

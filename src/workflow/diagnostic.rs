@@ -36,7 +36,10 @@ impl SourceFile {
 /// Each kind has a stable snake_case name ([`ProblemKind::as_str`]): it is the `kind` of
 /// `mcflow validate --output json`, which CI reads, so a name never changes when a variant is
 /// renamed in Rust (a test pins the list, and the README's table lists them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// A kind may carry what a CI job can act on (`unknown_name`: the name and the likely one);
+/// `--output json` prints it beside the message ([`Problem::to_json`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProblemKind {
     Io,
     Syntax,
@@ -52,7 +55,9 @@ pub enum ProblemKind {
     TwoActions,
     InvalidAction,
     TemplateSyntax,
-    UnknownName,
+    /// A template reads a name that will not exist (boxed: a [`Problem`] is an error type,
+    /// kept small).
+    UnknownName(Box<UnknownName>),
     StepNotBefore,
     BadDuration,
     BadPattern,
@@ -68,38 +73,52 @@ pub enum ProblemKind {
     BadConfig,
 }
 
+/// What an [`ProblemKind::UnknownName`] is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownName {
+    /// The name as the template reads it: `params.spok`.
+    pub name: String,
+    /// The name it most likely meant, written in full: `params.spoke`.
+    pub suggestion: Option<String>,
+}
+
 impl ProblemKind {
     /// Every kind, in the order the README lists them.
-    pub const ALL: [ProblemKind; 28] = [
-        ProblemKind::Io,
-        ProblemKind::Syntax,
-        ProblemKind::WrongType,
-        ProblemKind::UnknownField,
-        ProblemKind::MissingField,
-        ProblemKind::DuplicateStepId,
-        ProblemKind::InvalidStepId,
-        ProblemKind::InvalidVarName,
-        ProblemKind::UnknownNeeds,
-        ProblemKind::Cycle,
-        ProblemKind::NoAction,
-        ProblemKind::TwoActions,
-        ProblemKind::InvalidAction,
-        ProblemKind::TemplateSyntax,
-        ProblemKind::UnknownName,
-        ProblemKind::StepNotBefore,
-        ProblemKind::BadDuration,
-        ProblemKind::BadPattern,
-        ProblemKind::BadRetry,
-        ProblemKind::OutOfRange,
-        ProblemKind::MisplacedField,
-        ProblemKind::MissingWorkflowFile,
-        ProblemKind::NestedWorkflow,
-        ProblemKind::UnknownParam,
-        ProblemKind::MissingParam,
-        ProblemKind::ParamNotAllowed,
-        ProblemKind::BadSet,
-        ProblemKind::BadConfig,
-    ];
+    pub fn all() -> [ProblemKind; 28] {
+        [
+            ProblemKind::Io,
+            ProblemKind::Syntax,
+            ProblemKind::WrongType,
+            ProblemKind::UnknownField,
+            ProblemKind::MissingField,
+            ProblemKind::DuplicateStepId,
+            ProblemKind::InvalidStepId,
+            ProblemKind::InvalidVarName,
+            ProblemKind::UnknownNeeds,
+            ProblemKind::Cycle,
+            ProblemKind::NoAction,
+            ProblemKind::TwoActions,
+            ProblemKind::InvalidAction,
+            ProblemKind::TemplateSyntax,
+            ProblemKind::UnknownName(Box::new(UnknownName {
+                name: String::new(),
+                suggestion: None,
+            })),
+            ProblemKind::StepNotBefore,
+            ProblemKind::BadDuration,
+            ProblemKind::BadPattern,
+            ProblemKind::BadRetry,
+            ProblemKind::OutOfRange,
+            ProblemKind::MisplacedField,
+            ProblemKind::MissingWorkflowFile,
+            ProblemKind::NestedWorkflow,
+            ProblemKind::UnknownParam,
+            ProblemKind::MissingParam,
+            ProblemKind::ParamNotAllowed,
+            ProblemKind::BadSet,
+            ProblemKind::BadConfig,
+        ]
+    }
 
     /// The stable name of the kind, as `mcflow validate --output json` prints it.
     pub fn as_str(&self) -> &'static str {
@@ -118,7 +137,7 @@ impl ProblemKind {
             ProblemKind::TwoActions => "two_actions",
             ProblemKind::InvalidAction => "invalid_action",
             ProblemKind::TemplateSyntax => "template_syntax",
-            ProblemKind::UnknownName => "unknown_name",
+            ProblemKind::UnknownName(_) => "unknown_name",
             ProblemKind::StepNotBefore => "step_not_before",
             ProblemKind::BadDuration => "bad_duration",
             ProblemKind::BadPattern => "bad_pattern",
@@ -160,7 +179,7 @@ impl ProblemKind {
                 "an action is not valid as written (a `kube` op with a missing or conflicting field)"
             }
             ProblemKind::TemplateSyntax => "a template or expression does not parse",
-            ProblemKind::UnknownName => {
+            ProblemKind::UnknownName(_) => {
                 "a template reads a name that will not exist (an unknown param, var, config key, step, step field or `run` field, `item` outside `for_each`)"
             }
             ProblemKind::StepNotBefore => {
@@ -215,8 +234,10 @@ pub struct Problem {
     pub message: String,
     pub file: Option<Arc<SourceFile>>,
     pub loc: Option<Loc>,
-    pub label: Option<String>,
-    pub help: Option<String>,
+    // `Box<str>`: a `Problem` is the error of several functions and stays within clippy's
+    // `result_large_err` (128 bytes) with an `unknown_name`'s data.
+    pub label: Option<Box<str>>,
+    pub help: Option<Box<str>>,
 }
 
 impl Problem {
@@ -239,13 +260,31 @@ impl Problem {
     }
 
     pub fn label(mut self, label: impl Into<String>) -> Problem {
-        self.label = Some(label.into());
+        self.label = Some(label.into().into_boxed_str());
         self
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Problem {
-        self.help = Some(help.into());
+        self.help = Some(help.into().into_boxed_str());
         self
+    }
+
+    /// The problem as `mcflow validate --output json` prints it: `kind` (its stable name),
+    /// `message`, `file`, `line`, `column`, `help`, and what the kind carries.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut json = serde_json::json!({
+            "kind": self.kind,
+            "message": self.message,
+            "file": self.file.as_ref().map(|f| f.name()),
+            "line": self.loc.map(|l| l.line),
+            "column": self.loc.map(|l| l.column),
+            "help": self.help,
+        });
+        if let ProblemKind::UnknownName(unknown) = &self.kind {
+            json["name"] = serde_json::json!(unknown.name);
+            json["suggestion"] = serde_json::json!(unknown.suggestion);
+        }
+        json
     }
 
     /// `file:line:column` of the problem, when it has a place.
@@ -276,7 +315,7 @@ impl miette::Diagnostic for Problem {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let loc = self.loc?;
-        let label = self.label.clone().unwrap_or_else(|| "here".to_string());
+        let label = self.label.as_deref().unwrap_or("here").to_string();
         Some(Box::new(std::iter::once(LabeledSpan::new(
             Some(label),
             loc.offset,
@@ -287,7 +326,7 @@ impl miette::Diagnostic for Problem {
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         self.help
             .as_ref()
-            .map(|h| Box::new(h.as_str()) as Box<dyn fmt::Display>)
+            .map(|h| Box::new(&**h) as Box<dyn fmt::Display>)
     }
 }
 
@@ -471,12 +510,16 @@ mod tests {
     use super::*;
 
     /// The names are an interface (CI reads them): renaming a variant in Rust must not change
-    /// its name, and adding one must add it here, to `ALL` and to the README.
+    /// its name, and adding one must add it here, to `all()` and to the README.
     #[test]
     fn kind_names_are_pinned() {
-        let pinned: Vec<(String, &str)> = ProblemKind::ALL
+        let pinned: Vec<(String, &str)> = ProblemKind::all()
             .iter()
-            .map(|k| (format!("{k:?}"), k.as_str()))
+            .map(|k| {
+                let debug = format!("{k:?}");
+                let variant = debug.split([' ', '{', '(']).next().unwrap_or_default();
+                (variant.to_string(), k.as_str())
+            })
             .collect();
         let expected = [
             ("Io", "io"),
@@ -511,8 +554,8 @@ mod tests {
         let expected: Vec<(String, &str)> =
             expected.iter().map(|(v, n)| (v.to_string(), *n)).collect();
         assert_eq!(pinned, expected);
-        // Every variant is in ALL: this match stops compiling when one is added.
-        for k in ProblemKind::ALL {
+        // Every variant is in all(): this match stops compiling when one is added.
+        for k in ProblemKind::all() {
             match k {
                 ProblemKind::Io
                 | ProblemKind::Syntax
@@ -528,7 +571,7 @@ mod tests {
                 | ProblemKind::TwoActions
                 | ProblemKind::InvalidAction
                 | ProblemKind::TemplateSyntax
-                | ProblemKind::UnknownName
+                | ProblemKind::UnknownName(_)
                 | ProblemKind::StepNotBefore
                 | ProblemKind::BadDuration
                 | ProblemKind::BadPattern
@@ -548,9 +591,9 @@ mod tests {
 
     #[test]
     fn kinds_serialize_as_their_names() {
-        for k in ProblemKind::ALL {
+        for k in ProblemKind::all() {
             assert_eq!(
-                serde_json::to_value(k).unwrap(),
+                serde_json::to_value(&k).unwrap(),
                 serde_json::json!(k.as_str())
             );
             assert_eq!(k.to_string(), k.as_str());
@@ -561,7 +604,7 @@ mod tests {
     #[test]
     fn readme_lists_every_kind() {
         let readme = include_str!("../../README.md");
-        for k in ProblemKind::ALL {
+        for k in ProblemKind::all() {
             let row = format!("| `{}` | {} |", k.as_str(), k.meaning());
             assert!(readme.contains(&row), "README.md lacks the row\n{row}");
         }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use super::{Checker, Scope};
-use crate::workflow::diagnostic::{Problem, ProblemKind, did_you_mean};
+use crate::workflow::diagnostic::{Problem, ProblemKind, UnknownName, did_you_mean};
 use crate::workflow::model::{AssertAction, ForEach, Step};
 use crate::workflow::template::{self, ROOTS, RUN_FIELDS, STEP_FIELDS};
 use crate::yaml::{Loc, PathSeg, Value};
@@ -116,7 +116,7 @@ impl Checker<'_> {
                     if !scope.item {
                         self.push(
                             Problem::new(
-                                ProblemKind::UnknownName,
+                                unknown_name(name, 0, None),
                                 "`item` is only defined in a step with `for_each`",
                             )
                             .at(self.file, loc),
@@ -129,7 +129,7 @@ impl Checker<'_> {
                     {
                         self.push(
                             Problem::new(
-                                ProblemKind::UnknownName,
+                                unknown_name(name, 1, did_you_mean(f, RUN_FIELDS)),
                                 format!("`run` has no field `{f}`"),
                             )
                             .at(self.file, loc)
@@ -138,11 +138,14 @@ impl Checker<'_> {
                     }
                 }
                 other => {
-                    let mut prob =
-                        Problem::new(ProblemKind::UnknownName, format!("unknown name `{other}`"))
-                            .at(self.file, loc)
-                            .label("templates can read params, vars, config, steps, item and run");
-                    if let Some(s) = did_you_mean(other, ROOTS) {
+                    let likely = did_you_mean(other, ROOTS);
+                    let mut prob = Problem::new(
+                        unknown_name(name, 0, likely),
+                        format!("unknown name `{other}`"),
+                    )
+                    .at(self.file, loc)
+                    .label("templates can read params, vars, config, steps, item and run");
+                    if let Some(s) = likely {
                         prob = prob.help(format!("did you mean `{s}`?"));
                     }
                     self.push(prob);
@@ -157,13 +160,14 @@ impl Checker<'_> {
         let Some(p) = param.filter(|p| !params.contains_key(*p)) else {
             return;
         };
+        let likely = did_you_mean(p, params.keys().map(String::as_str));
         let prob = Problem::new(
-            ProblemKind::UnknownName,
+            unknown_name(name, 1, likely),
             format!("unknown param `{p}` in `{{{{ {name} }}}}`"),
         )
         .at(self.file, loc)
         .label("not a param of this workflow");
-        let prob = match did_you_mean(p, params.keys().map(String::as_str)) {
+        let prob = match likely {
             Some(s) => prob.help(format!("did you mean `params.{s}`?")),
             None if params.is_empty() => {
                 prob.help("this workflow declares no params: declare it under `params:`")
@@ -188,10 +192,14 @@ impl Checker<'_> {
             .as_object()
             .map(|o| o.keys().map(String::as_str).collect())
             .unwrap_or_default();
-        let mut prob = Problem::new(ProblemKind::UnknownName, format!("config has no `{key}`"))
-            .at(self.file, loc)
-            .label(format!("`{name}` is not in the config"));
-        if let Some(s) = did_you_mean(key, keys.iter().copied()) {
+        let likely = did_you_mean(key, keys.iter().copied());
+        let mut prob = Problem::new(
+            unknown_name(name, 1, likely),
+            format!("config has no `{key}`"),
+        )
+        .at(self.file, loc)
+        .label(format!("`{name}` is not in the config"));
+        if let Some(s) = likely {
             prob = prob.help(format!("did you mean `config.{s}`?"));
         }
         self.push(prob);
@@ -207,13 +215,13 @@ impl Checker<'_> {
     ) {
         let Some(id) = id else { return };
         let Some(&target) = self.index.get(id) else {
+            let likely = did_you_mean(id, self.wf.workflow.steps.iter().map(|s| s.id.as_str()));
             let mut prob = Problem::new(
-                ProblemKind::UnknownName,
+                unknown_name(name, 1, likely),
                 format!("`{name}` refers to unknown step `{id}`"),
             )
             .at(self.file, loc);
-            if let Some(s) = did_you_mean(id, self.wf.workflow.steps.iter().map(|s| s.id.as_str()))
-            {
+            if let Some(s) = likely {
                 prob = prob.help(format!("did you mean `steps.{s}`?"));
             }
             self.push(prob);
@@ -222,13 +230,14 @@ impl Checker<'_> {
         if let Some(f) = field
             && !STEP_FIELDS.contains(&f)
         {
+            let likely = did_you_mean(f, STEP_FIELDS);
             let mut prob = Problem::new(
-                ProblemKind::UnknownName,
+                unknown_name(name, 2, likely),
                 format!("a step has no field `{f}`"),
             )
             .at(self.file, loc)
             .label(format!("in `{name}`"));
-            prob = match did_you_mean(f, STEP_FIELDS) {
+            prob = match likely {
                 Some(s) => prob.help(format!("did you mean `steps.{id}.{s}`?")),
                 None => prob.help(format!("a step has: {}", STEP_FIELDS.join(", "))),
             };
@@ -270,4 +279,20 @@ impl Checker<'_> {
         }
         false
     }
+}
+
+/// [`ProblemKind::UnknownName`] for `name`, whose segment `at` (`params.spok`: 1) does not
+/// exist and is likely meant to be `likely`.
+pub(super) fn unknown_name(name: &str, at: usize, likely: Option<&str>) -> ProblemKind {
+    let suggestion = likely.map(|likely| {
+        name.split('.')
+            .enumerate()
+            .map(|(i, s)| if i == at { likely } else { s })
+            .collect::<Vec<_>>()
+            .join(".")
+    });
+    ProblemKind::UnknownName(Box::new(UnknownName {
+        name: name.to_string(),
+        suggestion,
+    }))
 }

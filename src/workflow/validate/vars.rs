@@ -5,6 +5,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use super::names::unknown_name;
 use super::{Checker, Scope};
 use crate::workflow::diagnostic::{Problem, ProblemKind, did_you_mean};
 use crate::workflow::template;
@@ -62,7 +63,7 @@ impl Checker<'_> {
         let Some(visible) = scope.vars else {
             self.push(
                 Problem::new(
-                    ProblemKind::UnknownName,
+                    unknown_name(name, 1, None),
                     format!("`{name}` cannot be read here"),
                 )
                 .at(self.file, loc)
@@ -78,7 +79,7 @@ impl Checker<'_> {
         if j >= visible {
             self.push(
                 Problem::new(
-                    ProblemKind::UnknownName,
+                    unknown_name(name, 1, None),
                     format!("`{name}` is not computed yet here"),
                 )
                 .at(self.file, loc)
@@ -111,13 +112,14 @@ impl Checker<'_> {
 
     fn unknown_var(&mut self, name: &str, v: &str, loc: Loc) {
         let names: Vec<&str> = self.vars.iter().map(|s| s.name.as_str()).collect();
+        let likely = did_you_mean(v, names.iter().copied());
         let prob = Problem::new(
-            ProblemKind::UnknownName,
+            unknown_name(name, 1, likely),
             format!("unknown var `{v}` in `{{{{ {name} }}}}`"),
         )
         .at(self.file, loc)
         .label("not a var of this workflow");
-        let prob = match did_you_mean(v, names.iter().copied()) {
+        let prob = match likely {
             Some(s) => prob.help(format!("did you mean `vars.{s}`?")),
             None if names.is_empty() => {
                 prob.help("this workflow declares no vars: declare it under `vars:`")
