@@ -10,8 +10,8 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::plan;
 use crate::prepare::prepare;
-use crate::workflow::Problems;
 use crate::workflow::validate::load_and_validate;
+use crate::workflow::{Problem, Problems};
 
 pub fn validate_files(global: &GlobalArgs, files: &[std::path::PathBuf]) -> Result<(), Error> {
     let config = Config::load(global.config.as_deref())?;
@@ -26,14 +26,7 @@ pub fn validate_files(global: &GlobalArgs, files: &[std::path::PathBuf]) -> Resu
     if global.output == OutputMode::Json {
         let report = serde_json::json!({
             "valid": problems.is_empty(),
-            "problems": problems.0.iter().map(|p| serde_json::json!({
-                "kind": format!("{:?}", p.kind),
-                "message": p.message,
-                "file": p.file.as_ref().map(|f| f.name()),
-                "line": p.loc.map(|l| l.line),
-                "column": p.loc.map(|l| l.column),
-                "help": p.help,
-            })).collect::<Vec<_>>(),
+            "problems": problems.0.iter().map(Problem::to_json).collect::<Vec<_>>(),
         });
         println!("{report}");
         return if problems.is_empty() {

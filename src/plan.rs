@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use indexmap::IndexMap;
 use minijinja::value::Enumerator;
 use serde::Serialize;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::workflow::item_key::item_key;
 use crate::workflow::model::{ForEach, WorkflowCall};
 use crate::workflow::step::{Action, ActionKind, StepSpec, ValidWorkflow};
 use crate::workflow::template::{self, STEP_FIELDS};
+use crate::workflow::vars::{self, Shown, VarsView};
 
 /// A whole plan.
 #[derive(Debug, Clone, Serialize)]
@@ -23,6 +25,10 @@ pub struct Plan {
     pub workflow: String,
     pub file: String,
     pub params: BTreeMap<String, serde_json::Value>,
+    /// The workflow's `vars:` as the run would compute them (masked when they read a sensitive
+    /// param; those that read steps say so).
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub vars: IndexMap<String, serde_json::Value>,
     pub steps: Vec<PlannedStep>,
 }
 
@@ -182,7 +188,7 @@ impl PlanContext {
         config: &serde_json::Value,
     ) -> PlanContext {
         let run = serde_json::json!({ "id": "<run.id>", "started_at": "<run.started_at>", "workflow": wf.name, "dir": wf.base_dir() });
-        let base: BTreeMap<&'static str, minijinja::Value> = [
+        let mut pairs: Vec<(&'static str, minijinja::Value)> = vec![
             ("params", template::value_of(params)),
             ("config", template::value_of(config)),
             (
@@ -190,9 +196,12 @@ impl PlanContext {
                 minijinja::Value::from_object(PlaceholderSteps::of(wf)),
             ),
             ("run", template::value_of(&run)),
-        ]
-        .into_iter()
-        .collect();
+        ];
+        pairs.push((
+            "vars",
+            VarsView::value_showing(&wf.vars, &pairs, shown_vars(wf)),
+        ));
+        let base: BTreeMap<&'static str, minijinja::Value> = pairs.into_iter().collect();
         let without_item = minijinja::Value::from(base.clone());
         PlanContext { base, without_item }
     }
@@ -208,10 +217,67 @@ impl PlanContext {
     }
 }
 
-/// Does this expression read step outputs (so it can only be evaluated during the run)?
-fn reads_steps(expr: &str) -> bool {
+/// How the plan shows the vars it cannot compute: those reading steps (known only during the
+/// run) as `<vars.name>`, those reading a sensitive param masked.
+fn shown_vars(wf: &ValidWorkflow) -> HashMap<String, Shown> {
+    let sensitive: Vec<String> = wf
+        .params
+        .iter()
+        .filter(|(_, spec)| spec.sensitive)
+        .map(|(name, _)| name.clone())
+        .collect();
+    let secret = vars::reading_params(&wf.vars, &sensitive);
+    wf.vars
+        .iter()
+        .filter_map(|v| {
+            let shown = if !v.steps.is_empty() {
+                Shown::Placeholder
+            } else if secret.contains(v.name.as_str()) {
+                Shown::Masked(MASK)
+            } else {
+                return None;
+            };
+            Some((v.name.clone(), shown))
+        })
+        .collect()
+}
+
+/// The vars of `wf` as the plan shows them.
+fn planned_vars(
+    wf: &ValidWorkflow,
+    params: &serde_json::Value,
+    config: &serde_json::Value,
+) -> Result<IndexMap<String, serde_json::Value>, String> {
+    let ctx = PlanContext::new(wf, params, config).with_item(None);
+    let view = ctx.get_attr("vars").map_err(|e| e.to_string())?;
+    wf.vars
+        .iter()
+        .map(|v| {
+            let value = if v.steps.is_empty() {
+                let value = view.get_attr(&v.name).map_err(|e| template::describe(&e))?;
+                template::to_json(&value)?
+            } else {
+                let steps: Vec<String> = v.steps.iter().map(|s| format!("steps.{s}")).collect();
+                serde_json::json!(format!("<at run time: reads {}>", steps.join(", ")))
+            };
+            Ok((v.name.clone(), value))
+        })
+        .collect()
+}
+
+/// Does this expression read step outputs, itself or through a var (so it can only be
+/// evaluated during the run)?
+fn reads_steps(expr: &str, wf: &ValidWorkflow) -> bool {
     template::names_in_expression(expr)
-        .map(|names| names.iter().any(|n| n.starts_with("steps.")))
+        .map(|names| {
+            names.iter().any(|n| {
+                n.starts_with("steps.")
+                    || n.strip_prefix("vars.").is_some_and(|v| {
+                        let v = v.split('.').next().unwrap_or(v);
+                        wf.vars.iter().any(|s| s.name == v && !s.steps.is_empty())
+                    })
+            })
+        })
         .unwrap_or(true)
 }
 
@@ -242,6 +308,7 @@ pub fn build(
         workflow: root.name.clone(),
         file: root.path().display().to_string(),
         params: shown_params,
+        vars: planned_vars(root, &params_json, config)?,
         steps,
     })
 }
@@ -265,7 +332,7 @@ fn plan_workflow(
             .iter()
             .flat_map(|d| keys.get(d).cloned().unwrap_or_default())
             .collect();
-        let items = planned_items(step, &plan_ctx)?;
+        let items = planned_items(step, wf, &plan_ctx)?;
         let runtime_for_each = match (&step.for_each, &items) {
             (Some(ForEach::Expr(e)), None) => Some(e.clone()),
             _ => None,
@@ -330,12 +397,13 @@ fn plan_workflow(
 /// step output); `None` when the step has none or they are known only at run time.
 fn planned_items(
     step: &StepSpec,
+    wf: &ValidWorkflow,
     plan_ctx: &PlanContext,
 ) -> Result<Option<Vec<serde_json::Value>>, String> {
     match &step.for_each {
         None => Ok(None),
         Some(ForEach::List(l)) => Ok(Some(l.clone())),
-        Some(ForEach::Expr(e)) if !reads_steps(e) => {
+        Some(ForEach::Expr(e)) if !reads_steps(e, wf) => {
             let ctx = plan_ctx.with_item(None);
             let v = template::eval(e, &ctx)
                 .map_err(|err| format!("step `{}`: for_each: {err}", step.id))?;
@@ -410,6 +478,12 @@ pub fn render_text(plan: &Plan) -> String {
     if !plan.params.is_empty() {
         out.push_str("params:\n");
         for (k, v) in &plan.params {
+            out.push_str(&format!("  {k} = {}\n", short(v)));
+        }
+    }
+    if !plan.vars.is_empty() {
+        out.push_str("vars:\n");
+        for (k, v) in &plan.vars {
             out.push_str(&format!("  {k} = {}\n", short(v)));
         }
     }

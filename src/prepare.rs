@@ -39,7 +39,7 @@ pub fn prepare(
             Ok((k, v)) => {
                 values.insert(k, serde_json::Value::String(v));
             }
-            Err(e) => problems.push(Problem::new(ProblemKind::UnknownParam, e)),
+            Err(e) => problems.push(Problem::new(ProblemKind::BadSet, e)),
         }
     }
     if !problems.is_empty() {
@@ -52,4 +52,28 @@ pub fn prepare(
         params,
         config,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `--set` without `=` is a malformed `--set`, not an unknown param.
+    #[test]
+    fn a_malformed_set_is_bad_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let wf = dir.path().join("w.yaml");
+        std::fs::write(
+            &wf,
+            "name: w\nparams: { x: {} }\nsteps:\n  - id: a\n    run: [echo]\n",
+        )
+        .unwrap();
+        let config = dir.path().join("c.yaml");
+        std::fs::write(&config, "{}\n").unwrap();
+        let Err(Error::Invalid(problems)) = prepare(Some(&config), &wf, &[], &["x".into()]) else {
+            panic!("a malformed --set must be refused");
+        };
+        assert_eq!(problems.0.len(), 1);
+        assert_eq!(problems.0[0].kind, ProblemKind::BadSet);
+    }
 }

@@ -204,6 +204,42 @@ const CASES: &[Case] = &[
             "did you mean `params.spoke`?",
         )],
     },
+    // `vars:`.
+    Case {
+        file: "unknown_var_ref.yaml",
+        problems: &[ph(
+            "unknown var `namespce` in `{{ vars.namespce }}`",
+            "8:17",
+            "did you mean `vars.namespace`?",
+        )],
+    },
+    Case {
+        file: "var_reads_later_var.yaml",
+        problems: &[ph(
+            "`vars.namespace` is not computed yet here",
+            "3:10",
+            "move `namespace` above the var that reads it",
+        )],
+    },
+    Case {
+        file: "var_step_not_before.yaml",
+        problems: &[ph(
+            "step `early` reads `vars.version`, which reads `steps.cli`, but `cli` does not run before it",
+            "7:17",
+            "add `cli` to the `needs` of `early`",
+        )],
+    },
+    Case {
+        file: "var_bad_name.yaml",
+        problems: &[Expect {
+            also: &["var names are [A-Za-z_][A-Za-z0-9_]*"],
+            ..ph(
+                "invalid var name `link-command`",
+                "3:3",
+                "try `link_command`",
+            )
+        }],
+    },
     Case {
         // Columns count characters, in the `at` line and in the snippet header alike.
         file: "unknown_param_no_params_utf8.yaml",
@@ -686,7 +722,7 @@ fn json_output_lists_every_problem_with_its_place() {
     let neds = problems
         .iter()
         .find(|p| {
-            p["kind"] == "UnknownField" && p["file"] == "tests/invalid/unknown_step_field.yaml"
+            p["kind"] == "unknown_field" && p["file"] == "tests/invalid/unknown_step_field.yaml"
         })
         .expect("the unknown field");
     assert_eq!(neds["line"], 6);
@@ -695,13 +731,13 @@ fn json_output_lists_every_problem_with_its_place() {
     assert_eq!(neds["help"], "did you mean `needs`?");
     let kinds: Vec<&str> = problems.iter().filter_map(|p| p["kind"].as_str()).collect();
     for k in [
-        "BadPattern",
-        "BadDuration",
-        "UnknownName",
-        "BadRetry",
-        "InvalidStepId",
-        "UnknownNeeds",
-        "DuplicateStepId",
+        "bad_pattern",
+        "bad_duration",
+        "unknown_name",
+        "bad_retry",
+        "invalid_step_id",
+        "unknown_needs",
+        "duplicate_step_id",
     ] {
         assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
     }
@@ -723,4 +759,91 @@ fn a_missing_file_is_a_usage_error() {
 #[test]
 fn validate_needs_a_file() {
     mcflow().arg("validate").assert().code(2);
+}
+
+/// `kind` in the JSON output is the stable snake_case name, and each check has its own kind: a
+/// range (`concurrency: 0`) is not a wrong type, nor is a field where it does not apply.
+#[test]
+fn json_kinds_are_stable_names() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let zero = dir.path().join("zero.yaml");
+    std::fs::write(
+        &zero,
+        "name: z\nsteps:\n  - id: a\n    for_each: [1]\n    run: [echo, a]\n    concurrency: 0\n",
+    )
+    .expect("write");
+    let out = mcflow()
+        .args(["validate", "--output", "json"])
+        .arg(&zero)
+        .arg("tests/invalid/concurrency_without_for_each.yaml")
+        .output()
+        .expect("mcflow runs");
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let kinds: Vec<(&str, &str)> = v["problems"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|p| {
+            (
+                p["kind"].as_str().unwrap_or_default(),
+                p["message"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(
+        kinds.contains(&("out_of_range", "`concurrency` must be at least 1")),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(
+            "misplaced_field",
+            "`concurrency` only applies to a step with `for_each`"
+        )),
+        "{kinds:?}"
+    );
+}
+
+/// An `unknown_name` carries the name as the template reads it and the one it likely meant, so
+/// that a CI job can propose the fix.
+#[test]
+fn json_unknown_name_carries_the_name_and_its_suggestion() {
+    let out = mcflow()
+        .args([
+            "validate",
+            "--output",
+            "json",
+            "tests/invalid/unknown_param_ref.yaml",
+            "tests/invalid/unknown_step_output_field.yaml",
+            "tests/invalid/item_outside_for_each.yaml",
+        ])
+        .output()
+        .expect("mcflow runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let names: Vec<(&str, Option<&str>)> = v["problems"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|p| p["kind"] == "unknown_name")
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or_default(),
+                p["suggestion"].as_str(),
+            )
+        })
+        .collect();
+    assert!(
+        names.contains(&("params.spok", Some("params.spoke"))),
+        "{v:#}"
+    );
+    assert!(
+        names.contains(&("steps.a.stdot", Some("steps.a.stdout"))),
+        "{v:#}"
+    );
+    assert!(
+        names
+            .iter()
+            .any(|(n, s)| n.starts_with("item") && s.is_none()),
+        "{v:#}"
+    );
 }

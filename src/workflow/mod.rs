@@ -10,6 +10,7 @@ pub mod model;
 pub mod step;
 pub mod template;
 pub mod validate;
+pub mod vars;
 
 pub use diagnostic::{Problem, ProblemKind, Problems, SourceFile};
 pub use load::{LoadedWorkflow, load_file, load_str};

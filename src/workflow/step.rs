@@ -17,6 +17,7 @@ use super::model::{
     AssertSpec, Defaults, ForEach, LinkerdAction, OutputSpec, ParamSpec, RetrySpec, RunSpec, Step,
     WorkflowCall,
 };
+use super::vars::VarSpec;
 use crate::backoff::{Backoff, RetryPolicy};
 
 /// A validated workflow file.
@@ -26,6 +27,8 @@ pub struct ValidWorkflow {
     /// The workflow's `name`.
     pub name: String,
     pub params: IndexMap<String, ParamSpec>,
+    /// `vars:`, in order.
+    pub vars: Arc<[VarSpec]>,
     pub steps: Vec<StepSpec>,
 }
 
@@ -60,6 +63,7 @@ impl ValidWorkflow {
             file: wf.file.clone(),
             name: model.name.clone(),
             params: model.params.clone(),
+            vars: super::vars::specs(&super::vars::in_written_order(wf)).into(),
             steps,
         })
     }

@@ -12,7 +12,7 @@ use base64::Engine;
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
 
 /// The roots a template can name.
-pub const ROOTS: [&str; 5] = ["params", "config", "steps", "item", "run"];
+pub const ROOTS: [&str; 6] = ["params", "vars", "config", "steps", "item", "run"];
 
 /// What `steps.<id>` holds.
 pub const STEP_FIELDS: [&str; 8] = [

@@ -153,7 +153,7 @@ impl<'a> Level<'a> {
             queued: vec![VecDeque::new(); steps.len()],
             in_flight: vec![0; steps.len()],
             batch: Vec::new(),
-            sensitive: crate::secrets::effective_sensitivity(steps, &sensitive_params),
+            sensitive: crate::secrets::effective_sensitivity(steps, &wf.vars, &sensitive_params),
             ran: vec![false; steps.len()],
             rerun: false,
         }
@@ -166,6 +166,10 @@ impl<'a> Level<'a> {
             ("steps", self.results.view()),
             ("run", self.run_value.clone()),
         ];
+        pairs.push((
+            "vars",
+            crate::workflow::vars::VarsView::value(&self.wf.vars, &pairs),
+        ));
         if let Some(i) = item {
             pairs.push(("item", template::value_of(i)));
         }

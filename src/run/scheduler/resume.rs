@@ -31,7 +31,7 @@ impl Level<'_> {
         let id = &self.steps[i].id;
         self.steps.iter().enumerate().any(|(j, s)| {
             j != i
-                && crate::secrets::reads_step(s, id)
+                && crate::secrets::reads_step(s, &self.wf.vars, id)
                 && (!self.was_done(j) || self.may_rerun(j, i))
         })
     }
