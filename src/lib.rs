@@ -1,5 +1,9 @@
 //! mcflow: run YAML workflows that set up and check Linkerd multicluster.
 
+// Structure held by CI: no function over 80 lines (clippy.toml), no function with more than
+// seven arguments; an `allow` only with a one-line reason beside it.
+#![deny(clippy::too_many_lines, clippy::too_many_arguments)]
+
 pub mod backoff;
 pub mod cli;
 pub mod commands;
