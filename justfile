@@ -57,10 +57,10 @@ ci:
 # kill -9 + resume on a 50-step workflow, 20 seeded bootstraps under API faults. MCFLOW_SEED
 # replays a seed.
 soak trials="100" runs="20":
-    MCFLOW_CRASH_TRIALS={{trials}} MCFLOW_SOAK_RUNS={{runs}} cargo test --locked --test reliability_crash --test reliability_soak -- --nocapture
+    MCFLOW_CRASH_TRIALS={{trials}} MCFLOW_SOAK_RUNS={{runs}} cargo test --locked --test crash --test soak -- --nocapture
 
 # Property-based fuzzing (proptest; cargo-fuzz needs nightly) of the loader, templates, journal
 # reader and --set/bind: 100 000 cases per target, at most `seconds` each, a fresh seed unless
 # MCFLOW_FUZZ_SEED is set. Failures are saved in tests/proptest-regressions/.
 fuzz seconds="120":
-    MCFLOW_FUZZ_CASES=100000 MCFLOW_FUZZ_SECS={{seconds}} MCFLOW_FUZZ_SEED="${MCFLOW_FUZZ_SEED:-$(date +%s)}" cargo test --locked --release --test reliability_fuzz -- --nocapture --test-threads 2
+    MCFLOW_FUZZ_CASES=100000 MCFLOW_FUZZ_SECS={{seconds}} MCFLOW_FUZZ_SEED="${MCFLOW_FUZZ_SEED:-$(date +%s)}" cargo test --locked --release --test fuzz -- --nocapture --test-threads 2

@@ -145,14 +145,14 @@ fn bench_library(dir: &Path, n: usize, runs: usize) -> f64 {
         Ok(b) => b,
         Err(p) => panic!("the generated workflow must be valid:\n{p}"),
     };
-    assert_eq!(bundle.root.workflow.steps.len(), n);
-    let specs = &bundle.root.workflow.params;
+    assert_eq!(bundle.root.steps.len(), n);
+    let specs = &bundle.root.params;
     let bound = params::bind(specs, &values, &config, "workflow `big`").expect("params bind");
     let p = plan::build(&bundle, &bound, &config).expect("plan builds");
     let instances = p.steps.len();
 
     let (validate, validate_min) = time(2, runs, || {
-        load_and_validate(&path, Some(&config)).map(|b| b.root.workflow.steps.len())
+        load_and_validate(&path, Some(&config)).map(|b| b.root.steps.len())
     });
     let (bind, _) = time(2, runs, || {
         params::bind(specs, &values, &config, "workflow `big`")
@@ -264,7 +264,7 @@ fn profile(stage: &str, n: usize, runs: usize) {
     .into_iter()
     .collect();
     let bundle = load_and_validate(&path, Some(&config)).expect("valid");
-    let bound = params::bind(&bundle.root.workflow.params, &values, &config, "w").expect("bind");
+    let bound = params::bind(&bundle.root.params, &values, &config, "w").expect("bind");
     for _ in 0..runs {
         match stage {
             "validate" => drop(black_box(load_and_validate(&path, Some(&config)))),

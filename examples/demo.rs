@@ -57,7 +57,7 @@ fn main() -> ExitCode {
     match mcflow::commands::run_cmd(&cli.global, args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if !matches!(e, mcflow::error::Error::StepFailed(_)) {
+            if !matches!(e, mcflow::error::Error::StepFailed) {
                 eprintln!("error: {e}");
             }
             ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))

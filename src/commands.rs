@@ -1,6 +1,6 @@
 //! One function per subcommand: parse nothing, print results, return an [`Error`] to exit with.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::Path;
 
 use clap::CommandFactory;
@@ -8,59 +8,10 @@ use clap::CommandFactory;
 use crate::cli::{Cli, GlobalArgs, OutputMode, ParamArgs};
 use crate::config::Config;
 use crate::error::Error;
-use crate::params::{self, ParamValues};
 use crate::plan;
-use crate::workflow::validate::{Bundle, load_and_validate};
-use crate::workflow::{Problem, ProblemKind, Problems};
-
-/// A workflow ready to run or plan: validated, with its params bound and its config.
-pub struct Prepared {
-    pub bundle: Bundle,
-    pub params: ParamValues,
-    pub config: Config,
-}
-
-/// Whether diagnostics are printed in colour (a terminal, and NO_COLOR unset).
-pub fn color_on_stderr() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
-}
-
-/// load → validate → bind params.
-pub fn prepare(global: &GlobalArgs, workflow: &Path, args: &ParamArgs) -> Result<Prepared, Error> {
-    let config = Config::load(global.config.as_deref())?;
-    let bundle = load_and_validate(workflow, Some(&config.value))?;
-    let mut values = ParamValues::new();
-    let mut problems = Problems::default();
-    for file in &args.values {
-        match params::read_values_file(file) {
-            Ok(v) => values.extend(v),
-            Err(p) => problems.push(p),
-        }
-    }
-    for s in &args.set {
-        match params::parse_set(s) {
-            Ok((k, v)) => {
-                values.insert(k, serde_json::Value::String(v));
-            }
-            Err(e) => problems.push(Problem::new(ProblemKind::UnknownParam, e)),
-        }
-    }
-    if !problems.is_empty() {
-        return Err(problems.into());
-    }
-    let origin = format!("workflow `{}`", bundle.root.workflow.name);
-    let params = params::bind(
-        &bundle.root.workflow.params,
-        &values,
-        &config.value,
-        &origin,
-    )?;
-    Ok(Prepared {
-        bundle,
-        params,
-        config,
-    })
-}
+use crate::prepare::prepare;
+use crate::workflow::validate::load_and_validate;
+use crate::workflow::{Problem, Problems};
 
 pub fn validate_files(global: &GlobalArgs, files: &[std::path::PathBuf]) -> Result<(), Error> {
     let config = Config::load(global.config.as_deref())?;
@@ -68,27 +19,20 @@ pub fn validate_files(global: &GlobalArgs, files: &[std::path::PathBuf]) -> Resu
     let mut ok = Vec::new();
     for f in files {
         match load_and_validate(f, Some(&config.value)) {
-            Ok(b) => ok.push((f, b.root.workflow.steps.len())),
+            Ok(b) => ok.push((f, b.root.steps.len())),
             Err(p) => problems.extend(p),
         }
     }
     if global.output == OutputMode::Json {
         let report = serde_json::json!({
             "valid": problems.is_empty(),
-            "problems": problems.0.iter().map(|p| serde_json::json!({
-                "kind": format!("{:?}", p.kind),
-                "message": p.message,
-                "file": p.file.as_ref().map(|f| f.name()),
-                "line": p.loc.map(|l| l.line),
-                "column": p.loc.map(|l| l.column),
-                "help": p.help,
-            })).collect::<Vec<_>>(),
+            "problems": problems.0.iter().map(Problem::to_json).collect::<Vec<_>>(),
         });
         println!("{report}");
         return if problems.is_empty() {
             Ok(())
         } else {
-            Err(Error::Usage(String::new()))
+            Err(Error::InvalidReported)
         };
     }
     if !global.quiet {
@@ -104,7 +48,7 @@ pub fn validate_files(global: &GlobalArgs, files: &[std::path::PathBuf]) -> Resu
 }
 
 pub fn plan_cmd(global: &GlobalArgs, workflow: &Path, args: &ParamArgs) -> Result<(), Error> {
-    let prepared = prepare(global, workflow, args)?;
+    let prepared = prepare(global.config.as_deref(), workflow, &args.values, &args.set)?;
     let plan = plan::build(&prepared.bundle, &prepared.params, &prepared.config.value)
         .map_err(Error::Usage)?;
     let mut out = std::io::stdout().lock();
@@ -172,7 +116,12 @@ fn reporter(global: &GlobalArgs) -> Box<dyn crate::report::Reporter> {
 }
 
 pub fn run_cmd(global: &GlobalArgs, args: &crate::cli::RunArgs) -> Result<(), Error> {
-    let prepared = prepare(global, &args.workflow, &args.params)?;
+    let prepared = prepare(
+        global.config.as_deref(),
+        &args.workflow,
+        &args.params.values,
+        &args.params.set,
+    )?;
     let opts = run_options(global, &args.exec);
     let rt = runtime()?;
     let result = rt.block_on(crate::run::start(prepared, opts, reporter(global)));
@@ -198,20 +147,32 @@ pub fn resume_cmd(global: &GlobalArgs, args: &crate::cli::ResumeArgs) -> Result<
     result.map(|_| ())
 }
 
+/// A run read back from its journal, with whether its last line was torn.
+fn read_history(
+    state: &crate::journal::StateDir,
+    run_id: &str,
+) -> Result<(crate::journal::RunHistory, bool), Error> {
+    let read = crate::journal::read(&state.journal_path(run_id))
+        .map_err(|e| Error::State(e.to_string()))?;
+    let mut history = crate::journal::replay::replay(&read.events);
+    if history.run_id.is_empty() {
+        history.run_id = run_id.to_string();
+    }
+    Ok((history, read.torn_tail))
+}
+
 pub fn runs_cmd(global: &GlobalArgs, limit: usize) -> Result<(), Error> {
     let state = crate::journal::StateDir::new(&global.state_dir);
     let ids = state.list().map_err(|e| Error::State(e.to_string()))?;
     let mut rows = Vec::new();
     for id in ids.iter().rev().take(limit) {
-        let info =
-            crate::history::RunInfo::read(&state, id).map_err(|e| Error::State(e.to_string()))?;
-        rows.push(info);
+        rows.push(read_history(&state, id)?.0);
     }
     if global.output == OutputMode::Json {
         for r in &rows {
             println!(
                 "{}",
-                serde_json::to_string(&r.to_json()).unwrap_or_default()
+                serde_json::to_string(&crate::report::run_json(r)).unwrap_or_default()
             );
         }
         return Ok(());
@@ -220,20 +181,7 @@ pub fn runs_cmd(global: &GlobalArgs, limit: usize) -> Result<(), Error> {
         println!("no runs in {}", global.state_dir.display());
         return Ok(());
     }
-    println!(
-        "{:<22}  {:<20}  {:<12}  {:>6}  STARTED",
-        "RUN", "WORKFLOW", "STATUS", "STEPS"
-    );
-    for r in rows {
-        println!(
-            "{:<22}  {:<20}  {:<12}  {:>6}  {}",
-            r.run_id,
-            r.workflow,
-            r.status,
-            format!("{}/{}", r.succeeded, r.steps.len()),
-            r.started.get(..19).unwrap_or(&r.started)
-        );
-    }
+    print!("{}", crate::report::runs_table(&rows));
     Ok(())
 }
 
@@ -245,15 +193,14 @@ pub fn show_cmd(global: &GlobalArgs, args: &crate::cli::ShowArgs) -> Result<(), 
             .map_err(|e| Error::State(e.to_string()))?,
         None => state.last().map_err(|e| Error::State(e.to_string()))?,
     };
-    let info =
-        crate::history::RunInfo::read(&state, &run_id).map_err(|e| Error::State(e.to_string()))?;
+    let (history, torn_tail) = read_history(&state, &run_id)?;
     if global.output == OutputMode::Json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&info.to_json()).unwrap_or_default()
+            serde_json::to_string_pretty(&crate::report::run_json(&history)).unwrap_or_default()
         );
     } else {
-        print!("{}", info.render());
+        print!("{}", crate::report::render_run(&history, torn_tail));
     }
     Ok(())
 }

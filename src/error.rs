@@ -20,8 +20,11 @@ pub enum Error {
     Invalid(Problems),
     /// Invalid usage that is not about a file (a missing context, a bad flag value).
     Usage(String),
-    /// The run ran and a step failed; the summary has been reported already.
-    StepFailed(String),
+    /// The run ran and a step failed; the run's summary, already printed, says which and why.
+    StepFailed,
+    /// Problems already printed in the form the user asked for (`validate -o json`): nothing
+    /// more to print, exit 2.
+    InvalidReported,
     /// The state directory: locked, nothing to resume, a corrupt journal, an I/O error.
     State(String),
     /// Ctrl-C or SIGTERM.
@@ -29,10 +32,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// Has the command already shown the user everything about this error?
+    pub fn is_reported(&self) -> bool {
+        matches!(self, Error::StepFailed | Error::InvalidReported)
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Invalid(_) | Error::Usage(_) => exit::USAGE,
-            Error::StepFailed(_) => exit::STEP_FAILED,
+            Error::Invalid(_) | Error::Usage(_) | Error::InvalidReported => exit::USAGE,
+            Error::StepFailed => exit::STEP_FAILED,
             Error::State(_) => exit::STATE,
             Error::Interrupted => exit::INTERRUPTED,
         }
@@ -43,7 +51,9 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Invalid(p) => write!(f, "{p}"),
-            Error::Usage(m) | Error::StepFailed(m) | Error::State(m) => f.write_str(m),
+            Error::Usage(m) | Error::State(m) => f.write_str(m),
+            Error::StepFailed => f.write_str("a step failed"),
+            Error::InvalidReported => f.write_str("invalid (reported above)"),
             Error::Interrupted => f.write_str("interrupted"),
         }
     }

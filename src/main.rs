@@ -1,3 +1,6 @@
+// Structure held by CI: no function over 80 lines (clippy.toml), no function with more than
+// seven arguments; an `allow` only with a one-line reason beside it.
+#![deny(clippy::too_many_lines, clippy::too_many_arguments)]
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -36,8 +39,10 @@ fn main() -> ExitCode {
 
 fn report(e: &Error) {
     match e {
-        Error::Invalid(problems) => eprint!("{}", problems.render(commands::color_on_stderr())),
-        Error::Usage(m) | Error::StepFailed(m) if m.is_empty() => {}
+        Error::Invalid(problems) => {
+            eprint!("{}", problems.render(mcflow::report::color_on_stderr()))
+        }
+        reported if reported.is_reported() => {}
         other => eprintln!("error: {other}"),
     }
 }

@@ -3,14 +3,15 @@
 //!
 //! Its own test binary: it installs a process-wide subscriber that records everything.
 
-mod kube_common;
+mod support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use kube_common::{CANARY, link_manifest, start};
-use mcflow::kube::{ExecOptions, KubeAction, KubeRuntime};
+use mcflow::kube::{ExecOptions, KubeRuntime};
 use serde_json::json;
+use support::clusters::{CANARY, link_manifest, start};
+use support::kube::action;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -23,10 +24,6 @@ impl Write for Captured {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-fn action(value: serde_json::Value) -> KubeAction {
-    serde_json::from_value(value).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@ use crate::faults::Fault;
 use crate::patch::PatchKind;
 use crate::request_log::RequestRecord;
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::state::{ClusterState, WriteOpts, lock};
+use crate::state::{ClusterState, Scope, WriteOpts, lock};
 use crate::store::StoreEvent;
 
 /// The field manager used by the direct-access API.
@@ -89,14 +89,11 @@ impl Cluster {
             force: true,
         };
         self.state.patch(
-            &rt,
-            &version,
-            &Self::ns_for(&obj),
+            Scope::new(&rt, &version, &Self::ns_for(&obj)),
             &meta(&obj, "name"),
             PatchKind::Apply,
             &obj,
             &opts,
-            false,
         )
     }
 
@@ -111,7 +108,7 @@ impl Cluster {
             force: false,
         };
         self.state
-            .create(&rt, &version, &Self::ns_for(&obj), obj, &opts)
+            .create(Scope::new(&rt, &version, &Self::ns_for(&obj)), obj, &opts)
     }
 
     /// Replace an object (PUT semantics, resourceVersion checked when present).
@@ -125,8 +122,12 @@ impl Cluster {
             force: false,
         };
         let name = meta(&obj, "name");
-        self.state
-            .update(&rt, &version, &Self::ns_for(&obj), &name, obj, &opts, false)
+        self.state.update(
+            Scope::new(&rt, &version, &Self::ns_for(&obj)),
+            &name,
+            obj,
+            &opts,
+        )
     }
 
     /// JSON-merge-patch an object.
@@ -177,21 +178,18 @@ impl Cluster {
             force: false,
         };
         self.state.patch(
-            &rt,
-            &version,
-            ns,
+            Scope::new(&rt, &version, ns).status_only(status_only),
             name,
             PatchKind::Merge,
             patch,
             &opts,
-            status_only,
         )
     }
 
     /// Get an object (`ns` is ignored for cluster-scoped kinds).
     pub fn get(&self, api_version: &str, kind: &str, ns: &str, name: &str) -> Option<Value> {
         let (rt, version) = self.state.find_kind(api_version, kind).ok()?;
-        self.state.get(&rt, &version, ns, name).ok()
+        self.state.get(Scope::new(&rt, &version, ns), name).ok()
     }
 
     /// List objects in a namespace (or all with `None`), filtered by a label selector string.
@@ -220,7 +218,7 @@ impl Cluster {
     ) -> Result<Value, ApiError> {
         let (rt, version) = self.state.find_kind(api_version, kind)?;
         self.state
-            .delete(&rt, &version, ns, name, &WriteOpts::default())
+            .delete(Scope::new(&rt, &version, ns), name, &WriteOpts::default())
     }
 
     /// Pin a Deployment's availability: `true` makes it Available now, `false` makes it

@@ -66,151 +66,128 @@ impl ResourceType {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn builtin(
-    group: &str,
-    version: &str,
-    kind: &str,
-    plural: &str,
+/// A built-in kind, served at `v1` of its group.
+struct Builtin {
+    group: &'static str,
+    kind: &'static str,
+    plural: &'static str,
     namespaced: bool,
-    short: &[&str],
+    short_names: &'static [&'static str],
+    /// In the `all` category.
     all: bool,
+    /// Has a `status` subresource.
     status: bool,
-) -> ResourceType {
-    ResourceType {
-        group: group.into(),
-        versions: vec![version.into()],
-        kind: kind.into(),
-        plural: plural.into(),
-        singular: kind.to_lowercase(),
-        namespaced,
-        short_names: short.iter().map(|s| s.to_string()).collect(),
-        categories: if all { vec!["all".into()] } else { vec![] },
-        status_versions: if status { vec![version.into()] } else { vec![] },
-        read_only: false,
+    /// Only get/list/watch are served.
+    read_only: bool,
+}
+
+impl Builtin {
+    const fn new(group: &'static str, kind: &'static str, plural: &'static str) -> Self {
+        Builtin {
+            group,
+            kind,
+            plural,
+            namespaced: true,
+            short_names: &[],
+            all: false,
+            status: false,
+            read_only: false,
+        }
+    }
+
+    const fn cluster_scoped(self) -> Self {
+        Builtin {
+            namespaced: false,
+            ..self
+        }
+    }
+
+    const fn short(self, short_names: &'static [&'static str]) -> Self {
+        Builtin {
+            short_names,
+            ..self
+        }
+    }
+
+    const fn in_all(self) -> Self {
+        Builtin { all: true, ..self }
+    }
+
+    const fn with_status(self) -> Self {
+        Builtin {
+            status: true,
+            ..self
+        }
+    }
+
+    const fn read_only(self) -> Self {
+        Builtin {
+            read_only: true,
+            ..self
+        }
+    }
+
+    fn resource_type(&self) -> ResourceType {
+        let version = "v1".to_string();
+        ResourceType {
+            group: self.group.into(),
+            versions: vec![version.clone()],
+            kind: self.kind.into(),
+            plural: self.plural.into(),
+            singular: self.kind.to_lowercase(),
+            namespaced: self.namespaced,
+            short_names: self.short_names.iter().map(|s| s.to_string()).collect(),
+            categories: if self.all { vec!["all".into()] } else { vec![] },
+            status_versions: if self.status { vec![version] } else { vec![] },
+            read_only: self.read_only,
+        }
     }
 }
 
+const RBAC: &str = "rbac.authorization.k8s.io";
+
+/// The built-in kinds, in the order discovery lists them.
+const BUILTINS: &[Builtin] = &[
+    Builtin::new("", "Namespace", "namespaces")
+        .cluster_scoped()
+        .short(&["ns"])
+        .with_status(),
+    Builtin::new("", "ConfigMap", "configmaps").short(&["cm"]),
+    Builtin::new("", "Secret", "secrets"),
+    Builtin::new("", "Service", "services")
+        .short(&["svc"])
+        .in_all()
+        .with_status(),
+    Builtin::new("", "ServiceAccount", "serviceaccounts").short(&["sa"]),
+    Builtin::new("", "Endpoints", "endpoints").short(&["ep"]),
+    Builtin::new("", "Event", "events").short(&["ev"]),
+    Builtin::new("", "Pod", "pods")
+        .short(&["po"])
+        .in_all()
+        .with_status()
+        .read_only(),
+    Builtin::new("apps", "Deployment", "deployments")
+        .short(&["deploy"])
+        .in_all()
+        .with_status(),
+    Builtin::new(RBAC, "ClusterRole", "clusterroles").cluster_scoped(),
+    Builtin::new(RBAC, "ClusterRoleBinding", "clusterrolebindings").cluster_scoped(),
+    Builtin::new(RBAC, "Role", "roles"),
+    Builtin::new(RBAC, "RoleBinding", "rolebindings"),
+    Builtin::new("coordination.k8s.io", "Lease", "leases"),
+    Builtin::new(
+        "apiextensions.k8s.io",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+    )
+    .cluster_scoped()
+    .short(&["crd", "crds"])
+    .with_status(),
+];
+
 /// The built-in kinds every simulated cluster serves.
 pub fn builtins() -> Vec<ResourceType> {
-    let mut pods = builtin("", "v1", "Pod", "pods", true, &["po"], true, true);
-    pods.read_only = true;
-    vec![
-        builtin(
-            "",
-            "v1",
-            "Namespace",
-            "namespaces",
-            false,
-            &["ns"],
-            false,
-            true,
-        ),
-        builtin(
-            "",
-            "v1",
-            "ConfigMap",
-            "configmaps",
-            true,
-            &["cm"],
-            false,
-            false,
-        ),
-        builtin("", "v1", "Secret", "secrets", true, &[], false, false),
-        builtin("", "v1", "Service", "services", true, &["svc"], true, true),
-        builtin(
-            "",
-            "v1",
-            "ServiceAccount",
-            "serviceaccounts",
-            true,
-            &["sa"],
-            false,
-            false,
-        ),
-        builtin(
-            "",
-            "v1",
-            "Endpoints",
-            "endpoints",
-            true,
-            &["ep"],
-            false,
-            false,
-        ),
-        builtin("", "v1", "Event", "events", true, &["ev"], false, false),
-        pods,
-        builtin(
-            "apps",
-            "v1",
-            "Deployment",
-            "deployments",
-            true,
-            &["deploy"],
-            true,
-            true,
-        ),
-        builtin(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "ClusterRole",
-            "clusterroles",
-            false,
-            &[],
-            false,
-            false,
-        ),
-        builtin(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "ClusterRoleBinding",
-            "clusterrolebindings",
-            false,
-            &[],
-            false,
-            false,
-        ),
-        builtin(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "Role",
-            "roles",
-            true,
-            &[],
-            false,
-            false,
-        ),
-        builtin(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "RoleBinding",
-            "rolebindings",
-            true,
-            &[],
-            false,
-            false,
-        ),
-        builtin(
-            "coordination.k8s.io",
-            "v1",
-            "Lease",
-            "leases",
-            true,
-            &[],
-            false,
-            false,
-        ),
-        builtin(
-            "apiextensions.k8s.io",
-            "v1",
-            "CustomResourceDefinition",
-            "customresourcedefinitions",
-            false,
-            &["crd", "crds"],
-            false,
-            true,
-        ),
-    ]
+    BUILTINS.iter().map(Builtin::resource_type).collect()
 }
 
 /// The resource type a CRD object defines, if it is well formed.

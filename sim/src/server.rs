@@ -22,7 +22,7 @@ use crate::patch::PatchKind;
 use crate::request_log::RequestRecord;
 use crate::resources::ResourceType;
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::state::{ClusterState, WriteOpts, lock};
+use crate::state::{ClusterState, Scope, WriteOpts, lock};
 use crate::table;
 use crate::watch::{self, WatchRequest};
 
@@ -250,6 +250,14 @@ struct Target {
     subresource: Option<String>,
 }
 
+impl Target {
+    /// Where in the cluster's state the request goes.
+    fn scope(&self) -> Scope<'_> {
+        let ns = self.namespace.as_deref().unwrap_or_default();
+        Scope::new(&self.rt, &self.version, ns).status_only(self.subresource.is_some())
+    }
+}
+
 impl Ctx {
     fn accept(&self) -> String {
         self.headers
@@ -436,154 +444,147 @@ impl Ctx {
     }
 
     fn resource(&self, t: Target) -> Result<Response<Body>, ApiError> {
-        let ns = t.namespace.clone().unwrap_or_default();
-        let status_only = t.subresource.is_some();
-        let c = &self.cluster;
-        let (rt, version) = (&t.rt, t.version.as_str());
         match (&self.method, &t.name) {
-            (&Method::GET, None) => {
-                let labels = LabelSelector::parse(
-                    self.params
-                        .get("labelSelector")
-                        .map(String::as_str)
-                        .unwrap_or_default(),
-                )?;
-                let fields = FieldSelector::parse(
-                    self.params
-                        .get("fieldSelector")
-                        .map(String::as_str)
-                        .unwrap_or_default(),
-                )?;
-                if truthy(self.params.get("watch")) {
-                    return self.watch(t, labels, fields);
-                }
-                let (items, rv) = c.list(rt, version, t.namespace.as_deref(), &labels, &fields);
-                if let Some(include) = self.table() {
-                    let crd = c.crd_for(rt);
-                    let t = table::table(rt, crd.as_ref(), version, &items, Some(rv), include);
-                    return Ok(json_response(200, &t));
-                }
-                Ok(json_response(
-                    200,
-                    &json!({
-                        "kind": format!("{}List", rt.kind),
-                        "apiVersion": rt.api_version(version),
-                        "metadata": {"resourceVersion": rv.to_string()},
-                        "items": items,
-                    }),
-                ))
-            }
-            (&Method::GET, Some(name)) => {
-                let obj = c.get(rt, version, &ns, name)?;
-                match self.table() {
-                    Some(include) if !status_only => {
-                        let crd = c.crd_for(rt);
-                        Ok(json_response(
-                            200,
-                            &table::table(rt, crd.as_ref(), version, &[obj], None, include),
-                        ))
-                    }
-                    _ => Ok(json_response(200, &obj)),
-                }
-            }
-            (&Method::POST, None) => {
-                let body = self.body_json()?;
-                Ok(json_response(
-                    201,
-                    &c.create(rt, version, &ns, body, &self.write_opts())?,
-                ))
-            }
-            (&Method::PUT, Some(name)) => {
-                let body = self.body_json()?;
-                Ok(json_response(
-                    200,
-                    &c.update(
-                        rt,
-                        version,
-                        &ns,
-                        name,
-                        body,
-                        &self.write_opts(),
-                        status_only,
-                    )?,
-                ))
-            }
-            (&Method::PATCH, Some(name)) => {
-                let ct = self
-                    .headers
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                let kind = PatchKind::from_content_type(ct).ok_or_else(|| {
-                    ApiError::new(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
-                })?;
-                let body = self.body_json()?;
-                let existed = c.get(rt, version, &ns, name).is_ok();
-                let out = c.patch(
-                    rt,
-                    version,
-                    &ns,
-                    name,
-                    kind,
-                    &body,
-                    &self.write_opts(),
-                    status_only,
-                )?;
-                Ok(json_response(if existed { 200 } else { 201 }, &out))
-            }
-            (&Method::DELETE, Some(name)) => {
-                let obj = c.delete(rt, version, &ns, name, &self.write_opts())?;
-                let mut details = json!({"name": name, "kind": rt.plural, "uid": obj.pointer("/metadata/uid").cloned().unwrap_or(Value::Null)});
-                if !rt.group.is_empty() {
-                    details["group"] = json!(rt.group);
-                }
-                Ok(json_response(
-                    200,
-                    &json!({
-                        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details
-                    }),
-                ))
-            }
-            (&Method::DELETE, None) => {
-                let labels = LabelSelector::parse(
-                    self.params
-                        .get("labelSelector")
-                        .map(String::as_str)
-                        .unwrap_or_default(),
-                )?;
-                let fields = FieldSelector::parse(
-                    self.params
-                        .get("fieldSelector")
-                        .map(String::as_str)
-                        .unwrap_or_default(),
-                )?;
-                let (items, _) = c.list(rt, version, t.namespace.as_deref(), &labels, &fields);
-                let mut deleted = Vec::new();
-                for it in items {
-                    let n = it
-                        .pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string();
-                    let ins = it
-                        .pointer("/metadata/namespace")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string();
-                    if let Ok(o) = c.delete(rt, version, &ins, &n, &self.write_opts()) {
-                        deleted.push(o);
-                    }
-                }
-                Ok(json_response(
-                    200,
-                    &json!({
-                        "kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(version),
-                        "metadata": {}, "items": deleted
-                    }),
-                ))
-            }
+            (&Method::GET, None) => self.list(t),
+            (&Method::GET, Some(name)) => self.get_one(&t, name),
+            (&Method::POST, None) => self.create(&t),
+            (&Method::PUT, Some(name)) => self.replace(&t, name),
+            (&Method::PATCH, Some(name)) => self.patch(&t, name),
+            (&Method::DELETE, Some(name)) => self.delete_one(&t, name),
+            (&Method::DELETE, None) => self.delete_collection(&t),
             _ => Err(ApiError::method_not_allowed()),
         }
+    }
+
+    /// The `labelSelector` and `fieldSelector` parameters.
+    fn selectors(&self) -> Result<(LabelSelector, FieldSelector), ApiError> {
+        let param = |k: &str| self.params.get(k).map(String::as_str).unwrap_or_default();
+        Ok((
+            LabelSelector::parse(param("labelSelector"))?,
+            FieldSelector::parse(param("fieldSelector"))?,
+        ))
+    }
+
+    /// GET on a collection: a list (or a Table of it), or a watch.
+    fn list(&self, t: Target) -> Result<Response<Body>, ApiError> {
+        let (labels, fields) = self.selectors()?;
+        if truthy(self.params.get("watch")) {
+            return self.watch(t, labels, fields);
+        }
+        let (rt, version) = (&t.rt, t.version.as_str());
+        let (items, rv) = self
+            .cluster
+            .list(rt, version, t.namespace.as_deref(), &labels, &fields);
+        if let Some(include) = self.table() {
+            let crd = self.cluster.crd_for(rt);
+            let t = table::table(rt, crd.as_ref(), version, &items, Some(rv), include);
+            return Ok(json_response(200, &t));
+        }
+        Ok(json_response(
+            200,
+            &json!({
+                "kind": format!("{}List", rt.kind),
+                "apiVersion": rt.api_version(version),
+                "metadata": {"resourceVersion": rv.to_string()},
+                "items": items,
+            }),
+        ))
+    }
+
+    /// GET on an object (or a Table of it) or its status.
+    fn get_one(&self, t: &Target, name: &str) -> Result<Response<Body>, ApiError> {
+        let obj = self.cluster.get(t.scope(), name)?;
+        match self.table() {
+            Some(include) if t.subresource.is_none() => {
+                let crd = self.cluster.crd_for(&t.rt);
+                Ok(json_response(
+                    200,
+                    &table::table(&t.rt, crd.as_ref(), &t.version, &[obj], None, include),
+                ))
+            }
+            _ => Ok(json_response(200, &obj)),
+        }
+    }
+
+    /// POST on a collection.
+    fn create(&self, t: &Target) -> Result<Response<Body>, ApiError> {
+        let body = self.body_json()?;
+        let created = self.cluster.create(t.scope(), body, &self.write_opts())?;
+        Ok(json_response(201, &created))
+    }
+
+    /// PUT on an object or its status.
+    fn replace(&self, t: &Target, name: &str) -> Result<Response<Body>, ApiError> {
+        let body = self.body_json()?;
+        let updated = self
+            .cluster
+            .update(t.scope(), name, body, &self.write_opts())?;
+        Ok(json_response(200, &updated))
+    }
+
+    /// PATCH on an object or its status: 201 when a server-side apply created it.
+    fn patch(&self, t: &Target, name: &str) -> Result<Response<Body>, ApiError> {
+        let ct = self
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let kind = PatchKind::from_content_type(ct).ok_or_else(|| {
+            ApiError::new(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
+        })?;
+        let body = self.body_json()?;
+        let existed = self.cluster.get(t.scope(), name).is_ok();
+        let out = self
+            .cluster
+            .patch(t.scope(), name, kind, &body, &self.write_opts())?;
+        Ok(json_response(if existed { 200 } else { 201 }, &out))
+    }
+
+    /// DELETE on an object: a `Success` Status.
+    fn delete_one(&self, t: &Target, name: &str) -> Result<Response<Body>, ApiError> {
+        let rt = &t.rt;
+        let obj = self.cluster.delete(t.scope(), name, &self.write_opts())?;
+        let mut details = json!({"name": name, "kind": rt.plural, "uid": obj.pointer("/metadata/uid").cloned().unwrap_or(Value::Null)});
+        if !rt.group.is_empty() {
+            details["group"] = json!(rt.group);
+        }
+        Ok(json_response(
+            200,
+            &json!({
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details
+            }),
+        ))
+    }
+
+    /// DELETE on a collection: every selected object, listed as it was deleted.
+    fn delete_collection(&self, t: &Target) -> Result<Response<Body>, ApiError> {
+        let (rt, version) = (&t.rt, t.version.as_str());
+        let (labels, fields) = self.selectors()?;
+        let (items, _) = self
+            .cluster
+            .list(rt, version, t.namespace.as_deref(), &labels, &fields);
+        let mut deleted = Vec::new();
+        for it in items {
+            let n = it
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let ins = it
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let at = Scope::new(rt, version, ins);
+            if let Ok(o) = self.cluster.delete(at, n, &self.write_opts()) {
+                deleted.push(o);
+            }
+        }
+        Ok(json_response(
+            200,
+            &json!({
+                "kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(version),
+                "metadata": {}, "items": deleted
+            }),
+        ))
     }
 
     /// Whether the client asked for a Table, and what rows should carry.

@@ -107,7 +107,9 @@ impl SimulatorBuilder {
             !self.clusters.is_empty(),
             "a simulator needs at least one cluster"
         );
+        // Sorted first: `dedup` only drops neighbours, and `[a, b, a]` must be refused too.
         let mut names = self.clusters.clone();
+        names.sort();
         names.dedup();
         anyhow::ensure!(
             names.len() == self.clusters.len(),
@@ -115,6 +117,35 @@ impl SimulatorBuilder {
         );
         let tls = tls::generate()?;
         let acceptor = TlsAcceptor::from(tls.server_config.clone());
+        let (clusters, mut tasks) = self.serve_clusters(&handle, &acceptor).await?;
+        for c in &clusters {
+            crate::scenario::base(c)?;
+        }
+        tasks.extend(reactors::spawn_all(
+            &handle,
+            &clusters,
+            self.scenario.as_ref(),
+        ));
+        if let Some(s) = &self.scenario {
+            s.seed(&clusters)?;
+        }
+        let (kubeconfig, dir) = self.write_kubeconfig(&clusters, &tls.ca_pem)?;
+        Ok(Simulator {
+            clusters,
+            kubeconfig,
+            dir,
+            tasks,
+            runtime: None,
+            ca_pem: tls.ca_pem,
+        })
+    }
+
+    /// Make each cluster's state, bind it a port on 127.0.0.1 and spawn its server.
+    async fn serve_clusters(
+        &self,
+        handle: &tokio::runtime::Handle,
+        acceptor: &TlsAcceptor,
+    ) -> anyhow::Result<(Vec<Cluster>, Vec<JoinHandle<()>>)> {
         let config = ClusterConfig {
             deployment_ready_delay: self.deployment_ready_delay,
             bookmark_interval: self.bookmark_interval,
@@ -142,17 +173,16 @@ impl SimulatorBuilder {
                 handle: handle.clone(),
             });
         }
-        for c in &clusters {
-            crate::scenario::base(c)?;
-        }
-        tasks.extend(reactors::spawn_all(
-            &handle,
-            &clusters,
-            self.scenario.as_ref(),
-        ));
-        if let Some(s) = &self.scenario {
-            s.seed(&clusters)?;
-        }
+        Ok((clusters, tasks))
+    }
+
+    /// Write the kubeconfig (at the configured path, or in a fresh temporary directory, also
+    /// returned so that dropping the simulator removes it).
+    fn write_kubeconfig(
+        &self,
+        clusters: &[Cluster],
+        ca_pem: &str,
+    ) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
         let (kubeconfig, dir) = match &self.kubeconfig_path {
             Some(p) => (p.clone(), None),
             None => {
@@ -178,15 +208,8 @@ impl SimulatorBuilder {
         if let Some(parent) = kubeconfig.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
-        std::fs::write(&kubeconfig, kubeconfig::render(&entries, &tls.ca_pem))?;
-        Ok(Simulator {
-            clusters,
-            kubeconfig,
-            dir,
-            tasks,
-            runtime: None,
-            ca_pem: tls.ca_pem,
-        })
+        std::fs::write(&kubeconfig, kubeconfig::render(&entries, ca_pem))?;
+        Ok((kubeconfig, dir))
     }
 }
 
@@ -254,3 +277,20 @@ impl Drop for Simulator {
 
 /// The shared handle type reactors use.
 pub(crate) type Clusters = Arc<Vec<Cluster>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_names_must_be_unique_wherever_the_repeat_is() {
+        let err = Simulator::builder()
+            .cluster("a")
+            .cluster("b")
+            .cluster("a")
+            .start_blocking()
+            .err()
+            .expect("a repeated name is refused");
+        assert!(err.to_string().contains("unique"), "{err}");
+    }
+}

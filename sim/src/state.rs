@@ -37,6 +37,40 @@ impl WriteOpts {
     }
 }
 
+/// Where a request goes: a type at one of its served versions, a namespace (ignored for
+/// cluster-scoped types), and whether a write addresses the status subresource.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    /// The resource type.
+    pub rt: &'a ResourceType,
+    /// The version the request uses (objects are rendered at it).
+    pub version: &'a str,
+    /// The namespace, `""` for none.
+    pub ns: &'a str,
+    /// The write goes to the `status` subresource.
+    pub status_only: bool,
+}
+
+impl<'a> Scope<'a> {
+    /// A scope on the object itself (not its status).
+    pub fn new(rt: &'a ResourceType, version: &'a str, ns: &'a str) -> Self {
+        Scope {
+            rt,
+            version,
+            ns,
+            status_only: false,
+        }
+    }
+
+    /// The same scope, on the status subresource when `status_only`.
+    pub fn status_only(self, status_only: bool) -> Self {
+        Scope {
+            status_only,
+            ..self
+        }
+    }
+}
+
 /// Per-cluster settings.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
@@ -243,19 +277,13 @@ impl ClusterState {
     }
 
     /// Get one object.
-    pub fn get(
-        &self,
-        rt: &ResourceType,
-        version: &str,
-        ns: &str,
-        name: &str,
-    ) -> Result<Value, ApiError> {
+    pub fn get(&self, at: Scope<'_>, name: &str) -> Result<Value, ApiError> {
         let store = lock(&self.store);
         store
             .objects
-            .get(&key(rt, ns, name))
-            .map(|o| render(o.clone(), rt, version))
-            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))
+            .get(&key(at.rt, at.ns, name))
+            .map(|o| render(o.clone(), at.rt, at.version))
+            .ok_or_else(|| ApiError::not_found(&at.rt.group, &at.rt.plural, name))
     }
 
     /// List objects (all namespaces when `ns` is `None`) and the list's resourceVersion.
@@ -297,13 +325,10 @@ impl ClusterState {
     }
 
     /// Check the identity fields of a request body against the URL.
-    fn normalize(
-        &self,
-        rt: &ResourceType,
-        version: &str,
-        ns: &str,
-        obj: &mut Value,
-    ) -> Result<(), ApiError> {
+    fn normalize(&self, at: Scope<'_>, obj: &mut Value) -> Result<(), ApiError> {
+        let Scope {
+            rt, version, ns, ..
+        } = at;
         if !obj.is_object() {
             return Err(ApiError::bad_request(
                 "the body of the request was in an unknown format",
@@ -343,66 +368,33 @@ impl ClusterState {
     /// Create an object.
     pub fn create(
         &self,
-        rt: &ResourceType,
-        version: &str,
-        ns: &str,
+        at: Scope<'_>,
         mut obj: Value,
         opts: &WriteOpts,
     ) -> Result<Value, ApiError> {
-        if rt.read_only {
+        if at.rt.read_only {
             return Err(ApiError::method_not_allowed());
         }
-        self.normalize(rt, version, ns, &mut obj)?;
+        self.normalize(at, &mut obj)?;
         let mut store = lock(&self.store);
-        self.create_locked(&mut store, rt, version, ns, obj, opts, false)
+        self.create_locked(&mut store, at, obj, opts, false)
     }
 
     /// Create under the store lock. With `applied`, `obj` is the result of a server-side apply
     /// and keeps the managedFields it carries (none when the apply owns no field); otherwise an
     /// `Update` entry is recorded.
-    #[allow(clippy::too_many_arguments)]
     fn create_locked(
         &self,
         store: &mut Store,
-        rt: &ResourceType,
-        version: &str,
-        ns: &str,
+        at: Scope<'_>,
         mut obj: Value,
         opts: &WriteOpts,
         applied: bool,
     ) -> Result<Value, ApiError> {
-        if obj
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .is_empty()
-        {
-            match obj
-                .pointer("/metadata/generateName")
-                .and_then(Value::as_str)
-            {
-                Some(prefix) => {
-                    let suffix: String = store
-                        .new_uid()
-                        .chars()
-                        .filter(char::is_ascii_alphanumeric)
-                        .take(5)
-                        .collect();
-                    obj["metadata"]["name"] = json!(format!("{prefix}{suffix}"));
-                }
-                None => {
-                    return Err(ApiError::invalid(
-                        &rt.group,
-                        &rt.kind,
-                        "",
-                        &[(
-                            "metadata.name",
-                            "Required value: name or generateName is required".into(),
-                        )],
-                    ));
-                }
-            }
-        }
+        let Scope {
+            rt, version, ns, ..
+        } = at;
+        generate_name(store, rt, &mut obj)?;
         let name = name_of(&obj);
         defaults::validate_name(rt, &name)?;
         if rt.group == "apps" && rt.plural == "deployments" {
@@ -472,79 +464,31 @@ impl ClusterState {
         });
     }
 
-    /// Finish an update: keep server-owned fields, bump generation, record managed fields,
-    /// store unless nothing changed.
-    #[allow(clippy::too_many_arguments)]
+    /// Finish an update: keep server-owned fields, bump generation, record managed fields
+    /// (unless `managed_done`: a server-side apply computed them), store unless nothing changed.
     fn finish_update(
         &self,
         store: &mut Store,
-        rt: &ResourceType,
-        version: &str,
+        at: Scope<'_>,
         old: &Value,
-        mut new: Value,
+        new: Value,
         opts: &WriteOpts,
-        status_only: bool,
         managed_done: bool,
     ) -> Result<Value, ApiError> {
-        let ns = old
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let name = name_of(old);
-        if name_of(&new) != name {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({}) does not match the name on the URL ({name})",
-                name_of(&new)
-            )));
-        }
+        let Scope {
+            rt,
+            version,
+            status_only,
+            ..
+        } = at;
+        let mut new = keep_identity(old, new)?;
         if rt.group == "apps" && rt.plural == "deployments" && !status_only {
             defaults::validate_deployment(&new)?;
         }
-        if !new.get("metadata").is_some_and(Value::is_object) {
-            new["metadata"] = json!({});
-        }
-        for f in ["uid", "creationTimestamp", "namespace"] {
-            match old["metadata"].get(f) {
-                Some(v) => new["metadata"][f] = v.clone(),
-                None => {
-                    new["metadata"].as_object_mut().map(|m| m.remove(f));
-                }
-            }
-        }
-        new["apiVersion"] = old["apiVersion"].clone();
-        new["kind"] = old["kind"].clone();
-        if rt.has_status(version) || rt.status_versions.iter().any(|v| v == &rt.versions[0]) {
-            if status_only {
-                let status = new.get("status").cloned();
-                new = old.clone();
-                match status {
-                    Some(s) => new["status"] = s,
-                    None => {
-                        new.as_object_mut().map(|m| m.remove("status"));
-                    }
-                }
-            } else {
-                match old.get("status") {
-                    Some(s) => new["status"] = s.clone(),
-                    None => {
-                        new.as_object_mut().map(|m| m.remove("status"));
-                    }
-                }
-            }
-        }
+        keep_status(at, old, &mut new);
         defaults::apply_defaults(rt, &mut new, Some(old), store);
-        let generation = old
-            .pointer("/metadata/generation")
-            .and_then(Value::as_i64)
-            .unwrap_or(1);
-        let generation = if spec_like(&new) != spec_like(old) {
-            generation + 1
-        } else {
-            generation
-        };
         if has_generation(rt) {
-            new["metadata"]["generation"] = json!(generation);
+            new["metadata"]["generation"] = json!(next_generation(old, &new));
         } else if let Some(md) = new["metadata"].as_object_mut() {
             md.remove("generation");
         }
@@ -552,7 +496,7 @@ impl ClusterState {
             if let Some(m) = old.pointer("/metadata/managedFields") {
                 new["metadata"]["managedFields"] = m.clone();
             }
-            let sub = status_only.then_some("status");
+            let sub = at.status_only.then_some("status");
             managed::record_update(
                 Some(old),
                 &mut new,
@@ -570,7 +514,11 @@ impl ClusterState {
         if opts.dry_run {
             return Ok(render(new, rt, version));
         }
-        let k = key(rt, &ns, &name);
+        let ns = old
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let k = key(rt, ns, &name_of(old));
         self.commit(
             store,
             rt,
@@ -583,25 +531,22 @@ impl ClusterState {
     }
 
     /// Replace an object (PUT), checking resourceVersion.
-    #[allow(clippy::too_many_arguments)]
     pub fn update(
         &self,
-        rt: &ResourceType,
-        version: &str,
-        ns: &str,
+        at: Scope<'_>,
         name: &str,
         mut obj: Value,
         opts: &WriteOpts,
-        status_only: bool,
     ) -> Result<Value, ApiError> {
+        let rt = at.rt;
         if rt.read_only {
             return Err(ApiError::method_not_allowed());
         }
-        self.normalize(rt, version, ns, &mut obj)?;
+        self.normalize(at, &mut obj)?;
         let mut store = lock(&self.store);
         let old = store
             .objects
-            .get(&key(rt, ns, name))
+            .get(&key(rt, at.ns, name))
             .cloned()
             .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
         if let Some(want) = rv_of(&obj)
@@ -612,46 +557,28 @@ impl ClusterState {
         if let Some(md) = obj["metadata"].as_object_mut() {
             md.remove("managedFields");
         }
-        self.finish_update(&mut store, rt, version, &old, obj, opts, status_only, false)
+        self.finish_update(&mut store, at, &old, obj, opts, false)
     }
 
     /// Patch an object; server-side apply creates it when missing.
-    #[allow(clippy::too_many_arguments)]
     pub fn patch(
         &self,
-        rt: &ResourceType,
-        version: &str,
-        ns: &str,
+        at: Scope<'_>,
         name: &str,
         kind: PatchKind,
         body: &Value,
         opts: &WriteOpts,
-        status_only: bool,
     ) -> Result<Value, ApiError> {
+        let rt = at.rt;
         if rt.read_only {
             return Err(ApiError::method_not_allowed());
         }
         let mut store = lock(&self.store);
-        let Some(old) = store.objects.get(&key(rt, ns, name)).cloned() else {
+        let Some(old) = store.objects.get(&key(rt, at.ns, name)).cloned() else {
             if kind != PatchKind::Apply {
                 return Err(ApiError::not_found(&rt.group, &rt.plural, name));
             }
-            let mut applied = body.clone();
-            self.normalize(rt, version, ns, &mut applied)?;
-            if name_of(&applied) != name {
-                return Err(ApiError::bad_request(format!(
-                    "the name of the object ({}) does not match the name on the URL ({name})",
-                    name_of(&applied)
-                )));
-            }
-            let created = managed::apply(
-                None,
-                &strip_status(rt, version, &applied, status_only),
-                &apply_manager(opts)?,
-                opts.force,
-                &rt.api_version(version),
-            )?;
-            return self.create_locked(&mut store, rt, version, ns, created, opts, true);
+            return self.apply_create(&mut store, at, name, body, opts);
         };
         let mut new = old.clone();
         match kind {
@@ -660,25 +587,16 @@ impl ClusterState {
             PatchKind::Json => patch::json_patch(&mut new, body)?,
             PatchKind::Apply => {
                 let mut applied = body.clone();
-                self.normalize(rt, version, ns, &mut applied)?;
-                let applied = strip_status(rt, version, &applied, status_only);
+                self.normalize(at, &mut applied)?;
+                let applied = strip_status(at, &applied);
                 new = managed::apply(
                     Some(&old),
                     &applied,
                     &apply_manager(opts)?,
                     opts.force,
-                    &rt.api_version(version),
+                    &rt.api_version(at.version),
                 )?;
-                return self.finish_update(
-                    &mut store,
-                    rt,
-                    version,
-                    &old,
-                    new,
-                    opts,
-                    status_only,
-                    true,
-                );
+                return self.finish_update(&mut store, at, &old, new, opts, true);
             }
         }
         if let Some(want) = rv_of(&new)
@@ -686,18 +604,41 @@ impl ClusterState {
         {
             return Err(ApiError::conflict(&rt.group, &rt.plural, name));
         }
-        self.finish_update(&mut store, rt, version, &old, new, opts, status_only, false)
+        self.finish_update(&mut store, at, &old, new, opts, false)
+    }
+
+    /// A server-side apply of an object that does not exist: create it.
+    fn apply_create(
+        &self,
+        store: &mut Store,
+        at: Scope<'_>,
+        name: &str,
+        body: &Value,
+        opts: &WriteOpts,
+    ) -> Result<Value, ApiError> {
+        let mut applied = body.clone();
+        self.normalize(at, &mut applied)?;
+        if name_of(&applied) != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                name_of(&applied)
+            )));
+        }
+        let created = managed::apply(
+            None,
+            &strip_status(at, &applied),
+            &apply_manager(opts)?,
+            opts.force,
+            &at.rt.api_version(at.version),
+        )?;
+        self.create_locked(store, at, created, opts, true)
     }
 
     /// Delete an object (and, for a Namespace or a CRD, everything in it).
-    pub fn delete(
-        &self,
-        rt: &ResourceType,
-        version: &str,
-        ns: &str,
-        name: &str,
-        opts: &WriteOpts,
-    ) -> Result<Value, ApiError> {
+    pub fn delete(&self, at: Scope<'_>, name: &str, opts: &WriteOpts) -> Result<Value, ApiError> {
+        let Scope {
+            rt, version, ns, ..
+        } = at;
         if rt.read_only {
             return Err(ApiError::method_not_allowed());
         }
@@ -751,6 +692,96 @@ fn remove(store: &mut Store, k: ObjKey) -> Option<Value> {
     Some(obj)
 }
 
+/// Give a nameless object a name from its `generateName` (422 without one).
+fn generate_name(store: &mut Store, rt: &ResourceType, obj: &mut Value) -> Result<(), ApiError> {
+    if !name_of(obj).is_empty() {
+        return Ok(());
+    }
+    let Some(prefix) = obj
+        .pointer("/metadata/generateName")
+        .and_then(Value::as_str)
+    else {
+        return Err(ApiError::invalid(
+            &rt.group,
+            &rt.kind,
+            "",
+            &[(
+                "metadata.name",
+                "Required value: name or generateName is required".into(),
+            )],
+        ));
+    };
+    let suffix: String = store
+        .new_uid()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(5)
+        .collect();
+    obj["metadata"]["name"] = json!(format!("{prefix}{suffix}"));
+    Ok(())
+}
+
+/// The updated object with the name checked against the old one and the identity the server
+/// owns (uid, creationTimestamp, namespace, apiVersion, kind) carried over.
+fn keep_identity(old: &Value, mut new: Value) -> Result<Value, ApiError> {
+    let name = name_of(old);
+    if name_of(&new) != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({name})",
+            name_of(&new)
+        )));
+    }
+    if !new.get("metadata").is_some_and(Value::is_object) {
+        new["metadata"] = json!({});
+    }
+    for f in ["uid", "creationTimestamp", "namespace"] {
+        match old["metadata"].get(f) {
+            Some(v) => new["metadata"][f] = v.clone(),
+            None => {
+                new["metadata"].as_object_mut().map(|m| m.remove(f));
+            }
+        }
+    }
+    new["apiVersion"] = old["apiVersion"].clone();
+    new["kind"] = old["kind"].clone();
+    Ok(new)
+}
+
+/// For a type with a status subresource: a write to the object keeps the old status, a write
+/// to the status keeps everything else.
+fn keep_status(at: Scope<'_>, old: &Value, new: &mut Value) {
+    let rt = at.rt;
+    if !(rt.has_status(at.version) || rt.status_versions.iter().any(|v| v == &rt.versions[0])) {
+        return;
+    }
+    let status = if at.status_only {
+        let status = new.get("status").cloned();
+        *new = old.clone();
+        status
+    } else {
+        old.get("status").cloned()
+    };
+    match status {
+        Some(s) => new["status"] = s,
+        None => {
+            new.as_object_mut().map(|m| m.remove("status"));
+        }
+    }
+}
+
+/// The generation after an update: one more when anything but metadata and status changed.
+fn next_generation(old: &Value, new: &Value) -> i64 {
+    let generation = old
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    if spec_like(new) != spec_like(old) {
+        generation + 1
+    } else {
+        generation
+    }
+}
+
 fn apply_manager(opts: &WriteOpts) -> Result<String, ApiError> {
     match opts.field_manager.as_deref() {
         Some(m) if !m.is_empty() => Ok(m.to_string()),
@@ -760,9 +791,9 @@ fn apply_manager(opts: &WriteOpts) -> Result<String, ApiError> {
     }
 }
 
-fn strip_status(rt: &ResourceType, version: &str, applied: &Value, status_only: bool) -> Value {
+fn strip_status(at: Scope<'_>, applied: &Value) -> Value {
     let mut a = applied.clone();
-    if rt.has_status(version) && !status_only {
+    if at.rt.has_status(at.version) && !at.status_only {
         a.as_object_mut().map(|m| m.remove("status"));
     }
     a
@@ -785,9 +816,7 @@ mod tests {
         );
         let ns = c.find_type("", "v1", "namespaces").unwrap();
         c.create(
-            &ns,
-            "v1",
-            "",
+            Scope::new(&ns, "v1", ""),
             json!({"metadata": {"name": "default"}}),
             &WriteOpts::default(),
         )
@@ -808,9 +837,7 @@ mod tests {
         let rt = c.find_type("", "v1", "configmaps").unwrap();
         let created = c
             .create(
-                &rt,
-                "v1",
-                "default",
+                Scope::new(&rt, "v1", "default"),
                 json!({"metadata": {"name": "a"}, "data": {"k": "1"}}),
                 &opts(),
             )
@@ -818,7 +845,7 @@ mod tests {
         let mut first = created.clone();
         first["data"]["k"] = json!("2");
         let updated = c
-            .update(&rt, "v1", "default", "a", first, &opts(), false)
+            .update(Scope::new(&rt, "v1", "default"), "a", first, &opts())
             .unwrap();
         assert_ne!(
             updated["metadata"]["resourceVersion"],
@@ -827,27 +854,29 @@ mod tests {
         let mut stale = created.clone();
         stale["data"]["k"] = json!("3");
         let err = c
-            .update(&rt, "v1", "default", "a", stale, &opts(), false)
+            .update(Scope::new(&rt, "v1", "default"), "a", stale, &opts())
             .unwrap_err();
         assert_eq!((err.code, err.reason.as_str()), (409, "Conflict"));
         // A merge patch carrying a stale resourceVersion conflicts too.
         let body = json!({"metadata": {"resourceVersion": created["metadata"]["resourceVersion"]}, "data": {"k": "4"}});
         let err = c
             .patch(
-                &rt,
-                "v1",
-                "default",
+                Scope::new(&rt, "v1", "default"),
                 "a",
                 PatchKind::Merge,
                 &body,
                 &opts(),
-                false,
             )
             .unwrap_err();
         assert_eq!(err.code, 409);
         // An update that changes nothing keeps the resourceVersion.
         let same = c
-            .update(&rt, "v1", "default", "a", updated.clone(), &opts(), false)
+            .update(
+                Scope::new(&rt, "v1", "default"),
+                "a",
+                updated.clone(),
+                &opts(),
+            )
             .unwrap();
         assert_eq!(
             same["metadata"]["resourceVersion"],
@@ -860,7 +889,11 @@ mod tests {
         let c = cluster();
         let rt = c.find_type("", "v1", "configmaps").unwrap();
         let err = c
-            .create(&rt, "v1", "default", json!({"metadata": {}}), &opts())
+            .create(
+                Scope::new(&rt, "v1", "default"),
+                json!({"metadata": {}}),
+                &opts(),
+            )
             .unwrap_err();
         assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
         assert!(
@@ -870,9 +903,7 @@ mod tests {
         );
         let err = c
             .create(
-                &rt,
-                "v1",
-                "nope",
+                Scope::new(&rt, "v1", "nope"),
                 json!({"metadata": {"name": "x"}}),
                 &opts(),
             )
@@ -883,9 +914,7 @@ mod tests {
         );
         let err = c
             .create(
-                &rt,
-                "v1",
-                "default",
+                Scope::new(&rt, "v1", "default"),
                 json!({"metadata": {"name": "UPPER"}}),
                 &opts(),
             )
@@ -897,35 +926,39 @@ mod tests {
         };
         let rv = lock(&c.store).rv;
         c.create(
-            &rt,
-            "v1",
-            "default",
+            Scope::new(&rt, "v1", "default"),
             json!({"metadata": {"name": "dry"}}),
             &dry,
         )
         .unwrap();
         assert_eq!(lock(&c.store).rv, rv);
-        assert!(c.get(&rt, "v1", "default", "dry").is_err());
+        assert!(c.get(Scope::new(&rt, "v1", "default"), "dry").is_err());
     }
 
-    #[test]
-    fn identical_reapply_is_a_no_op_from_the_first_reapply() {
-        let c = cluster();
-        let apply = |plural: &str, ns: &str, body: &Value| {
-            let group = body["apiVersion"]
-                .as_str()
-                .and_then(|v| v.split_once('/'))
-                .map_or("", |(g, _)| g);
-            let rt = c.find_type(group, "v1", plural).unwrap();
-            let name = name_of(body);
-            let opts = WriteOpts {
-                field_manager: Some("mcflow".into()),
-                ..Default::default()
-            };
-            c.patch(&rt, "v1", ns, &name, PatchKind::Apply, body, &opts, false)
-                .unwrap()
+    /// Server-side apply `body` as `mcflow` (its type served at `v1`).
+    fn apply_as_mcflow(c: &ClusterState, plural: &str, ns: &str, body: &Value) -> Value {
+        let group = body["apiVersion"]
+            .as_str()
+            .and_then(|v| v.split_once('/'))
+            .map_or("", |(g, _)| g);
+        let rt = c.find_type(group, "v1", plural).unwrap();
+        let opts = WriteOpts {
+            field_manager: Some("mcflow".into()),
+            ..Default::default()
         };
-        let cases = [
+        c.patch(
+            Scope::new(&rt, "v1", ns),
+            &name_of(body),
+            PatchKind::Apply,
+            body,
+            &opts,
+        )
+        .unwrap()
+    }
+
+    /// `(plural, namespace, applied object)` of the idempotent re-apply cases.
+    fn reapply_cases() -> Vec<(&'static str, &'static str, Value)> {
+        vec![
             // Nothing owned but the name (no managedFields at all), server-set labels, spec, status.
             (
                 "namespaces",
@@ -958,49 +991,55 @@ mod tests {
                 "default",
                 json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "dep"}, "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80}]}]}}}}),
             ),
-        ];
-        for (plural, ns, body) in cases {
-            let first = apply(plural, ns, &body);
+        ]
+    }
+
+    fn stored_by_uid(c: &ClusterState, uid: &Value) -> Value {
+        lock(&c.store)
+            .objects
+            .values()
+            .find(|o| &o["metadata"]["uid"] == uid)
+            .cloned()
+            .unwrap()
+    }
+
+    /// Age the managedFields times of the stored object, so that a refreshed time cannot hide
+    /// within the same second.
+    fn age_managed_fields(c: &ClusterState, uid: &Value) {
+        let mut store = lock(&c.store);
+        let obj = store
+            .objects
+            .values_mut()
+            .find(|o| &o["metadata"]["uid"] == uid)
+            .unwrap();
+        for e in obj
+            .pointer_mut("/metadata/managedFields")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            e["time"] = json!("2000-01-01T00:00:00Z");
+        }
+    }
+
+    #[test]
+    fn identical_reapply_is_a_no_op_from_the_first_reapply() {
+        let c = cluster();
+        for (plural, ns, body) in reapply_cases() {
+            let first = apply_as_mcflow(&c, plural, ns, &body);
             let uid = first["metadata"]["uid"].clone();
-            let stored = |store: &Store| {
-                store
-                    .objects
-                    .values()
-                    .find(|o| o["metadata"]["uid"] == uid)
-                    .cloned()
-                    .unwrap()
-            };
-            // Age the managedFields times so a refreshed time cannot hide within the same second.
-            {
-                let mut store = lock(&c.store);
-                let mut obj = stored(&store);
-                for e in obj
-                    .pointer_mut("/metadata/managedFields")
-                    .and_then(Value::as_array_mut)
-                    .into_iter()
-                    .flatten()
-                {
-                    e["time"] = json!("2000-01-01T00:00:00Z");
-                }
-                let k = store
-                    .objects
-                    .iter()
-                    .find(|(_, o)| o["metadata"]["uid"] == uid)
-                    .map(|(k, _)| k.clone())
-                    .unwrap();
-                store.objects.insert(k, obj);
-            }
-            let before = stored(&lock(&c.store));
+            age_managed_fields(&c, &uid);
+            let before = stored_by_uid(&c, &uid);
             let cluster_rv = lock(&c.store).rv;
             for round in 2..=3 {
-                let again = apply(plural, ns, &body);
+                let again = apply_as_mcflow(&c, plural, ns, &body);
                 assert_eq!(
                     again["metadata"]["resourceVersion"],
                     first["metadata"]["resourceVersion"],
                     "{plural}/{}: apply #{round} changed the object",
                     name_of(&body)
                 );
-                assert_eq!(stored(&lock(&c.store)), before);
+                assert_eq!(stored_by_uid(&c, &uid), before);
                 assert_eq!(lock(&c.store).rv, cluster_rv, "no write, no watch event");
             }
         }
@@ -1011,9 +1050,7 @@ mod tests {
         let c = cluster();
         let rt = c.find_type("", "v1", "configmaps").unwrap();
         c.create(
-            &rt,
-            "v1",
-            "default",
+            Scope::new(&rt, "v1", "default"),
             json!({"metadata": {"name": "a"}}),
             &opts(),
         )

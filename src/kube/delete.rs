@@ -8,6 +8,36 @@ use super::error::{KubeError, KubeErrorKind};
 use super::retry::RequestRetry;
 use super::{ExecOptions, KubeOutcome, Scoped};
 
+/// The names `op` targets: its `name`, or the objects its `selector` matches now.
+async fn target_names(
+    cc: &ContextClient,
+    scoped: &Scoped,
+    op: &DeleteOp,
+) -> Result<Vec<String>, KubeError> {
+    let selector = match (&op.name, &op.selector) {
+        (Some(name), _) => return Ok(vec![name.clone()]),
+        (None, Some(selector)) => selector,
+        (None, None) => return Err(KubeError::invalid("delete needs `name` or `selector`")),
+    };
+    let what = format!(
+        "list {} with labels {selector} on context {}",
+        scoped.all(),
+        cc.name
+    );
+    let lp = ListParams::default().labels(selector);
+    let list = RequestRetry::default()
+        .run(&what, || async {
+            scoped.api.list(&lp).await.map_err(KubeError::from)
+        })
+        .await
+        .map_err(|e| e.context(&what))?;
+    Ok(list
+        .items
+        .iter()
+        .filter_map(|o| o.metadata.name.clone())
+        .collect())
+}
+
 /// Deletes `op`'s objects. A missing object (or no match for a selector) is a success unless
 /// `ignore_missing: false`.
 pub(crate) async fn delete(
@@ -22,28 +52,7 @@ pub(crate) async fn delete(
         op.namespace.as_deref(),
     )
     .await?;
-    let names = match (&op.name, &op.selector) {
-        (Some(name), _) => vec![name.clone()],
-        (None, Some(selector)) => {
-            let what = format!(
-                "list {} with labels {selector} on context {}",
-                scoped.all(),
-                cc.name
-            );
-            let lp = ListParams::default().labels(selector);
-            let list = RequestRetry::default()
-                .run(&what, || async {
-                    scoped.api.list(&lp).await.map_err(KubeError::from)
-                })
-                .await
-                .map_err(|e| e.context(&what))?;
-            list.items
-                .iter()
-                .filter_map(|o| o.metadata.name.clone())
-                .collect()
-        }
-        (None, None) => return Err(KubeError::invalid("delete needs `name` or `selector`")),
-    };
+    let names = target_names(cc, &scoped, op).await?;
     if names.is_empty() {
         let sel = op.selector.as_deref().unwrap_or_default();
         let message = format!(

@@ -49,7 +49,8 @@ pub(crate) async fn get(cc: &ContextClient, op: &GetOp) -> Result<KubeOutcome, K
         });
     };
     let obj = object::redact(scoped.json(&found));
-    let mut outputs = object::capture(&obj, &op.capture).map_err(|e| e.context(&what))?;
+    let mut outputs =
+        object::capture(&obj, &op.capture).map_err(|e| KubeError::invalid(e).context(&what))?;
     outputs.insert("exists".to_string(), Value::Bool(true));
     let summary = match op.capture.len() {
         0 => format!("read {target}"),

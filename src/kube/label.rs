@@ -72,7 +72,7 @@ pub(crate) async fn label(
         .filter(|obj| {
             t.where_
                 .as_ref()
-                .is_none_or(|w| object::field_equals(obj, w))
+                .is_none_or(|w| object::field_equals(obj, &w.path, &w.equals))
         })
         .collect();
     if matches.is_empty() {

@@ -3,14 +3,13 @@
 
 use std::collections::BTreeMap;
 
+#[cfg(test)]
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::action::FieldEquals;
-use super::error::KubeError;
-
 /// What replaces a secret value in anything mcflow returns or prints.
-pub const REDACTED: &str = "<redacted>";
+pub use crate::secrets::MASK as REDACTED;
+use crate::secrets::decode_base64;
 
 /// The annotation `kubectl apply` (client-side) writes: a full copy of the object, data included.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -57,15 +56,8 @@ pub(crate) fn lookup(obj: &Value, path: &str) -> Option<Value> {
 }
 
 /// Whether the object's field equals the wanted value, compared as text.
-pub(crate) fn field_equals(obj: &Value, cond: &FieldEquals) -> bool {
-    lookup(obj, &cond.path).is_some_and(|v| scalar_text(&v) == scalar_text(&cond.equals))
-}
-
-fn decode_base64(text: &str) -> Option<String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .ok()?;
-    String::from_utf8(bytes).ok()
+pub(crate) fn field_equals(obj: &Value, path: &str, equals: &Value) -> bool {
+    lookup(obj, path).is_some_and(|v| scalar_text(&v) == scalar_text(equals))
 }
 
 /// The object as mcflow returns it: `managedFields` dropped, and for Secrets every `data` and
@@ -140,14 +132,14 @@ pub(crate) fn scrub(message: &str, secrets: &[String]) -> String {
 pub(crate) fn capture(
     obj: &Value,
     capture: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, Value>, KubeError> {
+) -> Result<BTreeMap<String, Value>, String> {
     capture
         .iter()
         .map(|(out, pointer)| match obj.pointer(pointer) {
             Some(v) => Ok((out.clone(), v.clone())),
-            None => Err(KubeError::invalid(format!(
+            None => Err(format!(
                 "capture {out:?}: nothing at JSON pointer {pointer:?} in the object"
-            ))),
+            )),
         })
         .collect()
 }
@@ -183,45 +175,26 @@ mod tests {
     #[test]
     fn where_decodes_secret_data() {
         let secret = argocd_secret("production");
-        let cond = |path: &str, equals: Value| FieldEquals {
-            path: path.to_string(),
-            equals,
-        };
+        assert!(field_equals(&secret, "data.name", &json!("production")));
+        assert!(field_equals(&secret, "/data/name", &json!("production")));
+        assert!(!field_equals(&secret, "data.name", &json!("nonproduction")));
+        assert!(!field_equals(&secret, "data.missing", &json!("production")));
         assert!(field_equals(
             &secret,
-            &cond("data.name", json!("production"))
-        ));
-        assert!(field_equals(
-            &secret,
-            &cond("/data/name", json!("production"))
-        ));
-        assert!(!field_equals(
-            &secret,
-            &cond("data.name", json!("nonproduction"))
-        ));
-        assert!(!field_equals(
-            &secret,
-            &cond("data.missing", json!("production"))
-        ));
-        assert!(field_equals(
-            &secret,
-            &cond("metadata.namespace", json!("argocd"))
+            "metadata.namespace",
+            &json!("argocd")
         ));
         // A ConfigMap's data is plain text: not decoded.
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"n": "cHJvZA=="}});
-        assert!(field_equals(&cm, &cond("data.n", json!("cHJvZA=="))));
+        assert!(field_equals(&cm, "data.n", &json!("cHJvZA==")));
     }
 
     #[test]
     fn compares_as_text() {
         let obj = json!({"spec": {"replicas": 3, "paused": false}});
-        let cond = |path: &str, equals: Value| FieldEquals {
-            path: path.to_string(),
-            equals,
-        };
-        assert!(field_equals(&obj, &cond("spec.replicas", json!("3"))));
-        assert!(field_equals(&obj, &cond("spec.replicas", json!(3))));
-        assert!(field_equals(&obj, &cond("spec.paused", json!("false"))));
+        assert!(field_equals(&obj, "spec.replicas", &json!("3")));
+        assert!(field_equals(&obj, "spec.replicas", &json!(3)));
+        assert!(field_equals(&obj, "spec.paused", &json!("false")));
     }
 
     #[test]
@@ -264,9 +237,9 @@ mod tests {
         let missing = BTreeMap::from([("x".to_string(), "/spec/nope".to_string())]);
         let err = capture(&obj, &missing).unwrap_err();
         assert!(
-            err.message.contains("/spec/nope") && err.message.contains("\"x\""),
+            err.contains("/spec/nope") && err.contains("\"x\""),
             "{}",
-            err.message
+            err
         );
     }
 }

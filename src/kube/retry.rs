@@ -10,24 +10,22 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::error::KubeError;
+use crate::backoff::Backoff;
 
 /// How a single request is retried.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RequestRetry {
     /// Tries in all, the first included.
     pub attempts: u32,
-    /// The pause before the second try; doubled for each next one.
-    pub first_delay: Duration,
-    /// The longest pause taken here; a longer `Retry-After` ends the retries.
-    pub max_delay: Duration,
+    /// The pauses between tries; a `Retry-After` longer than its longest ends the retries.
+    pub backoff: Backoff,
 }
 
 impl Default for RequestRetry {
     fn default() -> Self {
         RequestRetry {
             attempts: 5,
-            first_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(5),
+            backoff: Backoff::doubling(Duration::from_millis(100), Duration::from_secs(5)),
         }
     }
 }
@@ -39,20 +37,18 @@ impl RequestRetry {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, KubeError>>,
     {
-        let mut delay = self.first_delay;
         let mut attempt = 1;
         loop {
             match request().await {
                 Ok(value) => return Ok(value),
                 Err(err) if !err.transient || attempt >= self.attempts => return Err(err),
                 Err(err) => {
-                    let pause = err.retry_after.unwrap_or(delay);
-                    if pause > self.max_delay {
+                    let pause = err.retry_after.unwrap_or(self.backoff.base(attempt));
+                    if pause > self.backoff.max {
                         return Err(err);
                     }
                     tracing::debug!(attempt, ?pause, "{what}: {}; trying again", err.message);
                     tokio::time::sleep(pause).await;
-                    delay = (delay * 2).min(self.max_delay);
                     attempt += 1;
                 }
             }
@@ -69,8 +65,7 @@ mod tests {
     fn quick() -> RequestRetry {
         RequestRetry {
             attempts: 3,
-            first_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(50),
+            backoff: Backoff::doubling(Duration::from_millis(1), Duration::from_millis(50)),
         }
     }
 

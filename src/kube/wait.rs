@@ -20,6 +20,13 @@ use super::action::{WaitFor, WaitOp};
 use super::client::ContextClient;
 use super::error::{KubeError, KubeErrorKind};
 use super::{KubeOutcome, Scoped, object};
+use crate::backoff::Backoff;
+
+/// Pauses before a failed watch is started again.
+const WATCH_BACKOFF: Backoff =
+    Backoff::doubling(Duration::from_millis(200), Duration::from_millis(3200));
+/// The longest pause before watching again, whatever the server's Retry-After says.
+const MAX_WATCH_PAUSE: Duration = Duration::from_secs(5);
 
 /// Watches `op`'s object until its condition holds.
 pub(crate) async fn wait(
@@ -114,14 +121,14 @@ async fn watch(
                 *last = format!("{} (watch failing: {})", strip_last_error(last), e.message);
                 let pause = e
                     .retry_after
-                    .unwrap_or(Duration::from_millis(100 * 2u64.pow(failures.min(5))));
+                    .unwrap_or_else(|| WATCH_BACKOFF.base(failures));
                 tracing::debug!(
                     ?pause,
                     "watch of {} failed: {}; watching again",
                     op.name,
                     e.message
                 );
-                tokio::time::sleep(pause.min(Duration::from_secs(5))).await;
+                tokio::time::sleep(pause.min(MAX_WATCH_PAUSE)).await;
                 continue;
             }
         };
@@ -157,7 +164,7 @@ pub(crate) fn holds(cond: &WaitFor, obj: Option<&Value>) -> bool {
         }
         WaitFor::Healthy => text_at(obj, "/status/health/status") == Some("Healthy"),
         WaitFor::Synced => text_at(obj, "/status/sync/status") == Some("Synced"),
-        WaitFor::Field(f) => object::field_equals(obj, f),
+        WaitFor::Field(f) => object::field_equals(obj, &f.path, &f.equals),
     }
 }
 

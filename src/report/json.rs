@@ -37,13 +37,13 @@ impl Reporter for JsonReporter {
         let steps: Vec<serde_json::Value> = summary
             .steps
             .iter()
-            .map(|s| {
+            .map(|(key, s)| {
                 serde_json::json!({
-                    "step": s.key,
+                    "step": key,
                     "status": s.status,
                     "attempts": s.attempts,
-                    "duration_ms": s.duration.map(|d| d.as_millis() as u64),
-                    "error": s.error,
+                    "duration_ms": s.duration_ms,
+                    "error": s.cause(),
                 })
             })
             .collect();

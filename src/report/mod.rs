@@ -4,16 +4,24 @@
 mod json;
 mod plain;
 mod progress;
+mod runs;
+mod table;
+mod text;
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use crate::cli::OutputMode;
-use crate::journal::{Event, RunStatus};
+use indexmap::IndexMap;
+
+use crate::journal::{Event, RunStatus, StepState};
 
 pub use json::JsonReporter;
 pub use plain::PlainReporter;
 pub use progress::ProgressReporter;
+pub use runs::{render_run, run_json, runs_table};
+pub use table::{TableOptions, paint, paint_word, steps_table};
+pub use text::{first_line, human_duration, tail_lines};
 
 /// How a run ended, for the summary.
 #[derive(Debug, Clone)]
@@ -23,19 +31,10 @@ pub struct RunSummary {
     pub status: RunStatus,
     pub duration: Duration,
     pub journal: String,
-    pub steps: Vec<StepSummary>,
+    /// Each step this attempt of the run touched, as [`crate::journal::replay`] tells it.
+    pub steps: IndexMap<String, StepState>,
     /// What `print` steps showed (verify's table), repeated at the end.
     pub reports: Vec<String>,
-}
-
-/// One line of the summary table.
-#[derive(Debug, Clone)]
-pub struct StepSummary {
-    pub key: String,
-    pub status: &'static str,
-    pub attempts: u32,
-    pub duration: Option<Duration>,
-    pub error: Option<String>,
 }
 
 /// A listener of run events that prints.
@@ -80,56 +79,21 @@ pub fn color_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }
 
-/// `1.2s`, `350ms`, `2m 5s`.
-pub fn human_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        format!("{:.1}s", d.as_secs_f64())
-    } else {
-        let s = d.as_secs();
-        format!("{}m {}s", s / 60, s % 60)
-    }
+/// Whether diagnostics are printed in colour (a terminal, and NO_COLOR unset).
+pub fn color_on_stderr() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
-/// The summary table shared by the text reporters.
+/// The end of a run as the text reporters print it: the steps table, what `print` steps showed,
+/// the verdict and the journal's path.
 pub fn summary_table(summary: &RunSummary, color: bool) -> String {
-    let width = summary
-        .steps
-        .iter()
-        .map(|s| s.key.chars().count())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    let mut out = String::new();
-    out.push_str(&format!(
-        "\n{:<width$}  {:<11}  {:>8}  {:>8}\n",
-        "STEP", "STATUS", "ATTEMPTS", "DURATION"
-    ));
-    // Steps of nested workflows that went well are folded into their parent's row.
-    let folded = summary
-        .steps
-        .iter()
-        .filter(|s| s.key.contains('.') && matches!(s.status, "succeeded" | "reused"))
-        .count();
-    for s in &summary.steps {
-        if s.key.contains('.') && matches!(s.status, "succeeded" | "reused") {
-            continue;
-        }
-        let status = paint(s.status, color);
-        let pad = 11usize.saturating_sub(s.status.chars().count());
-        out.push_str(&format!(
-            "{:<width$}  {status}{}  {:>8}  {:>8}\n",
-            s.key,
-            " ".repeat(pad),
-            s.attempts,
-            s.duration.map(human_duration).unwrap_or_else(|| "-".into()),
-        ));
-        if let Some(e) = &s.error {
-            out.push_str(&format!("{:<width$}    ↳ {}\n", "", first_line(e)));
-        }
-    }
+    let opts = TableOptions {
+        color,
+        fold_nested: true,
+        all_errors: false,
+    };
+    let (table, folded) = steps_table(&summary.steps, opts);
+    let mut out = format!("\n{table}");
     if folded > 0 {
         out.push_str(&format!(
             "(and {folded} steps of nested workflows that succeeded: mcflow show {})\n",
@@ -141,11 +105,7 @@ pub fn summary_table(summary: &RunSummary, color: bool) -> String {
         out.push_str(r.trim_end());
         out.push('\n');
     }
-    let verdict = match summary.status {
-        RunStatus::Succeeded => paint("succeeded", color),
-        RunStatus::Failed => paint("failed", color),
-        RunStatus::Interrupted => paint("interrupted", color),
-    };
+    let verdict = paint_word(&summary.status.to_string(), color);
     out.push_str(&format!(
         "\nrun {} {verdict} in {}\njournal: {}\n",
         summary.run_id,
@@ -157,21 +117,4 @@ pub fn summary_table(summary: &RunSummary, color: bool) -> String {
         _ => out.push_str("resume with: mcflow resume --last\n"),
     }
     out
-}
-
-fn paint(status: &str, color: bool) -> String {
-    if !color {
-        return status.to_string();
-    }
-    let code = match status {
-        "succeeded" | "reused" => "32",
-        "failed" => "31",
-        "skipped" | "interrupted" | "not run" => "33",
-        _ => "0",
-    };
-    format!("\x1b[{code}m{status}\x1b[0m")
-}
-
-pub(crate) fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
 }

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use super::{ReportOptions, Reporter, RunSummary, first_line, human_duration, summary_table};
-use crate::journal::{Event, EventKind};
+use crate::journal::{Event, EventKind, StepRecord};
 
 pub struct PlainReporter {
     opts: ReportOptions,
@@ -23,72 +23,46 @@ impl PlainReporter {
     }
 }
 
-impl Reporter for PlainReporter {
-    fn event(&mut self, event: &Event) {
-        let text = match &event.kind {
+impl PlainReporter {
+    /// The line an event prints; `None` for events this mode does not show (and, with `-q`,
+    /// for everything but the run's start and failures).
+    fn text(&self, kind: &EventKind) -> Option<String> {
+        let quiet = self.opts.quiet;
+        match kind {
             EventKind::RunStarted {
                 run_id,
                 workflow_name,
                 ..
-            } => format!("run {run_id}: workflow {workflow_name}"),
-            EventKind::RunResumed { run_id, .. } => format!("resuming run {run_id}"),
+            } => Some(format!("run {run_id}: workflow {workflow_name}")),
+            EventKind::RunResumed { run_id, .. } => Some(format!("resuming run {run_id}")),
             EventKind::StepStarted {
                 step,
                 attempt,
                 max_attempts,
                 ..
-            } => {
-                if self.opts.quiet {
-                    return;
-                }
-                if *max_attempts > 1 {
-                    format!("▶ {step} (attempt {attempt}/{max_attempts})")
-                } else {
-                    format!("▶ {step}")
-                }
-            }
+            } if !quiet => Some(if *max_attempts > 1 {
+                format!("▶ {step} (attempt {attempt}/{max_attempts})")
+            } else {
+                format!("▶ {step}")
+            }),
             EventKind::AttemptFailed {
                 step,
                 attempt,
                 error,
                 retry_in_ms,
-            } => {
-                if self.opts.quiet {
-                    return;
-                }
-                format!(
-                    "↻ {step} attempt {attempt} failed: {}; retrying in {}",
-                    first_line(error),
-                    human_duration(std::time::Duration::from_millis(*retry_in_ms))
-                )
-            }
+            } if !quiet => Some(format!(
+                "↻ {step} attempt {attempt} failed: {}; retrying in {}",
+                first_line(error),
+                human_duration(std::time::Duration::from_millis(*retry_in_ms))
+            )),
             EventKind::StepSucceeded {
                 step,
                 duration_ms,
                 summary,
                 result,
                 ..
-            } => {
-                if self.opts.quiet {
-                    return;
-                }
-                let d = human_duration(std::time::Duration::from_millis(*duration_ms));
-                // -v: the tail of what the step printed (never for a sensitive step: its
-                // result is not in the event at all).
-                let tail = match result {
-                    Some(r) if self.opts.verbose > 0 && !r.stdout.trim().is_empty() => {
-                        let t = crate::run::executor::tail_lines(&r.stdout, 5);
-                        format!("\n    {}", t.replace('\n', "\n    "))
-                    }
-                    _ => String::new(),
-                };
-                let line = match summary {
-                    // A multi-line summary (a `print` step's report) goes under its line.
-                    Some(s) if s.contains('\n') => format!("✓ {step} ({d}):\n{s}"),
-                    Some(s) if !s.is_empty() => format!("✓ {step} ({d}): {s}"),
-                    _ => format!("✓ {step} ({d})"),
-                };
-                format!("{line}{tail}")
+            } if !quiet => {
+                Some(self.succeeded(step, *duration_ms, summary.as_deref(), result.as_ref()))
             }
             EventKind::StepFailed {
                 step,
@@ -101,27 +75,55 @@ impl Reporter for PlainReporter {
                 } else {
                     ""
                 };
-                if self.opts.verbose > 0 {
-                    format!("✗ {step}{tail}: {error}")
+                let error = if self.opts.verbose > 0 {
+                    error
                 } else {
-                    format!("✗ {step}{tail}: {}", first_line(error))
-                }
+                    first_line(error)
+                };
+                Some(format!("✗ {step}{tail}: {error}"))
             }
-            EventKind::StepSkipped { step, reason } => {
-                if self.opts.quiet {
-                    return;
-                }
-                format!("- {step} skipped: {reason}")
+            EventKind::StepSkipped { step, reason } if !quiet => {
+                Some(format!("- {step} skipped: {reason}"))
             }
-            EventKind::StepReused { step } => {
-                if self.opts.quiet {
-                    return;
-                }
-                format!("✓ {step} (done before resume)")
+            EventKind::StepReused { step } if !quiet => {
+                Some(format!("✓ {step} (done before resume)"))
             }
-            EventKind::RunFinished { .. } => return,
+            _ => None,
+        }
+    }
+
+    fn succeeded(
+        &self,
+        step: &str,
+        duration_ms: u64,
+        summary: Option<&str>,
+        result: Option<&StepRecord>,
+    ) -> String {
+        let d = human_duration(std::time::Duration::from_millis(duration_ms));
+        // -v: the tail of what the step printed (never for a sensitive step: its result is not
+        // in the event at all).
+        let tail = match result {
+            Some(r) if self.opts.verbose > 0 && !r.stdout.trim().is_empty() => {
+                let t = super::tail_lines(&r.stdout, 5);
+                format!("\n    {}", t.replace('\n', "\n    "))
+            }
+            _ => String::new(),
         };
-        self.line(&event.ts, &text);
+        let line = match summary {
+            // A multi-line summary (a `print` step's report) goes under its line.
+            Some(s) if s.contains('\n') => format!("✓ {step} ({d}):\n{s}"),
+            Some(s) if !s.is_empty() => format!("✓ {step} ({d}): {s}"),
+            _ => format!("✓ {step} ({d})"),
+        };
+        format!("{line}{tail}")
+    }
+}
+
+impl Reporter for PlainReporter {
+    fn event(&mut self, event: &Event) {
+        if let Some(text) = self.text(&event.kind) {
+            self.line(&event.ts, &text);
+        }
     }
 
     fn note(&mut self, text: &str) {

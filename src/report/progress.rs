@@ -81,6 +81,50 @@ impl ProgressReporter {
     }
 }
 
+impl ProgressReporter {
+    /// A step's attempt started: a new spinner, or the running one's attempt updated.
+    fn started(&mut self, step: &str, attempt: u32, max_attempts: u32) {
+        if let Some(r) = self.running.get_mut(step) {
+            r.attempt = attempt;
+            r.retry_at = None;
+            let msg = Self::message(r);
+            r.bar.set_message(msg);
+            return;
+        }
+        let bar = self.multi.add(ProgressBar::new_spinner());
+        bar.set_style(self.style.clone());
+        bar.set_prefix(step.to_string());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        let r = Running {
+            bar,
+            attempt,
+            max_attempts,
+            retry_at: None,
+        };
+        r.bar.set_message(Self::message(&r));
+        self.running.insert(step.to_string(), r);
+    }
+
+    fn succeeded(&mut self, step: &str, duration_ms: u64, summary: Option<&str>) {
+        self.remove(step);
+        if self.opts.quiet {
+            return;
+        }
+        let d = human_duration(Duration::from_millis(duration_ms));
+        let extra = summary
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                if s.contains('\n') {
+                    format!("\n{s}")
+                } else {
+                    format!(" · {s}")
+                }
+            })
+            .unwrap_or_default();
+        self.println(&format!("{} {step} ({d}){extra}", self.mark(true)));
+    }
+}
+
 impl Reporter for ProgressReporter {
     fn event(&mut self, event: &Event) {
         match &event.kind {
@@ -97,27 +141,7 @@ impl Reporter for ProgressReporter {
                 attempt,
                 max_attempts,
                 ..
-            } => {
-                if let Some(r) = self.running.get_mut(step) {
-                    r.attempt = *attempt;
-                    r.retry_at = None;
-                    let msg = Self::message(r);
-                    r.bar.set_message(msg);
-                    return;
-                }
-                let bar = self.multi.add(ProgressBar::new_spinner());
-                bar.set_style(self.style.clone());
-                bar.set_prefix(step.clone());
-                bar.enable_steady_tick(Duration::from_millis(100));
-                let r = Running {
-                    bar,
-                    attempt: *attempt,
-                    max_attempts: *max_attempts,
-                    retry_at: None,
-                };
-                r.bar.set_message(Self::message(&r));
-                self.running.insert(step.clone(), r);
-            }
+            } => self.started(step, *attempt, *max_attempts),
             EventKind::AttemptFailed {
                 step,
                 error,
@@ -138,25 +162,7 @@ impl Reporter for ProgressReporter {
                 duration_ms,
                 summary,
                 ..
-            } => {
-                self.remove(step);
-                if self.opts.quiet {
-                    return;
-                }
-                let d = human_duration(Duration::from_millis(*duration_ms));
-                let extra = summary
-                    .as_deref()
-                    .filter(|s| !s.is_empty())
-                    .map(|s| {
-                        if s.contains('\n') {
-                            format!("\n{s}")
-                        } else {
-                            format!(" · {s}")
-                        }
-                    })
-                    .unwrap_or_default();
-                self.println(&format!("{} {step} ({d}){extra}", self.mark(true)));
-            }
+            } => self.succeeded(step, *duration_ms, summary.as_deref()),
             EventKind::StepFailed {
                 step,
                 error,

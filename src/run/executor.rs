@@ -9,7 +9,9 @@ use serde::de::DeserializeOwned;
 use super::outputs;
 use super::process::{self, ProcessError, ProcessSpec};
 use crate::journal::StepRecord;
-use crate::workflow::model::{LinkerdAction, RunSpec, Step};
+use crate::report::tail_lines;
+use crate::workflow::model::{LinkerdAction, RunSpec};
+use crate::workflow::step::{Action, StepSpec};
 use crate::workflow::template;
 
 /// What a successful attempt produced.
@@ -105,32 +107,31 @@ fn render_typed<T: serde::Serialize + DeserializeOwned>(
 
 /// Runs one attempt of `step`'s action (not `workflow`, which the scheduler handles).
 pub async fn execute(
-    step: &Step,
+    step: &StepSpec,
     ctx: &minijinja::Value,
     env: &ExecEnv<'_>,
 ) -> Result<StepOutput, StepError> {
-    let mut out = if let Some(run) = &step.run {
-        let spec: RunSpec = render_typed(&run.spec(), ctx)?;
-        run_program(spec, env).await?
-    } else if let Some(l) = &step.linkerd {
-        let spec: LinkerdAction = render_typed(l, ctx)?;
-        run_linkerd(spec, env).await?
-    } else if let Some(a) = &step.assert {
-        assert(&a.spec(), ctx)?
-    } else if let Some(k) = &step.kube {
-        run_kube(k, ctx, env).await?
-    } else if let Some(text) = &step.print {
-        let rendered = template::render(text, ctx)
-            .map_err(|e| StepError::permanent(format!("template: {e}")))?;
-        StepOutput {
-            record: StepRecord {
-                stdout: rendered.clone(),
-                ..Default::default()
-            },
-            summary: Some(rendered.trim_end().to_string()),
+    let mut out = match &step.action {
+        Action::Run(run) => run_program(render_typed(run, ctx)?, env).await?,
+        Action::Linkerd(l) => run_linkerd(render_typed(l, ctx)?, env).await?,
+        Action::Assert(a) => assert(a, ctx)?,
+        Action::Kube(k) => run_kube(k, ctx, env).await?,
+        Action::Print(text) => {
+            let rendered = template::render(text, ctx)
+                .map_err(|e| StepError::permanent(format!("template: {e}")))?;
+            StepOutput {
+                record: StepRecord {
+                    stdout: rendered.clone(),
+                    ..Default::default()
+                },
+                summary: Some(rendered.trim_end().to_string()),
+            }
         }
-    } else {
-        return Err(StepError::permanent("step has no action"));
+        Action::Workflow(_) => {
+            return Err(StepError::permanent(
+                "a nested workflow runs in the scheduler, not as one action",
+            ));
+        }
     };
     if !step.outputs.is_empty() {
         let extracted = outputs::extract(
@@ -226,12 +227,6 @@ async fn finish_process(p: ProcessSpec, shown: &str) -> Result<StepOutput, StepE
             Err(StepError::transient(msg))
         }
     }
-}
-
-/// The last `n` non-empty lines of `text`.
-pub fn tail_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 fn assert(

@@ -1,35 +1,34 @@
 //! Running a workflow: a new run or the resume of an earlier one. The scheduler decides, the
 //! executors act, the journal records (first) and the reporter prints (second).
 
+mod attempt;
 pub mod executor;
+mod launch;
 pub mod outputs;
 pub mod process;
-pub mod redact;
-pub mod retry;
+mod results;
+mod resume;
 pub mod scheduler;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+pub use launch::start;
+pub use resume::resume;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 
-use crate::commands::Prepared;
-use crate::config::{Config, sha256_hex};
+use crate::config::Config;
 use crate::error::Error;
-use crate::journal::{
-    Event, EventKind, FileRef, JournalWriter, RunStatus, StateDir, StateError, StepRecord,
-};
-use crate::plan::MASK;
-use crate::report::{Reporter, RunSummary, StepSummary};
-use crate::workflow::model::{AssertAction, ForEach, Step};
-use crate::workflow::template;
-use crate::workflow::validate::{Bundle, load_and_validate};
+use crate::journal::{Event, EventKind, JournalWriter, RunStatus, StateError, StepRecord};
+use crate::journal::{Replay, StepStatus};
+use crate::report::{Reporter, RunSummary};
+use crate::secrets::Redactor;
+use crate::workflow::bundle::Bundle;
 use executor::LinkerdBin;
-use redact::Redactor;
 use scheduler::{LevelOutcome, run_level};
 
 /// How a step ended.
@@ -72,7 +71,8 @@ pub struct Run {
     pub done: HashMap<String, Option<StepRecord>>,
     journal: Mutex<JournalWriter>,
     reporter: Mutex<Box<dyn Reporter>>,
-    summary: Mutex<IndexMap<String, StepSummary>>,
+    /// This attempt's events replayed: the end-of-run summary.
+    summary: Mutex<Replay>,
     reports: Mutex<Vec<String>>,
     fatal: Mutex<Option<StateError>>,
     has_fatal: AtomicBool,
@@ -110,40 +110,9 @@ impl Run {
     }
 
     fn note_summary(&self, events: &[Event]) {
-        let Ok(mut s) = self.summary.lock() else {
-            return;
-        };
-        for e in events {
-            let Some(step) = e.kind.step() else { continue };
-            let entry = s.entry(step.to_string()).or_insert_with(|| StepSummary {
-                key: step.to_string(),
-                status: "running",
-                attempts: 0,
-                duration: None,
-                error: None,
-            });
-            match &e.kind {
-                EventKind::StepStarted { attempt, .. } => {
-                    entry.attempts = *attempt;
-                    entry.status = "running";
-                }
-                EventKind::StepSucceeded { duration_ms, .. } => {
-                    entry.status = "succeeded";
-                    entry.duration = Some(std::time::Duration::from_millis(*duration_ms));
-                }
-                EventKind::StepFailed {
-                    duration_ms, error, ..
-                } => {
-                    entry.status = "failed";
-                    entry.duration = Some(std::time::Duration::from_millis(*duration_ms));
-                    entry.error = Some(error.clone());
-                }
-                EventKind::StepSkipped { reason, .. } => {
-                    entry.status = "skipped";
-                    entry.error = Some(reason.clone());
-                }
-                EventKind::StepReused { .. } => entry.status = "reused",
-                _ => {}
+        if let Ok(mut s) = self.summary.lock() {
+            for e in events {
+                s.apply(e);
             }
         }
     }
@@ -192,358 +161,34 @@ fn poisoned() -> StateError {
     }
 }
 
-/// Which steps are sensitive: marked so, or reading the output of one that is (a value derived
-/// from a secret is a secret).
-pub fn effective_sensitivity(steps: &[Step], sensitive_params: &[String]) -> Vec<bool> {
-    let mut sensitive: Vec<bool> = steps
-        .iter()
-        .map(|s| {
-            s.sensitive
-                || referenced(s, "params.")
-                    .iter()
-                    .any(|p| sensitive_params.contains(p))
-        })
-        .collect();
-    let reads: Vec<BTreeSet<String>> = steps.iter().map(referenced_steps).collect();
-    let index: HashMap<&str, usize> = steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.as_str(), i))
-        .collect();
-    // Steps only read steps before them in dependency order; iterate to a fixed point.
-    loop {
-        let mut changed = false;
-        for (i, r) in reads.iter().enumerate() {
-            if !sensitive[i]
-                && r.iter()
-                    .any(|id| index.get(id.as_str()).is_some_and(|&j| sensitive[j]))
-            {
-                sensitive[i] = true;
-                changed = true;
-            }
-        }
-        if !changed {
-            return sensitive;
-        }
-    }
-}
-
-/// Does `step` read `steps.<id>`?
-pub fn reads_step(step: &Step, id: &str) -> bool {
-    referenced_steps(step).contains(id)
-}
-
-/// The step ids a step's templates and expressions read.
-pub fn referenced_steps(step: &Step) -> BTreeSet<String> {
-    referenced(step, "steps.")
-}
-
-/// The names under `root` (`steps.`, `params.`) a step's templates and expressions read:
-/// `steps.link.stdout` gives `link` for `steps.`.
-fn referenced(step: &Step, root: &str) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    let mut add = |found: Result<BTreeSet<String>, String>| {
-        for n in found.unwrap_or_default() {
-            if let Some(rest) = n.strip_prefix(root) {
-                names.insert(rest.split('.').next().unwrap_or(rest).to_string());
-            }
-        }
-    };
-    if let Some(w) = &step.when {
-        add(template::names_in_expression(w));
-    }
-    if let Some(ForEach::Expr(e)) = &step.for_each {
-        add(template::names_in_expression(e));
-    }
-    if let Some(AssertAction::Expr(e)) = &step.assert {
-        add(template::names_in_expression(e));
-    }
-    if let Some(AssertAction::Full(s)) = &step.assert {
-        add(template::names_in_expression(&s.that));
-    }
-    let (_, json) = crate::plan::action_json(step);
-    let mut strings = Vec::new();
-    collect_strings(&json, &mut strings);
-    for s in strings {
-        if template::is_template(s) {
-            add(template::names_in_template(s));
-        }
-    }
-    names
-}
-
-fn collect_strings<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
-    match v {
-        serde_json::Value::String(s) => out.push(s),
-        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
-        serde_json::Value::Object(o) => o.values().for_each(|x| collect_strings(x, out)),
-        _ => {}
-    }
-}
-
-/// sha256 of every workflow file, by absolute path (a resume may start in another directory).
-fn file_hashes(bundle: &Bundle) -> BTreeMap<String, String> {
-    bundle
-        .files()
-        .into_iter()
-        .map(|f| {
-            (
-                absolute(&f.path).display().to_string(),
-                sha256_hex(f.text.as_bytes()),
-            )
-        })
-        .collect()
-}
-
-/// `path` made absolute against the current directory, so that the journal's paths still
-/// name the files when `resume` runs elsewhere.
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
-fn state_err(e: StateError) -> Error {
-    Error::State(e.to_string())
-}
-
-/// The kube contexts a run will use that can be known before it starts (not those computed from
-/// step outputs).
-fn static_contexts(steps: &[crate::plan::PlannedStep], out: &mut BTreeSet<String>) {
-    for s in steps {
-        if s.action == "kube"
-            && let Some(ctx) = s.rendered.get("context").and_then(|c| c.as_str())
-            && !ctx.contains('<')
-            && !ctx.contains(MASK)
-            && !template::is_template(ctx)
-        {
-            out.insert(ctx.to_string());
-        }
-        static_contexts(&s.steps, out);
-    }
-}
-
-/// Before anything runs: every kube context the workflow names must be in the kubeconfig
-/// (a usage error, exit 2, listing the available ones), like kubectl.
-fn check_contexts(
-    bundle: &Bundle,
-    params: &crate::params::ParamValues,
-    config: &Config,
-    kubeconfig: Option<&Path>,
-) -> Result<(), Error> {
-    let Ok(plan) = crate::plan::build(bundle, params, &config.value) else {
-        return Ok(());
-    };
-    let mut contexts = BTreeSet::new();
-    static_contexts(&plan.steps, &mut contexts);
-    if contexts.is_empty() {
-        return Ok(());
-    }
-    let runtime = crate::kube::KubeRuntime::new(kubeconfig.map(Path::to_path_buf))
-        .map_err(|e| Error::Usage(e.to_string()))?;
-    let available = runtime.contexts();
-    let missing: Vec<&String> = contexts.iter().filter(|c| !available.contains(c)).collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let names: Vec<String> = missing.iter().map(|c| format!("\"{c}\"")).collect();
-    Err(Error::Usage(format!(
-        "context {} {} not in the kubeconfig; available contexts: {}",
-        names.join(", "),
-        if missing.len() == 1 { "is" } else { "are" },
-        available.join(", ")
-    )))
-}
-
-/// Starts a new run of a prepared workflow.
-pub async fn start(
-    prepared: Prepared,
-    opts: RunOptions,
-    reporter: Box<dyn Reporter>,
-) -> Result<RunSummary, Error> {
-    check_contexts(
-        &prepared.bundle,
-        &prepared.params,
-        &prepared.config,
-        opts.kubeconfig.as_deref(),
-    )?;
-    let state = StateDir::new(&opts.state_dir);
-    let run_id = state.new_run_id();
-    let journal = JournalWriter::create(&state, &run_id).map_err(state_err)?;
-    let root = &prepared.bundle.root;
-    let mut masked = Vec::new();
-    let params: BTreeMap<String, serde_json::Value> = prepared
-        .params
-        .iter()
-        .map(|(k, v)| {
-            if root.workflow.params.get(k).is_some_and(|s| s.sensitive) {
-                masked.push(k.clone());
-                (k.clone(), serde_json::json!(MASK))
-            } else {
-                (k.clone(), v.clone())
-            }
-        })
-        .collect();
-    let started_event = EventKind::RunStarted {
-        run_id: run_id.clone(),
-        workflow: absolute(root.path()).display().to_string(),
-        workflow_name: root.workflow.name.clone(),
-        files: file_hashes(&prepared.bundle),
-        config: match (&prepared.config.path, &prepared.config.sha256) {
-            (Some(p), Some(h)) => Some(FileRef {
-                path: absolute(p).display().to_string(),
-                sha256: h.clone(),
-            }),
-            _ => None,
-        },
-        params,
-        masked_params: masked,
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        pid: std::process::id(),
-        dry_run: opts.dry_run,
-    };
-    let params = serde_json::to_value(&prepared.params).unwrap_or_default();
-    execute(
-        prepared.bundle,
-        prepared.config,
-        run_id,
-        opts,
-        journal,
-        reporter,
-        started_event,
-        HashMap::new(),
-        params,
-    )
-    .await
-}
-
-/// Resumes run `run_id`: succeeded steps are skipped, the rest run again.
-pub async fn resume(
-    run_id: &str,
-    allow_changed: bool,
-    opts: RunOptions,
-    reporter: Box<dyn Reporter>,
-) -> Result<RunSummary, Error> {
-    let state = StateDir::new(&opts.state_dir);
-    let run_id = state.existing(run_id).map_err(state_err)?;
-    // Lock first: a second resume fails here, naming the holder.
-    let journal = JournalWriter::open(&state, &run_id).map_err(state_err)?;
-    let read = crate::journal::read(journal.path()).map_err(state_err)?;
-    let Some(EventKind::RunStarted {
-        workflow,
-        files,
-        config,
-        params,
-        masked_params,
-        dry_run,
-        ..
-    }) = read.events.first().map(|e| e.kind.clone())
-    else {
-        return Err(Error::State(format!(
-            "{}: the journal does not start with run_started",
-            journal.path().display()
-        )));
-    };
-    if let Some(EventKind::RunFinished {
-        status: RunStatus::Succeeded,
-        ..
-    }) = read.events.last().map(|e| &e.kind)
-    {
-        return Err(Error::State(format!(
-            "run {run_id} already succeeded; nothing to resume"
-        )));
-    }
-    if dry_run != opts.dry_run {
-        let (was, now) = if dry_run {
-            ("a --dry-run run", "without --dry-run")
-        } else {
-            ("a real run", "with --dry-run")
-        };
-        return Err(Error::State(format!(
-            "run {run_id} was {was}; it cannot be resumed {now} (its steps did {} change the clusters); start a new run",
-            if dry_run { "not" } else { "really" }
-        )));
-    }
-    if !masked_params.is_empty() {
-        return Err(Error::State(format!(
-            "run {run_id} has sensitive params ({}) that were not journaled; start a new run",
-            masked_params.join(", ")
-        )));
-    }
-    let cfg = Config::load(
-        Some(Path::new(
-            &config.as_ref().map(|c| c.path.clone()).unwrap_or_default(),
-        ))
-        .filter(|p| !p.as_os_str().is_empty()),
-    )
-    .map_err(|p| Error::State(format!("cannot reload the run's config: {}", p.message)))?;
-    let bundle = load_and_validate(Path::new(&workflow), Some(&cfg.value))?;
-    let mut changed = Vec::new();
-    let now = file_hashes(&bundle);
-    for (path, sha) in &files {
-        if now.get(path) != Some(sha) {
-            changed.push(format!("workflow file {path}"));
-        }
-    }
-    for path in now.keys() {
-        if !files.contains_key(path) {
-            changed.push(format!("workflow file {path} (new)"));
-        }
-    }
-    if let Some(c) = &config
-        && cfg.sha256.as_deref() != Some(c.sha256.as_str())
-    {
-        changed.push(format!("config {}", c.path));
-    }
-    if !changed.is_empty() && !allow_changed {
-        return Err(Error::State(format!(
-            "run {run_id} cannot resume: changed since it started: {}; pass --allow-changed to resume anyway",
-            changed.join(", ")
-        )));
-    }
-    let mut done: HashMap<String, Option<StepRecord>> = HashMap::new();
-    for e in &read.events {
-        // The latest outcome of a step wins: a success that a later attempt replaced (started
-        // again, then failed or cut short) is not done any more.
-        match &e.kind {
-            EventKind::StepSucceeded { step, result, .. } => {
-                done.insert(step.clone(), result.clone());
-            }
-            EventKind::StepStarted { step, .. } | EventKind::StepFailed { step, .. } => {
-                done.remove(step);
-            }
-            _ => {}
-        }
-    }
-    let mut reporter = reporter;
-    if read.torn_tail {
-        reporter.note(&format!(
-            "warning: {}: the last line was cut short (a crash mid-write) and was ignored",
-            journal.path().display()
-        ));
-    }
-    let event = EventKind::RunResumed {
-        run_id: run_id.clone(),
-        pid: std::process::id(),
-        changed,
-    };
-    let params = serde_json::to_value(&params).unwrap_or_default();
-    execute(
-        bundle, cfg, run_id, opts, journal, reporter, event, done, params,
-    )
-    .await
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn execute(
+/// A run ready to execute, new or resumed.
+struct Setup {
     bundle: Bundle,
     config: Config,
     run_id: String,
-    opts: RunOptions,
+    /// Open and locked.
     journal: JournalWriter,
-    reporter: Box<dyn Reporter>,
+    /// `run_started` or `run_resumed`.
     first_event: EventKind,
+    /// Steps done in earlier attempts of the run.
     done: HashMap<String, Option<StepRecord>>,
     params: serde_json::Value,
+}
+
+async fn execute(
+    setup: Setup,
+    opts: RunOptions,
+    reporter: Box<dyn Reporter>,
 ) -> Result<RunSummary, Error> {
+    let Setup {
+        bundle,
+        config,
+        run_id,
+        journal,
+        first_event,
+        done,
+        params,
+    } = setup;
     let journal_path = journal.path().display().to_string();
     let linkerd = LinkerdBin::choose(opts.linkerd.as_deref(), &config.value);
     let run = Run {
@@ -560,7 +205,7 @@ async fn execute(
         done,
         journal: Mutex::new(journal),
         reporter: Mutex::new(reporter),
-        summary: Mutex::new(IndexMap::new()),
+        summary: Mutex::new(Replay::new()),
         reports: Mutex::new(Vec::new()),
         fatal: Mutex::new(None),
         has_fatal: AtomicBool::new(false),
@@ -578,44 +223,57 @@ async fn execute(
         LevelOutcome::Failed => RunStatus::Failed,
         LevelOutcome::Interrupted => RunStatus::Interrupted,
     };
-    let steps: Vec<StepSummary> = run
-        .summary
-        .lock()
-        .map(|s| s.values().cloned().collect())
-        .unwrap_or_default();
-    let count = |st: &str| steps.iter().filter(|s| s.status == st).count() as u32;
-    let finished = EventKind::RunFinished {
-        status,
-        duration_ms: run.started.elapsed().as_millis() as u64,
-        succeeded: count("succeeded") + count("reused"),
-        failed: count("failed"),
-        skipped: count("skipped"),
-    };
-    run.emit(vec![finished]).map_err(state_err)?;
-    let reports = run.reports.lock().map(|r| r.clone()).unwrap_or_default();
-    let summary = RunSummary {
-        reports,
-        run_id,
-        workflow: run.bundle.root.workflow.name.clone(),
-        status,
-        duration: run.started.elapsed(),
-        journal: journal_path,
-        steps: steps
-            .into_iter()
-            .map(|mut s| {
-                if s.status == "running" {
-                    s.status = "not run";
-                }
-                s
-            })
-            .collect(),
-    };
+    let summary = run.finish(status, journal_path)?;
     if let Ok(mut r) = run.reporter.lock() {
         r.finish(&summary);
     }
     match status {
         RunStatus::Succeeded => Ok(summary),
-        RunStatus::Failed => Err(Error::StepFailed(String::new())),
+        RunStatus::Failed => Err(Error::StepFailed),
         RunStatus::Interrupted => Err(Error::Interrupted),
     }
+}
+
+impl Run {
+    /// Journals `run_finished` and makes the summary: this attempt's steps, replayed.
+    fn finish(&self, status: RunStatus, journal: String) -> Result<RunSummary, Error> {
+        let history = self
+            .summary
+            .lock()
+            .map(|s| s.history().clone())
+            .unwrap_or_default();
+        let count = |pred: fn(StepStatus) -> bool| history.count(pred) as u32;
+        let finished = EventKind::RunFinished {
+            status,
+            duration_ms: self.started.elapsed().as_millis() as u64,
+            succeeded: count(StepStatus::is_success),
+            failed: count(|s| s == StepStatus::Failed),
+            skipped: count(|s| s == StepStatus::Skipped),
+        };
+        self.emit(vec![finished]).map_err(state_err)?;
+        Ok(RunSummary {
+            reports: self.reports.lock().map(|r| r.clone()).unwrap_or_default(),
+            run_id: self.run_id.clone(),
+            workflow: self.bundle.root.name.clone(),
+            status,
+            duration: self.started.elapsed(),
+            journal,
+            // Steps still running when the run ended were cut short: they did not run to an
+            // end.
+            steps: history
+                .steps
+                .into_iter()
+                .map(|(k, mut s)| {
+                    if s.status == StepStatus::Running {
+                        s.status = StepStatus::NotRun;
+                    }
+                    (k, s)
+                })
+                .collect(),
+        })
+    }
+}
+
+pub(crate) fn state_err(e: crate::journal::StateError) -> Error {
+    Error::State(e.to_string())
 }

@@ -32,7 +32,14 @@ impl SourceFile {
 }
 
 /// What went wrong. One kind per check, so that tests can name what they expect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Each kind has a stable snake_case name ([`ProblemKind::as_str`]): it is the `kind` of
+/// `mcflow validate --output json`, which CI reads, so a name never changes when a variant is
+/// renamed in Rust (a test pins the list, and the README's table lists them).
+///
+/// A kind may carry what a CI job can act on (`unknown_name`: the name and the likely one);
+/// `--output json` prints it beside the message ([`Problem::to_json`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProblemKind {
     Io,
     Syntax,
@@ -41,23 +48,183 @@ pub enum ProblemKind {
     MissingField,
     DuplicateStepId,
     InvalidStepId,
+    InvalidVarName,
     UnknownNeeds,
     Cycle,
     NoAction,
     TwoActions,
     InvalidAction,
     TemplateSyntax,
-    UnknownName,
+    /// A template reads a name that will not exist (boxed: a [`Problem`] is an error type,
+    /// kept small).
+    UnknownName(Box<UnknownName>),
     StepNotBefore,
     BadDuration,
     BadPattern,
     BadRetry,
+    OutOfRange,
+    MisplacedField,
     MissingWorkflowFile,
     NestedWorkflow,
     UnknownParam,
     MissingParam,
     ParamNotAllowed,
+    BadSet,
     BadConfig,
+}
+
+/// What an [`ProblemKind::UnknownName`] is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownName {
+    /// The name as the template reads it: `params.spok`.
+    pub name: String,
+    /// The name it most likely meant, written in full: `params.spoke`.
+    pub suggestion: Option<String>,
+}
+
+impl ProblemKind {
+    /// Every kind, in the order the README lists them.
+    pub fn all() -> [ProblemKind; 28] {
+        [
+            ProblemKind::Io,
+            ProblemKind::Syntax,
+            ProblemKind::WrongType,
+            ProblemKind::UnknownField,
+            ProblemKind::MissingField,
+            ProblemKind::DuplicateStepId,
+            ProblemKind::InvalidStepId,
+            ProblemKind::InvalidVarName,
+            ProblemKind::UnknownNeeds,
+            ProblemKind::Cycle,
+            ProblemKind::NoAction,
+            ProblemKind::TwoActions,
+            ProblemKind::InvalidAction,
+            ProblemKind::TemplateSyntax,
+            ProblemKind::UnknownName(Box::new(UnknownName {
+                name: String::new(),
+                suggestion: None,
+            })),
+            ProblemKind::StepNotBefore,
+            ProblemKind::BadDuration,
+            ProblemKind::BadPattern,
+            ProblemKind::BadRetry,
+            ProblemKind::OutOfRange,
+            ProblemKind::MisplacedField,
+            ProblemKind::MissingWorkflowFile,
+            ProblemKind::NestedWorkflow,
+            ProblemKind::UnknownParam,
+            ProblemKind::MissingParam,
+            ProblemKind::ParamNotAllowed,
+            ProblemKind::BadSet,
+            ProblemKind::BadConfig,
+        ]
+    }
+
+    /// The stable name of the kind, as `mcflow validate --output json` prints it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ProblemKind::Io => "io",
+            ProblemKind::Syntax => "syntax",
+            ProblemKind::WrongType => "wrong_type",
+            ProblemKind::UnknownField => "unknown_field",
+            ProblemKind::MissingField => "missing_field",
+            ProblemKind::DuplicateStepId => "duplicate_step_id",
+            ProblemKind::InvalidStepId => "invalid_step_id",
+            ProblemKind::InvalidVarName => "invalid_var_name",
+            ProblemKind::UnknownNeeds => "unknown_needs",
+            ProblemKind::Cycle => "cycle",
+            ProblemKind::NoAction => "no_action",
+            ProblemKind::TwoActions => "two_actions",
+            ProblemKind::InvalidAction => "invalid_action",
+            ProblemKind::TemplateSyntax => "template_syntax",
+            ProblemKind::UnknownName(_) => "unknown_name",
+            ProblemKind::StepNotBefore => "step_not_before",
+            ProblemKind::BadDuration => "bad_duration",
+            ProblemKind::BadPattern => "bad_pattern",
+            ProblemKind::BadRetry => "bad_retry",
+            ProblemKind::OutOfRange => "out_of_range",
+            ProblemKind::MisplacedField => "misplaced_field",
+            ProblemKind::MissingWorkflowFile => "missing_workflow_file",
+            ProblemKind::NestedWorkflow => "nested_workflow",
+            ProblemKind::UnknownParam => "unknown_param",
+            ProblemKind::MissingParam => "missing_param",
+            ProblemKind::ParamNotAllowed => "param_not_allowed",
+            ProblemKind::BadSet => "bad_set",
+            ProblemKind::BadConfig => "bad_config",
+        }
+    }
+
+    /// What the kind means, one line (the README's table of kinds).
+    pub fn meaning(&self) -> &'static str {
+        match self {
+            ProblemKind::Io => "a file (workflow, config, values file) could not be read",
+            ProblemKind::Syntax => "the file is not valid YAML",
+            ProblemKind::WrongType => {
+                "a value has the wrong type or shape (a string where a list is expected, an output with both `regex` and `json`)"
+            }
+            ProblemKind::UnknownField => {
+                "a field the format does not have (with the closest one as help)"
+            }
+            ProblemKind::MissingField => {
+                "a required field is missing (`name`, `steps`, a step's `id`)"
+            }
+            ProblemKind::DuplicateStepId => "two steps have the same `id`",
+            ProblemKind::InvalidStepId => "a step `id` is not `[a-z][a-z0-9_]*`",
+            ProblemKind::InvalidVarName => "a name under `vars:` is not `[A-Za-z_][A-Za-z0-9_]*`",
+            ProblemKind::UnknownNeeds => "`needs` names a step that does not exist",
+            ProblemKind::Cycle => "steps need each other (or a step needs itself)",
+            ProblemKind::NoAction => "a step has no action",
+            ProblemKind::TwoActions => "a step has more than one action",
+            ProblemKind::InvalidAction => {
+                "an action is not valid as written (a `kube` op with a missing or conflicting field)"
+            }
+            ProblemKind::TemplateSyntax => "a template or expression does not parse",
+            ProblemKind::UnknownName(_) => {
+                "a template reads a name that will not exist (an unknown param, var, config key, step, step field or `run` field, `item` outside `for_each`)"
+            }
+            ProblemKind::StepNotBefore => {
+                "a template reads `steps.<id>` (itself or through a var) of a step that does not run before it (not among its `needs`)"
+            }
+            ProblemKind::BadDuration => "a duration (`timeout`, retry `delay`) does not parse",
+            ProblemKind::BadPattern => {
+                "an invalid regular expression (a param `pattern`, an output `regex`) or an output JSON pointer without its leading `/`"
+            }
+            ProblemKind::BadRetry => {
+                "a retry setting out of its range (`attempts` 0, `backoff` outside 1.0–100.0, `jitter` outside 0.0–1.0)"
+            }
+            ProblemKind::OutOfRange => "a number out of its range (`concurrency: 0`)",
+            ProblemKind::MisplacedField => {
+                "a field that does not apply where it is (`concurrency` on a step without `for_each`)"
+            }
+            ProblemKind::MissingWorkflowFile => "a nested workflow file does not exist",
+            ProblemKind::NestedWorkflow => {
+                "a nested workflow call that cannot be checked: a templated path, a file that calls itself, a file that is not a workflow"
+            }
+            ProblemKind::UnknownParam => {
+                "a value (`--set`, `--values`, a call's `with:`) for a param the workflow does not declare"
+            }
+            ProblemKind::MissingParam => "a required param has no value",
+            ProblemKind::ParamNotAllowed => {
+                "a param value not in its `enum` or not matching its `pattern`"
+            }
+            ProblemKind::BadSet => "a malformed `--set` (no `=`, or an empty name)",
+            ProblemKind::BadConfig => {
+                "the config file is not a valid mapping, or a param's `enum` template fails on it"
+            }
+        }
+    }
+}
+
+impl fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for ProblemKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
 }
 
 /// One problem, with where it is.
@@ -67,8 +234,10 @@ pub struct Problem {
     pub message: String,
     pub file: Option<Arc<SourceFile>>,
     pub loc: Option<Loc>,
-    pub label: Option<String>,
-    pub help: Option<String>,
+    // `Box<str>`: a `Problem` is the error of several functions and stays within clippy's
+    // `result_large_err` (128 bytes) with an `unknown_name`'s data.
+    pub label: Option<Box<str>>,
+    pub help: Option<Box<str>>,
 }
 
 impl Problem {
@@ -91,13 +260,31 @@ impl Problem {
     }
 
     pub fn label(mut self, label: impl Into<String>) -> Problem {
-        self.label = Some(label.into());
+        self.label = Some(label.into().into_boxed_str());
         self
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Problem {
-        self.help = Some(help.into());
+        self.help = Some(help.into().into_boxed_str());
         self
+    }
+
+    /// The problem as `mcflow validate --output json` prints it: `kind` (its stable name),
+    /// `message`, `file`, `line`, `column`, `help`, and what the kind carries.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut json = serde_json::json!({
+            "kind": self.kind,
+            "message": self.message,
+            "file": self.file.as_ref().map(|f| f.name()),
+            "line": self.loc.map(|l| l.line),
+            "column": self.loc.map(|l| l.column),
+            "help": self.help,
+        });
+        if let ProblemKind::UnknownName(unknown) = &self.kind {
+            json["name"] = serde_json::json!(unknown.name);
+            json["suggestion"] = serde_json::json!(unknown.suggestion);
+        }
+        json
     }
 
     /// `file:line:column` of the problem, when it has a place.
@@ -128,7 +315,7 @@ impl miette::Diagnostic for Problem {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let loc = self.loc?;
-        let label = self.label.clone().unwrap_or_else(|| "here".to_string());
+        let label = self.label.as_deref().unwrap_or("here").to_string();
         Some(Box::new(std::iter::once(LabeledSpan::new(
             Some(label),
             loc.offset,
@@ -139,7 +326,7 @@ impl miette::Diagnostic for Problem {
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         self.help
             .as_ref()
-            .map(|h| Box::new(h.as_str()) as Box<dyn fmt::Display>)
+            .map(|h| Box::new(&**h) as Box<dyn fmt::Display>)
     }
 }
 
@@ -321,6 +508,107 @@ pub fn did_you_mean<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The names are an interface (CI reads them): renaming a variant in Rust must not change
+    /// its name, and adding one must add it here, to `all()` and to the README.
+    #[test]
+    fn kind_names_are_pinned() {
+        let pinned: Vec<(String, &str)> = ProblemKind::all()
+            .iter()
+            .map(|k| {
+                let debug = format!("{k:?}");
+                let variant = debug.split([' ', '{', '(']).next().unwrap_or_default();
+                (variant.to_string(), k.as_str())
+            })
+            .collect();
+        let expected = [
+            ("Io", "io"),
+            ("Syntax", "syntax"),
+            ("WrongType", "wrong_type"),
+            ("UnknownField", "unknown_field"),
+            ("MissingField", "missing_field"),
+            ("DuplicateStepId", "duplicate_step_id"),
+            ("InvalidStepId", "invalid_step_id"),
+            ("InvalidVarName", "invalid_var_name"),
+            ("UnknownNeeds", "unknown_needs"),
+            ("Cycle", "cycle"),
+            ("NoAction", "no_action"),
+            ("TwoActions", "two_actions"),
+            ("InvalidAction", "invalid_action"),
+            ("TemplateSyntax", "template_syntax"),
+            ("UnknownName", "unknown_name"),
+            ("StepNotBefore", "step_not_before"),
+            ("BadDuration", "bad_duration"),
+            ("BadPattern", "bad_pattern"),
+            ("BadRetry", "bad_retry"),
+            ("OutOfRange", "out_of_range"),
+            ("MisplacedField", "misplaced_field"),
+            ("MissingWorkflowFile", "missing_workflow_file"),
+            ("NestedWorkflow", "nested_workflow"),
+            ("UnknownParam", "unknown_param"),
+            ("MissingParam", "missing_param"),
+            ("ParamNotAllowed", "param_not_allowed"),
+            ("BadSet", "bad_set"),
+            ("BadConfig", "bad_config"),
+        ];
+        let expected: Vec<(String, &str)> =
+            expected.iter().map(|(v, n)| (v.to_string(), *n)).collect();
+        assert_eq!(pinned, expected);
+        // Every variant is in all(): this match stops compiling when one is added.
+        for k in ProblemKind::all() {
+            match k {
+                ProblemKind::Io
+                | ProblemKind::Syntax
+                | ProblemKind::WrongType
+                | ProblemKind::UnknownField
+                | ProblemKind::MissingField
+                | ProblemKind::DuplicateStepId
+                | ProblemKind::InvalidStepId
+                | ProblemKind::InvalidVarName
+                | ProblemKind::UnknownNeeds
+                | ProblemKind::Cycle
+                | ProblemKind::NoAction
+                | ProblemKind::TwoActions
+                | ProblemKind::InvalidAction
+                | ProblemKind::TemplateSyntax
+                | ProblemKind::UnknownName(_)
+                | ProblemKind::StepNotBefore
+                | ProblemKind::BadDuration
+                | ProblemKind::BadPattern
+                | ProblemKind::BadRetry
+                | ProblemKind::OutOfRange
+                | ProblemKind::MisplacedField
+                | ProblemKind::MissingWorkflowFile
+                | ProblemKind::NestedWorkflow
+                | ProblemKind::UnknownParam
+                | ProblemKind::MissingParam
+                | ProblemKind::ParamNotAllowed
+                | ProblemKind::BadSet
+                | ProblemKind::BadConfig => {}
+            }
+        }
+    }
+
+    #[test]
+    fn kinds_serialize_as_their_names() {
+        for k in ProblemKind::all() {
+            assert_eq!(
+                serde_json::to_value(&k).unwrap(),
+                serde_json::json!(k.as_str())
+            );
+            assert_eq!(k.to_string(), k.as_str());
+        }
+    }
+
+    /// The README's table of kinds lists every kind with its meaning.
+    #[test]
+    fn readme_lists_every_kind() {
+        let readme = include_str!("../../README.md");
+        for k in ProblemKind::all() {
+            let row = format!("| `{}` | {} |", k.as_str(), k.meaning());
+            assert!(readme.contains(&row), "README.md lacks the row\n{row}");
+        }
+    }
 
     #[test]
     fn suggests_close_names() {

@@ -23,6 +23,12 @@ pub struct Workflow {
     /// Parameters, set with `--set name=value`, `--values file.yaml` or a parent's `with:`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub params: IndexMap<String, ParamSpec>,
+    /// Values named once and read by templates as `vars.<name>`: each a value or a template
+    /// over `params`, `config`, `run`, the vars above it and `steps` (a step reading a var that
+    /// reads `steps.<id>` must run after `<id>`). A string that is one `{{ expr }}` keeps the
+    /// expression's type. A var reading a sensitive param is sensitive.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub vars: IndexMap<String, serde_json::Value>,
     /// Defaults for every step.
     #[serde(default, skip_serializing_if = "Defaults::is_empty")]
     pub defaults: Defaults,

@@ -12,7 +12,7 @@ use base64::Engine;
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
 
 /// The roots a template can name.
-pub const ROOTS: [&str; 5] = ["params", "config", "steps", "item", "run"];
+pub const ROOTS: [&str; 6] = ["params", "vars", "config", "steps", "item", "run"];
 
 /// What `steps.<id>` holds.
 pub const STEP_FIELDS: [&str; 8] = [
@@ -51,59 +51,14 @@ fn build_environment() -> Environment<'static> {
     {
         env.set_syntax(syntax);
     }
-    env.add_filter("from_yaml", |s: String| -> Result<Value, Error> {
-        let v: serde_json::Value = crate::yaml::from_str(&s).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidOperation,
-                format!("from_yaml: {}", e.message),
-            )
-        })?;
-        Ok(value_of(&v))
-    });
-    env.add_filter("pem_fingerprints", |s: String| -> Vec<String> {
-        pem_fingerprints(&s)
-    });
-    env.add_function("read_file", |path: String| -> Result<String, Error> {
-        std::fs::read_to_string(&path).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidOperation,
-                format!("read_file({path}): {e}"),
-            )
-        })
-    });
-    env.add_function("linkerd_uses_link_gen", |version: String| {
-        linkerd_uses_link_gen(&version)
-    });
-    // `a | product(b)`: every pair [x, y], for a for_each over two lists (spokes × exports).
-    env.add_filter("product", |a: Vec<Value>, b: Vec<Value>| -> Vec<Value> {
-        a.iter()
-            .flat_map(|x| {
-                b.iter()
-                    .map(move |y| Value::from(vec![x.clone(), y.clone()]))
-            })
-            .collect()
-    });
-    // `s | pad(n)`: left-justify to n characters, for text tables.
-    // The width is bounded: `format!` panics on a width above u16::MAX, and a table column
-    // wider than a screen is a mistake anyway.
-    env.add_filter("pad", |s: String, width: usize| -> Result<String, Error> {
-        if width > PAD_MAX {
-            return Err(Error::new(
-                ErrorKind::InvalidOperation,
-                format!("pad: width {width} is too large (at most {PAD_MAX})"),
-            ));
-        }
-        Ok(format!("{s:<width$}"))
-    });
-    // `manifest | manifest_set('Link', 'spec.excludedLabels', [...])`: sets a field in every
-    // document of that kind of a multi-document YAML manifest.
-    env.add_filter(
-        "manifest_set",
-        |manifest: String, kind: String, path: String, value: Value| -> Result<String, Error> {
-            manifest_set(&manifest, &kind, &path, &value)
-                .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("manifest_set: {e}")))
-        },
-    );
+    add_data_filters(&mut env);
+    add_text_filters(&mut env);
+    add_cluster_helpers(&mut env);
+    env
+}
+
+/// Decoding and encoding: base64, JSON, regex captures.
+fn add_data_filters(env: &mut Environment<'static>) {
     env.add_filter("b64decode", |s: String| -> Result<String, Error> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(s.trim())
@@ -135,7 +90,67 @@ fn build_environment() -> Environment<'static> {
             })
         },
     );
-    env
+}
+
+/// Shaping text and lists: `product`, `pad`, `manifest_set`.
+fn add_text_filters(env: &mut Environment<'static>) {
+    // `a | product(b)`: every pair [x, y], for a for_each over two lists (spokes × exports).
+    env.add_filter("product", |a: Vec<Value>, b: Vec<Value>| -> Vec<Value> {
+        a.iter()
+            .flat_map(|x| {
+                b.iter()
+                    .map(move |y| Value::from(vec![x.clone(), y.clone()]))
+            })
+            .collect()
+    });
+    // `s | pad(n)`: left-justify to n characters, for text tables.
+    // The width is bounded: `format!` panics on a width above u16::MAX, and a table column
+    // wider than a screen is a mistake anyway.
+    env.add_filter("pad", |s: String, width: usize| -> Result<String, Error> {
+        if width > PAD_MAX {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("pad: width {width} is too large (at most {PAD_MAX})"),
+            ));
+        }
+        Ok(format!("{s:<width$}"))
+    });
+    // `manifest | manifest_set('Link', 'spec.excludedLabels', [...])`: sets a field in every
+    // document of that kind of a multi-document YAML manifest.
+    env.add_filter(
+        "manifest_set",
+        |manifest: String, kind: String, path: String, value: Value| -> Result<String, Error> {
+            manifest_set(&manifest, &kind, &path, &value)
+                .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("manifest_set: {e}")))
+        },
+    );
+}
+
+/// Reading what clusters and tools produce: YAML, PEM bundles, files, linkerd versions.
+fn add_cluster_helpers(env: &mut Environment<'static>) {
+    env.add_filter("from_yaml", |s: String| -> Result<Value, Error> {
+        let v: serde_json::Value = crate::yaml::from_str(&s).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("from_yaml: {}", e.message),
+            )
+        })?;
+        Ok(value_of(&v))
+    });
+    env.add_filter("pem_fingerprints", |s: String| -> Vec<String> {
+        pem_fingerprints(&s)
+    });
+    env.add_function("read_file", |path: String| -> Result<String, Error> {
+        std::fs::read_to_string(&path).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("read_file({path}): {e}"),
+            )
+        })
+    });
+    env.add_function("linkerd_uses_link_gen", |version: String| {
+        linkerd_uses_link_gen(&version)
+    });
 }
 
 /// SHA-256 fingerprints (hex, colon-free) of every certificate in a PEM bundle: how trust anchors

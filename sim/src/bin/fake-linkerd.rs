@@ -5,6 +5,10 @@
 //! (`"<subcommand words>:N"`, several separated by `;`) with `FAKE_LINKERD_STATE_DIR` holding
 //! the counters, `KUBECONFIG`.
 
+// Structure held by CI: no function over 80 lines (clippy.toml), no function with more than
+// seven arguments; an `allow` only with a one-line reason beside it.
+#![deny(clippy::too_many_lines, clippy::too_many_arguments)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -384,27 +388,8 @@ fn multicluster_check(cli: &Cli) -> ExitCode {
         return finish(&[api]);
     };
     let mut mc = Section::new("linkerd-multicluster");
-    let crd = ctx.get(
-        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/links.multicluster.linkerd.io",
-    );
-    match crd {
-        Ok(Some(_)) => mc.pass("Link CRD exists", &[]),
-        Ok(None) => {
-            mc.fail(
-                "Link CRD exists",
-                "multicluster.linkerd.io/Link CRD is missing",
-                "l5d-multicluster-link-crd-exists",
-            );
-            return finish(&[api, mc]);
-        }
-        Err(e) => {
-            mc.fail(
-                "Link CRD exists",
-                &e.to_string(),
-                "l5d-multicluster-link-crd-exists",
-            );
-            return finish(&[api, mc]);
-        }
+    if !link_crd_exists(&ctx, &mut mc) {
+        return finish(&[api, mc]);
     }
     let links = ctx
         .list("/apis/multicluster.linkerd.io/v1alpha3/links")
@@ -414,23 +399,7 @@ fn multicluster_check(cli: &Cli) -> ExitCode {
         .filter_map(|l| l["spec"]["targetClusterName"].as_str().map(String::from))
         .collect();
     mc.pass("Link resources are valid", &hubs);
-    let mut creds_missing = Vec::new();
-    for l in &links {
-        let hub = l["spec"]["targetClusterName"].as_str().unwrap_or_default();
-        let ns = l["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or("linkerd-multicluster");
-        let secret = l["spec"]["clusterCredentialsSecret"]
-            .as_str()
-            .map(String::from)
-            .unwrap_or(format!("cluster-credentials-{hub}"));
-        if !matches!(
-            ctx.get(&format!("/api/v1/namespaces/{ns}/secrets/{secret}")),
-            Ok(Some(_))
-        ) {
-            creds_missing.push(format!("{secret} ({hub})"));
-        }
-    }
+    let creds_missing = missing_credentials(&ctx, &links);
     if creds_missing.is_empty() {
         mc.pass("remote cluster access credentials are valid", &hubs);
     } else {
@@ -442,15 +411,7 @@ fn multicluster_check(cli: &Cli) -> ExitCode {
     }
     mc.pass("clusters share trust anchors", &hubs);
     mc.pass("service mirror controller has required permissions", &hubs);
-    let mut not_running = Vec::new();
-    for hub in &hubs {
-        let running = [format!("linkerd-service-mirror-{hub}"), format!("controller-{hub}")].iter().any(|n| {
-            matches!(ctx.get(&format!("/apis/apps/v1/namespaces/linkerd-multicluster/deployments/{n}")), Ok(Some(d)) if available(&d))
-        });
-        if !running {
-            not_running.push(hub.clone());
-        }
-    }
+    let not_running = hubs_without_service_mirror(&ctx, &hubs);
     if not_running.is_empty() {
         mc.pass("service mirror controllers are running", &hubs);
     } else {
@@ -463,10 +424,94 @@ fn multicluster_check(cli: &Cli) -> ExitCode {
             "l5d-multicluster-service-mirror-running",
         );
     }
-    // Mirrors: read each hub through the kubeconfig context named after it (as the simulator
-    // names contexts), and expect `<svc>-<hub>` for every exported service.
+    let missing = missing_mirrors(cli, &ctx, &hubs);
+    mc.pass(
+        "probe services able to communicate with all gateway mirrors",
+        &hubs,
+    );
+    if missing.is_empty() {
+        mc.pass("all mirror services have endpoints", &[]);
+    } else {
+        mc.fail(
+            "all mirror services have endpoints",
+            &format!(
+                "Some mirror services do not exist or have no endpoints:\n\t* {}",
+                missing.join("\n\t* ")
+            ),
+            "l5d-multicluster-services-endpoints",
+        );
+    }
+    mc.pass("all mirror services are part of a Link", &[]);
+    mc.pass("multicluster extension proxies are healthy", &[]);
+    mc.pass("multicluster extension proxies are up-to-date", &[]);
+    mc.pass("multicluster extension proxies and cli versions match", &[]);
+    finish(&[api, mc])
+}
+
+/// Check that the Link CRD exists; whether it does.
+fn link_crd_exists(ctx: &KubeContext, mc: &mut Section) -> bool {
+    let crd = ctx.get(
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/links.multicluster.linkerd.io",
+    );
+    let detail = match crd {
+        Ok(Some(_)) => {
+            mc.pass("Link CRD exists", &[]);
+            return true;
+        }
+        Ok(None) => "multicluster.linkerd.io/Link CRD is missing".to_string(),
+        Err(e) => e.to_string(),
+    };
+    mc.fail(
+        "Link CRD exists",
+        &detail,
+        "l5d-multicluster-link-crd-exists",
+    );
+    false
+}
+
+/// The credentials secrets of `links` that do not exist, as `<secret> (<hub>)`.
+fn missing_credentials(ctx: &KubeContext, links: &[Value]) -> Vec<String> {
     let mut missing = Vec::new();
-    for hub in &hubs {
+    for l in links {
+        let hub = l["spec"]["targetClusterName"].as_str().unwrap_or_default();
+        let ns = l["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("linkerd-multicluster");
+        let secret = l["spec"]["clusterCredentialsSecret"]
+            .as_str()
+            .map(String::from)
+            .unwrap_or(format!("cluster-credentials-{hub}"));
+        if !matches!(
+            ctx.get(&format!("/api/v1/namespaces/{ns}/secrets/{secret}")),
+            Ok(Some(_))
+        ) {
+            missing.push(format!("{secret} ({hub})"));
+        }
+    }
+    missing
+}
+
+/// The hubs with no available service mirror controller Deployment.
+fn hubs_without_service_mirror(ctx: &KubeContext, hubs: &[String]) -> Vec<String> {
+    let running = |hub: &String| {
+        [
+            format!("linkerd-service-mirror-{hub}"),
+            format!("controller-{hub}"),
+        ]
+        .iter()
+        .any(|n| {
+            matches!(ctx.get(&format!("/apis/apps/v1/namespaces/linkerd-multicluster/deployments/{n}")), Ok(Some(d)) if available(&d))
+        })
+    };
+    hubs.iter().filter(|h| !running(h)).cloned().collect()
+}
+
+/// The mirror services missing here, as `<ns>/<svc>-<hub>`: reads each hub through the
+/// kubeconfig context named after it (as the simulator names contexts), and expects
+/// `<svc>-<hub>` for every exported service.
+fn missing_mirrors(cli: &Cli, ctx: &KubeContext, hubs: &[String]) -> Vec<String> {
+    let mut missing = Vec::new();
+    for hub in hubs {
         let Ok(hub_ctx) = kubeconfig(cli).and_then(|k| k.context(Some(hub))) else {
             continue;
         };
@@ -486,31 +531,7 @@ fn multicluster_check(cli: &Cli) -> ExitCode {
             }
         }
     }
-    if missing.is_empty() {
-        mc.pass(
-            "probe services able to communicate with all gateway mirrors",
-            &hubs,
-        );
-        mc.pass("all mirror services have endpoints", &[]);
-    } else {
-        mc.pass(
-            "probe services able to communicate with all gateway mirrors",
-            &hubs,
-        );
-        mc.fail(
-            "all mirror services have endpoints",
-            &format!(
-                "Some mirror services do not exist or have no endpoints:\n\t* {}",
-                missing.join("\n\t* ")
-            ),
-            "l5d-multicluster-services-endpoints",
-        );
-    }
-    mc.pass("all mirror services are part of a Link", &[]);
-    mc.pass("multicluster extension proxies are healthy", &[]);
-    mc.pass("multicluster extension proxies are up-to-date", &[]);
-    mc.pass("multicluster extension proxies and cli versions match", &[]);
-    finish(&[api, mc])
+    missing
 }
 
 fn proxy_check(cli: &Cli) -> ExitCode {

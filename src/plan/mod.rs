@@ -1,0 +1,538 @@
+//! The plan: params bound, steps in execution order, `for_each` expanded where its list is
+//! known before the run, templates rendered as far as they can be (step outputs show as
+//! placeholders), secrets masked. `mcflow plan` prints it; `mcflow graph` draws it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use indexmap::IndexMap;
+use minijinja::value::Enumerator;
+use serde::Serialize;
+use std::sync::Arc;
+
+use crate::params::ParamValues;
+use crate::secrets::MASK;
+use crate::workflow::bundle::Bundle;
+use crate::workflow::graph::execution_order;
+use crate::workflow::item_key::item_key;
+use crate::workflow::model::{ForEach, WorkflowCall};
+use crate::workflow::step::{Action, ActionKind, StepSpec, ValidWorkflow};
+use crate::workflow::template::{self, STEP_FIELDS};
+use crate::workflow::vars::{self, Shown, VarsView};
+
+mod render;
+
+pub use render::{mermaid, render_text};
+
+/// A whole plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub workflow: String,
+    pub file: String,
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// The workflow's `vars:` as the run would compute them (masked when they read a sensitive
+    /// param; those that read steps say so).
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub vars: IndexMap<String, serde_json::Value>,
+    pub steps: Vec<PlannedStep>,
+}
+
+/// One step (or one `for_each` instance) of the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedStep {
+    /// The key the journal uses: `id`, `id[item]`, `parent.child`.
+    pub key: String,
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub action: ActionKind,
+    pub needs: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    /// `for_each` that can only be expanded at run time (it reads step outputs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub for_each: Option<String>,
+    pub sensitive: bool,
+    /// The action with its templates rendered.
+    pub rendered: serde_json::Value,
+    /// What a kube step would touch.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub touches: Vec<String>,
+    /// Steps of a nested workflow.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<PlannedStep>,
+}
+
+/// The template context for planning: outputs of steps are placeholders. Built once per
+/// workflow; `steps` is a view that makes a step's placeholders when a template reads them
+/// (building them all up front was a quarter of planning a 1,000-step workflow).
+struct PlanContext {
+    base: BTreeMap<&'static str, minijinja::Value>,
+    /// `base` as one value: the context of every step without an item (most of them).
+    without_item: minijinja::Value,
+}
+
+/// `steps` while planning: each `steps.<id>.<field>` (and `.outputs.<name>`) reads as the
+/// placeholder `<steps.id.field>`, or as the mask for a sensitive step. Made when a template
+/// reads it: building every step's placeholders up front was a quarter of planning a
+/// 1,000-step workflow.
+#[derive(Debug)]
+struct PlaceholderSteps {
+    /// Step id → its view.
+    steps: HashMap<String, minijinja::Value>,
+    /// Step ids in sorted order, for iteration.
+    order: Vec<String>,
+}
+
+/// [`STEP_FIELDS`] in the sorted order a JSON map of them lists them (tested).
+const SORTED_STEP_FIELDS: [&str; 8] = [
+    "error",
+    "exit_code",
+    "items",
+    "object",
+    "outputs",
+    "status",
+    "stderr",
+    "stdout",
+];
+
+/// `steps.<id>` (`is_outputs: false`) or `steps.<id>.outputs` (`is_outputs: true`).
+#[derive(Debug)]
+struct PlaceholderStep {
+    id: String,
+    sensitive: bool,
+    outputs: std::sync::Arc<[String]>,
+    is_outputs: bool,
+}
+
+impl PlaceholderSteps {
+    fn of(wf: &ValidWorkflow) -> PlaceholderSteps {
+        let steps = &wf.steps;
+        PlaceholderSteps {
+            steps: steps
+                .iter()
+                .map(|s| {
+                    let view = PlaceholderStep {
+                        id: s.id.clone(),
+                        sensitive: s.sensitive,
+                        outputs: sorted(s.outputs.keys()).into(),
+                        is_outputs: false,
+                    };
+                    (s.id.clone(), minijinja::Value::from_object(view))
+                })
+                .collect(),
+            // Sorted and without repeats, as the map of placeholders this replaced listed them.
+            order: sorted(steps.iter().map(|s| &s.id)),
+        }
+    }
+}
+
+/// Sorted, without repeats.
+fn sorted<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let set: std::collections::BTreeSet<&String> = names.collect();
+    set.into_iter().cloned().collect()
+}
+
+impl minijinja::value::Object for PlaceholderSteps {
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        self.steps.get(key.as_str()?).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.order.iter().map(|id| id.as_str().into()).collect())
+    }
+}
+
+impl PlaceholderStep {
+    fn shown(&self, path: String) -> minijinja::Value {
+        if self.sensitive {
+            MASK.into()
+        } else {
+            path.into()
+        }
+    }
+}
+
+impl minijinja::value::Object for PlaceholderStep {
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        let key = key.as_str()?;
+        let id = &self.id;
+        if self.is_outputs {
+            return self
+                .outputs
+                .iter()
+                .any(|o| o == key)
+                .then(|| self.shown(format!("<steps.{id}.outputs.{key}>")));
+        }
+        if key == "outputs" {
+            return Some(minijinja::Value::from_object(PlaceholderStep {
+                id: id.clone(),
+                sensitive: self.sensitive,
+                outputs: self.outputs.clone(),
+                is_outputs: true,
+            }));
+        }
+        STEP_FIELDS
+            .contains(&key)
+            .then(|| self.shown(format!("<steps.{id}.{key}>")))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        if self.is_outputs {
+            Enumerator::Values(self.outputs.iter().map(|o| o.as_str().into()).collect())
+        } else {
+            Enumerator::Str(&SORTED_STEP_FIELDS)
+        }
+    }
+}
+
+impl PlanContext {
+    fn new(
+        wf: &ValidWorkflow,
+        params: &serde_json::Value,
+        config: &serde_json::Value,
+    ) -> PlanContext {
+        let run = serde_json::json!({ "id": "<run.id>", "started_at": "<run.started_at>", "workflow": wf.name, "dir": wf.base_dir() });
+        let mut pairs: Vec<(&'static str, minijinja::Value)> = vec![
+            ("params", template::value_of(params)),
+            ("config", template::value_of(config)),
+            (
+                "steps",
+                minijinja::Value::from_object(PlaceholderSteps::of(wf)),
+            ),
+            ("run", template::value_of(&run)),
+        ];
+        pairs.push((
+            "vars",
+            VarsView::value_showing(&wf.vars, &pairs, shown_vars(wf)),
+        ));
+        let base: BTreeMap<&'static str, minijinja::Value> = pairs.into_iter().collect();
+        let without_item = minijinja::Value::from(base.clone());
+        PlanContext { base, without_item }
+    }
+
+    /// The context of one step (or one `for_each` instance, with its `item`).
+    fn with_item(&self, item: Option<&serde_json::Value>) -> minijinja::Value {
+        let Some(item) = item else {
+            return self.without_item.clone();
+        };
+        let mut ctx = self.base.clone();
+        ctx.insert("item", template::value_of(item));
+        minijinja::Value::from(ctx)
+    }
+}
+
+/// How the plan shows the vars it cannot compute: those reading steps (known only during the
+/// run) as `<vars.name>`, those reading a sensitive param masked.
+fn shown_vars(wf: &ValidWorkflow) -> HashMap<String, Shown> {
+    let sensitive: Vec<String> = wf
+        .params
+        .iter()
+        .filter(|(_, spec)| spec.sensitive)
+        .map(|(name, _)| name.clone())
+        .collect();
+    let secret = vars::reading_params(&wf.vars, &sensitive);
+    wf.vars
+        .iter()
+        .filter_map(|v| {
+            let shown = if !v.steps.is_empty() {
+                Shown::Placeholder
+            } else if secret.contains(v.name.as_str()) {
+                Shown::Masked(MASK)
+            } else {
+                return None;
+            };
+            Some((v.name.clone(), shown))
+        })
+        .collect()
+}
+
+/// The vars of `wf` as the plan shows them.
+fn planned_vars(
+    wf: &ValidWorkflow,
+    params: &serde_json::Value,
+    config: &serde_json::Value,
+) -> Result<IndexMap<String, serde_json::Value>, String> {
+    let ctx = PlanContext::new(wf, params, config).with_item(None);
+    let view = ctx.get_attr("vars").map_err(|e| e.to_string())?;
+    wf.vars
+        .iter()
+        .map(|v| {
+            let value = if v.steps.is_empty() {
+                let value = view.get_attr(&v.name).map_err(|e| template::describe(&e))?;
+                template::to_json(&value)?
+            } else {
+                let steps: Vec<String> = v.steps.iter().map(|s| format!("steps.{s}")).collect();
+                serde_json::json!(format!("<at run time: reads {}>", steps.join(", ")))
+            };
+            Ok((v.name.clone(), value))
+        })
+        .collect()
+}
+
+/// Does this expression read step outputs, itself or through a var (so it can only be
+/// evaluated during the run)?
+fn reads_steps(expr: &str, wf: &ValidWorkflow) -> bool {
+    template::names_in_expression(expr)
+        .map(|names| {
+            names.iter().any(|n| {
+                n.starts_with("steps.")
+                    || n.strip_prefix("vars.").is_some_and(|v| {
+                        let v = v.split('.').next().unwrap_or(v);
+                        wf.vars.iter().any(|s| s.name == v && !s.steps.is_empty())
+                    })
+            })
+        })
+        .unwrap_or(true)
+}
+
+/// Builds the plan of a validated bundle with bound params.
+pub fn build(
+    bundle: &Bundle,
+    params: &ParamValues,
+    config: &serde_json::Value,
+) -> Result<Plan, String> {
+    let root = &bundle.root;
+    let shown_params: BTreeMap<String, serde_json::Value> = params
+        .iter()
+        .map(|(k, v)| {
+            let sensitive = root.params.get(k).is_some_and(|s| s.sensitive);
+            (
+                k.clone(),
+                if sensitive {
+                    serde_json::json!(MASK)
+                } else {
+                    v.clone()
+                },
+            )
+        })
+        .collect();
+    let params_json = serde_json::to_value(&shown_params).map_err(|e| e.to_string())?;
+    let steps = plan_workflow(bundle, root, &params_json, config, "")?;
+    Ok(Plan {
+        workflow: root.name.clone(),
+        file: root.path().display().to_string(),
+        params: shown_params,
+        vars: planned_vars(root, &params_json, config)?,
+        steps,
+    })
+}
+
+fn plan_workflow(
+    bundle: &Bundle,
+    wf: &ValidWorkflow,
+    params: &serde_json::Value,
+    config: &serde_json::Value,
+    prefix: &str,
+) -> Result<Vec<PlannedStep>, String> {
+    let steps = &wf.steps;
+    let deps: Vec<&[usize]> = steps.iter().map(|s| &s.needs[..]).collect();
+    let plan_ctx = PlanContext::new(wf, params, config);
+    // Keys of each step's instances, so that dependents can name them.
+    let mut keys: HashMap<usize, Vec<String>> = HashMap::new();
+    let mut out = Vec::new();
+    for i in execution_order(&deps) {
+        let step = &steps[i];
+        let needs: Vec<String> = deps[i]
+            .iter()
+            .flat_map(|d| keys.get(d).cloned().unwrap_or_default())
+            .collect();
+        let items = planned_items(step, wf, &plan_ctx)?;
+        let runtime_for_each = match (&step.for_each, &items) {
+            (Some(ForEach::Expr(e)), None) => Some(e.clone()),
+            _ => None,
+        };
+        let instances: Vec<(String, Option<serde_json::Value>)> = match items {
+            Some(items) => items
+                .into_iter()
+                .map(|it| (format!("{prefix}{}[{}]", step.id, item_key(&it)), Some(it)))
+                .collect(),
+            None => vec![(format!("{prefix}{}", step.id), None)],
+        };
+        keys.insert(i, instances.iter().map(|(k, _)| k.clone()).collect());
+        for (key, item) in instances {
+            // Items known only at run time show as a placeholder, like step outputs.
+            let placeholder = serde_json::json!("<item>");
+            let item = item
+                .as_ref()
+                .or(runtime_for_each.as_ref().map(|_| &placeholder));
+            let ctx = plan_ctx.with_item(item);
+            let action = step.action.kind();
+            let mut rendered = step.action.to_json();
+            // Each string on its own: one that reads a step's output (not known before the
+            // run) stays a template without hiding what the others render to.
+            render_leniently(&mut rendered, &mut |src: &str| {
+                template::render(src, &ctx).unwrap_or_else(|_| src.to_string())
+            });
+            let mut rendered = if step.sensitive {
+                mask_stdin(rendered)
+            } else {
+                rendered
+            };
+            let nested = match &step.action {
+                Action::Workflow(call) => {
+                    plan_nested(bundle, wf, call, &ctx, &mut rendered, config, &key)?
+                }
+                _ => Vec::new(),
+            };
+            let touches = if action == ActionKind::Kube {
+                kube_touches(&rendered)
+            } else {
+                Vec::new()
+            };
+            out.push(PlannedStep {
+                key,
+                id: step.id.clone(),
+                name: step.name.clone(),
+                action,
+                needs: needs.clone(),
+                when: step.when.clone(),
+                for_each: runtime_for_each.clone(),
+                sensitive: step.sensitive,
+                rendered,
+                touches,
+                steps: nested,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The items of a `for_each` known before the run (a list, or an expression that reads no
+/// step output); `None` when the step has none or they are known only at run time.
+fn planned_items(
+    step: &StepSpec,
+    wf: &ValidWorkflow,
+    plan_ctx: &PlanContext,
+) -> Result<Option<Vec<serde_json::Value>>, String> {
+    match &step.for_each {
+        None => Ok(None),
+        Some(ForEach::List(l)) => Ok(Some(l.clone())),
+        Some(ForEach::Expr(e)) if !reads_steps(e, wf) => {
+            let ctx = plan_ctx.with_item(None);
+            let v = template::eval(e, &ctx)
+                .map_err(|err| format!("step `{}`: for_each: {err}", step.id))?;
+            match template::to_json(&v)? {
+                serde_json::Value::Array(a) => Ok(Some(a)),
+                _ => Err(format!(
+                    "step `{}`: for_each does not yield a list",
+                    step.id
+                )),
+            }
+        }
+        Some(ForEach::Expr(_)) => Ok(None),
+    }
+}
+
+/// The plan of a `workflow:` step's child, its params from `with:` and its defaults; a param
+/// the child calls sensitive is masked wherever the plan shows it (in `rendered` too).
+fn plan_nested(
+    bundle: &Bundle,
+    caller: &ValidWorkflow,
+    call: &WorkflowCall,
+    ctx: &minijinja::Value,
+    rendered: &mut serde_json::Value,
+    config: &serde_json::Value,
+    key: &str,
+) -> Result<Vec<PlannedStep>, String> {
+    let Some(child) = bundle.called(caller, &call.path) else {
+        return Ok(Vec::new());
+    };
+    let mut child_params = serde_json::Map::new();
+    for (name, v) in &call.with {
+        let value = template::render_value(v, ctx).unwrap_or_else(|_| v.clone());
+        child_params.insert(name.clone(), value);
+    }
+    for (name, spec) in &child.params {
+        if !child_params.contains_key(name)
+            && let Some(d) = &spec.default
+        {
+            child_params.insert(name.clone(), d.clone());
+        }
+        if spec.sensitive && child_params.contains_key(name) {
+            child_params.insert(name.clone(), serde_json::json!(MASK));
+            if let Some(w) = rendered.get_mut("with").and_then(|w| w.as_object_mut())
+                && w.contains_key(name)
+            {
+                w.insert(name.clone(), serde_json::json!(MASK));
+            }
+        }
+    }
+    plan_workflow(
+        bundle,
+        child,
+        &serde_json::Value::Object(child_params),
+        config,
+        &format!("{key}."),
+    )
+}
+
+/// A stdin of a sensitive step may hold the secret: never shown.
+fn mask_stdin(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(o) = v.as_object_mut()
+        && o.contains_key("stdin")
+    {
+        o.insert("stdin".into(), serde_json::json!(MASK));
+    }
+    v
+}
+
+/// What a rendered kube action would touch.
+fn kube_touches(rendered: &serde_json::Value) -> Vec<String> {
+    serde_json::from_value::<crate::kube::KubeAction>(rendered.clone())
+        .map(|a| a.describe())
+        .unwrap_or_default()
+}
+
+/// Renders every template string with `lenient` (which leaves a string that cannot be
+/// rendered before the run as written), in place. Only template strings are replaced (most strings are not
+/// templates, and copying every one was a third of planning's allocations).
+fn render_leniently(v: &mut serde_json::Value, lenient: &mut impl FnMut(&str) -> String) {
+    use serde_json::Value as J;
+    match v {
+        J::String(s) if template::is_template(s) => *s = lenient(s),
+        J::Array(items) => items.iter_mut().for_each(|i| render_leniently(i, lenient)),
+        J::Object(map) => {
+            map.values_mut().for_each(|v| render_leniently(v, lenient));
+            // Keys may be templates too (`set: { "{{ config.argocd.label }}": "true" }`).
+            if map.keys().any(|k| template::is_template(k)) {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(k, v)| (lenient(&k), v))
+                    .collect();
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_step_fields_are_the_step_fields_sorted() {
+        let mut fields = STEP_FIELDS;
+        fields.sort_unstable();
+        assert_eq!(fields, SORTED_STEP_FIELDS);
+    }
+
+    /// `steps` lists what a JSON map of placeholders listed: ids and fields in sorted order.
+    #[test]
+    fn steps_list_in_sorted_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.yaml");
+        std::fs::write(
+            &path,
+            "name: w\nsteps:\n  - id: b\n    run: [echo, b]\n    outputs: { z: { json: /z }, a: { json: /a } }\n  - id: a\n    run: [echo, a]\n  - id: show\n    needs: [a, b]\n    print: \"{{ steps | list }} {{ steps.b | list }} {{ steps.b.outputs | list }} {{ steps.b.outputs.a }}\"\n",
+        )
+        .unwrap();
+        let bundle = crate::workflow::validate::load_and_validate(&path, None).unwrap();
+        let plan = build(&bundle, &ParamValues::new(), &serde_json::json!({})).unwrap();
+        let show = plan.steps.iter().find(|s| s.id == "show").unwrap();
+        assert_eq!(
+            show.rendered["text"],
+            "['a', 'b', 'show'] ['error', 'exit_code', 'items', 'object', 'outputs', 'status', \
+             'stderr', 'stdout'] ['a', 'z'] <steps.b.outputs.a>"
+        );
+    }
+}

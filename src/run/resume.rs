@@ -1,0 +1,148 @@
+//! Resuming a run: the checks that refuse a resume, what changed since the run started, the
+//! steps already done.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::launch::file_hashes;
+use super::{RunOptions, Setup, execute, state_err};
+use crate::config::Config;
+use crate::error::Error;
+use crate::journal::{Event, EventKind, FileRef, JournalWriter, RunStatus, StateDir};
+use crate::report::{Reporter, RunSummary};
+use crate::workflow::bundle::Bundle;
+use crate::workflow::validate::load_and_validate;
+
+/// Resumes run `run_id`: succeeded steps are skipped, the rest run again.
+pub async fn resume(
+    run_id: &str,
+    allow_changed: bool,
+    opts: RunOptions,
+    reporter: Box<dyn Reporter>,
+) -> Result<RunSummary, Error> {
+    let state = StateDir::new(&opts.state_dir);
+    let run_id = state.existing(run_id).map_err(state_err)?;
+    // Lock first: a second resume fails here, naming the holder.
+    let journal = JournalWriter::open(&state, &run_id).map_err(state_err)?;
+    let read = crate::journal::read(journal.path()).map_err(state_err)?;
+    let Some(EventKind::RunStarted {
+        workflow,
+        files,
+        config,
+        params,
+        masked_params,
+        dry_run,
+        ..
+    }) = read.events.first().map(|e| e.kind.clone())
+    else {
+        return Err(Error::State(format!(
+            "{}: the journal does not start with run_started",
+            journal.path().display()
+        )));
+    };
+    refuse_unresumable(&run_id, &read.events, dry_run, opts.dry_run, &masked_params)?;
+    let cfg = Config::load(
+        Some(Path::new(
+            &config.as_ref().map(|c| c.path.clone()).unwrap_or_default(),
+        ))
+        .filter(|p| !p.as_os_str().is_empty()),
+    )
+    .map_err(|p| Error::State(format!("cannot reload the run's config: {}", p.message)))?;
+    let bundle = load_and_validate(Path::new(&workflow), Some(&cfg.value))?;
+    let changed = changed_since(&bundle, &files, config.as_ref(), &cfg);
+    if !changed.is_empty() && !allow_changed {
+        return Err(Error::State(format!(
+            "run {run_id} cannot resume: changed since it started: {}; pass --allow-changed to resume anyway",
+            changed.join(", ")
+        )));
+    }
+    // The latest outcome of a step wins: a success that a later attempt replaced (started
+    // again, then failed or cut short) is not done any more.
+    let done = crate::journal::replay::replay(&read.events).done();
+    let mut reporter = reporter;
+    if read.torn_tail {
+        reporter.note(&format!(
+            "warning: {}: the last line was cut short (a crash mid-write) and was ignored",
+            journal.path().display()
+        ));
+    }
+    let setup = Setup {
+        bundle,
+        config: cfg,
+        first_event: EventKind::RunResumed {
+            run_id: run_id.clone(),
+            pid: std::process::id(),
+            changed,
+        },
+        run_id,
+        journal,
+        done,
+        params: serde_json::to_value(&params).unwrap_or_default(),
+    };
+    execute(setup, opts, reporter).await
+}
+
+/// A run that cannot be resumed as asked: it succeeded, it was a dry run (or was not), or it
+/// has sensitive params that were never journaled.
+fn refuse_unresumable(
+    run_id: &str,
+    events: &[Event],
+    dry_run: bool,
+    now_dry_run: bool,
+    masked_params: &[String],
+) -> Result<(), Error> {
+    if let Some(EventKind::RunFinished {
+        status: RunStatus::Succeeded,
+        ..
+    }) = events.last().map(|e| &e.kind)
+    {
+        return Err(Error::State(format!(
+            "run {run_id} already succeeded; nothing to resume"
+        )));
+    }
+    if dry_run != now_dry_run {
+        let (was, now) = if dry_run {
+            ("a --dry-run run", "without --dry-run")
+        } else {
+            ("a real run", "with --dry-run")
+        };
+        return Err(Error::State(format!(
+            "run {run_id} was {was}; it cannot be resumed {now} (its steps did {} change the clusters); start a new run",
+            if dry_run { "not" } else { "really" }
+        )));
+    }
+    if !masked_params.is_empty() {
+        return Err(Error::State(format!(
+            "run {run_id} has sensitive params ({}) that were not journaled; start a new run",
+            masked_params.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// What changed since the run started: its workflow files and its config.
+fn changed_since(
+    bundle: &Bundle,
+    files: &BTreeMap<String, String>,
+    config: Option<&FileRef>,
+    cfg: &Config,
+) -> Vec<String> {
+    let mut changed = Vec::new();
+    let now = file_hashes(bundle);
+    for (path, sha) in files {
+        if now.get(path) != Some(sha) {
+            changed.push(format!("workflow file {path}"));
+        }
+    }
+    for path in now.keys() {
+        if !files.contains_key(path) {
+            changed.push(format!("workflow file {path} (new)"));
+        }
+    }
+    if let Some(c) = config
+        && cfg.sha256.as_deref() != Some(c.sha256.as_str())
+    {
+        changed.push(format!("config {}", c.path));
+    }
+    changed
+}

@@ -1,0 +1,556 @@
+//! The scheduler of one workflow level: starts steps whose dependencies are done (up to
+//! `--max-parallel` leaf actions at once), expands `for_each`, evaluates `when`, retries, and
+//! writes every event to the journal (one write + one fsync per batch) before acting on it.
+//!
+//! It is a single loop that owns the bookkeeping; attempts run as futures and report back, so
+//! that no two places decide a step's fate.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use futures::future::LocalBoxFuture as BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
+use minijinja::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::attempt::{Attempt, without_output};
+use super::executor::{StepError, StepOutput};
+use super::results::StepResults;
+use super::{Run, StepFate};
+use crate::journal::EventKind;
+use crate::workflow::item_key::item_key;
+use crate::workflow::step::{Action, StepSpec, ValidWorkflow};
+use crate::workflow::template;
+
+/// How a workflow level ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LevelOutcome {
+    Succeeded,
+    Failed,
+    Interrupted,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum State {
+    Waiting,
+    Active { pending: usize, failed: bool },
+    Done(StepFate),
+}
+
+struct Instance {
+    step: usize,
+    key: String,
+    item: Option<serde_json::Value>,
+    attempt: u32,
+    started: Instant,
+    /// The time of the first attempt, for the duration of the whole step.
+    first_started: Instant,
+}
+
+enum Msg {
+    Attempt {
+        inst: usize,
+        result: Result<StepOutput, StepError>,
+    },
+    RetryDue {
+        inst: usize,
+    },
+}
+
+/// Runs the steps of `wf` with `params`; keys get `prefix` (`parent.` for nested workflows).
+/// `rerun`: this level runs again as a whole (its calling step is re-running a success because
+/// what it read changed), so its steps' earlier successes are not reused.
+pub fn run_level<'a>(
+    run: &'a Run,
+    wf: &'a ValidWorkflow,
+    params: serde_json::Value,
+    prefix: String,
+    rerun: bool,
+) -> BoxFuture<'a, LevelOutcome> {
+    async move {
+        let mut level = Level::new(run, wf, params, prefix);
+        level.rerun = rerun;
+        level.run().await
+    }
+    .boxed_local()
+}
+
+mod resume;
+mod start;
+
+struct Level<'a> {
+    run: &'a Run,
+    wf: &'a ValidWorkflow,
+    steps: &'a [StepSpec],
+    deps: Vec<Vec<usize>>,
+    state: Vec<State>,
+    params: Value,
+    config: Value,
+    run_value: Value,
+    /// What finished steps left, as `steps.<id>` in templates.
+    results: StepResults,
+    prefix: String,
+    instances: Vec<Instance>,
+    /// Instances whose next attempt is journaled and may start.
+    launch: Vec<(usize, Option<OwnedSemaphorePermit>)>,
+    /// Attempts allowed to start (dependencies, concurrency, retry delay all satisfied) that
+    /// wait for a `--max-parallel` slot; their `step_started` is journaled when they get one.
+    ready: VecDeque<usize>,
+    /// Instances of each step not started yet (a for_each `concurrency` holds them back).
+    queued: Vec<VecDeque<usize>>,
+    /// Started instances of each step that have not ended (retry waits included).
+    in_flight: Vec<usize>,
+    batch: Vec<EventKind>,
+    sensitive: Vec<bool>,
+    /// Steps with an instance run (not reused) by this process: on resume, a step done
+    /// earlier is run again when one of its dependencies runs again (a dependency that had
+    /// failed with `continue_on_error`), since what it read has changed.
+    ran: Vec<bool>,
+    /// See [`run_level`].
+    rerun: bool,
+}
+
+impl<'a> Level<'a> {
+    fn new(run: &'a Run, wf: &'a ValidWorkflow, params: serde_json::Value, prefix: String) -> Self {
+        let steps = &wf.steps[..];
+        // A sensitive param is a secret from the start: masked wherever it shows up, and every
+        // step that reads it is sensitive.
+        let sensitive_params: Vec<String> = wf
+            .params
+            .iter()
+            .filter(|(_, spec)| spec.sensitive)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in &sensitive_params {
+            match params.get(name) {
+                Some(serde_json::Value::String(v)) => run.redactor.add_exact(v),
+                Some(v) if !v.is_null() => run.redactor.add_exact(&v.to_string()),
+                _ => {}
+            }
+        }
+        let run_value = template::value_of(&serde_json::json!({
+            "id": run.run_id,
+            "started_at": run.started_at,
+            "workflow": wf.name,
+            "dir": wf.base_dir(),
+        }));
+        Level {
+            run,
+            wf,
+            steps,
+            deps: steps.iter().map(|s| s.needs.clone()).collect(),
+            state: vec![State::Waiting; steps.len()],
+            params: template::value_of(&params),
+            config: template::value_of(&run.config.value),
+            run_value,
+            results: StepResults::new(steps),
+            prefix,
+            instances: Vec::new(),
+            launch: Vec::new(),
+            ready: VecDeque::new(),
+            queued: vec![VecDeque::new(); steps.len()],
+            in_flight: vec![0; steps.len()],
+            batch: Vec::new(),
+            sensitive: crate::secrets::effective_sensitivity(steps, &wf.vars, &sensitive_params),
+            ran: vec![false; steps.len()],
+            rerun: false,
+        }
+    }
+
+    fn context(&self, item: Option<&serde_json::Value>) -> Value {
+        let mut pairs: Vec<(&str, Value)> = vec![
+            ("params", self.params.clone()),
+            ("config", self.config.clone()),
+            ("steps", self.results.view()),
+            ("run", self.run_value.clone()),
+        ];
+        pairs.push((
+            "vars",
+            crate::workflow::vars::VarsView::value(&self.wf.vars, &pairs),
+        ));
+        if let Some(i) = item {
+            pairs.push(("item", template::value_of(i)));
+        }
+        Value::from_pairs(pairs)
+    }
+
+    async fn run(mut self) -> LevelOutcome {
+        let mut running: FuturesUnordered<BoxFuture<'a, Msg>> = FuturesUnordered::new();
+        let mut ticker = tokio::time::interval(Duration::from_millis(200));
+        let ticks = self.run.wants_ticks();
+        let cancel = self.run.cancel.clone();
+        let permits = self.run.permits.clone();
+        loop {
+            self.start_ready();
+            self.take_slots(&permits);
+            // Everything decided so far reaches the disk before anything acts on it.
+            if let Err(e) = self.run.emit(std::mem::take(&mut self.batch)) {
+                self.run.fatal(e);
+                return LevelOutcome::Failed;
+            }
+            for (inst, permit) in std::mem::take(&mut self.launch) {
+                running.push(self.attempt_future(inst, permit));
+            }
+            if running.is_empty() && self.ready.is_empty() {
+                break;
+            }
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => {
+                    // Dropping the futures kills their processes; in-flight steps have no end
+                    // event, so a resume runs them again.
+                    drop(running);
+                    return LevelOutcome::Interrupted;
+                }
+                Some(msg) = running.next() => self.handle(msg, &mut running),
+                // All slots are taken (by other levels too): wait for one to free up.
+                Ok(permit) = permits.clone().acquire_owned(), if !self.ready.is_empty() => {
+                    self.start_attempt(permit);
+                }
+                _ = ticker.tick(), if ticks => self.run.tick(),
+            }
+        }
+        let failed = self.state.iter().any(|s| {
+            matches!(
+                s,
+                State::Done(StepFate::Failed {
+                    continue_on_error: false
+                })
+            )
+        });
+        if failed || self.run.is_fatal() {
+            LevelOutcome::Failed
+        } else {
+            LevelOutcome::Succeeded
+        }
+    }
+
+    /// Starts every step whose dependencies are done, until nothing more changes.
+    fn start_ready(&mut self) {
+        loop {
+            let mut changed = false;
+            for i in 0..self.steps.len() {
+                if self.state[i] != State::Waiting {
+                    continue;
+                }
+                let mut all_done = true;
+                let mut failed_dep = None;
+                for &d in &self.deps[i] {
+                    match &self.state[d] {
+                        State::Done(
+                            StepFate::Failed {
+                                continue_on_error: false,
+                            }
+                            | StepFate::Blocked,
+                        ) => failed_dep = Some(d),
+                        State::Done(_) => {}
+                        _ => all_done = false,
+                    }
+                }
+                if !all_done {
+                    continue;
+                }
+                changed = true;
+                if let Some(d) = failed_dep {
+                    let how = if self.state[d] == State::Done(StepFate::Blocked) {
+                        "which did not run"
+                    } else {
+                        "which failed"
+                    };
+                    let reason = format!("needs `{}`, {how}", self.steps[d].id);
+                    self.finish_step(i, StepFate::Blocked, Some(reason));
+                    continue;
+                }
+                // Once a step has failed, nothing new starts: steps already running finish,
+                // then the run fails (a resume picks up from there).
+                if let Some(f) = self.failed_step() {
+                    let reason = format!("not started: `{}` failed", self.steps[f].id);
+                    self.finish_step(i, StepFate::Blocked, Some(reason));
+                    continue;
+                }
+                self.start_step(i);
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
+    /// A step of this level that failed (not `continue_on_error`), if any.
+    fn failed_step(&self) -> Option<usize> {
+        self.state.iter().enumerate().find_map(|(k, st)| match st {
+            State::Done(StepFate::Failed {
+                continue_on_error: false,
+            }) => Some(k),
+            State::Active { failed: true, .. } if !self.steps[k].continue_on_error => Some(k),
+            _ => None,
+        })
+    }
+
+    fn key_of(&self, i: usize, item: Option<&serde_json::Value>) -> String {
+        match item {
+            Some(it) => format!("{}{}[{}]", self.prefix, self.steps[i].id, item_key(it)),
+            None => format!("{}{}", self.prefix, self.steps[i].id),
+        }
+    }
+
+    /// Starts queued instances of step `i` while its `concurrency` allows: their first
+    /// `step_started` is journaled when they really start.
+    fn admit(&mut self, i: usize) {
+        let step = &self.steps[i];
+        let limit = step.concurrency.map_or(usize::MAX, |c| c.max(1) as usize);
+        while self.in_flight[i] < limit {
+            let Some(inst) = self.queued[i].pop_front() else {
+                break;
+            };
+            self.in_flight[i] += 1;
+            self.enqueue(inst);
+        }
+    }
+
+    /// An attempt may start: a nested workflow starts now (it takes no slot: its own steps do);
+    /// a leaf step waits in `ready` for a `--max-parallel` slot.
+    fn enqueue(&mut self, inst: usize) {
+        if matches!(
+            self.steps[self.instances[inst].step].action,
+            Action::Workflow(_)
+        ) {
+            self.journal_start(inst);
+            self.launch.push((inst, None));
+        } else {
+            self.ready.push_back(inst);
+        }
+    }
+
+    /// Gives free `--max-parallel` slots to ready attempts, in order.
+    fn take_slots(&mut self, permits: &Arc<Semaphore>) {
+        while !self.ready.is_empty() {
+            match permits.clone().try_acquire_owned() {
+                Ok(permit) => self.start_attempt(permit),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Starts the first ready attempt with its slot: journaled, then launched.
+    fn start_attempt(&mut self, permit: OwnedSemaphorePermit) {
+        if let Some(inst) = self.ready.pop_front() {
+            self.journal_start(inst);
+            self.launch.push((inst, Some(permit)));
+        }
+    }
+
+    fn journal_start(&mut self, inst: usize) {
+        let i = self.instances[inst].step;
+        let max_attempts = self.steps[i].retry.attempts;
+        let instance = &mut self.instances[inst];
+        let now = Instant::now();
+        instance.started = now;
+        if instance.attempt == 1 {
+            instance.first_started = now;
+        }
+        self.batch.push(EventKind::StepStarted {
+            step: instance.key.clone(),
+            attempt: instance.attempt,
+            max_attempts,
+            name: self.steps[i].name.clone(),
+        });
+    }
+
+    fn mark_instance_failed(&mut self, i: usize) {
+        match &mut self.state[i] {
+            State::Active { failed, .. } => *failed = true,
+            s => {
+                *s = State::Active {
+                    pending: 0,
+                    failed: true,
+                }
+            }
+        }
+    }
+
+    fn fail_step(&mut self, i: usize, error: String) {
+        let key = self.key_of(i, None);
+        let continue_on_error = self.steps[i].continue_on_error;
+        self.batch.push(EventKind::StepFailed {
+            step: key,
+            attempt: 0,
+            error: self.run.redactor.redact(&error),
+            duration_ms: 0,
+            continue_on_error,
+        });
+        self.state[i] = State::Done(StepFate::Failed { continue_on_error });
+    }
+
+    fn finish_step(&mut self, i: usize, fate: StepFate, skip_reason: Option<String>) {
+        if let Some(reason) = skip_reason {
+            self.batch.push(EventKind::StepSkipped {
+                step: self.key_of(i, None),
+                reason,
+            });
+        }
+        self.state[i] = State::Done(fate);
+    }
+
+    /// All instances of step `i` are over: decide the step's fate.
+    fn settle(&mut self, i: usize) {
+        let State::Active { pending: 0, failed } = self.state[i] else {
+            return;
+        };
+        let step = &self.steps[i];
+        self.results
+            .settle(i, &step.id, step.for_each.is_some(), failed);
+        self.state[i] = State::Done(if failed {
+            StepFate::Failed {
+                continue_on_error: step.continue_on_error,
+            }
+        } else {
+            StepFate::Succeeded
+        });
+    }
+
+    fn attempt_future(
+        &self,
+        inst: usize,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> BoxFuture<'a, Msg> {
+        let instance = &self.instances[inst];
+        let attempt = Attempt {
+            run: self.run,
+            wf: self.wf,
+            step: &self.steps[instance.step],
+            ctx: self.context(instance.item.as_ref()),
+            key: instance.key.clone(),
+            rerun_children: self.rerun,
+        };
+        async move {
+            let result = attempt.run(permit).await;
+            Msg::Attempt { inst, result }
+        }
+        .boxed_local()
+    }
+
+    fn handle(&mut self, msg: Msg, running: &mut FuturesUnordered<BoxFuture<'a, Msg>>) {
+        match msg {
+            Msg::RetryDue { inst } => {
+                self.instances[inst].attempt += 1;
+                self.enqueue(inst);
+            }
+            Msg::Attempt {
+                inst,
+                result: Ok(out),
+            } => self.attempt_succeeded(inst, out),
+            Msg::Attempt {
+                inst,
+                result: Err(err),
+            } => {
+                if let Some(delay) = self.attempt_failed(inst, err) {
+                    running.push(
+                        async move {
+                            tokio::time::sleep(delay).await;
+                            Msg::RetryDue { inst }
+                        }
+                        .boxed_local(),
+                    );
+                }
+            }
+        }
+    }
+
+    fn attempt_succeeded(&mut self, inst: usize, out: StepOutput) {
+        let Instance {
+            step: i,
+            ref key,
+            ref item,
+            attempt,
+            first_started,
+            ..
+        } = self.instances[inst];
+        let (key, item) = (key.clone(), item.clone());
+        let sensitive = self.sensitive[i];
+        let redactor = &self.run.redactor;
+        if sensitive {
+            // Everything this step produced is secret from now on.
+            redactor.add(&out.record.stdout);
+            redactor.add(&out.record.stderr);
+            for s in out.record.outputs.values().filter_map(|v| v.as_str()) {
+                redactor.add(s);
+            }
+        }
+        self.results.succeeded(i, item.as_ref(), out.record.clone());
+        // A sensitive step's output is never journaled; anything else is, redacted.
+        let result = (!sensitive).then(|| {
+            let mut r = out.record.clone();
+            r.stdout = redactor.redact(&r.stdout);
+            r.stderr = redactor.redact(&r.stderr);
+            if let serde_json::Value::Object(o) =
+                redactor.redact_json(&serde_json::Value::Object(std::mem::take(&mut r.outputs)))
+            {
+                r.outputs = o;
+            }
+            r.object = r.object.map(|o| redactor.redact_json(&o));
+            r
+        });
+        if matches!(self.steps[i].action, Action::Print(_)) && !sensitive {
+            self.run.add_report(redactor.redact(&out.record.stdout));
+        }
+        self.batch.push(EventKind::StepSucceeded {
+            step: key,
+            attempt,
+            duration_ms: first_started.elapsed().as_millis() as u64,
+            result,
+            sensitive,
+            summary: out.summary.map(|s| redactor.redact(&s)),
+        });
+        self.instance_over(i);
+    }
+
+    /// An attempt failed: journal it and return the pause before the next attempt, or, when
+    /// none is due (out of attempts, a permanent error, Ctrl-C), fail the instance.
+    fn attempt_failed(&mut self, inst: usize, err: StepError) -> Option<Duration> {
+        let instance = &self.instances[inst];
+        let (i, attempt, key) = (instance.step, instance.attempt, instance.key.clone());
+        let step = &self.steps[i];
+        let message = if self.sensitive[i] {
+            without_output(&err.message)
+        } else {
+            err.message
+        };
+        let message = self.run.redactor.redact(&message);
+        if err.retryable && attempt < step.retry.attempts && !self.run.cancel.is_cancelled() {
+            let delay = step.retry.delay_after(attempt, err.retry_after);
+            self.batch.push(EventKind::AttemptFailed {
+                step: key,
+                attempt,
+                error: message,
+                retry_in_ms: delay.as_millis() as u64,
+            });
+            return Some(delay);
+        }
+        let item = instance.item.clone();
+        let duration_ms = instance.first_started.elapsed().as_millis() as u64;
+        let continue_on_error = step.continue_on_error;
+        self.results.failed(i, item.as_ref(), &message);
+        self.batch.push(EventKind::StepFailed {
+            step: key,
+            attempt,
+            error: message,
+            duration_ms,
+            continue_on_error,
+        });
+        self.mark_instance_failed(i);
+        self.instance_over(i);
+        None
+    }
+
+    fn instance_over(&mut self, i: usize) {
+        self.in_flight[i] = self.in_flight[i].saturating_sub(1);
+        self.admit(i);
+        if let State::Active { pending, .. } = &mut self.state[i] {
+            *pending = pending.saturating_sub(1);
+        }
+        self.settle(i);
+    }
+}

@@ -1,0 +1,213 @@
+//! Keeps secrets out of everything mcflow writes: every string that leaves a run (journal,
+//! progress, JSON events, errors) passes through a [`Redactor`] that knows the sensitive values
+//! seen so far.
+
+use std::sync::{Arc, RwLock};
+
+#[cfg(test)]
+use base64::Engine;
+
+use super::MASK;
+
+/// Values shorter than this are not registered: masking "true" everywhere helps nobody.
+const MIN_SECRET_LEN: usize = 8;
+
+/// The set of secret strings of a run.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    secrets: Arc<RwLock<Vec<String>>>,
+}
+
+impl Redactor {
+    /// Registers a secret text: itself, each of its lines, and what base64 lines in it decode to
+    /// (a link manifest holds a token inside a base64 kubeconfig).
+    pub fn add(&self, text: &str) {
+        let mut found = Vec::new();
+        collect(text, &mut found, 0);
+        if found.is_empty() {
+            return;
+        }
+        if let Ok(mut s) = self.secrets.write() {
+            for f in found {
+                if !s.contains(&f) {
+                    s.push(f);
+                }
+            }
+            // Longest first, so that a secret containing another is masked whole.
+            s.sort_by_key(|x| std::cmp::Reverse(x.len()));
+        }
+    }
+
+    /// Registers a secret value as it is, however short (a sensitive param: the workflow
+    /// author said it is secret).
+    pub fn add_exact(&self, value: &str) {
+        let value = value.trim();
+        if value.is_empty() {
+            return;
+        }
+        if let Ok(mut s) = self.secrets.write() {
+            if !s.iter().any(|x| x == value) {
+                s.push(value.to_string());
+            }
+            s.sort_by_key(|x| std::cmp::Reverse(x.len()));
+        }
+    }
+
+    /// `text` with every known secret replaced by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        let Ok(secrets) = self.secrets.read() else {
+            return MASK.to_string();
+        };
+        let mut out = text.to_string();
+        for s in secrets.iter() {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), MASK);
+            }
+        }
+        out
+    }
+
+    /// Redacts every string inside a JSON value.
+    pub fn redact_json(&self, v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::String(s) => serde_json::Value::String(self.redact(s)),
+            serde_json::Value::Array(a) => {
+                serde_json::Value::Array(a.iter().map(|x| self.redact_json(x)).collect())
+            }
+            serde_json::Value::Object(o) => serde_json::Value::Object(
+                o.iter()
+                    .map(|(k, x)| (k.clone(), self.redact_json(x)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.secrets.read().map(|s| s.is_empty()).unwrap_or(false)
+    }
+}
+
+/// The secret strings in a sensitive output. Kubernetes manifests (the link output) are read
+/// precisely: every Secret's `data`/`stringData` value, its base64 decoding, and inside a decoded
+/// kubeconfig the credentials (`token`, `client-key-data`, `password`, ...). Names, namespaces and
+/// other fields stay readable, so that `cluster-credentials-internal` is not masked in every later
+/// line. Any other output is secret as a whole, line by line.
+fn collect(text: &str, out: &mut Vec<String>, depth: u8) {
+    let t = text.trim();
+    if t.len() >= MIN_SECRET_LEN {
+        out.push(t.to_string());
+    }
+    if depth > 3 {
+        return;
+    }
+    if let Ok(docs) = crate::yaml::parse_documents(t)
+        && !docs.is_empty()
+        && docs.iter().all(|d| d.is_object())
+    {
+        for doc in &docs {
+            collect_structured(doc, out, depth);
+        }
+        return;
+    }
+    for line in t.lines() {
+        let line = line.trim();
+        if line.len() >= MIN_SECRET_LEN && line != t {
+            out.push(line.to_string());
+        }
+    }
+}
+
+/// Keys whose values are credentials wherever they appear.
+const CREDENTIAL_KEYS: [&str; 8] = [
+    "token",
+    "password",
+    "client-key-data",
+    "client-certificate-data",
+    "id-token",
+    "refresh-token",
+    "secret",
+    "kubeconfig",
+];
+
+fn collect_structured(doc: &serde_json::Value, out: &mut Vec<String>, depth: u8) {
+    let is_secret = doc.get("kind").and_then(|k| k.as_str()) == Some("Secret");
+    if is_secret {
+        for field in ["data", "stringData"] {
+            if let Some(map) = doc.get(field).and_then(|d| d.as_object()) {
+                for v in map.values().filter_map(|v| v.as_str()) {
+                    add_value(v, field == "data", out, depth);
+                }
+            }
+        }
+    }
+    walk_credentials(doc, out, depth);
+}
+
+fn add_value(v: &str, base64_encoded: bool, out: &mut Vec<String>, depth: u8) {
+    let v = v.trim();
+    if v.len() >= MIN_SECRET_LEN {
+        out.push(v.to_string());
+    }
+    if base64_encoded && let Some(decoded) = super::decode_base64(v) {
+        collect(&decoded, out, depth + 1);
+    }
+}
+
+fn walk_credentials(v: &serde_json::Value, out: &mut Vec<String>, depth: u8) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, x) in map {
+                match x.as_str() {
+                    Some(s) if CREDENTIAL_KEYS.contains(&k.to_ascii_lowercase().as_str()) => {
+                        add_value(s, k.ends_with("-data"), out, depth);
+                    }
+                    _ => walk_credentials(x, out, depth),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            items.iter().for_each(|x| walk_credentials(x, out, depth))
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_secrets_and_what_base64_hides() {
+        let r = Redactor::default();
+        let kubeconfig = "users:\n- name: x\n  user:\n    token: canary-TOKEN-1234567\n";
+        let b64 = base64::engine::general_purpose::STANDARD.encode(kubeconfig);
+        r.add(&format!("kind: Secret\ndata:\n  kubeconfig: {b64}\n"));
+        assert_eq!(
+            r.redact("error: canary-TOKEN-1234567 bad"),
+            "error: *** bad"
+        );
+        assert!(!r.redact(&format!("x {b64} y")).contains(&b64));
+        assert_eq!(r.redact("nothing secret"), "nothing secret");
+    }
+
+    #[test]
+    fn names_in_a_link_manifest_stay_readable() {
+        let r = Redactor::default();
+        let kubeconfig = "apiVersion: v1\nkind: Config\nusers:\n- name: internal\n  user:\n    token: canary-TOKEN-1234567\n";
+        let b64 = base64::engine::general_purpose::STANDARD.encode(kubeconfig);
+        r.add(&format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: cluster-credentials-internal\n  namespace: linkerd-multicluster\ndata:\n  kubeconfig: {b64}\n---\napiVersion: multicluster.linkerd.io/v1alpha3\nkind: Link\nmetadata:\n  name: internal\nspec:\n  targetClusterName: internal\n"
+        ));
+        assert_eq!(
+            r.redact("Service monitoring/alloy-internal"),
+            "Service monitoring/alloy-internal"
+        );
+        assert_eq!(
+            r.redact("cluster-credentials-internal"),
+            "cluster-credentials-internal"
+        );
+        assert_eq!(r.redact("x canary-TOKEN-1234567 y"), "x *** y");
+        assert!(!r.redact(&b64).contains(&b64));
+    }
+}

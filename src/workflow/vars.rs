@@ -1,0 +1,252 @@
+//! `vars:`: values a workflow computes once and names, read by templates as `vars.<name>`.
+//!
+//! A var is a value or a template, rendered against params, config, `run`, the vars above it
+//! and the outputs of steps. A var is rendered when a template reads it, with what the reader
+//! sees: so a var may read `steps.<id>`, and validation checks that every step reading the var
+//! runs after the steps the var reads. A string that is one `{{ expr }}` keeps the
+//! expression's type (a boolean stays a boolean), as a nested workflow's `with:` does.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use indexmap::IndexMap;
+use minijinja::Value;
+use minijinja::value::{Enumerator, Object};
+
+use super::load::LoadedWorkflow;
+use super::template;
+use crate::yaml::PathSeg;
+
+/// One entry of `vars:`, with what it reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VarSpec {
+    pub name: String,
+    /// As written: a value, or a template.
+    pub value: serde_json::Value,
+    /// The params it reads, itself or through the vars it reads.
+    pub params: BTreeSet<String>,
+    /// The steps it reads (`steps.<id>`), itself or through the vars it reads.
+    pub steps: BTreeSet<String>,
+}
+
+/// The vars of a workflow in order, each with what it reads. A name a var cannot read (a later
+/// var, a syntax error) is left for validation to report.
+pub fn specs(vars: &IndexMap<String, serde_json::Value>) -> Vec<VarSpec> {
+    let mut out: Vec<VarSpec> = Vec::with_capacity(vars.len());
+    for (name, value) in vars {
+        let mut spec = VarSpec {
+            name: name.clone(),
+            value: value.clone(),
+            params: BTreeSet::new(),
+            steps: BTreeSet::new(),
+        };
+        for read in names_in_value(value) {
+            let mut parts = read.split('.');
+            let (root, second) = (parts.next().unwrap_or_default(), parts.next());
+            match (root, second) {
+                ("params", Some(p)) => {
+                    spec.params.insert(p.to_string());
+                }
+                ("steps", Some(id)) => {
+                    spec.steps.insert(id.to_string());
+                }
+                ("vars", Some(v)) => {
+                    if let Some(earlier) = out.iter().find(|e| e.name == v) {
+                        spec.params.extend(earlier.params.iter().cloned());
+                        spec.steps.extend(earlier.steps.iter().cloned());
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push(spec);
+    }
+    out
+}
+
+/// The vars of a loaded workflow in the order the file writes them (the model's map is read
+/// through JSON, which sorts keys): a var reads only the vars above it.
+pub fn in_written_order(wf: &LoadedWorkflow) -> IndexMap<String, serde_json::Value> {
+    let node = wf.root.lookup(&[PathSeg::Key("vars".into())]);
+    let crate::yaml::Value::Map(entries) = &node.value else {
+        return wf.workflow.vars.clone();
+    };
+    entries
+        .iter()
+        .filter_map(|(k, _)| Some((k.name.clone(), wf.workflow.vars.get(&k.name)?.clone())))
+        .collect()
+}
+
+/// Every name the templates inside `value` read (syntax errors are validation's to report).
+pub fn names_in_value(value: &serde_json::Value) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    visit_strings(value, &mut |s| {
+        if template::is_template(s) {
+            names.extend(template::names_in_template(s).unwrap_or_default());
+        }
+    });
+    names
+}
+
+fn visit_strings<'a>(v: &'a serde_json::Value, f: &mut impl FnMut(&'a str)) {
+    match v {
+        serde_json::Value::String(s) => f(s),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| visit_strings(x, f)),
+        serde_json::Value::Object(o) => o.iter().for_each(|(k, x)| {
+            f(k);
+            visit_strings(x, f);
+        }),
+        _ => {}
+    }
+}
+
+/// The vars (transitively) reading a param in `params`: a var derived from a secret is one.
+pub fn reading_params<'a>(vars: &'a [VarSpec], params: &[String]) -> HashSet<&'a str> {
+    vars.iter()
+        .filter(|v| v.params.iter().any(|p| params.contains(p)))
+        .map(|v| v.name.as_str())
+        .collect()
+}
+
+/// How a view shows a var instead of computing it (`mcflow plan`).
+#[derive(Debug, Clone)]
+pub enum Shown {
+    /// `<vars.name>`: it reads steps, whose outputs are not known before the run.
+    Placeholder,
+    /// The mask: it reads a sensitive param.
+    Masked(&'static str),
+}
+
+/// `vars` in a template context: each var rendered when it is first read, against `base`
+/// (params, config, steps, run: what the reader sees, `item` aside) and the vars above it.
+#[derive(Debug)]
+pub struct VarsView {
+    vars: Arc<[VarSpec]>,
+    base: Vec<(&'static str, Value)>,
+    shown: HashMap<String, Shown>,
+    rendered: Mutex<HashMap<String, Value>>,
+}
+
+impl VarsView {
+    /// The view a run's templates read.
+    pub fn value(vars: &Arc<[VarSpec]>, base: &[(&'static str, Value)]) -> Value {
+        Self::value_showing(vars, base, HashMap::new())
+    }
+
+    /// A view where the vars in `shown` are not computed but shown as it says.
+    pub fn value_showing(
+        vars: &Arc<[VarSpec]>,
+        base: &[(&'static str, Value)],
+        shown: HashMap<String, Shown>,
+    ) -> Value {
+        Value::from_object(VarsView {
+            vars: vars.clone(),
+            base: base.to_vec(),
+            shown,
+            rendered: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn compute(self: &Arc<Self>, spec: &VarSpec) -> Value {
+        match self.shown.get(&spec.name) {
+            Some(Shown::Placeholder) => return Value::from(format!("<vars.{}>", spec.name)),
+            Some(Shown::Masked(mask)) => return Value::from(*mask),
+            None => {}
+        }
+        let mut pairs = self.base.clone();
+        pairs.push(("vars", Value::from_dyn_object(self.clone())));
+        let ctx = Value::from_pairs(pairs);
+        match template::render_value(&spec.value, &ctx) {
+            Ok(v) => template::value_of(&v),
+            Err(e) => Value::from(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("var `{}`: {e}", spec.name),
+            )),
+        }
+    }
+}
+
+impl Object for VarsView {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let name = key.as_str()?;
+        if let Some(v) = self.rendered.lock().ok()?.get(name) {
+            return Some(v.clone());
+        }
+        let spec = self.vars.iter().find(|v| v.name == name)?;
+        let value = self.compute(spec);
+        if let Ok(mut cache) = self.rendered.lock() {
+            cache.insert(name.to_string(), value.clone());
+        }
+        Some(value)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.vars.iter().map(|v| v.name.as_str().into()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(yaml: &str) -> Arc<[VarSpec]> {
+        let map: IndexMap<String, serde_json::Value> = crate::yaml::from_str(yaml).unwrap();
+        specs(&map).into()
+    }
+
+    fn base(params: serde_json::Value) -> Vec<(&'static str, Value)> {
+        vec![("params", template::value_of(&params))]
+    }
+
+    #[test]
+    fn a_var_reads_params_and_earlier_vars_and_keeps_its_type() {
+        let v = vars(
+            "ns: \"{{ params.app }}-system\"\nlabel: \"app={{ vars.ns }}\"\nbig: \"{{ params.n > 2 }}\"\n",
+        );
+        let ctx = Value::from_pairs([(
+            "vars",
+            VarsView::value(&v, &base(serde_json::json!({"app": "shop", "n": 3}))),
+        )]);
+        assert_eq!(
+            template::render("{{ vars.label }}", &ctx).unwrap(),
+            "app=shop-system"
+        );
+        assert_eq!(template::eval("vars.big", &ctx).unwrap(), Value::from(true));
+    }
+
+    #[test]
+    fn what_a_var_reads_includes_what_its_vars_read() {
+        let v = vars(
+            "version: \"{{ steps.cli.outputs.version }}\"\ntoken: \"{{ params.token }}\"\nboth: \"{{ vars.version }} {{ vars.token }}\"\n",
+        );
+        assert_eq!(v[2].steps, BTreeSet::from(["cli".to_string()]));
+        assert_eq!(v[2].params, BTreeSet::from(["token".to_string()]));
+        let secret = reading_params(&v, &["token".to_string()]);
+        assert_eq!(secret, HashSet::from(["token", "both"]));
+    }
+
+    #[test]
+    fn a_view_can_show_a_var_instead_of_computing_it() {
+        let v = vars("mode: \"{{ steps.cli.stdout }}\"\nkey: \"{{ params.key }}\"\n");
+        let shown = HashMap::from([
+            ("mode".to_string(), Shown::Placeholder),
+            ("key".to_string(), Shown::Masked("***")),
+        ]);
+        let ctx = Value::from_pairs([(
+            "vars",
+            VarsView::value_showing(&v, &base(serde_json::json!({"key": "s3cret"})), shown),
+        )]);
+        assert_eq!(
+            template::render("{{ vars.mode }} {{ vars.key }}", &ctx).unwrap(),
+            "<vars.mode> ***"
+        );
+    }
+
+    #[test]
+    fn a_failing_var_names_itself() {
+        let v = vars("bad: \"{{ params.missing.deeper }}\"\n");
+        let ctx = Value::from_pairs([("vars", VarsView::value(&v, &base(serde_json::json!({}))))]);
+        let err = template::render("x{{ vars.bad }}", &ctx).unwrap_err();
+        assert!(err.contains("var `bad`"), "{err}");
+    }
+}

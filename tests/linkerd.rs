@@ -1,0 +1,420 @@
+//! The Linkerd workflows end to end on three simulated clusters (internal, production,
+//! nonproduction) with the fake linkerd: the repository's own workflows/ and config/, run by the
+//! real binary from the repository root.
+
+mod support;
+
+use mcflow_sim::{Fault, Scenario};
+use serde_json::Value;
+use support::clusters::{CLUSTERS, Linkerd, SPOKES};
+
+fn steps_started_after(events: &[Value], marker: &str) -> Vec<String> {
+    let start = events
+        .iter()
+        .rposition(|e| e["event"] == marker)
+        .expect("marker event");
+    events[start..]
+        .iter()
+        .filter(|e| e["event"] == "step_started")
+        .map(|e| e["step"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn assert_linked_and_mirrored(world: &Linkerd) {
+    for spoke in SPOKES {
+        let c = world.sim.cluster(spoke);
+        let links = c
+            .list(
+                "multicluster.linkerd.io/v1alpha3",
+                "Link",
+                Some("linkerd-multicluster"),
+                "",
+            )
+            .expect("list links");
+        assert_eq!(links.len(), 1, "{spoke} has exactly one Link");
+        let mirror = c
+            .get("v1", "Service", "monitoring", "alloy-internal")
+            .unwrap_or_else(|| panic!("alloy-internal mirrored on {spoke}"));
+        assert_eq!(
+            mirror["metadata"]["labels"]["mirror.linkerd.io/mirrored-service"],
+            "true"
+        );
+    }
+}
+
+#[test]
+fn fresh_bootstrap_links_both_spokes_and_mirrors_alloy_then_a_rerun_changes_nothing() {
+    let world = Linkerd::new(Scenario::linkerd_fresh());
+    let out = world.mcflow(&["run", "workflows/bootstrap.yaml"]);
+    out.assert_code(0);
+    let shown = out.all();
+    assert!(shown.contains("0 problem(s)"), "verify table: {shown}");
+    assert!(shown.contains("journal: "), "{shown}");
+    assert_linked_and_mirrored(&world);
+
+    // The Argo CD cluster secrets were found by their decoded name and labelled.
+    let hub = world.sim.cluster("internal");
+    for spoke in SPOKES {
+        let name = Scenario::argocd_secret_name(spoke);
+        let secret = hub
+            .get("v1", "Secret", "argocd", &name)
+            .expect("cluster secret");
+        assert_eq!(
+            secret["metadata"]["labels"]["spydersoft.io/linkerd-multicluster"],
+            "true"
+        );
+    }
+
+    let before = world.resource_versions();
+    let again = world.mcflow(&["run", "workflows/bootstrap.yaml"]);
+    again.assert_code(0);
+    assert_eq!(
+        world.resource_versions(),
+        before,
+        "a second bootstrap changes nothing"
+    );
+    assert_linked_and_mirrored(&world);
+}
+
+#[test]
+fn a_failing_link_fails_the_run_and_resume_finishes_without_redoing_preflight_or_production() {
+    let world = Linkerd::new(Scenario::linkerd_fresh());
+    // The nonproduction spoke refuses every write to linkerd-multicluster objects.
+    world
+        .sim
+        .cluster("nonproduction")
+        .inject_fault(Fault::status("/namespaces/linkerd-multicluster/", 500).method("PATCH"));
+    let out = world.mcflow(&["run", "workflows/bootstrap.yaml"]);
+    out.assert_code(1);
+    let shown = out.all();
+    assert!(shown.contains("link[nonproduction].apply_link"), "{shown}");
+
+    world.sim.cluster("nonproduction").clear_faults();
+    let resumed = world.mcflow(&["resume", "--last"]);
+    resumed.assert_code(0);
+    let started = steps_started_after(&world.journal(), "run_resumed");
+    assert!(
+        started.iter().all(|s| !s.starts_with("reachable")
+            && !s.starts_with("control_plane")
+            && !s.starts_with("trust_")
+            && !s.starts_with("link[production]")),
+        "resume re-ran finished steps: {started:?}"
+    );
+    assert!(
+        started.iter().any(|s| s.starts_with("link[nonproduction]")),
+        "{started:?}"
+    );
+    assert_linked_and_mirrored(&world);
+}
+
+#[test]
+fn a_foreign_trust_anchor_fails_preflight_with_fingerprints_and_writes_nothing() {
+    let world = Linkerd::new(Scenario::linkerd_fresh().foreign_trust_roots("production"));
+    for c in CLUSTERS {
+        world.sim.cluster(c).clear_request_log();
+    }
+    let out = world.mcflow(&["run", "workflows/bootstrap.yaml"]);
+    out.assert_code(1);
+    let shown = out.all();
+    assert!(
+        shown.contains("production does not share the hub's trust anchor"),
+        "{shown}"
+    );
+    // Both fingerprints: 64 hex digits for internal and for production.
+    let fp = regex::Regex::new(r"internal=[0-9a-f]{64}.*production=[0-9a-f]{64}").unwrap();
+    assert!(fp.is_match(&shown.replace('\n', " ")), "{shown}");
+    for c in CLUSTERS {
+        let writes: Vec<_> = world
+            .sim
+            .cluster(c)
+            .request_log()
+            .into_iter()
+            .filter(|r| !matches!(r.method.as_str(), "GET" | "HEAD"))
+            .collect();
+        assert!(writes.is_empty(), "{c} saw writes: {writes:?}");
+    }
+}
+
+#[test]
+fn verify_reports_a_missing_mirror_with_a_hint() {
+    let world = Linkerd::new(Scenario::linkerd_fresh());
+    world
+        .mcflow(&["run", "workflows/bootstrap.yaml"])
+        .assert_code(0);
+    // Stop exporting alloy: the mirrors go away.
+    world
+        .sim
+        .cluster("internal")
+        .merge_patch(
+            "v1",
+            "Service",
+            "monitoring",
+            "alloy",
+            serde_json::json!({"metadata": {"labels": {"mirror.linkerd.io/exported": null}}}),
+        )
+        .expect("unexport");
+    world
+        .sim
+        .cluster("production")
+        .wait_until(std::time::Duration::from_secs(10), |c| {
+            c.get("v1", "Service", "monitoring", "alloy-internal")
+                .is_none()
+        })
+        .then_some(())
+        .expect("mirror removed");
+    let out = world.mcflow(&["run", "workflows/verify.yaml"]);
+    out.assert_code(1);
+    let shown = out.all();
+    assert!(
+        shown.contains("mirror monitoring/alloy-internal  FAIL: not mirrored (hint:"),
+        "{shown}"
+    );
+    assert!(shown.contains("problem(s)"), "{shown}");
+}
+
+#[test]
+fn link_spoke_runs_on_its_own() {
+    let world = Linkerd::new(Scenario::linkerd_fresh().export_alloy(true));
+    let spoke = world.sim.cluster("nonproduction");
+    // Alloy runs on the spokes too: the mirror lands in their `monitoring` namespace.
+    spoke
+        .apply_yaml("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n")
+        .expect("namespace");
+    install_multicluster(&world, "nonproduction");
+
+    // The exact command of the runbook, on its own.
+    let out = world.mcflow(&[
+        "run",
+        "workflows/link-spoke.yaml",
+        "--set",
+        "spoke=nonproduction",
+    ]);
+    out.assert_code(0);
+    let links = spoke
+        .list(
+            "multicluster.linkerd.io/v1alpha3",
+            "Link",
+            Some("linkerd-multicluster"),
+            "",
+        )
+        .expect("list");
+    assert_eq!(links.len(), 1);
+    spoke
+        .wait_until(std::time::Duration::from_secs(10), |c| {
+            c.get("v1", "Service", "monitoring", "alloy-internal")
+                .is_some()
+        })
+        .then_some(())
+        .expect("alloy mirrored");
+}
+
+/// Installs linkerd-multicluster on the hub and `spoke` through the Argo CD path, as bootstrap
+/// has it done, so that link-spoke can run on its own.
+fn install_multicluster(world: &Linkerd, spoke: &str) {
+    let hub = world.sim.cluster("internal");
+    hub.apply_yaml(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: in-cluster-cluster\n  namespace: argocd\n  labels:\n    argocd.argoproj.io/secret-type: cluster\n    spydersoft.io/linkerd-multicluster: \"true\"\nstringData:\n  name: in-cluster\n  server: https://kubernetes.default.svc\n",
+    )
+    .expect("in-cluster secret");
+    hub.merge_patch(
+        "v1",
+        "Secret",
+        "argocd",
+        &Scenario::argocd_secret_name(spoke),
+        serde_json::json!({"metadata": {"labels": {"spydersoft.io/linkerd-multicluster": "true"}}}),
+    )
+    .expect("label");
+    hub.wait_until(std::time::Duration::from_secs(10), |c| {
+        c.get("v1", "Service", "linkerd-multicluster", "linkerd-gateway")
+            .is_some()
+    })
+    .then_some(())
+    .expect("gateway installed");
+    world
+        .sim
+        .cluster(spoke)
+        .wait_until(std::time::Duration::from_secs(10), |c| {
+            c.get("v1", "Namespace", "", "linkerd-multicluster")
+                .is_some()
+        })
+        .then_some(())
+        .expect("multicluster installed on the spoke");
+}
+
+#[test]
+fn link_spoke_uses_link_with_a_2_17_cli() {
+    let world = Linkerd::new(Scenario::linkerd_fresh().mirror_controllers(false));
+    install_multicluster(&world, "production");
+    let out = world.mcflow_with(
+        &[
+            "run",
+            "workflows/link-spoke.yaml",
+            "--set",
+            "spoke=production",
+        ],
+        &[("FAKE_LINKERD_VERSION", "stable-2.17.1")],
+    );
+    out.assert_code(0);
+    let spoke = world.sim.cluster("production");
+    // 2.17's `link` output brings its own service mirror, which the workflow waited for.
+    assert!(
+        spoke
+            .get(
+                "apps/v1",
+                "Deployment",
+                "linkerd-multicluster",
+                "linkerd-service-mirror-internal"
+            )
+            .is_some()
+    );
+    let started: Vec<Value> = world
+        .journal()
+        .into_iter()
+        .filter(|e| e["event"] == "step_succeeded" && e["step"] == "service_mirror_ready")
+        .collect();
+    assert_eq!(started.len(), 1);
+}
+
+#[test]
+fn link_spoke_spells_out_the_fix_for_a_probe_port_mismatch() {
+    let world = Linkerd::new(Scenario::linkerd_fresh());
+    install_multicluster(&world, "production");
+    // The chart's probe Service on the spoke listens on another port than the Link probes.
+    world
+        .sim
+        .cluster("production")
+        .apply_yaml(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: probe-internal\n  namespace: linkerd-multicluster\nspec:\n  ports:\n  - name: mc-probe\n    port: 4999\n",
+        )
+        .expect("probe service");
+    let out = world.mcflow(&[
+        "run",
+        "workflows/link-spoke.yaml",
+        "--set",
+        "spoke=production",
+    ]);
+    out.assert_code(1);
+    let shown = out.all();
+    assert!(
+        shown.contains("probe-internal Service (mc-probe) listens on 4999"),
+        "{shown}"
+    );
+    assert!(shown.contains("config/production-values.yaml"), "{shown}");
+}
+
+#[test]
+fn unlink_spoke_removes_one_spokes_link_and_mirrors() {
+    let world = Linkerd::new(Scenario::linkerd_fresh());
+    world
+        .mcflow(&["run", "workflows/bootstrap.yaml"])
+        .assert_code(0);
+    let out = world.mcflow(&[
+        "run",
+        "workflows/unlink-spoke.yaml",
+        "--set",
+        "spoke=production",
+    ]);
+    out.assert_code(0);
+    let production = world.sim.cluster("production");
+    let links = production
+        .list(
+            "multicluster.linkerd.io/v1alpha3",
+            "Link",
+            Some("linkerd-multicluster"),
+            "",
+        )
+        .expect("list");
+    assert!(links.is_empty());
+    assert!(
+        production
+            .get("v1", "Service", "monitoring", "alloy-internal")
+            .is_none()
+    );
+    assert!(
+        production
+            .get(
+                "v1",
+                "Secret",
+                "linkerd-multicluster",
+                "cluster-credentials-internal"
+            )
+            .is_none()
+    );
+    // The other spoke keeps its link.
+    let other = world
+        .sim
+        .cluster("nonproduction")
+        .list(
+            "multicluster.linkerd.io/v1alpha3",
+            "Link",
+            Some("linkerd-multicluster"),
+            "",
+        )
+        .expect("list");
+    assert_eq!(other.len(), 1);
+}
+
+#[test]
+fn link_spoke_can_keep_argo_cd_tracking_labels_off_mirrors() {
+    let world = Linkerd::new(Scenario::linkerd_fresh());
+    install_multicluster(&world, "production");
+    let out = world.mcflow(&[
+        "run",
+        "workflows/link-spoke.yaml",
+        "--set",
+        "spoke=production",
+        "--set",
+        "exclude_argocd_labels=true",
+    ]);
+    out.assert_code(0);
+    let link = world
+        .sim
+        .cluster("production")
+        .get(
+            "multicluster.linkerd.io/v1alpha3",
+            "Link",
+            "linkerd-multicluster",
+            "internal",
+        )
+        .expect("the Link");
+    let excluded = link["spec"]["excludedLabels"].to_string();
+    assert!(
+        excluded.contains("app.kubernetes.io/instance"),
+        "{excluded}"
+    );
+    assert!(
+        excluded.contains("argocd.argoproj.io/instance"),
+        "{excluded}"
+    );
+    assert!(!out.all().contains("canary-token-f00dfeed"));
+}
+
+#[test]
+fn verify_names_an_unreachable_cluster_instead_of_blaming_the_link() {
+    let world = Linkerd::new(Scenario::linkerd_fresh());
+    world
+        .mcflow(&["run", "workflows/bootstrap.yaml"])
+        .assert_code(0);
+    world
+        .sim
+        .cluster("production")
+        .inject_fault(Fault::status(".*", 503));
+    let out = world.mcflow(&["run", "workflows/verify.yaml"]);
+    out.assert_code(1);
+    let shown = out.all();
+    let link_row = shown
+        .lines()
+        .find(|l| l.starts_with("production ") && l.contains("Link internal"))
+        .unwrap_or_else(|| panic!("no Link row: {shown}"));
+    assert!(link_row.contains("FAIL:"), "{link_row}");
+    assert!(!link_row.contains("no Link"), "{link_row}");
+    assert!(
+        link_row.to_lowercase().contains("unavailable") || link_row.contains("503"),
+        "{link_row}"
+    );
+    let check_row = shown
+        .lines()
+        .find(|l| l.starts_with("production ") && l.contains("multicluster check"))
+        .unwrap_or_else(|| panic!("no check row: {shown}"));
+    assert!(check_row.contains("FAIL: ×"), "{check_row}");
+}
