@@ -405,23 +405,40 @@ impl RealClusters {
 
     fn boot(&mut self, b: &RealClustersBuilder, bins: &Path) -> anyhow::Result<()> {
         let deadline = Instant::now() + b.start_timeout;
-        let pki = generate_pki()?;
-        let pki_dir = self.dir.join("pki");
-        std::fs::create_dir_all(&pki_dir)?;
-        let ca = pki_dir.join("ca.crt");
-        let cert = pki_dir.join("apiserver.crt");
-        let key = pki_dir.join("apiserver.key");
-        let sa_key = pki_dir.join("sa.key");
-        let sa_pub = pki_dir.join("sa.pub");
-        std::fs::write(&ca, &pki.ca_pem)?;
-        std::fs::write(&cert, &pki.cert_pem)?;
-        std::fs::write(&key, &pki.key_pem)?;
-        std::fs::write(&sa_key, &pki.sa_key_pem)?;
-        std::fs::write(&sa_pub, &pki.sa_pub_pem)?;
-        self.ca_pem = pki.ca_pem.clone();
-        let p = |x: &Path| x.display().to_string();
+        let files = self.write_pki()?;
+        let client = self.start_etcd(bins, deadline)?;
+        let entries = self.start_apiservers(&b.clusters, bins, &files, client, deadline)?;
+        if b.workloads {
+            for (i, entry) in entries.iter().enumerate() {
+                self.start_workloads(i, entry, bins, &files, deadline)?;
+            }
+        }
+        Ok(())
+    }
 
-        // etcd, shared.
+    /// The CA, the serving certificate and the service-account keys, as files.
+    fn write_pki(&mut self) -> anyhow::Result<PkiFiles> {
+        let pki = generate_pki()?;
+        let dir = self.dir.join("pki");
+        std::fs::create_dir_all(&dir)?;
+        let files = PkiFiles {
+            ca: dir.join("ca.crt"),
+            cert: dir.join("apiserver.crt"),
+            key: dir.join("apiserver.key"),
+            sa_key: dir.join("sa.key"),
+            sa_pub: dir.join("sa.pub"),
+        };
+        std::fs::write(&files.ca, &pki.ca_pem)?;
+        std::fs::write(&files.cert, &pki.cert_pem)?;
+        std::fs::write(&files.key, &pki.key_pem)?;
+        std::fs::write(&files.sa_key, &pki.sa_key_pem)?;
+        std::fs::write(&files.sa_pub, &pki.sa_pub_pem)?;
+        self.ca_pem = pki.ca_pem;
+        Ok(files)
+    }
+
+    /// The shared etcd; returns its client port once `/health` says so.
+    fn start_etcd(&mut self, bins: &Path, deadline: Instant) -> anyhow::Result<u16> {
         let (client, peer) = (free_port()?, free_port()?);
         let etcd = self.spawn(
             "etcd",
@@ -442,62 +459,74 @@ impl RealClusters {
         self.await_ready("etcd", etcd, deadline, || {
             http_get_plain(client, "/health").is_some_and(|b| b.contains("\"health\":\"true\""))
         })?;
+        Ok(client)
+    }
 
-        // One kube-apiserver per cluster, started together.
+    /// One kube-apiserver for cluster `name`; returns its token, port and process index.
+    fn spawn_apiserver(
+        &mut self,
+        name: &str,
+        bins: &Path,
+        files: &PkiFiles,
+        etcd: u16,
+    ) -> anyhow::Result<(String, u16, usize)> {
+        let cdir = self.dir.join(name);
+        std::fs::create_dir_all(&cdir)?;
+        let token = format!("rig-{name}-{:016x}", rand::rng().random::<u64>());
+        let tokens = cdir.join("tokens.csv");
+        std::fs::write(
+            &tokens,
+            format!("{token},{name}-admin,{name}-admin,\"system:masters\"\n"),
+        )?;
+        let port = free_port()?;
+        let idx = self.spawn(
+            &format!("kube-apiserver-{name}"),
+            &bins.join("kube-apiserver"),
+            &[
+                format!("--etcd-servers=http://127.0.0.1:{etcd}"),
+                format!("--etcd-prefix=/registry-{name}"),
+                "--bind-address=127.0.0.1".into(),
+                "--advertise-address=127.0.0.1".into(),
+                format!("--secure-port={port}"),
+                format!("--cert-dir={}", p(&cdir.join("certs"))),
+                format!("--tls-cert-file={}", p(&files.cert)),
+                format!("--tls-private-key-file={}", p(&files.key)),
+                format!("--client-ca-file={}", p(&files.ca)),
+                format!("--token-auth-file={}", p(&tokens)),
+                "--authorization-mode=Node,RBAC".into(),
+                format!("--service-account-key-file={}", p(&files.sa_pub)),
+                format!("--service-account-signing-key-file={}", p(&files.sa_key)),
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+                "--service-cluster-ip-range=10.96.0.0/16".into(),
+                "--allow-privileged=true".into(),
+                // The kubernetes Service's Endpoints would need a non-loopback address.
+                "--endpoint-reconciler-type=none".into(),
+                "--profiling=false".into(),
+            ],
+        )?;
+        Ok((token, port, idx))
+    }
+
+    /// Every cluster's kube-apiserver, started together; writes the kubeconfig and waits for
+    /// each `/readyz`. Returns the kubeconfig entries.
+    fn start_apiservers(
+        &mut self,
+        names: &[String],
+        bins: &Path,
+        files: &PkiFiles,
+        etcd: u16,
+        deadline: Instant,
+    ) -> anyhow::Result<Vec<Entry>> {
         let mut servers = Vec::new();
-        for name in &b.clusters {
-            let cdir = self.dir.join(name);
-            std::fs::create_dir_all(&cdir)?;
-            let token = format!("rig-{name}-{:016x}", rand::rng().random::<u64>());
-            let tokens = cdir.join("tokens.csv");
-            std::fs::write(
-                &tokens,
-                format!("{token},{name}-admin,{name}-admin,\"system:masters\"\n"),
-            )?;
-            let port = free_port()?;
-            let idx = self.spawn(
-                &format!("kube-apiserver-{name}"),
-                &bins.join("kube-apiserver"),
-                &[
-                    format!("--etcd-servers=http://127.0.0.1:{client}"),
-                    format!("--etcd-prefix=/registry-{name}"),
-                    "--bind-address=127.0.0.1".into(),
-                    "--advertise-address=127.0.0.1".into(),
-                    format!("--secure-port={port}"),
-                    format!("--cert-dir={}", p(&cdir.join("certs"))),
-                    format!("--tls-cert-file={}", p(&cert)),
-                    format!("--tls-private-key-file={}", p(&key)),
-                    format!("--client-ca-file={}", p(&ca)),
-                    format!("--token-auth-file={}", p(&tokens)),
-                    "--authorization-mode=Node,RBAC".into(),
-                    format!("--service-account-key-file={}", p(&sa_pub)),
-                    format!("--service-account-signing-key-file={}", p(&sa_key)),
-                    "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
-                    "--service-cluster-ip-range=10.96.0.0/16".into(),
-                    "--allow-privileged=true".into(),
-                    // The kubernetes Service's Endpoints would need a non-loopback address.
-                    "--endpoint-reconciler-type=none".into(),
-                    "--profiling=false".into(),
-                ],
-            )?;
+        for name in names {
+            let (token, port, idx) = self.spawn_apiserver(name, bins, files, etcd)?;
             servers.push((name.clone(), token, port, idx));
         }
-        let entries: Vec<(String, String, String)> = servers
+        let entries: Vec<Entry> = servers
             .iter()
             .map(|(n, t, port, _)| (n.clone(), format!("https://127.0.0.1:{port}"), t.clone()))
             .collect();
-        let render = |es: &[(String, String, String)]| {
-            let es: Vec<kubeconfig::Entry<'_>> = es
-                .iter()
-                .map(|(n, s, t)| kubeconfig::Entry {
-                    name: n,
-                    server: s,
-                    token: t,
-                })
-                .collect();
-            kubeconfig::render(&es, &pki.ca_pem)
-        };
-        let all = render(&entries);
+        let all = render_kubeconfig(&entries, &self.ca_pem);
         if let Some(parent) = self
             .kubeconfig
             .parent()
@@ -508,12 +537,11 @@ impl RealClusters {
         std::fs::write(&self.kubeconfig, &all)?;
         let kc = Kubeconfig::from_text(all);
         for (name, token, port, idx) in &servers {
-            let ctx = kc.context(Some(name))?;
             let cluster = RealCluster {
                 name: name.clone(),
                 url: format!("https://127.0.0.1:{port}"),
                 token: token.clone(),
-                ctx,
+                ctx: kc.context(Some(name))?,
             };
             let probe = cluster.clone();
             self.await_ready(&format!("kube-apiserver of {name}"), *idx, deadline, || {
@@ -521,74 +549,109 @@ impl RealClusters {
             })?;
             self.clusters.push(cluster);
         }
-        if !b.workloads {
-            return Ok(());
-        }
-
-        // Controllers, scheduler and kwok, each with a kubeconfig of its own cluster only.
-        for (i, entry) in entries.iter().enumerate() {
-            let name = &entry.0;
-            let own = self.dir.join(name).join("kubeconfig");
-            std::fs::write(&own, render(std::slice::from_ref(entry)))?;
-            let own = p(&own);
-            let kcm = self.spawn(
-                &format!("kube-controller-manager-{name}"),
-                &bins.join("kube-controller-manager"),
-                &[
-                    format!("--kubeconfig={own}"),
-                    "--secure-port=0".into(),
-                    "--leader-elect=false".into(),
-                    "--use-service-account-credentials=false".into(),
-                    format!("--service-account-private-key-file={}", p(&sa_key)),
-                    format!("--root-ca-file={}", p(&ca)),
-                    format!("--cluster-name={name}"),
-                    "--profiling=false".into(),
-                ],
-            )?;
-            let sched = self.spawn(
-                &format!("kube-scheduler-{name}"),
-                &bins.join("kube-scheduler"),
-                &[
-                    format!("--kubeconfig={own}"),
-                    "--secure-port=0".into(),
-                    "--leader-elect=false".into(),
-                    "--profiling=false".into(),
-                ],
-            )?;
-            let kwok = self.spawn(
-                &format!("kwok-{name}"),
-                &bins.join("kwok"),
-                &[
-                    format!("--kubeconfig={own}"),
-                    "--manage-all-nodes=false".into(),
-                    "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake".into(),
-                    "--node-ip=10.244.0.1".into(),
-                    "--cidr=10.244.0.0/24".into(),
-                    "--node-lease-duration-seconds=40".into(),
-                ],
-            )?;
-            let c = self.clusters[i].clone();
-            c.apply(node_object(name))
-                .map_err(|e| anyhow!("creating the kwok node in {name}: {e}"))?;
-            self.await_ready(
-                &format!("kube-controller-manager of {name} (the default ServiceAccount)"),
-                kcm,
-                deadline,
-                || {
-                    c.get("v1", "ServiceAccount", "default", "default")
-                        .is_some()
-                },
-            )?;
-            self.await_ready(
-                &format!("kwok of {name} (node {NODE_NAME} Ready)"),
-                kwok,
-                deadline,
-                || node_ready(&c),
-            )?;
-            let _ = sched;
-        }
-        Ok(())
+        Ok(entries)
     }
+
+    /// kube-controller-manager, kube-scheduler and kwok for cluster `i`, each with a
+    /// kubeconfig of that cluster only; waits for the `default` ServiceAccount and the node.
+    fn start_workloads(
+        &mut self,
+        i: usize,
+        entry: &Entry,
+        bins: &Path,
+        files: &PkiFiles,
+        deadline: Instant,
+    ) -> anyhow::Result<()> {
+        let name = &entry.0;
+        let own = self.dir.join(name).join("kubeconfig");
+        std::fs::write(
+            &own,
+            render_kubeconfig(std::slice::from_ref(entry), &self.ca_pem),
+        )?;
+        let own = p(&own);
+        let kcm = self.spawn(
+            &format!("kube-controller-manager-{name}"),
+            &bins.join("kube-controller-manager"),
+            &[
+                format!("--kubeconfig={own}"),
+                "--secure-port=0".into(),
+                "--leader-elect=false".into(),
+                "--use-service-account-credentials=false".into(),
+                format!("--service-account-private-key-file={}", p(&files.sa_key)),
+                format!("--root-ca-file={}", p(&files.ca)),
+                format!("--cluster-name={name}"),
+                "--profiling=false".into(),
+            ],
+        )?;
+        self.spawn(
+            &format!("kube-scheduler-{name}"),
+            &bins.join("kube-scheduler"),
+            &[
+                format!("--kubeconfig={own}"),
+                "--secure-port=0".into(),
+                "--leader-elect=false".into(),
+                "--profiling=false".into(),
+            ],
+        )?;
+        let kwok = self.spawn(
+            &format!("kwok-{name}"),
+            &bins.join("kwok"),
+            &[
+                format!("--kubeconfig={own}"),
+                "--manage-all-nodes=false".into(),
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake".into(),
+                "--node-ip=10.244.0.1".into(),
+                "--cidr=10.244.0.0/24".into(),
+                "--node-lease-duration-seconds=40".into(),
+            ],
+        )?;
+        let c = self.clusters[i].clone();
+        c.apply(node_object(name))
+            .map_err(|e| anyhow!("creating the kwok node in {name}: {e}"))?;
+        self.await_ready(
+            &format!("kube-controller-manager of {name} (the default ServiceAccount)"),
+            kcm,
+            deadline,
+            || {
+                c.get("v1", "ServiceAccount", "default", "default")
+                    .is_some()
+            },
+        )?;
+        self.await_ready(
+            &format!("kwok of {name} (node {NODE_NAME} Ready)"),
+            kwok,
+            deadline,
+            || node_ready(&c),
+        )
+    }
+}
+
+/// Paths of the PKI files the processes read.
+struct PkiFiles {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    sa_key: PathBuf,
+    sa_pub: PathBuf,
+}
+
+/// A kubeconfig entry: cluster name, server URL, token.
+type Entry = (String, String, String);
+
+fn p(x: &Path) -> String {
+    x.display().to_string()
+}
+
+fn render_kubeconfig(entries: &[Entry], ca_pem: &str) -> String {
+    let es: Vec<kubeconfig::Entry<'_>> = entries
+        .iter()
+        .map(|(n, s, t)| kubeconfig::Entry {
+            name: n,
+            server: s,
+            token: t,
+        })
+        .collect();
+    kubeconfig::render(&es, ca_pem)
 }
 
 /// The fake node kwok takes over (the annotation is its selector).
