@@ -418,3 +418,53 @@ fn verify_names_an_unreachable_cluster_instead_of_blaming_the_link() {
         .unwrap_or_else(|| panic!("no check row: {shown}"));
     assert!(check_row.contains("FAIL: ×"), "{check_row}");
 }
+
+/// Issue 14: a chart version Argo CD cannot fetch gives the Application a ComparisonError (sync
+/// Unknown, health Healthy, never synced); bootstrap stops at once with Argo CD's message instead
+/// of three 5-minute timeouts.
+#[test]
+fn a_chart_that_cannot_be_had_fails_bootstrap_at_once_with_argo_cds_condition() {
+    let world =
+        Linkerd::new(Scenario::linkerd_fresh().chart("https://helm.linkerd.io/stable", "30.12.2"));
+    let started = std::time::Instant::now();
+    let out = world.mcflow(&["run", "workflows/bootstrap.yaml"]);
+    out.assert_code(1);
+    let took = started.elapsed();
+    let shown = out.all();
+    assert!(
+        shown.contains("ComparisonError: Failed to load target state"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(
+            "chart \"linkerd-multicluster\" version \"30.12.2\" not found in https://helm.linkerd.io/stable repository"
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("sync is Unknown, health is Healthy"),
+        "{shown}"
+    );
+    assert!(took < std::time::Duration::from_secs(60), "took {took:?}");
+    let app = world
+        .sim
+        .cluster("internal")
+        .get(
+            "argoproj.io/v1alpha1",
+            "Application",
+            "argocd",
+            "linkerd-multicluster-production",
+        )
+        .expect("the Application");
+    assert_eq!(app["status"]["sync"]["status"], "Unknown");
+    assert_eq!(app["status"]["health"]["status"], "Healthy");
+    assert!(app["status"].get("operationState").is_none());
+    assert!(
+        world
+            .sim
+            .cluster("production")
+            .get("v1", "Namespace", "", "linkerd-multicluster")
+            .is_none(),
+        "nothing installed"
+    );
+}

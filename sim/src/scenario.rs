@@ -64,6 +64,10 @@ pub struct Scenario {
     pub linkerd_version: String,
     /// The linkerd-multicluster chart version in Applications (default `2025.4.4`).
     pub chart_version: String,
+    /// The Helm repository of that chart in Applications (default `https://helm.linkerd.io/edge`).
+    /// A repo/version pair that is not in [`crate::reactors::argocd::CHARTS`] cannot be had: the
+    /// Application gets a `ComparisonError` and never syncs.
+    pub chart_repo: String,
 }
 
 impl Scenario {
@@ -78,7 +82,15 @@ impl Scenario {
             probe_node_port: 30191,
             linkerd_version: "edge-25.4.4".into(),
             chart_version: "2025.4.4".into(),
+            chart_repo: "https://helm.linkerd.io/edge".into(),
         }
+    }
+
+    /// The linkerd-multicluster chart the Applications ask for.
+    pub fn chart(mut self, repo: &str, version: &str) -> Self {
+        self.chart_repo = repo.into();
+        self.chart_version = version.into();
+        self
     }
 
     /// Set the hub.
