@@ -419,6 +419,96 @@ fn verify_names_an_unreachable_cluster_instead_of_blaming_the_link() {
     assert!(check_row.contains("FAIL: ×"), "{check_row}");
 }
 
+/// The repository's file `path` (relative to the root) as JSON.
+fn repo_yaml(path: &str) -> Value {
+    let text = std::fs::read_to_string(support::workspace::repo_root().join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    mcflow::yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {}", e.message))
+}
+
+/// A copy of config/clusters.yaml in the world's workspace with `edit` applied; its path.
+fn edited_config(world: &Linkerd, edit: impl Fn(String) -> String) -> String {
+    let text =
+        std::fs::read_to_string(support::workspace::repo_root().join("config/clusters.yaml"))
+            .expect("config");
+    let edited = edit(text.clone());
+    assert_ne!(edited, text, "the edit changed nothing");
+    world
+        .ws
+        .write("clusters.yaml", &edited)
+        .display()
+        .to_string()
+}
+
+fn writes(world: &Linkerd) -> Vec<String> {
+    CLUSTERS
+        .iter()
+        .flat_map(|c| {
+            world
+                .sim
+                .cluster(c)
+                .request_log()
+                .into_iter()
+                .filter(|r| !matches!(r.method.as_str(), "GET" | "HEAD"))
+                .map(move |r| format!("{c}: {} {}", r.method, r.path))
+        })
+        .collect()
+}
+
+/// Issue 14: `https://helm.linkerd.io/stable` has no linkerd-multicluster `30.12.2`; the chart
+/// is on the edge repo (CalVer), the ApplicationSet says what config says, and keeps the
+/// extension (and so the Link CRD and every Link) when a cluster is unlabelled.
+#[test]
+fn the_applicationset_installs_an_existing_chart_named_in_config_and_preserves_resources() {
+    let appset = repo_yaml("deploy/applicationset.yaml");
+    let config = repo_yaml("config/clusters.yaml");
+    let chart = appset["spec"]["template"]["spec"]["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .find(|s| s["chart"] == "linkerd-multicluster")
+        .expect("the linkerd-multicluster source")
+        .clone();
+    let (repo, version) = (
+        chart["repoURL"].as_str().unwrap(),
+        chart["targetRevision"].as_str().unwrap(),
+    );
+    assert!(
+        mcflow_sim::reactors::argocd::chart_exists(repo, version),
+        "{repo} has no linkerd-multicluster {version}"
+    );
+    assert_eq!(repo, "https://helm.linkerd.io/edge");
+    assert_eq!(config["linkerd"]["chart"]["repo"], repo);
+    assert_eq!(config["linkerd"]["chart"]["version"], version);
+    assert_eq!(
+        appset["spec"]["syncPolicy"]["preserveResourcesOnDeletion"],
+        true
+    );
+}
+
+#[test]
+fn bootstrap_refuses_an_applicationset_that_differs_from_the_configured_chart_before_any_change() {
+    let world = Linkerd::new(Scenario::linkerd_fresh());
+    let config = edited_config(&world, |t| {
+        t.replace("version: 2025.10.7", "version: 2025.4.4")
+    });
+    for c in CLUSTERS {
+        world.sim.cluster(c).clear_request_log();
+    }
+    let out = world.mcflow(&["--config", &config, "run", "workflows/bootstrap.yaml"]);
+    out.assert_code(1);
+    let shown = out.all();
+    assert!(
+        shown.contains("deploy/applicationset.yaml installs linkerd-multicluster 2025.10.7 from https://helm.linkerd.io/edge"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("config linkerd.chart says 2025.4.4 from https://helm.linkerd.io/edge"),
+        "{shown}"
+    );
+    assert_eq!(writes(&world), Vec::<String>::new());
+}
+
 /// Issue 14: a chart version Argo CD cannot fetch gives the Application a ComparisonError (sync
 /// Unknown, health Healthy, never synced); bootstrap stops at once with Argo CD's message instead
 /// of three 5-minute timeouts.
