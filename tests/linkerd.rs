@@ -509,6 +509,60 @@ fn bootstrap_refuses_an_applicationset_that_differs_from_the_configured_chart_be
     assert_eq!(writes(&world), Vec::<String>::new());
 }
 
+/// Issue 14: link-gen puts the hub gateway's probe *nodePort* into the Link; on 2.19 the spoke's
+/// probe-<hub> Service must declare it (`controllers[].gateway.probe.port`).
+#[test]
+fn the_spoke_values_pin_the_probe_port_to_the_hubs_probe_node_port() {
+    let config = repo_yaml("config/clusters.yaml");
+    let hub = repo_yaml(config["hub"]["values_file"].as_str().unwrap());
+    let node_port = &hub["gateway"]["probe"]["nodePort"];
+    assert_eq!(&config["hub"]["probe_node_port"], node_port);
+    for spoke in SPOKES {
+        let values = repo_yaml(&format!("config/{spoke}-values.yaml"));
+        let entry = values["controllers"]
+            .as_array()
+            .expect("controllers")
+            .iter()
+            .find(|c| c["link"]["ref"]["name"] == "internal")
+            .unwrap_or_else(|| panic!("{spoke}: no controllers entry for internal"))
+            .clone();
+        assert_eq!(
+            &entry["gateway"]["probe"]["port"], node_port,
+            "{spoke}: {entry}"
+        );
+    }
+}
+
+#[test]
+fn bootstrap_refuses_spoke_values_that_leave_the_probe_port_at_its_default() {
+    let world = Linkerd::new(Scenario::linkerd_fresh());
+    let values = world.ws.write(
+        "production-values.yaml",
+        "gateway:\n  enabled: false\ncontrollers:\n  - link:\n      ref:\n        name: internal\n",
+    );
+    let config = edited_config(&world, |t| {
+        t.replace(
+            "values_file: config/production-values.yaml",
+            &format!("values_file: {}", values.display()),
+        )
+    });
+    for c in CLUSTERS {
+        world.sim.cluster(c).clear_request_log();
+    }
+    let out = world.mcflow(&["--config", &config, "run", "workflows/bootstrap.yaml"]);
+    out.assert_code(1);
+    let shown = out.all().replace('\n', " ");
+    assert!(
+        shown.contains("production-values.yaml runs the service mirror for internal"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("add `gateway: { probe: { port: 30191 } }`"),
+        "{shown}"
+    );
+    assert_eq!(writes(&world), Vec::<String>::new());
+}
+
 /// Issue 14: a chart version Argo CD cannot fetch gives the Application a ComparisonError (sync
 /// Unknown, health Healthy, never synced); bootstrap stops at once with Argo CD's message instead
 /// of three 5-minute timeouts.
