@@ -612,3 +612,149 @@ fn a_chart_that_cannot_be_had_fails_bootstrap_at_once_with_argo_cds_condition() 
         "nothing installed"
     );
 }
+
+/// Issue 14: with a service exported before bootstrap (the seed's alloy), bootstrap links the
+/// spokes before the export stage creates `monitoring` on them; the mirror appears when the
+/// namespace does, and `multicluster check` looks only at mirrors that exist.
+#[test]
+fn bootstrap_succeeds_with_a_service_exported_before_it() {
+    let world = Linkerd::new(Scenario::linkerd_fresh().export_alloy(true));
+    let out = world.mcflow(&["run", "workflows/bootstrap.yaml"]);
+    out.assert_code(0);
+    assert!(out.all().contains("0 problem(s)"), "{}", out.all());
+    assert_linked_and_mirrored(&world);
+}
+
+/// Issue 14: upstream's service mirror leaves its mirrors when the Link is deleted; unlink-spoke
+/// deletes what `linkerd multicluster unlink` lists: mirrors in every namespace, the Lease, both
+/// credentials Secrets; and says which values entry to remove for the chart's controller.
+#[test]
+fn unlink_spoke_removes_what_upstreams_unlink_removes_without_waiting_for_the_mirror() {
+    let world = Linkerd::new(Scenario::linkerd_fresh());
+    let hub = world.sim.cluster("internal");
+    let production = world.sim.cluster("production");
+    // A second export, in another namespace than config.exports names.
+    hub.apply_yaml(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: shop\n  labels:\n    mirror.linkerd.io/exported: \"true\"\nspec:\n  ports:\n  - name: http\n    port: 80\n",
+    )
+    .expect("shop/web");
+    production
+        .apply_yaml("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n")
+        .expect("shop on production");
+    world
+        .mcflow(&["run", "workflows/bootstrap.yaml"])
+        .assert_code(0);
+    production
+        .wait_until(std::time::Duration::from_secs(10), |c| {
+            c.get("v1", "Service", "shop", "web-internal").is_some()
+        })
+        .then_some(())
+        .expect("web mirrored");
+    // What the real service mirror holds while it runs.
+    production
+        .apply_yaml("apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: service-mirror-write-internal\n  namespace: linkerd-multicluster\nspec:\n  holderIdentity: controller-internal-0\n")
+        .expect("lease");
+
+    let out = world.mcflow(&[
+        "run",
+        "workflows/unlink-spoke.yaml",
+        "--set",
+        "spoke=production",
+    ]);
+    out.assert_code(0);
+    for (kind, api, ns, name) in [
+        ("Service", "v1", "monitoring", "alloy-internal"),
+        ("Service", "v1", "shop", "web-internal"),
+        (
+            "Lease",
+            "coordination.k8s.io/v1",
+            "linkerd-multicluster",
+            "service-mirror-write-internal",
+        ),
+        (
+            "Secret",
+            "v1",
+            "linkerd-multicluster",
+            "cluster-credentials-internal",
+        ),
+        ("Secret", "v1", "linkerd", "cluster-credentials-internal"),
+        (
+            "Link",
+            "multicluster.linkerd.io/v1alpha3",
+            "linkerd-multicluster",
+            "internal",
+        ),
+    ] {
+        assert!(
+            production.get(api, kind, ns, name).is_none(),
+            "{kind} {ns}/{name} left on production"
+        );
+    }
+    let shown = out.all().replace('\n', " ");
+    assert!(
+        shown.contains("Remove the entry with `link: { ref: { name: internal } }` from config/production-values.yaml"),
+        "{shown}"
+    );
+    // The other spoke keeps its link and mirrors.
+    let other = world.sim.cluster("nonproduction");
+    assert!(other.get("v1", "Service", "shop", "web-internal").is_none());
+    assert!(
+        other
+            .get("v1", "Service", "monitoring", "alloy-internal")
+            .is_some()
+    );
+}
+
+/// Issue 14 (stand-in): deleting a Link does not delete its mirrors (linkerd2
+/// multicluster/cmd/service-mirror/main.go `cleanupWorkers`: `Stop(false)`).
+#[test]
+fn a_deleted_link_leaves_its_mirrors_behind() {
+    let world = Linkerd::new(Scenario::linkerd_fresh());
+    world
+        .mcflow(&["run", "workflows/bootstrap.yaml"])
+        .assert_code(0);
+    let production = world.sim.cluster("production");
+    production
+        .delete(
+            "multicluster.linkerd.io/v1alpha3",
+            "Link",
+            "linkerd-multicluster",
+            "internal",
+        )
+        .expect("delete the Link");
+    // Another event for the mirror to react to, then time for it to do so.
+    world
+        .sim
+        .cluster("internal")
+        .merge_patch(
+            "v1",
+            "Service",
+            "monitoring",
+            "alloy",
+            serde_json::json!({"metadata": {"labels": {"touched": "yes"}}}),
+        )
+        .expect("touch alloy");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        production
+            .get("v1", "Service", "monitoring", "alloy-internal")
+            .is_some(),
+        "the mirror went with its Link"
+    );
+    // The fake check, like upstream's, warns about the leftover mirror and passes.
+    let out = std::process::Command::new(mcflow_sim::fake_linkerd_bin())
+        .args(["--context", "production", "multicluster", "check"])
+        .env("KUBECONFIG", world.sim.kubeconfig_path())
+        .output()
+        .expect("fake linkerd runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("‼ all mirror services are part of a Link"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("mirror service alloy-internal.monitoring is not part of any Link"),
+        "{stdout}"
+    );
+}
