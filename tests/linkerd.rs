@@ -758,3 +758,49 @@ fn a_deleted_link_leaves_its_mirrors_behind() {
         "{stdout}"
     );
 }
+
+/// Issue 14: kubeconfig contexts come from config everywhere (`config.spokes[].context`), so a
+/// kubeconfig whose contexts are named otherwise than the clusters works: bootstrap (which links
+/// through link-spoke), verify, unlink.
+#[test]
+fn contexts_named_differently_from_the_clusters_work_from_bootstrap_to_unlink() {
+    let world = Linkerd::with_context_prefix(Scenario::linkerd_fresh(), "ctx-");
+    let config = edited_config(&world, |t| {
+        t.replace("context: internal", "context: ctx-internal")
+            .replace("context: production", "context: ctx-production")
+            .replace("context: nonproduction", "context: ctx-nonproduction")
+    });
+    let out = world.mcflow(&["--config", &config, "run", "workflows/bootstrap.yaml"]);
+    out.assert_code(0);
+    assert!(out.all().contains("0 problem(s)"), "{}", out.all());
+    assert_linked_and_mirrored(&world);
+    world
+        .mcflow(&["--config", &config, "run", "workflows/verify.yaml"])
+        .assert_code(0);
+    world
+        .mcflow(&[
+            "--config",
+            &config,
+            "run",
+            "workflows/unlink-spoke.yaml",
+            "--set",
+            "spoke=production",
+        ])
+        .assert_code(0);
+    let production = world.sim.cluster("production");
+    assert!(
+        production
+            .get(
+                "multicluster.linkerd.io/v1alpha3",
+                "Link",
+                "linkerd-multicluster",
+                "internal"
+            )
+            .is_none()
+    );
+    assert!(
+        production
+            .get("v1", "Service", "monitoring", "alloy-internal")
+            .is_none()
+    );
+}
