@@ -551,6 +551,23 @@ mod tests {
     }
 
     #[test]
+    fn delete_in_all_namespaces_needs_a_selector_and_no_namespace() {
+        let ok = action(json!({"context": "a", "delete": {"kind": "Service",
+            "selector": "a=b", "all_namespaces": true}}));
+        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(
+            ok.describe()[0],
+            "delete Service in all namespaces with labels a=b on context a (if present)"
+        );
+        let by_name = action(json!({"context": "a", "delete": {"kind": "Service",
+            "name": "x", "all_namespaces": true}}));
+        assert!(by_name.validate().unwrap_err().contains("all_namespaces"));
+        let in_one = action(json!({"context": "a", "delete": {"kind": "Service",
+            "namespace": "n", "selector": "a=b", "all_namespaces": true}}));
+        assert!(in_one.validate().unwrap_err().contains("no `namespace`"));
+    }
+
+    #[test]
     fn wait_for_forms() {
         let simple = action(
             json!({"context": "a", "wait": {"kind": "Deployment", "name": "x", "for": "available"}}),
