@@ -224,12 +224,24 @@ fn link(cli: &Cli, args: &LinkArgs, link_gen: bool) -> anyhow::Result<String> {
     let gateway = ctx
         .get(&gw_path)?
         .ok_or_else(|| anyhow::anyhow!("services \"linkerd-gateway\" not found"))?;
+    // For a NodePort gateway the Link gets the ports' nodePorts, else their ports: linkerd2
+    // multicluster/cmd/link-gen.go `extractPort`/`extractGatewayPort` @edge-25.4.4 (identical
+    // @edge-25.10.7) and multicluster/cmd/link.go @edge-24.11.8 (`if spec.Type == "NodePort"
+    // { return uint32(p.NodePort) }`). `--gateway-port` overrides only the gateway port, never
+    // the probe's. (A real apiserver always allocates a nodePort; the simulator does not, so a
+    // NodePort port without one falls back to its port.)
+    let node_port = gateway["spec"]["type"] == "NodePort";
     let port_of = |name: &str| -> Option<u64> {
-        gateway["spec"]["ports"]
+        let p = gateway["spec"]["ports"]
             .as_array()?
             .iter()
-            .find(|p| p["name"] == name)?["port"]
-            .as_u64()
+            .find(|p| p["name"] == name)?;
+        let node = if node_port {
+            p["nodePort"].as_u64()
+        } else {
+            None
+        };
+        node.or_else(|| p["port"].as_u64())
     };
     let gateway_port = args
         .gateway_port
