@@ -804,3 +804,30 @@ fn contexts_named_differently_from_the_clusters_work_from_bootstrap_to_unlink() 
             .is_none()
     );
 }
+
+/// Issue 14: `multicluster check` compares linkerd-config's identityTrustAnchorsPEM, the proxies
+/// trust linkerd-identity-trust-roots; bootstrap reads both and reports a cluster where they
+/// differ (an external CA), before any change.
+#[test]
+fn a_linkerd_config_anchor_other_than_the_proxies_fails_preflight_with_both_fingerprints() {
+    let world = Linkerd::new(Scenario::linkerd_fresh().config_anchor_differs("nonproduction"));
+    for c in CLUSTERS {
+        world.sim.cluster(c).clear_request_log();
+    }
+    let out = world.mcflow(&["run", "workflows/bootstrap.yaml"]);
+    out.assert_code(1);
+    let shown = out.all().replace('\n', " ");
+    assert!(
+        shown.contains("On nonproduction, linkerd-config's identityTrustAnchorsPEM"),
+        "{shown}"
+    );
+    let fp = regex::Regex::new(
+        r"linkerd-config=([0-9a-f]{64}) +linkerd-identity-trust-roots=([0-9a-f]{64})",
+    )
+    .unwrap();
+    let caps = fp.captures(&shown).unwrap_or_else(|| panic!("{shown}"));
+    assert_ne!(&caps[1], &caps[2]);
+    assert!(!shown.contains("On production,"), "{shown}");
+    assert!(!shown.contains("On internal,"), "{shown}");
+    assert_eq!(writes(&world), Vec::<String>::new());
+}
