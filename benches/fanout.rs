@@ -26,7 +26,7 @@ fn spoke(i: usize) -> String {
 
 fn config(spokes: usize) -> String {
     let mut y = String::from(
-        "hub: { name: internal, context: internal, gateway_addresses: \"127.0.0.1:30143\", \
+        "hub: { name: internal, context: internal, gateway_addresses: \"127.0.0.1\", \
          gateway_node_port: 30143, probe_node_port: 30191, argocd_cluster: in-cluster }\nspokes:\n",
     );
     for i in 0..spokes {

@@ -591,6 +591,50 @@ fn config_names_are_checked_against_an_empty_config_without_a_config_file() {
         .stderr(predicates::str::contains("  at w.yaml:4:17\n"));
 }
 
+/// Issue 14: `host:port` in `hub.gateway_addresses` is copied into the Link verbatim and never
+/// resolves (the service mirror calls net.LookupIP on each entry), so the config is refused,
+/// with the place and the reason, before any workflow runs.
+#[test]
+fn a_gateway_address_with_a_port_is_refused_with_its_place_and_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("clusters.yaml");
+    std::fs::write(
+        &config,
+        "hub:\n  name: internal\n  context: internal\n  gateway_addresses: \"10.0.0.1,tfx-internal.gerega.net:30143\"\nspokes: []\n",
+    )
+    .unwrap();
+    let out = mcflow()
+        .args(["validate", "--config"])
+        .arg(&config)
+        .arg("workflows/link-spoke.yaml")
+        .output()
+        .expect("mcflow runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // The renderer wraps long lines: compare without whitespace and margins.
+    let flat: String = stderr
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '│')
+        .collect();
+    for want in [
+        "clusters.yaml:4:22",
+        "confighub.gateway_addressesentry`tfx-internal.gerega.net:30143`hasaport",
+        "use`tfx-internal.gerega.net`",
+        "net.LookupIP",
+    ] {
+        assert!(flat.contains(want), "{want}: {stderr}");
+    }
+}
+
+#[test]
+fn the_repository_config_names_gateway_hosts_without_a_port() {
+    mcflow()
+        .args(["validate", "--config", "config/clusters.yaml"])
+        .args(["workflows/bootstrap.yaml", "workflows/link-spoke.yaml"])
+        .assert()
+        .success();
+}
+
 #[test]
 fn the_config_file_can_come_from_the_environment() {
     mcflow()

@@ -50,6 +50,11 @@ pub struct Scenario {
     pub hub: String,
     /// Clusters whose `linkerd-identity-trust-roots` holds a different (foreign) anchor.
     pub foreign_trust_roots: Vec<String>,
+    /// Clusters whose `linkerd-config` `identityTrustAnchorsPEM` is not the anchor of their
+    /// `linkerd-identity-trust-roots` (an external CA: the chart renders that ConfigMap only
+    /// without `identity.externalCA`, linkerd2 charts/linkerd-control-plane/templates/identity.yaml
+    /// @edge-25.4.4, so the two can drift; linkerd2 #11668).
+    pub config_anchor_differs: Vec<String>,
     /// Label `monitoring/alloy` on the hub `mirror.linkerd.io/exported=true` (default false).
     pub export_alloy: bool,
     /// Run the ApplicationSet reactor on the hub (default true).
@@ -64,6 +69,10 @@ pub struct Scenario {
     pub linkerd_version: String,
     /// The linkerd-multicluster chart version in Applications (default `2025.4.4`).
     pub chart_version: String,
+    /// The Helm repository of that chart in Applications (default `https://helm.linkerd.io/edge`).
+    /// A repo/version pair that is not in [`crate::reactors::argocd::CHARTS`] cannot be had: the
+    /// Application gets a `ComparisonError` and never syncs.
+    pub chart_repo: String,
 }
 
 impl Scenario {
@@ -72,13 +81,22 @@ impl Scenario {
         Scenario {
             hub: "internal".into(),
             foreign_trust_roots: vec![],
+            config_anchor_differs: vec![],
             export_alloy: false,
             applicationset: true,
             mirror_controllers: true,
             probe_node_port: 30191,
             linkerd_version: "edge-25.4.4".into(),
             chart_version: "2025.4.4".into(),
+            chart_repo: "https://helm.linkerd.io/edge".into(),
         }
+    }
+
+    /// The linkerd-multicluster chart the Applications ask for.
+    pub fn chart(mut self, repo: &str, version: &str) -> Self {
+        self.chart_repo = repo.into();
+        self.chart_version = version.into();
+        self
     }
 
     /// Set the hub.
@@ -90,6 +108,12 @@ impl Scenario {
     /// Give `cluster` the foreign trust anchor.
     pub fn foreign_trust_roots(mut self, cluster: &str) -> Self {
         self.foreign_trust_roots.push(cluster.into());
+        self
+    }
+
+    /// Give `cluster` a `linkerd-config` trust anchor other than its trust-roots ConfigMap's.
+    pub fn config_anchor_differs(mut self, cluster: &str) -> Self {
+        self.config_anchor_differs.push(cluster.into());
         self
     }
 
@@ -132,9 +156,28 @@ impl Scenario {
             fixtures::TRUST_ROOTS
         };
         c.apply_yaml(roots)?;
+        // linkerd-config's values carry identityTrustAnchorsPEM, which `linkerd multicluster
+        // check` compares (linkerd2 multicluster/cmd/check.go @edge-24.11.8, @edge-25.4.4,
+        // @edge-25.10.7); normally the same PEM as the trust-roots ConfigMap.
+        let config_roots = if self.config_anchor_differs.iter().any(|n| n == c.name()) {
+            if roots == fixtures::TRUST_ROOTS {
+                fixtures::TRUST_ROOTS_OTHER
+            } else {
+                fixtures::TRUST_ROOTS
+            }
+        } else {
+            roots
+        };
+        let pem = parse_yaml_documents(config_roots)?
+            .first()
+            .and_then(|d| d.pointer("/data/ca-bundle.crt"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let pem_block: String = pem.lines().map(|l| format!("  {l}\n")).collect();
         c.apply(json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "linkerd-config", "namespace": "linkerd", "labels": {"linkerd.io/control-plane-component": "controller"}},
-            "data": {"values": format!("clusterDomain: cluster.local\nidentityTrustDomain: cluster.local\nlinkerdVersion: {}\n", self.linkerd_version)}}))?;
+            "data": {"values": format!("clusterDomain: cluster.local\nidentityTrustDomain: cluster.local\nidentityTrustAnchorsPEM: |\n{pem_block}linkerdVersion: {}\n", self.linkerd_version)}}))?;
         for name in [
             "linkerd-identity",
             "linkerd-destination",

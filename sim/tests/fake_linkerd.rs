@@ -127,7 +127,9 @@ fn argocd_install_link_gen_mirror_and_check() {
     assert_eq!(docs.len(), 3);
     assert_eq!(docs[2]["apiVersion"], "multicluster.linkerd.io/v1alpha3");
     assert_eq!(docs[2]["spec"]["gatewayAddress"], "172.18.0.2");
-    // The scenario's gateway is a NodePort Service: its node ports, as the real CLI takes them.
+    // A NodePort gateway: the Link carries the nodePorts, as upstream's link-gen writes them
+    // (linkerd2 multicluster/cmd/link-gen.go extractPort @edge-25.10.7; observed with the real
+    // 2.19 CLI: gatewayPort "30143", probeSpec.port "30191").
     assert_eq!(docs[2]["spec"]["gatewayPort"], "30143");
     assert_eq!(docs[2]["spec"]["probeSpec"]["port"], "30191");
     let kc = docs[0]["data"]["kubeconfig"].as_str().unwrap();

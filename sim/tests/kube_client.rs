@@ -407,7 +407,9 @@ async fn service_mirror_shows_up_through_a_watch() {
                 .is_none())
             .await
     );
-    // Re-export, then delete the Link: mirrors of that link go away.
+    // Re-export, then delete the Link: its mirrors stay, as upstream's do (linkerd2
+    // multicluster/cmd/service-mirror/main.go `cleanupWorkers`: `Stop(false)`, "the `unlink`
+    // command will take care of that").
     hub.merge_patch(
         "v1",
         "Service",
@@ -424,12 +426,21 @@ async fn service_mirror_shows_up_through_a_watch() {
             .await
     );
     links.delete("internal", &Default::default()).await.unwrap();
+    // Another hub event for the mirror to react to, and time for it to do so.
+    hub.merge_patch(
+        "v1",
+        "Service",
+        "web",
+        "frontend",
+        json!({"metadata": {"labels": {"touched": "yes"}}}),
+    )
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert!(
         spoke
-            .wait_until_async(WAIT, |c| c
-                .get("v1", "Service", "web", "frontend-internal")
-                .is_none())
-            .await
+            .get("v1", "Service", "web", "frontend-internal")
+            .is_some(),
+        "the mirror went with its Link"
     );
 
     let _: Api<Namespace> = Api::all(spoke_client);

@@ -211,6 +211,10 @@ pub struct DeleteOp {
     /// Objects by label selector.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
+    /// With `selector` and no `namespace`: the matching objects of a namespaced kind in every
+    /// namespace (default `false`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_namespaces: bool,
     /// A missing object is a success (default `true`).
     #[serde(default = "default_true")]
     pub ignore_missing: bool,
@@ -281,7 +285,16 @@ impl KubeAction {
                 Ok(())
             }
             Operation::Delete(delete) => {
-                validate_selection("delete", delete.name.as_deref(), delete.selector.as_deref())
+                validate_selection("delete", delete.name.as_deref(), delete.selector.as_deref())?;
+                if delete.all_namespaces
+                    && (delete.selector.is_none() || delete.namespace.is_some())
+                {
+                    return Err(
+                        "delete with `all_namespaces` needs a `selector` and no `namespace`"
+                            .to_string(),
+                    );
+                }
+                Ok(())
             }
         }
     }
@@ -348,12 +361,20 @@ impl KubeAction {
             )],
             Operation::Delete(delete) => vec![format!(
                 "delete {} on context {ctx}{}",
-                selection(
-                    &delete.kind,
-                    delete.namespace.as_deref(),
-                    delete.name.as_deref(),
-                    delete.selector.as_deref()
-                ),
+                if delete.all_namespaces {
+                    format!(
+                        "{} in all namespaces with labels {}",
+                        delete.kind,
+                        delete.selector.as_deref().unwrap_or_default()
+                    )
+                } else {
+                    selection(
+                        &delete.kind,
+                        delete.namespace.as_deref(),
+                        delete.name.as_deref(),
+                        delete.selector.as_deref(),
+                    )
+                },
                 if delete.ignore_missing {
                     " (if present)"
                 } else {
@@ -527,6 +548,23 @@ mod tests {
         let both = action(json!({"context": "a", "annotate": {
             "target": {"kind": "Secret", "name": "x"}, "set": {"k": "v"}, "remove": ["k"]}}));
         assert!(both.validate().unwrap_err().contains("both"));
+    }
+
+    #[test]
+    fn delete_in_all_namespaces_needs_a_selector_and_no_namespace() {
+        let ok = action(json!({"context": "a", "delete": {"kind": "Service",
+            "selector": "a=b", "all_namespaces": true}}));
+        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(
+            ok.describe()[0],
+            "delete Service in all namespaces with labels a=b on context a (if present)"
+        );
+        let by_name = action(json!({"context": "a", "delete": {"kind": "Service",
+            "name": "x", "all_namespaces": true}}));
+        assert!(by_name.validate().unwrap_err().contains("all_namespaces"));
+        let in_one = action(json!({"context": "a", "delete": {"kind": "Service",
+            "namespace": "n", "selector": "a=b", "all_namespaces": true}}));
+        assert!(in_one.validate().unwrap_err().contains("no `namespace`"));
     }
 
     #[test]

@@ -138,6 +138,9 @@ async fn watch(
         if holds(&op.for_, current.as_ref()) {
             return Ok(current);
         }
+        if let Some(why) = cannot_hold(&op.for_, current.as_ref()) {
+            return Err(KubeError::new(KubeErrorKind::Other, why));
+        }
     }
     let mut ended = KubeError::new(KubeErrorKind::Connection, "the watch ended unexpectedly");
     ended.transient = true;
@@ -166,6 +169,52 @@ pub(crate) fn holds(cond: &WaitFor, obj: Option<&Value>) -> bool {
         WaitFor::Synced => text_at(obj, "/status/sync/status") == Some("Synced"),
         WaitFor::Field(f) => object::field_equals(obj, &f.path, &f.equals),
     }
+}
+
+/// Why `cond` will not come to hold without someone fixing something, when the object says so:
+/// an Argo CD Application with an error condition, or whose last sync operation failed, is
+/// never going to be `synced` or `healthy` by waiting.
+///
+/// Argo CD (controller/state.go @v3.2.12): when the target state cannot be loaded (a chart
+/// version or values file that cannot be had) the Application gets a `ComparisonError`
+/// condition, sync status `Unknown` and health `Healthy`, and auto-sync skips it
+/// (controller/appcontroller.go: "Skipping auto-sync: application status is Unknown"). Condition
+/// types ending in `Error` are the error ones (pkg/apis/application/v1alpha1/types.go:
+/// DeletionError, InvalidSpecError, ComparisonError, SyncError, UnknownError); an operation
+/// phase `Failed` or `Error` is a sync that ended badly (`status.operationState`).
+pub(crate) fn cannot_hold(cond: &WaitFor, obj: Option<&Value>) -> Option<String> {
+    if !matches!(cond, WaitFor::Synced | WaitFor::Healthy) {
+        return None;
+    }
+    let obj = obj?;
+    let errors: Vec<String> = obj
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let type_ = c.get("type").and_then(Value::as_str)?;
+            type_.ends_with("Error").then(|| {
+                let message = c.get("message").and_then(Value::as_str).unwrap_or_default();
+                format!("{type_}: {message}")
+            })
+        })
+        .collect();
+    if !errors.is_empty() {
+        return Some(format!(
+            "{} (sync is {}, health is {}); fix the Application's source and let Argo CD compare again",
+            errors.join("; "),
+            text_at(obj, "/status/sync/status").unwrap_or("unknown"),
+            text_at(obj, "/status/health/status").unwrap_or("unknown"),
+        ));
+    }
+    let phase = text_at(obj, "/status/operationState/phase")?;
+    matches!(phase, "Failed" | "Error").then(|| {
+        format!(
+            "the last sync operation ended {phase}: {}",
+            text_at(obj, "/status/operationState/message").unwrap_or("no message")
+        )
+    })
 }
 
 /// The object's state as far as `cond` is concerned, in words; never a Secret's data value.
@@ -278,6 +327,32 @@ mod tests {
             state(&WaitFor::Healthy, Some(&app)),
             "health is Progressing"
         );
+    }
+
+    #[test]
+    fn an_argo_error_condition_ends_the_wait_with_its_message() {
+        let app = json!({"status": {
+            "sync": {"status": "Unknown"}, "health": {"status": "Healthy"},
+            "conditions": [{"type": "ComparisonError", "message": "Failed to load target state: boom"}]}});
+        assert!(!holds(&WaitFor::Synced, Some(&app)));
+        let why = cannot_hold(&WaitFor::Synced, Some(&app)).expect("fails fast");
+        assert!(
+            why.starts_with("ComparisonError: Failed to load target state: boom (sync is Unknown"),
+            "{why}"
+        );
+        assert!(cannot_hold(&WaitFor::Healthy, Some(&app)).is_some());
+        assert!(cannot_hold(&WaitFor::Exists, Some(&app)).is_none());
+        let warning = json!({"status": {"sync": {"status": "OutOfSync"},
+            "conditions": [{"type": "SharedResourceWarning", "message": "w"}]}});
+        assert!(cannot_hold(&WaitFor::Synced, Some(&warning)).is_none());
+        let failed = json!({"status": {"sync": {"status": "OutOfSync"},
+            "operationState": {"phase": "Failed", "message": "one or more objects failed to apply"}}});
+        assert_eq!(
+            cannot_hold(&WaitFor::Synced, Some(&failed)).as_deref(),
+            Some("the last sync operation ended Failed: one or more objects failed to apply")
+        );
+        let running = json!({"status": {"operationState": {"phase": "Running"}}});
+        assert!(cannot_hold(&WaitFor::Synced, Some(&running)).is_none());
     }
 
     #[test]

@@ -143,6 +143,16 @@ impl Linkerd {
 
     /// With a simulator seed (for seeded faults) and the token the fake linkerd hands out.
     pub fn with(scenario: Scenario, seed: Option<u64>, token: &str) -> Linkerd {
+        Linkerd::build(scenario, seed, token, None)
+    }
+
+    /// The world whose kubeconfig names each cluster's context `<prefix><cluster>` (the clusters
+    /// keep their names), as a user's kubeconfig often does (`kind-production`, ARNs, ...).
+    pub fn with_context_prefix(scenario: Scenario, prefix: &str) -> Linkerd {
+        Linkerd::build(scenario, None, LINKERD_TOKEN, Some(prefix))
+    }
+
+    fn build(scenario: Scenario, seed: Option<u64>, token: &str, prefix: Option<&str>) -> Linkerd {
         let mut builder = Simulator::builder()
             .clusters(CLUSTERS)
             .scenario(scenario)
@@ -153,8 +163,26 @@ impl Linkerd {
         let sim = builder.start_blocking().expect("simulator starts");
         let ws = Workspace::new();
         let fake_state = ws.path().to_path_buf();
+        let kubeconfig = match prefix {
+            None => sim.kubeconfig_path().to_path_buf(),
+            Some(prefix) => {
+                let mut text = std::fs::read_to_string(sim.kubeconfig_path()).expect("kubeconfig");
+                for c in CLUSTERS {
+                    text = text
+                        .replace(
+                            &format!("- name: {c}\n  context:"),
+                            &format!("- name: {prefix}{c}\n  context:"),
+                        )
+                        .replace(
+                            &format!("current-context: {c}\n"),
+                            &format!("current-context: {prefix}{c}\n"),
+                        );
+                }
+                ws.write("kubeconfig-renamed", &text)
+            }
+        };
         let ws = ws
-            .kubeconfig(sim.kubeconfig_path())
+            .kubeconfig(&kubeconfig)
             .global(&[
                 "--linkerd",
                 &mcflow_sim::fake_linkerd_bin().display().to_string(),

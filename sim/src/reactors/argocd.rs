@@ -10,6 +10,10 @@
 //! NodePort Service `linkerd-gateway` (mc-gateway 4143→30143, mc-probe 4191→the scenario's probe
 //! nodePort); on spokes, when the scenario says the chart's `controllers` value is set, the
 //! Deployment `controller-<hub>`; and marks the Application Synced/Healthy.
+//!
+//! A chart the scenario names that does not exist ([`CHARTS`]) is what Argo CD reports for it:
+//! a `ComparisonError` condition, sync `Unknown`, health `Healthy`, nothing installed, never
+//! synced (see [`comparison_error`]).
 
 use base64::Engine;
 use serde_json::{Value, json};
@@ -22,6 +26,46 @@ use crate::simulator::Clusters;
 const APP_API: &str = "argoproj.io/v1alpha1";
 /// The field manager of Argo CD writes.
 pub const MANAGER: &str = "argocd-controller";
+
+/// The linkerd-multicluster charts that exist, as `(repo, version)`. Since edge-24.3.1 the chart
+/// is published on the edge repo only, versioned `YYYY.M.N` after the edge tag
+/// (linkerd2 bin/helm-bump-edge and bin/helm-build @edge-25.4.4): 2.17 = 2024.11.8
+/// (edge-24.11.8), 2.18 = 2025.4.4, 2.19 = 2025.10.7. Before that: the last open-source stable
+/// chart 30.11.11 (stable-2.14.10, multicluster/charts/linkerd-multicluster/Chart.yaml) and the
+/// edge pre-release 30.12.2-edge (edge-23.10.2). There is no `30.12.2`.
+pub const CHARTS: &[(&str, &str)] = &[
+    ("https://helm.linkerd.io/edge", "2024.11.8"),
+    ("https://helm.linkerd.io/edge", "2025.4.4"),
+    ("https://helm.linkerd.io/edge", "2025.10.7"),
+    ("https://helm.linkerd.io/edge", "30.12.2-edge"),
+    ("https://helm.linkerd.io/stable", "30.11.11"),
+];
+
+/// Whether the chart `version` can be fetched from `repo`.
+pub fn chart_exists(repo: &str, version: &str) -> bool {
+    let repo = repo.trim_end_matches('/');
+    CHARTS.iter().any(|(r, v)| *r == repo && *v == version)
+}
+
+/// What Argo CD says of an Application whose chart cannot be fetched. controller/state.go
+/// @v3.2.12 (≈597-603, v2.14.11 line 540): `"Failed to load target state: " + err`, with
+/// GetRepoObjs wrapping `failed to generate manifest for source %d of %d` (state.go:330), the
+/// repo server's `error fetching chart` (util/helm/client.go) around `helm pull`'s failure
+/// (util/helm/cmd.go `Fetch`; helm's own stderr wording is not verified); then sync `Unknown`
+/// (`if failedToLoadObjs`), health `Healthy` (controller/health.go starts from Healthy and
+/// there are no resources), no auto-sync (appcontroller.go skips a status other than
+/// OutOfSync), so no `operationState`. Argo CD waits out a repo-error grace period (~3 min,
+/// `--repo-error-grace-period-seconds`) before setting the condition; the simulator does not.
+pub fn comparison_error(repo: &str, version: &str) -> Value {
+    let message = format!(
+        "Failed to load target state: failed to generate manifest for source 1 of 2: rpc error: code = Unknown desc = error fetching chart: failed to get command args to log: `helm pull --destination /tmp/1736412 --version {version} --repo {repo} linkerd-multicluster` failed exit status 1: Error: chart \"linkerd-multicluster\" version \"{version}\" not found in {repo} repository"
+    );
+    json!({
+        "sync": {"status": "Unknown", "comparedTo": {"destination": {}, "sources": []}},
+        "health": {"status": "Healthy"},
+        "conditions": [{"type": "ComparisonError", "message": message, "lastTransitionTime": crate::managed::now()}]
+    })
+}
 
 /// Set an Application's sync and health status, creating it if missing.
 pub fn set_application(
@@ -133,7 +177,11 @@ fn reconcile(
             "metadata": {"name": app, "namespace": "argocd", "labels": {"app.kubernetes.io/part-of": "linkerd-multicluster"}},
             "spec": {
                 "project": "default",
-                "source": {"repoURL": "https://helm.linkerd.io/edge", "chart": "linkerd-multicluster", "targetRevision": scenario.chart_version},
+                // As deploy/applicationset.yaml generates it: the chart, then the values repo.
+                "sources": [
+                    {"repoURL": scenario.chart_repo, "chart": "linkerd-multicluster", "targetRevision": scenario.chart_version},
+                    {"repoURL": "https://git.example.com/platform/mcflow.git", "targetRevision": "main", "ref": "values"}
+                ],
                 "destination": {"name": name, "namespace": "linkerd-multicluster"},
                 "syncPolicy": {"automated": {"prune": true, "selfHeal": true}}
             }
@@ -143,6 +191,17 @@ fn reconcile(
         let delay = argo.state.config.deployment_ready_delay;
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
+            if !chart_exists(&scenario.chart_repo, &scenario.chart_version) {
+                let status = comparison_error(&scenario.chart_repo, &scenario.chart_version);
+                let _ = argo.merge_patch(
+                    APP_API,
+                    "Application",
+                    "argocd",
+                    &app,
+                    json!({"status": status}),
+                );
+                return;
+            }
             let hub = clusters
                 .iter()
                 .find(|c| c.name() == scenario.hub)

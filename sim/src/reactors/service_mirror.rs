@@ -1,8 +1,22 @@
 //! The service mirror: for every Link on a spoke whose `spec.targetClusterName` names a
 //! simulated cluster (the hub), every Service on the hub matching the Link's `spec.selector`
 //! (default `mirror.linkerd.io/exported=true`) is mirrored on the spoke as `<svc>-<hub>` in the
-//! same namespace (when that namespace exists on the spoke). Mirrors follow the hub: new exports
-//! appear, unexported or deleted services and the mirrors of a deleted Link disappear.
+//! same namespace (when that namespace exists on the spoke, and as soon as it appears). While the
+//! Link exists, mirrors follow the hub: new exports appear, unexported or deleted services
+//! disappear. When the Link is deleted its mirrors stay, as upstream's do; `unlink` (or whoever
+//! deletes the Link) removes them.
+//!
+//! Upstream, linkerd2 @edge-24.11.8, @edge-25.4.4 and @edge-25.10.7:
+//! - mirroring into a namespace only once it exists, and as soon as it appears:
+//!   multicluster/service-mirror/cluster_watcher.go `handleRemoteServiceExported` ("Skipping
+//!   mirroring of service …: namespace … does not exist") and the local Namespace informer's
+//!   `OnLocalNamespaceAdded` → `handleLocalNamespaceAdded`;
+//! - unexported or deleted remote services: `handleRemoteServiceUnexported` /
+//!   `cleanupOrphanedServices` (selector `mirror.linkerd.io/mirrored-service=true,
+//!   mirror.linkerd.io/cluster-name=<target>`), i.e. only the mirrors of a Link that is there;
+//! - Link deleted: multicluster/cmd/service-mirror/main.go `cleanupWorkers` calls
+//!   `clusterWatcher.Stop(false)` ("release, but do not clean-up services created / the `unlink`
+//!   command will take care of that"): mirrors, their Endpoints and the probe Endpoints remain.
 
 use serde_json::{Value, json};
 
@@ -120,6 +134,12 @@ pub fn reconcile(clusters: &[Cluster]) {
                 }
             }
         }
+        // Only the mirrors of the Links that are there are followed; a Link that went leaves its
+        // mirrors behind (main.go `cleanupWorkers`, `Stop(false)`).
+        let linked: Vec<String> = links(spoke)
+            .iter()
+            .map(|l| s(l, "/spec/targetClusterName").to_string())
+            .collect();
         let existing = spoke
             .list(
                 "v1",
@@ -130,6 +150,10 @@ pub fn reconcile(clusters: &[Cluster]) {
             .unwrap_or_default();
         for m in existing {
             let (ns, name) = (s(&m, "/metadata/namespace"), s(&m, "/metadata/name"));
+            let hub = s(&m, "/metadata/labels/mirror.linkerd.io~1cluster-name");
+            if !linked.iter().any(|l| l == hub) {
+                continue;
+            }
             let keep = desired
                 .iter()
                 .any(|(d, _)| s(d, "/metadata/namespace") == ns && s(d, "/metadata/name") == name);
