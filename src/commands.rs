@@ -28,7 +28,7 @@ pub fn validate_files(global: &GlobalArgs, files: &[std::path::PathBuf]) -> Resu
             "valid": problems.is_empty(),
             "problems": problems.0.iter().map(Problem::to_json).collect::<Vec<_>>(),
         });
-        println!("{report}");
+        crate::report::stdout(&format!("{report}\n"));
         return if problems.is_empty() {
             Ok(())
         } else {
@@ -37,7 +37,7 @@ pub fn validate_files(global: &GlobalArgs, files: &[std::path::PathBuf]) -> Resu
     }
     if !global.quiet {
         for (f, n) in &ok {
-            println!("✓ {} ({n} steps)", f.display());
+            crate::report::stdout(&format!("✓ {} ({n} steps)\n", f.display()));
         }
     }
     if problems.is_empty() {
@@ -63,20 +63,23 @@ pub fn plan_cmd(global: &GlobalArgs, workflow: &Path, args: &ParamArgs) -> Resul
 
 pub fn graph_cmd(workflow: &Path) -> Result<(), Error> {
     let bundle = load_and_validate(workflow, None)?;
-    print!("{}", plan::mermaid(&bundle.root));
+    crate::report::stdout(&plan::mermaid(&bundle.root));
     Ok(())
 }
 
 pub fn schema_cmd() -> Result<(), Error> {
     let schema = schemars::schema_for!(crate::workflow::Workflow);
     let text = serde_json::to_string_pretty(&schema).map_err(|e| Error::Usage(e.to_string()))?;
-    println!("{text}");
+    crate::report::stdout(&format!("{text}\n"));
     Ok(())
 }
 
 pub fn completions_cmd(shell: clap_complete::Shell) -> Result<(), Error> {
     let mut cmd = Cli::command();
-    clap_complete::generate(shell, &mut cmd, "mcflow", &mut std::io::stdout());
+    // Into a buffer first: clap_complete panics when it cannot write (`| head`).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "mcflow", &mut script);
+    crate::report::stdout(&String::from_utf8_lossy(&script));
     Ok(())
 }
 
@@ -170,18 +173,16 @@ pub fn runs_cmd(global: &GlobalArgs, limit: usize) -> Result<(), Error> {
     }
     if global.output == OutputMode::Json {
         for r in &rows {
-            println!(
-                "{}",
-                serde_json::to_string(&crate::report::run_json(r)).unwrap_or_default()
-            );
+            let line = serde_json::to_string(&crate::report::run_json(r)).unwrap_or_default();
+            crate::report::stdout(&format!("{line}\n"));
         }
         return Ok(());
     }
     if rows.is_empty() {
-        println!("no runs in {}", global.state_dir.display());
+        crate::report::stdout(&format!("no runs in {}\n", global.state_dir.display()));
         return Ok(());
     }
-    print!("{}", crate::report::runs_table(&rows));
+    crate::report::stdout(&crate::report::runs_table(&rows));
     Ok(())
 }
 
@@ -195,12 +196,11 @@ pub fn show_cmd(global: &GlobalArgs, args: &crate::cli::ShowArgs) -> Result<(), 
     };
     let (history, torn_tail) = read_history(&state, &run_id)?;
     if global.output == OutputMode::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&crate::report::run_json(&history)).unwrap_or_default()
-        );
+        let text =
+            serde_json::to_string_pretty(&crate::report::run_json(&history)).unwrap_or_default();
+        crate::report::stdout(&format!("{text}\n"));
     } else {
-        print!("{}", crate::report::render_run(&history, torn_tail));
+        crate::report::stdout(&crate::report::render_run(&history, torn_tail));
     }
     Ok(())
 }

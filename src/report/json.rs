@@ -57,6 +57,6 @@ impl Reporter for JsonReporter {
             "steps": steps,
             "reports": summary.reports,
         });
-        println!("{line}");
+        super::stdout(&format!("{line}\n"));
     }
 }

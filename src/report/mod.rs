@@ -21,7 +21,7 @@ pub use plain::PlainReporter;
 pub use progress::ProgressReporter;
 pub use runs::{render_run, run_json, runs_table};
 pub use table::{TableOptions, paint, paint_word, steps_table};
-pub use text::{first_line, human_duration, tail_lines};
+pub use text::{first_line, human_duration, stdout, tail_lines};
 
 /// How a run ended, for the summary.
 #[derive(Debug, Clone)]

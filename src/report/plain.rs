@@ -131,7 +131,7 @@ impl Reporter for PlainReporter {
     }
 
     fn finish(&mut self, summary: &RunSummary) {
-        print!("{}", summary_table(summary, false));
+        super::stdout(&summary_table(summary, false));
         let _ = std::io::stdout().flush();
     }
 }

@@ -40,7 +40,7 @@ impl ProgressReporter {
 
     fn println(&self, text: &str) {
         if self.multi.println(text).is_err() {
-            println!("{text}");
+            super::stdout(&format!("{text}\n"));
         }
     }
 
@@ -219,6 +219,6 @@ impl Reporter for ProgressReporter {
             self.remove(&k);
         }
         let _ = self.multi.clear();
-        print!("{}", summary_table(summary, self.opts.color));
+        super::stdout(&summary_table(summary, self.opts.color));
     }
 }

@@ -25,3 +25,12 @@ pub fn tail_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
+
+/// Writes `text` to standard output. A reader that went away (`mcflow run … | head`) is not an
+/// error of mcflow's: the rest of the output is dropped quietly and the command ends as it would
+/// have, with its own exit code, instead of panicking as `print!` does.
+pub fn stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
