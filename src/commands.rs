@@ -136,7 +136,7 @@ pub fn resume_cmd(global: &GlobalArgs, args: &crate::cli::ResumeArgs) -> Result<
     let state = crate::journal::StateDir::new(&global.state_dir);
     let run_id = match &args.run_id {
         Some(id) => id.clone(),
-        None => state.last().map_err(|e| Error::State(e.to_string()))?,
+        None => last_unfinished(&state, global.quiet)?,
     };
     let opts = run_options(global, &args.exec);
     let rt = runtime()?;
@@ -148,6 +148,31 @@ pub fn resume_cmd(global: &GlobalArgs, args: &crate::cli::ResumeArgs) -> Result<
     ));
     finish_runtime(rt);
     result.map(|_| ())
+}
+
+/// `resume --last`: the newest run that did not succeed (another workflow run since, to fix the
+/// cause, does not hide it), named on stderr when it is not the newest run.
+fn last_unfinished(state: &crate::journal::StateDir, quiet: bool) -> Result<String, Error> {
+    let newest = state.last().map_err(|e| Error::State(e.to_string()))?;
+    let ids = state.list().map_err(|e| Error::State(e.to_string()))?;
+    for id in ids.iter().rev() {
+        let (history, _) = read_history(state, id)?;
+        if history.status == Some(crate::journal::RunStatus::Succeeded) {
+            continue;
+        }
+        if *id != newest && !quiet {
+            eprintln!(
+                "resuming run {id} ({}, {}): the newest run that did not succeed",
+                history.workflow,
+                history.status_text()
+            );
+        }
+        return Ok(id.clone());
+    }
+    Err(Error::State(format!(
+        "nothing to resume: every run in {} already succeeded (newest: {newest})",
+        state.root().display()
+    )))
 }
 
 /// A run read back from its journal, with whether its last line was torn.

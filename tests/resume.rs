@@ -456,3 +456,28 @@ fn a_resumed_run_that_succeeds_shows_no_stale_rows() {
     let runs = s.mcflow(&["runs"]).success().stdout.clone();
     assert!(runs.contains("succeeded        3/3"), "{runs}");
 }
+
+/// `resume --last` takes the newest run that did not succeed, not a later run of another
+/// workflow that did (the one a user ran to fix the cause), and says which it took.
+#[test]
+fn resume_last_takes_the_newest_run_that_did_not_succeed() {
+    let s = Workspace::new();
+    s.write(
+        "gate.yaml",
+        "name: gate\nsteps:\n  - id: gate\n    run: [test, -f, ok]\n",
+    );
+    s.write(
+        "fix.yaml",
+        "name: fix\nsteps:\n  - id: fix\n    run: [touch, ok]\n",
+    );
+    s.mcflow(&["run", "gate.yaml"]).assert_code(1);
+    let failed = s.runs()[0].clone();
+    s.mcflow(&["run", "fix.yaml"]).success();
+    s.mcflow(&["resume", "--last"])
+        .success()
+        .stderr_has(&format!("resuming run {failed} (gate, failed)"));
+    s.mcflow(&["resume", "--last"])
+        .assert_code(3)
+        .stderr_has("every run in")
+        .stderr_has("already succeeded");
+}
