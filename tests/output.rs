@@ -259,3 +259,24 @@ steps:
     let stdout = &out.stdout;
     assert!(stdout.contains("first line\nsecond line"), "{stdout}");
 }
+
+/// `-vv` without a terminal writes its log lines (here a kube client that cannot connect)
+/// without ANSI colour codes.
+#[test]
+fn verbose_logs_without_a_terminal_have_no_colour_codes() {
+    let s = Workspace::new();
+    let kubeconfig = s.write(
+        "kc.yaml",
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: { server: \"https://127.0.0.1:1\", insecure-skip-tls-verify: true }\nusers:\n- name: u\n  user: { token: abc }\ncontexts:\n- name: c\n  context: { cluster: c, user: u }\ncurrent-context: c\n",
+    );
+    s.write(
+        "w.yaml",
+        "name: w\nsteps:\n  - id: a\n    timeout: 2s\n    kube: { context: c, get: { kind: ConfigMap, namespace: default, name: x } }\n",
+    );
+    let s = s.kubeconfig(&kubeconfig);
+    let out = s.mcflow(&["-vv", "run", "w.yaml", "-o", "plain"]);
+    out.assert_code(1);
+    assert!(out.stderr.contains("DEBUG"), "-vv logs: {}", out.stderr);
+    assert!(!out.stderr.contains('\u{1b}'), "{:?}", out.stderr);
+    assert!(!out.stdout.contains('\u{1b}'), "{:?}", out.stdout);
+}
