@@ -8,7 +8,7 @@
 //! Secrets: a manifest may carry service-account tokens (the `linkerd multicluster link`
 //! output). No `data`/`stringData` value, kubeconfig content or token appears in a summary, a
 //! [`KubeAction::describe`] line, an error message, a tracing event, or a returned object: Secrets
-//! come back with every data value replaced by `<redacted>` (and `capture` reads that redacted
+//! come back with every data value replaced by `***` (`secrets::MASK`) (and `capture` reads that redacted
 //! object, so it cannot lift a secret value into outputs either).
 //!
 //! One job per file: [`client`] (kubeconfig, one client per context), [`discovery`] (kinds to
