@@ -17,14 +17,22 @@ pub struct Tls {
     pub server_config: Arc<ServerConfig>,
 }
 
-/// Generate a CA and a server certificate signed by it.
-pub fn generate() -> anyhow::Result<Tls> {
+/// A CA and a server certificate it signed.
+pub(crate) struct ServerPki {
+    pub ca_cert: rcgen::Certificate,
+    pub cert: rcgen::Certificate,
+    pub key: KeyPair,
+}
+
+/// A CA named `ca_name` and a server certificate (`kube-apiserver`, for 127.0.0.1 and
+/// `dns_names`) signed by it: the simulator's and the rig's API servers serve with these.
+pub(crate) fn ca_and_server_cert(ca_name: &str, dns_names: &[&str]) -> anyhow::Result<ServerPki> {
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
         .distinguished_name
-        .push(DnType::CommonName, "mcflow-sim-ca");
+        .push(DnType::CommonName, ca_name);
     ca_params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -34,7 +42,8 @@ pub fn generate() -> anyhow::Result<Tls> {
     let issuer = Issuer::from_params(&ca_params, &ca_key);
 
     let key = KeyPair::generate()?;
-    let mut params = CertificateParams::new(vec!["localhost".to_string()])?;
+    let names: Vec<String> = dns_names.iter().map(|n| n.to_string()).collect();
+    let mut params = CertificateParams::new(names)?;
     params
         .subject_alt_names
         .push(SanType::IpAddress(std::net::IpAddr::V4(
@@ -49,7 +58,12 @@ pub fn generate() -> anyhow::Result<Tls> {
     ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let cert = params.signed_by(&key, &issuer)?;
+    Ok(ServerPki { ca_cert, cert, key })
+}
 
+/// Generate a CA and a server certificate signed by it.
+pub fn generate() -> anyhow::Result<Tls> {
+    let ServerPki { ca_cert, cert, key } = ca_and_server_cert("mcflow-sim-ca", &["localhost"])?;
     let chain = vec![
         CertificateDer::from(cert.der().to_vec()),
         CertificateDer::from(ca_cert.der().to_vec()),
