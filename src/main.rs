@@ -62,7 +62,7 @@ fn init_logging(verbose: u8, quiet: bool) {
         .with_env_filter(filter)
         // Colour only for a person at a terminal: a CI log or a file gets plain text.
         .with_ansi(mcflow::report::color_on_stderr())
-        .with_writer(std::io::stderr)
+        .with_writer(mcflow::report::LogWriter)
         .with_target(false)
         .try_init();
 }

@@ -28,6 +28,7 @@ mod manifest;
 mod object;
 mod retry;
 mod wait;
+pub use wait::{WAIT_WATCHER, WaitSeen, WaitWatcher};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -10,7 +10,8 @@
 //! with the last state seen in the message ("Deployment x: Available=False
 //! (MinimumReplicasUnavailable)").
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ::kube::runtime::watcher::{self, Event};
 use futures::StreamExt;
@@ -27,6 +28,35 @@ const WATCH_BACKOFF: Backoff =
     Backoff::doubling(Duration::from_millis(200), Duration::from_millis(3200));
 /// The longest pause before watching again, whatever the server's Retry-After says.
 const MAX_WATCH_PAUSE: Duration = Duration::from_secs(5);
+
+/// What a wait has seen so far, for the live display ("waiting for Deployment x on hub: last
+/// seen Available=False, 4m 12s left").
+#[derive(Debug, Clone)]
+pub struct WaitSeen {
+    /// `Deployment linkerd/linkerd-gateway on context hub`.
+    pub target: String,
+    /// The last state seen in words (`Available=False (MinimumReplicasUnavailable)`).
+    pub state: String,
+    pub started: Instant,
+    /// When the wait gives up, if it has a limit.
+    pub deadline: Option<Instant>,
+}
+
+/// Who hears what waits see: the runner sets one around a step's future (a task-local, so that
+/// the kube layer needs no handle on the reporter).
+pub type WaitWatcher = Arc<dyn Fn(&WaitSeen) + Send + Sync>;
+
+tokio::task_local! {
+    pub static WAIT_WATCHER: WaitWatcher;
+}
+
+impl WaitSeen {
+    /// Records a new state and tells the watcher, if there is one.
+    fn set(&mut self, state: String) {
+        self.state = state;
+        let _ = WAIT_WATCHER.try_with(|w| w(self));
+    }
+}
 
 /// Watches `op`'s object until its condition holds.
 pub(crate) async fn wait(
@@ -47,7 +77,6 @@ pub(crate) async fn wait(
         op.for_.describe(),
         cc.name
     );
-    let mut last = "not seen yet".to_string();
     let own = match op.timeout.as_deref().map(humantime::parse_duration) {
         None => None,
         Some(Ok(limit)) => Some(limit),
@@ -57,16 +86,27 @@ pub(crate) async fn wait(
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
+    let started = Instant::now();
+    let mut seen = WaitSeen {
+        target: format!("{target} on {}", cc.name),
+        state: String::new(),
+        started,
+        deadline: limit.map(|l| started + l),
+    };
+    seen.set("not seen yet".to_string());
     let watched = match limit {
-        None => watch(&scoped, op, &mut last).await,
-        Some(limit) => match tokio::time::timeout(limit, watch(&scoped, op, &mut last)).await {
+        None => watch(&scoped, op, &mut seen).await,
+        Some(limit) => match tokio::time::timeout(limit, watch(&scoped, op, &mut seen)).await {
             Ok(result) => result,
             Err(_) => {
                 let limit = humantime::format_duration(limit);
                 // Transient: waiting again may well succeed; the step's retry policy decides.
                 let mut e = KubeError::new(
                     KubeErrorKind::Timeout,
-                    format!("{what}: gave up after {limit}; last seen: {target}: {last}"),
+                    format!(
+                        "{what}: gave up after {limit}; last seen: {target}: {}",
+                        seen.state
+                    ),
                 );
                 e.transient = true;
                 return Err(e);
@@ -87,12 +127,12 @@ pub(crate) async fn wait(
     })
 }
 
-/// Follows the object's events until the condition holds; `last` is kept up to date with the
-/// state seen, for the timeout message.
+/// Follows the object's events until the condition holds; `seen` is kept up to date with the
+/// state seen, for the timeout message and the live display.
 async fn watch(
     scoped: &Scoped,
     op: &WaitOp,
-    last: &mut String,
+    seen: &mut WaitSeen,
 ) -> Result<Option<Value>, KubeError> {
     let config = watcher::Config::default().fields(&format!("metadata.name={}", op.name));
     let mut events = std::pin::pin!(watcher::watcher(scoped.api.clone(), config));
@@ -118,7 +158,12 @@ async fn watch(
                     return Err(e);
                 }
                 failures += 1;
-                *last = format!("{} (watch failing: {})", strip_last_error(last), e.message);
+                let state = format!(
+                    "{} (watch failing: {})",
+                    strip_last_error(&seen.state),
+                    e.message
+                );
+                seen.set(state);
                 let pause = e
                     .retry_after
                     .unwrap_or_else(|| WATCH_BACKOFF.base(failures));
@@ -133,8 +178,8 @@ async fn watch(
             }
         };
         failures = 0;
-        *last = state(&op.for_, current.as_ref());
-        tracing::debug!("watching {}: {last}", op.name);
+        seen.set(state(&op.for_, current.as_ref()));
+        tracing::debug!("watching {}: {}", op.name, seen.state);
         if holds(&op.for_, current.as_ref()) {
             return Ok(current);
         }

@@ -2,11 +2,14 @@
 //! records (after the journal has them), plus a periodic tick for live displays.
 
 mod json;
+mod logs;
+mod outline;
 mod plain;
 mod progress;
 mod runs;
 mod table;
 mod text;
+mod tty;
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -14,14 +17,16 @@ use std::time::Duration;
 use crate::cli::OutputMode;
 use indexmap::IndexMap;
 
-use crate::journal::{Event, RunStatus, StepState};
+use crate::journal::{Event, RunStatus, StepState, StepStatus};
 
 pub use json::JsonReporter;
+pub use logs::{LogWriter, set_live};
+pub use outline::Outline;
 pub use plain::PlainReporter;
 pub use progress::ProgressReporter;
 pub use runs::{render_run, run_json, runs_table};
-pub use table::{TableOptions, paint, paint_word, steps_table};
-pub use text::{first_line, human_duration, stdout, tail_lines};
+pub use table::{DEFAULT_WIDTH, TableOptions, paint, paint_word, steps_table, wrap};
+pub use text::{clock, first_line, fit, human_duration, stdout, step_label, tail_lines};
 
 /// How a run ended, for the summary.
 #[derive(Debug, Clone)]
@@ -51,6 +56,14 @@ pub trait Reporter: Send {
     fn wants_ticks(&self) -> bool {
         false
     }
+    /// Does this reporter want the run's [`Outline`] (it costs a plan)?
+    fn wants_outline(&self) -> bool {
+        false
+    }
+    /// The run's outline, once, after its first event.
+    fn begin(&mut self, _outline: &Outline) {}
+    /// A kube wait of `step` saw a new state.
+    fn waiting(&mut self, _step: &str, _seen: &crate::kube::WaitSeen) {}
 }
 
 /// Options shared by the reporters.
@@ -84,19 +97,26 @@ pub fn color_on_stderr() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
-/// The end of a run as the text reporters print it: the steps table, what `print` steps showed,
-/// the verdict and the journal's path.
-pub fn summary_table(summary: &RunSummary, color: bool) -> String {
+/// The end of a run as the text reporters print it: the steps that did not succeed (every step
+/// with `all`: `-v`), what `print` steps showed (verify's report), the verdict with the counts
+/// and the journal's path.
+pub fn summary_table(summary: &RunSummary, color: bool, all: bool, width: usize) -> String {
     let opts = TableOptions {
         color,
-        fold_nested: true,
-        all_errors: false,
+        fold_nested: all,
+        problems_only: !all,
+        width,
+        ..TableOptions::default()
     };
-    let (table, folded) = steps_table(&summary.steps, opts);
-    let mut out = format!("\n{table}");
-    if folded > 0 {
+    let (table, left_out) = steps_table(&summary.steps, opts);
+    let mut out = String::new();
+    if left_out < summary.steps.len() {
+        out.push('\n');
+        out.push_str(&table);
+    }
+    if all && left_out > 0 {
         out.push_str(&format!(
-            "(and {folded} steps of nested workflows that succeeded: mcflow show {})\n",
+            "(and {left_out} steps of nested workflows that succeeded: mcflow show {})\n",
             summary.run_id
         ));
     }
@@ -107,9 +127,10 @@ pub fn summary_table(summary: &RunSummary, color: bool) -> String {
     }
     let verdict = paint_word(&summary.status.to_string(), color);
     out.push_str(&format!(
-        "\nrun {} {verdict} in {}\njournal: {}\n",
+        "\nrun {} {verdict} in {}: {}\njournal: {}\n",
         summary.run_id,
         human_duration(summary.duration),
+        counts(summary),
         summary.journal
     ));
     match summary.status {
@@ -117,4 +138,34 @@ pub fn summary_table(summary: &RunSummary, color: bool) -> String {
         _ => out.push_str("resume with: mcflow resume --last\n"),
     }
     out
+}
+
+/// `69 steps succeeded`, or `40 succeeded, 1 failed, 2 skipped, 1 not run`.
+fn counts(summary: &RunSummary) -> String {
+    let n =
+        |pred: fn(StepStatus) -> bool| summary.steps.values().filter(|s| pred(s.status)).count();
+    let ok = n(StepStatus::is_success);
+    if ok == summary.steps.len() {
+        return format!("{ok} steps succeeded");
+    }
+    let mut parts = vec![format!("{ok} succeeded")];
+    let cut = |s: &&StepState| matches!(s.status, StepStatus::NotRun | StepStatus::Running);
+    let interrupted = summary
+        .steps
+        .values()
+        .filter(cut)
+        .filter(|s| s.attempts > 0)
+        .count();
+    let not_run = summary.steps.values().filter(cut).count() - interrupted;
+    for (count, word) in [
+        (n(|s| s == StepStatus::Failed), "failed"),
+        (n(|s| s == StepStatus::Skipped), "skipped"),
+        (interrupted, "interrupted"),
+        (not_run, "not run"),
+    ] {
+        if count > 0 {
+            parts.push(format!("{count} {word}"));
+        }
+    }
+    parts.join(", ")
 }

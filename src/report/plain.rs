@@ -1,17 +1,57 @@
-//! Plain timestamped lines, for CI logs and pipes.
+//! Plain timestamped lines, for CI logs and pipes: one per step start and end, and during a
+//! long kube wait a "still waiting" line every 30 s, so that a log never goes quiet for minutes.
 
+use std::collections::HashMap;
 use std::io::Write;
+use std::time::{Duration, Instant};
 
-use super::{ReportOptions, Reporter, RunSummary, first_line, human_duration, summary_table};
+use super::{
+    ReportOptions, Reporter, RunSummary, clock, first_line, human_duration, summary_table,
+};
 use crate::journal::{Event, EventKind, StepRecord};
+use crate::kube::WaitSeen;
+
+/// How often a wait says it is still waiting; `MCFLOW_WAIT_NOTE_EVERY` (a humantime duration,
+/// undocumented: for tests) changes it.
+const WAIT_NOTE_EVERY: Duration = Duration::from_secs(30);
 
 pub struct PlainReporter {
     opts: ReportOptions,
+    /// Running kube waits: what they saw last, and when a line last said so.
+    waits: HashMap<String, (WaitSeen, Instant)>,
+    every: Duration,
 }
 
 impl PlainReporter {
     pub fn new(opts: ReportOptions) -> PlainReporter {
-        PlainReporter { opts }
+        let every = std::env::var("MCFLOW_WAIT_NOTE_EVERY")
+            .ok()
+            .and_then(|v| humantime::parse_duration(&v).ok())
+            .unwrap_or(WAIT_NOTE_EVERY);
+        PlainReporter {
+            opts,
+            waits: HashMap::new(),
+            every,
+        }
+    }
+
+    /// `still waiting for Deployment x on hub, last seen Available=False (45s, 4m 15s left)`.
+    fn still_waiting(seen: &WaitSeen) -> String {
+        let left = seen
+            .deadline
+            .map(|d| {
+                format!(
+                    ", {} left",
+                    clock(d.saturating_duration_since(Instant::now()))
+                )
+            })
+            .unwrap_or_default();
+        format!(
+            "still waiting for {}, last seen {} ({}{left})",
+            seen.target,
+            seen.state,
+            clock(seen.started.elapsed())
+        )
     }
 
     fn line(&self, ts: &str, text: &str) {
@@ -32,8 +72,12 @@ impl PlainReporter {
             EventKind::RunStarted {
                 run_id,
                 workflow_name,
+                params,
                 ..
-            } => Some(format!("run {run_id}: workflow {workflow_name}")),
+            } => Some(format!(
+                "run {run_id}: workflow {workflow_name}{}",
+                params_text(params)
+            )),
             EventKind::RunResumed { run_id, .. } => Some(format!("resuming run {run_id}")),
             EventKind::StepStarted {
                 step,
@@ -110,8 +154,8 @@ impl PlainReporter {
             _ => String::new(),
         };
         let line = match summary {
-            // A multi-line summary (a `print` step's report) goes under its line.
-            Some(s) if s.contains('\n') => format!("✓ {step} ({d}):\n{s}"),
+            // A multi-line summary (a `print` step's report) is shown once, at the end.
+            Some(s) if s.contains('\n') => format!("✓ {step} ({d}): report at the end"),
             Some(s) if !s.is_empty() => format!("✓ {step} ({d}): {s}"),
             _ => format!("✓ {step} ({d})"),
         };
@@ -119,11 +163,63 @@ impl PlainReporter {
     }
 }
 
+/// ` (params a=b c=d)`, or nothing for a workflow without params.
+fn params_text(params: &std::collections::BTreeMap<String, serde_json::Value>) -> String {
+    if params.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<String> = params
+        .iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        })
+        .collect();
+    format!(" (params {})", shown.join(" "))
+}
+
 impl Reporter for PlainReporter {
     fn event(&mut self, event: &Event) {
+        if let Some(step) = event.kind.step()
+            && !matches!(event.kind, EventKind::StepStarted { .. })
+        {
+            self.waits.remove(step);
+        }
         if let Some(text) = self.text(&event.kind) {
             self.line(&event.ts, &text);
         }
+    }
+
+    fn waiting(&mut self, step: &str, seen: &WaitSeen) {
+        let since = self
+            .waits
+            .get(step)
+            .map(|(_, at)| *at)
+            .unwrap_or_else(Instant::now);
+        self.waits.insert(step.to_string(), (seen.clone(), since));
+    }
+
+    fn tick(&mut self) {
+        if self.opts.quiet {
+            return;
+        }
+        let now = Instant::now();
+        let mut due: Vec<String> = Vec::new();
+        for (seen, at) in self.waits.values_mut() {
+            if now.duration_since(*at) >= self.every {
+                *at = now;
+                due.push(Self::still_waiting(seen));
+            }
+        }
+        due.sort();
+        let ts = crate::journal::now();
+        for text in due {
+            self.line(&ts, &format!("… {text}"));
+        }
+    }
+
+    fn wants_ticks(&self) -> bool {
+        true
     }
 
     fn note(&mut self, text: &str) {
@@ -131,7 +227,12 @@ impl Reporter for PlainReporter {
     }
 
     fn finish(&mut self, summary: &RunSummary) {
-        super::stdout(&summary_table(summary, false));
+        super::stdout(&summary_table(
+            summary,
+            false,
+            self.opts.verbose > 0,
+            super::DEFAULT_WIDTH,
+        ));
         let _ = std::io::stdout().flush();
     }
 }

@@ -1,41 +1,74 @@
-//! The live display on a terminal: one spinner line per running step (elapsed time, attempt n/m,
-//! the countdown to the next retry), a ✓ or ✗ line per finished step, then a summary table.
+//! The live display on a terminal: a header with the params, one overall line (workflow, steps
+//! done of all, failed, elapsed), and a line per running step (its name, elapsed time, attempt
+//! n/m, the countdown to a retry; for a kube wait its target, the state last seen and the time
+//! left). Finished steps fold into the counts; a failure stays on screen with its cause. Every
+//! line is cut to the terminal's width. At the end, the steps that did not succeed.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use indexmap::IndexMap;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{ReportOptions, Reporter, RunSummary, first_line, human_duration, summary_table};
+use super::{Outline, ReportOptions, Reporter, RunSummary, summary_table};
+use super::{clock, first_line, fit, step_label};
 use crate::journal::{Event, EventKind};
+use crate::kube::WaitSeen;
 
 struct Running {
     bar: ProgressBar,
+    label: String,
+    started: Instant,
     attempt: u32,
     max_attempts: u32,
     /// Set while waiting to retry: when, and why.
     retry_at: Option<(Instant, String)>,
+    /// What its kube wait has seen.
+    wait: Option<WaitSeen>,
+}
+
+/// Steps that ended, by how.
+#[derive(Debug, Default)]
+struct Counts {
+    done: usize,
+    failed: usize,
+    skipped: usize,
 }
 
 pub struct ProgressReporter {
     opts: ReportOptions,
     multi: MultiProgress,
+    overall: Option<ProgressBar>,
     style: ProgressStyle,
-    running: HashMap<String, Running>,
+    running: IndexMap<String, Running>,
+    outline: Outline,
+    counts: Counts,
+    started: Instant,
+    echo_off: super::tty::EchoOff,
 }
 
 impl ProgressReporter {
     pub fn new(opts: ReportOptions) -> ProgressReporter {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout_with_hz(15));
-        let style = ProgressStyle::with_template("{spinner} {prefix} {elapsed:>4} {msg}")
+        super::set_live(Some(multi.clone()));
+        let style = ProgressStyle::with_template("  {spinner} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner())
             .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ");
         ProgressReporter {
             opts,
             multi,
+            overall: None,
             style,
-            running: HashMap::new(),
+            running: IndexMap::new(),
+            outline: Outline::default(),
+            counts: Counts::default(),
+            started: Instant::now(),
+            echo_off: super::tty::EchoOff::new(),
         }
+    }
+
+    /// The terminal's width now (it can change during a run).
+    fn width() -> usize {
+        usize::from(console::Term::stdout().size().1).max(20)
     }
 
     fn println(&self, text: &str) {
@@ -44,84 +77,160 @@ impl ProgressReporter {
         }
     }
 
-    fn mark(&self, ok: bool) -> String {
+    fn mark(&self, ok: bool) -> &'static str {
         match (ok, self.opts.color) {
-            (true, true) => "\x1b[32m✓\x1b[0m".into(),
-            (false, true) => "\x1b[31m✗\x1b[0m".into(),
-            (true, false) => "✓".into(),
-            (false, false) => "✗".into(),
+            (true, true) => "\x1b[32m✓\x1b[0m",
+            (false, true) => "\x1b[31m✗\x1b[0m",
+            (true, false) => "✓",
+            (false, false) => "✗",
         }
     }
 
-    fn message(r: &Running) -> String {
+    /// `bootstrap hub=internal … · 12/69 done · 1 failed · 5s`.
+    fn overall_text(&self, width: usize) -> String {
+        let c = &self.counts;
+        let seen = c.done + self.running.len();
+        let of = match self.outline.total {
+            Some(total) => format!("{}/{}", c.done, total.max(seen)),
+            None => c.done.to_string(),
+        };
+        let mut right = format!(" · {of} done");
+        if c.failed > 0 {
+            right.push_str(&format!(" · {} failed", c.failed));
+        }
+        if c.skipped > 0 {
+            right.push_str(&format!(" · {} skipped", c.skipped));
+        }
+        right.push_str(&format!(" · {}", clock(self.started.elapsed())));
+        let mut left = self.outline.workflow.clone();
+        for p in &self.outline.params {
+            left.push(' ');
+            left.push_str(p);
+        }
+        let room = width.saturating_sub(console::measure_text_width(&right));
+        fit(&format!("{}{right}", fit(&left, room)), width)
+    }
+
+    /// A running step's line (after the spinner): name, elapsed, attempt, a retry's countdown;
+    /// for a kube wait a second line with its target, the state last seen and the time left.
+    fn step_text(r: &Running, width: usize) -> String {
+        let mut detail = format!(" · {}", clock(r.started.elapsed()));
         match &r.retry_at {
             Some((at, why)) => {
                 let left = at.saturating_duration_since(Instant::now());
-                format!(
-                    "attempt {}/{} failed: {} · retry in {}",
+                detail.push_str(&format!(
+                    " · attempt {}/{} failed, retry in {}: {}",
                     r.attempt,
                     r.max_attempts,
+                    clock(left + Duration::from_millis(999)),
                     first_line(why),
-                    human_duration(
-                        Duration::from_secs(left.as_secs() + 1)
-                            .min(left + Duration::from_millis(999))
-                    )
-                )
+                ));
             }
-            None if r.max_attempts > 1 => format!("attempt {}/{}", r.attempt, r.max_attempts),
-            None => String::new(),
+            None if r.max_attempts > 1 => {
+                detail.push_str(&format!(" · attempt {}/{}", r.attempt, r.max_attempts))
+            }
+            None => {}
+        }
+        // The name keeps at least half of the line; the detail gets the rest.
+        let label_room = width
+            .saturating_sub(console::measure_text_width(&detail))
+            .max(width / 2);
+        let first = fit(
+            &format!("{}{detail}", fit_label(&r.label, label_room)),
+            width,
+        );
+        let Some(w) = r.wait.as_ref().filter(|_| r.retry_at.is_none()) else {
+            return first;
+        };
+        let mut second = format!("{}: {}", w.target, w.state);
+        if let Some(deadline) = w.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            second.push_str(&format!(" · {} left", clock(left)));
+        }
+        format!("{first}\n    {}", fit(&second, width))
+    }
+
+    fn redraw(&self) {
+        let width = Self::width();
+        if let Some(o) = &self.overall {
+            o.set_message(self.overall_text(width));
+        }
+        for r in self.running.values() {
+            r.bar
+                .set_message(Self::step_text(r, width.saturating_sub(4)));
         }
     }
 
     fn remove(&mut self, step: &str) -> Option<Running> {
-        let r = self.running.remove(step)?;
+        let r = self.running.shift_remove(step)?;
         r.bar.finish_and_clear();
         self.multi.remove(&r.bar);
         Some(r)
     }
+
+    /// The overall line, made on the first event (after the header).
+    fn overall(&mut self) {
+        if self.overall.is_none() {
+            let bar = self.multi.add(ProgressBar::new_spinner());
+            bar.set_style(ProgressStyle::with_template("{msg}").unwrap_or(self.style.clone()));
+            self.overall = Some(bar);
+        }
+    }
 }
 
 impl ProgressReporter {
-    /// A step's attempt started: a new spinner, or the running one's attempt updated.
-    fn started(&mut self, step: &str, attempt: u32, max_attempts: u32) {
+    /// A step's attempt started: a new line, or the running one's attempt updated.
+    fn started(&mut self, step: &str, name: Option<&str>, attempt: u32, max_attempts: u32) {
         if let Some(r) = self.running.get_mut(step) {
             r.attempt = attempt;
             r.retry_at = None;
-            let msg = Self::message(r);
-            r.bar.set_message(msg);
-            return;
+            r.wait = None;
+        } else {
+            let bar = self.multi.add(ProgressBar::new_spinner());
+            bar.set_style(self.style.clone());
+            bar.enable_steady_tick(Duration::from_millis(100));
+            let r = Running {
+                bar,
+                label: step_label(step, name),
+                started: Instant::now(),
+                attempt,
+                max_attempts,
+                retry_at: None,
+                wait: None,
+            };
+            self.running.insert(step.to_string(), r);
         }
-        let bar = self.multi.add(ProgressBar::new_spinner());
-        bar.set_style(self.style.clone());
-        bar.set_prefix(step.to_string());
-        bar.enable_steady_tick(Duration::from_millis(100));
-        let r = Running {
-            bar,
-            attempt,
-            max_attempts,
-            retry_at: None,
-        };
-        r.bar.set_message(Self::message(&r));
-        self.running.insert(step.to_string(), r);
+        self.redraw();
     }
 
-    fn succeeded(&mut self, step: &str, duration_ms: u64, summary: Option<&str>) {
-        self.remove(step);
-        if self.opts.quiet {
-            return;
+    fn failed(&mut self, step: &str, error: &str, continue_on_error: bool) {
+        let label = self
+            .remove(step)
+            .map(|r| r.label)
+            .unwrap_or_else(|| step.to_string());
+        self.counts.done += 1;
+        self.counts.failed += 1;
+        let tail = if continue_on_error {
+            " (continue_on_error)"
+        } else {
+            ""
+        };
+        let line = format!("{} {label}{tail}: ", self.mark(false));
+        if self.opts.verbose > 0 {
+            self.println(&format!("{line}{error}"));
+        } else {
+            self.println(&fit(&format!("{line}{}", first_line(error)), Self::width()));
         }
-        let d = human_duration(Duration::from_millis(duration_ms));
-        let extra = summary
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                if s.contains('\n') {
-                    format!("\n{s}")
-                } else {
-                    format!(" · {s}")
-                }
-            })
-            .unwrap_or_default();
-        self.println(&format!("{} {step} ({d}){extra}", self.mark(true)));
+        self.redraw();
+    }
+
+    fn ended(&mut self, step: &str, skipped: bool) {
+        self.remove(step);
+        self.counts.done += 1;
+        if skipped {
+            self.counts.skipped += 1;
+        }
+        self.redraw();
     }
 }
 
@@ -132,7 +241,10 @@ impl Reporter for ProgressReporter {
                 run_id,
                 workflow_name,
                 ..
-            } => self.println(&format!("mcflow · {workflow_name} · run {run_id}")),
+            } => {
+                self.outline.workflow = workflow_name.clone();
+                self.println(&format!("mcflow · {workflow_name} · run {run_id}"));
+            }
             EventKind::RunResumed { run_id, .. } => {
                 self.println(&format!("mcflow · resuming run {run_id}"))
             }
@@ -140,8 +252,8 @@ impl Reporter for ProgressReporter {
                 step,
                 attempt,
                 max_attempts,
-                ..
-            } => self.started(step, *attempt, *max_attempts),
+                name,
+            } => self.started(step, name.as_deref(), *attempt, *max_attempts),
             EventKind::AttemptFailed {
                 step,
                 error,
@@ -153,60 +265,52 @@ impl Reporter for ProgressReporter {
                         Instant::now() + Duration::from_millis(*retry_in_ms),
                         error.clone(),
                     ));
-                    let msg = Self::message(r);
-                    r.bar.set_message(msg);
                 }
+                self.redraw();
             }
-            EventKind::StepSucceeded {
-                step,
-                duration_ms,
-                summary,
-                ..
-            } => self.succeeded(step, *duration_ms, summary.as_deref()),
+            EventKind::StepSucceeded { step, .. } => self.ended(step, false),
             EventKind::StepFailed {
                 step,
                 error,
                 continue_on_error,
                 ..
-            } => {
-                self.remove(step);
-                let tail = if *continue_on_error {
-                    " (continue_on_error)"
-                } else {
-                    ""
-                };
-                let text = if self.opts.verbose > 0 {
-                    error.as_str()
-                } else {
-                    first_line(error)
-                };
-                self.println(&format!("{} {step}{tail}: {text}", self.mark(false)));
-            }
-            EventKind::StepSkipped { step, reason } => {
-                self.remove(step);
-                if !self.opts.quiet {
-                    self.println(&format!("- {step} skipped: {reason}"));
-                }
-            }
-            EventKind::StepReused { step } => {
-                if !self.opts.quiet {
-                    self.println(&format!("{} {step} (done before resume)", self.mark(true)));
-                }
-            }
+            } => self.failed(step, error, *continue_on_error),
+            EventKind::StepSkipped { step, .. } => self.ended(step, true),
+            EventKind::StepReused { step } => self.ended(step, false),
             EventKind::RunFinished { .. } => {}
         }
+        self.overall();
     }
 
     fn tick(&mut self) {
-        for r in self.running.values() {
-            if r.retry_at.is_some() {
-                r.bar.set_message(Self::message(r));
-            }
-        }
+        self.redraw();
     }
 
     fn wants_ticks(&self) -> bool {
         true
+    }
+
+    fn wants_outline(&self) -> bool {
+        true
+    }
+
+    fn begin(&mut self, outline: &Outline) {
+        self.outline = outline.clone();
+        if !outline.params.is_empty() {
+            let params = format!("params: {}", outline.params.join(" "));
+            for line in super::wrap(&params, Self::width(), "  ") {
+                self.println(&line);
+            }
+        }
+        self.overall();
+        self.redraw();
+    }
+
+    fn waiting(&mut self, step: &str, seen: &WaitSeen) {
+        if let Some(r) = self.running.get_mut(step) {
+            r.wait = Some(seen.clone());
+        }
+        self.redraw();
     }
 
     fn note(&mut self, text: &str) {
@@ -218,7 +322,44 @@ impl Reporter for ProgressReporter {
         for k in keys {
             self.remove(&k);
         }
+        if let Some(o) = self.overall.take() {
+            o.finish_and_clear();
+            self.multi.remove(&o);
+        }
         let _ = self.multi.clear();
-        super::stdout(&summary_table(summary, self.opts.color));
+        super::set_live(None);
+        self.echo_off.restore();
+        let all = self.opts.verbose > 0;
+        super::stdout(&summary_table(summary, self.opts.color, all, Self::width()));
+    }
+}
+
+/// `label` in `width` columns, cutting its name rather than the `[item]` at its end that tells
+/// instances apart.
+fn fit_label(label: &str, width: usize) -> String {
+    if console::measure_text_width(label) <= width {
+        return label.to_string();
+    }
+    match label.rfind(" [").filter(|_| label.ends_with(']')) {
+        Some(i) if console::measure_text_width(&label[i..]) + 8 <= width => {
+            let item = &label[i..];
+            let room = width - console::measure_text_width(item);
+            format!("{}{item}", fit(&label[..i], room))
+        }
+        _ => fit(label, width),
+    }
+}
+
+impl Drop for ProgressReporter {
+    /// However the run ends (an error before `finish`, a panic), no live line stays behind.
+    fn drop(&mut self) {
+        super::set_live(None);
+        for r in self.running.values() {
+            r.bar.finish_and_clear();
+        }
+        if let Some(o) = &self.overall {
+            o.finish_and_clear();
+        }
+        let _ = self.multi.clear();
     }
 }

@@ -22,7 +22,8 @@ pub fn runs_table(runs: &[RunHistory]) -> String {
     out
 }
 
-/// `mcflow show`: the run, then every step with every error of its latest attempt.
+/// `mcflow show`: the run, then every step with its `name:` and every error of its latest
+/// attempt.
 pub fn render_run(run: &RunHistory, torn_tail: bool) -> String {
     let mut out = format!(
         "run {}  workflow {} ({})\nstarted {}  status {}\n",
@@ -37,6 +38,7 @@ pub fn render_run(run: &RunHistory, torn_tail: bool) -> String {
     }
     let opts = TableOptions {
         all_errors: true,
+        names: true,
         ..TableOptions::default()
     };
     out.push('\n');

@@ -2,8 +2,12 @@
 
 use indexmap::IndexMap;
 
-use super::text::{first_line, human_duration};
+use super::text::{first_line, fit, human_duration};
 use crate::journal::{StepState, StepStatus};
+
+/// The table's width when the terminal's is not known (a pipe, a file): the widest that does not
+/// wrap in a classic terminal.
+pub const DEFAULT_WIDTH: usize = 80;
 
 /// What the table shows.
 #[derive(Debug, Clone, Copy, Default)]
@@ -13,42 +17,55 @@ pub struct TableOptions {
     pub fold_nested: bool,
     /// Every failed attempt's error under its step, not only the cause of its status.
     pub all_errors: bool,
+    /// Only the steps that did not succeed (failed, skipped, cut short).
+    pub problems_only: bool,
+    /// Each step's `name:` on a line under its row.
+    pub names: bool,
+    /// Columns to fit in; 0 for [`DEFAULT_WIDTH`].
+    pub width: usize,
 }
 
+/// Width of the STATUS, ATTEMPTS and DURATION columns with their separators.
+const FIXED: usize = 2 + 11 + 2 + 8 + 2 + 8;
+
 /// The STEP / STATUS / ATTEMPTS / DURATION table, a `↳` line under a step for why it failed or
-/// was skipped. Returns the text and how many rows were folded.
+/// was skipped. Returns the text and how many rows were left out (folded nested steps, or the
+/// steps that succeeded with `problems_only`).
 pub fn steps_table(steps: &IndexMap<String, StepState>, opts: TableOptions) -> (String, usize) {
-    let folds =
-        |key: &str, s: &StepState| opts.fold_nested && key.contains('.') && s.status.is_success();
+    let leaves_out = |key: &str, s: &StepState| {
+        (opts.problems_only && s.status.is_success())
+            || (opts.fold_nested && key.contains('.') && s.status.is_success())
+    };
+    let total = if opts.width == 0 {
+        DEFAULT_WIDTH
+    } else {
+        opts.width
+    };
     let width = steps
-        .keys()
-        .map(|k| k.chars().count())
+        .iter()
+        .filter(|(k, s)| !leaves_out(k, s))
+        .map(|(k, _)| console::measure_text_width(k))
         .max()
         .unwrap_or(4)
-        .max(4);
+        .clamp(4, total.saturating_sub(FIXED).max(12));
     let mut out = format!(
         "{:<width$}  {:<11}  {:>8}  {:>8}\n",
         "STEP", "STATUS", "ATTEMPTS", "DURATION"
     );
-    let mut folded = 0;
+    let mut left_out = 0;
     for (key, s) in steps {
-        if folds(key, s) {
-            folded += 1;
+        if leaves_out(key, s) {
+            left_out += 1;
             continue;
         }
-        let word = s.status.as_str();
-        let pad = 11usize.saturating_sub(word.chars().count());
-        let duration = s
-            .duration_ms
-            .map(|ms| human_duration(std::time::Duration::from_millis(ms)))
-            .unwrap_or_else(|| "-".into());
-        out.push_str(&format!(
-            "{key:<width$}  {}{}  {:>8}  {duration:>8}\n",
-            paint(s.status, opts.color),
-            " ".repeat(pad),
-            s.attempts,
-        ));
-        let notes: Vec<&str> = if opts.all_errors {
+        out.push_str(&row(key, s, width, opts));
+        let mut notes: Vec<String> = Vec::new();
+        if opts.names
+            && let Some(name) = s.name.as_deref()
+        {
+            notes.push(format!("  {}", fit(name, total.saturating_sub(2))));
+        }
+        let causes: Vec<&str> = if opts.all_errors {
             s.errors
                 .iter()
                 .map(String::as_str)
@@ -61,11 +78,59 @@ pub fn steps_table(steps: &IndexMap<String, StepState>, opts: TableOptions) -> (
         } else {
             s.cause().into_iter().collect()
         };
+        for n in causes {
+            notes.extend(wrap(&format!("  ↳ {}", first_line(n)), total, "    "));
+        }
         for n in notes {
-            out.push_str(&format!("{:<width$}    ↳ {}\n", "", first_line(n)));
+            out.push_str(&n);
+            out.push('\n');
         }
     }
-    (out, folded)
+    (out, left_out)
+}
+
+fn row(key: &str, s: &StepState, width: usize, opts: TableOptions) -> String {
+    let key = fit(key, width);
+    let pad = width.saturating_sub(console::measure_text_width(&key));
+    // A step cut short by Ctrl-C (started in this attempt, never ended) was interrupted.
+    let word = match s.status {
+        StepStatus::NotRun if s.attempts > 0 => "interrupted",
+        other => other.as_str(),
+    };
+    let word_pad = 11usize.saturating_sub(word.chars().count());
+    let duration = s
+        .duration_ms
+        .map(|ms| human_duration(std::time::Duration::from_millis(ms)))
+        .unwrap_or_else(|| "-".into());
+    format!(
+        "{key}{}  {}{}  {:>8}  {duration:>8}\n",
+        " ".repeat(pad),
+        paint_word(word, opts.color),
+        " ".repeat(word_pad),
+        s.attempts,
+    )
+}
+
+/// `text` broken into lines of at most `width` columns at spaces (a word longer than a line is
+/// cut), the lines after the first indented by `indent`: a cause is read whole, not cut off.
+pub fn wrap(text: &str, width: usize, indent: &str) -> Vec<String> {
+    let body = text.trim_start_matches(' ');
+    let mut lines = Vec::new();
+    let mut line = text[..text.len() - body.len()].to_string();
+    let mut fresh = true;
+    for word in body.split(' ') {
+        let now = console::measure_text_width(&line);
+        let add = console::measure_text_width(word);
+        if !fresh && now + 1 + add > width {
+            lines.push(std::mem::replace(&mut line, indent.to_string()));
+        } else if !fresh {
+            line.push(' ');
+        }
+        line.push_str(word);
+        fresh = false;
+    }
+    lines.push(line);
+    lines.into_iter().map(|l| fit(&l, width)).collect()
 }
 
 /// A status word in its colour (green success, red failure, yellow the rest).
@@ -85,4 +150,25 @@ pub fn paint_word(word: &str, color: bool) -> String {
         _ => "0",
     };
     format!("\x1b[{code}m{word}\x1b[0m")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_keeps_lines_within_the_width() {
+        let lines = wrap(
+            "  ↳ linkerd exited with 1: Error: services \"linkerd-gateway\" not found",
+            30,
+            "    ",
+        );
+        assert!(lines.len() > 1, "{lines:?}");
+        assert!(
+            lines.iter().all(|l| console::measure_text_width(l) <= 30),
+            "{lines:?}"
+        );
+        assert!(lines[0].starts_with("  ↳ linkerd"), "{lines:?}");
+        assert!(lines[1].starts_with("    "), "{lines:?}");
+    }
 }

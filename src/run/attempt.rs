@@ -51,7 +51,10 @@ impl Attempt<'_> {
             base_dir: wf.base_dir(),
             timeout: step.timeout,
         };
-        let exec = super::executor::execute(step, &ctx, &env);
+        let exec = crate::kube::WAIT_WATCHER.scope(
+            run.wait_watcher(&key),
+            super::executor::execute(step, &ctx, &env),
+        );
         let Some(limit) = step.timeout else {
             return exec.await;
         };

@@ -70,7 +70,8 @@ pub struct Run {
     /// Steps done in earlier attempts of this run (resume): their records, None if sensitive.
     pub done: HashMap<String, Option<StepRecord>>,
     journal: Mutex<JournalWriter>,
-    reporter: Mutex<Box<dyn Reporter>>,
+    /// Shared with the watchers of kube waits ([`Run::wait_watcher`]).
+    reporter: std::sync::Arc<Mutex<Box<dyn Reporter>>>,
     /// This attempt's events replayed: the end-of-run summary.
     summary: Mutex<Replay>,
     reports: Mutex<Vec<String>>,
@@ -121,6 +122,17 @@ impl Run {
         if let Ok(mut r) = self.reporter.lock() {
             r.tick();
         }
+    }
+
+    /// Hands what a kube wait of step `key` sees to the reporter (the live display).
+    pub fn wait_watcher(&self, key: &str) -> crate::kube::WaitWatcher {
+        let reporter = self.reporter.clone();
+        let key = key.to_string();
+        std::sync::Arc::new(move |seen: &crate::kube::WaitSeen| {
+            if let Ok(mut r) = reporter.lock() {
+                r.waiting(&key, seen);
+            }
+        })
     }
 
     pub fn wants_ticks(&self) -> bool {
@@ -204,7 +216,7 @@ async fn execute(
         cancel: CancellationToken::new(),
         done,
         journal: Mutex::new(journal),
-        reporter: Mutex::new(reporter),
+        reporter: std::sync::Arc::new(Mutex::new(reporter)),
         summary: Mutex::new(Replay::new()),
         reports: Mutex::new(Vec::new()),
         fatal: Mutex::new(None),
@@ -212,6 +224,15 @@ async fn execute(
         started: Instant::now(),
     };
     run.emit(vec![first_event]).map_err(state_err)?;
+    if let Ok(mut r) = run.reporter.lock()
+        && r.wants_outline()
+    {
+        r.begin(&crate::report::Outline::of(
+            &run.bundle,
+            &params,
+            &run.config.value,
+        ));
+    }
     let interrupts = crate::interrupt::listen(run.cancel.clone());
     let outcome = run_level(&run, &run.bundle.root, params, String::new(), false).await;
     interrupts.abort();

@@ -60,6 +60,16 @@ impl Tmux {
             .unwrap_or_default()
     }
 
+    /// Types `keys` into the pane (tmux key names: `C-c` is Ctrl-C).
+    pub fn send_keys(&self, keys: &str) {
+        let status = self
+            .cmd()
+            .args(["send-keys", keys])
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success(), "tmux send-keys {keys}: {status}");
+    }
+
     /// Waits until the screen satisfies `cond` and returns that screen.
     pub fn wait_for_screen(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
         let mut last = String::new();
