@@ -3,6 +3,7 @@
 //! `mcflow run workflows/bootstrap.yaml` against them with the live progress display.
 //!
 //!     cargo run --example demo
+//!     cargo run --example demo -- --output json     # global flags go before `run`
 //!
 //! Everything runs on 127.0.0.1; the journal lands in `.mcflow/` like any run, so
 //! `mcflow runs` / `mcflow show --last` work afterwards (the clusters are gone by then).
@@ -42,15 +43,13 @@ fn main() -> ExitCode {
     eprintln!("demo: kubeconfig {}", sim.kubeconfig_path().display());
     eprintln!("demo: mcflow run workflows/bootstrap.yaml\n");
 
-    let cli = Cli::parse_from([
-        "mcflow".into(),
-        "run".into(),
-        "workflows/bootstrap.yaml".into(),
-        "--kubeconfig".into(),
-        sim.kubeconfig_path().display().to_string(),
-        "--linkerd".into(),
-        linkerd.display().to_string(),
-    ]);
+    // Global flags given to the demo (`--output plain`, `-v`) go before `run`.
+    let flags = std::env::args().skip(1);
+    let cli = Cli::parse_from(
+        std::iter::once("mcflow".to_string())
+            .chain(flags)
+            .chain(run_args(&sim, &linkerd)),
+    );
     let Command::Run(args) = &cli.command else {
         return ExitCode::FAILURE;
     };
@@ -63,4 +62,16 @@ fn main() -> ExitCode {
             ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
         }
     }
+}
+
+/// `run workflows/bootstrap.yaml` against the simulated clusters with the fake `linkerd`.
+fn run_args(sim: &Simulator, linkerd: &std::path::Path) -> Vec<String> {
+    vec![
+        "run".into(),
+        "workflows/bootstrap.yaml".into(),
+        "--kubeconfig".into(),
+        sim.kubeconfig_path().display().to_string(),
+        "--linkerd".into(),
+        linkerd.display().to_string(),
+    ]
 }

@@ -1,7 +1,7 @@
 //! Past runs as `mcflow runs` and `mcflow show` print them.
 
 use super::table::{TableOptions, steps_table};
-use crate::journal::RunHistory;
+use crate::journal::{RunHistory, StepStatus};
 
 /// `mcflow runs`: one line per run, newest first.
 pub fn runs_table(runs: &[RunHistory]) -> String {
@@ -41,8 +41,19 @@ pub fn render_run(run: &RunHistory, torn_tail: bool) -> String {
         names: true,
         ..TableOptions::default()
     };
+    // In a run that ended, a step still "running" was cut short (Ctrl-C): the table says
+    // interrupted. Without an end (a crash) it stays as the journal has it.
+    let mut steps = run.steps.clone();
+    if run.status.is_some() {
+        for s in steps
+            .values_mut()
+            .filter(|s| s.status == StepStatus::Running)
+        {
+            s.status = StepStatus::NotRun;
+        }
+    }
     out.push('\n');
-    out.push_str(&steps_table(&run.steps, opts).0);
+    out.push_str(&steps_table(&steps, opts).0);
     out
 }
 
