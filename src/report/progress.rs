@@ -15,7 +15,6 @@ use crate::journal::{Event, EventKind};
 use crate::kube::WaitSeen;
 
 struct Running {
-    bar: ProgressBar,
     label: String,
     started: Instant,
     attempt: u32,
@@ -37,8 +36,8 @@ struct Counts {
 pub struct ProgressReporter {
     opts: ReportOptions,
     multi: MultiProgress,
-    overall: Option<ProgressBar>,
-    style: ProgressStyle,
+    /// The live area: the overall line and the running steps' lines, as one message.
+    live: Option<ProgressBar>,
     running: IndexMap<String, Running>,
     outline: Outline,
     counts: Counts,
@@ -50,14 +49,10 @@ impl ProgressReporter {
     pub fn new(opts: ReportOptions) -> ProgressReporter {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout_with_hz(15));
         super::set_live(Some(multi.clone()));
-        let style = ProgressStyle::with_template("  {spinner} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner())
-            .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ");
         ProgressReporter {
             opts,
             multi,
-            overall: None,
-            style,
+            live: None,
             running: IndexMap::new(),
             outline: Outline::default(),
             counts: Counts::default(),
@@ -114,7 +109,12 @@ impl ProgressReporter {
     /// A running step's line (after the spinner): name, elapsed, attempt, a retry's countdown;
     /// for a kube wait a second line with its target, the state last seen and the time left.
     fn step_text(r: &Running, width: usize) -> String {
+        let wait = r.wait.as_ref().filter(|_| r.retry_at.is_none());
         let mut detail = format!(" · {}", clock(r.started.elapsed()));
+        if let Some(deadline) = wait.and_then(|w| w.deadline) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            detail.push_str(&format!(", {} left", clock(left)));
+        }
         match &r.retry_at {
             Some((at, why)) => {
                 let left = at.saturating_duration_since(Instant::now());
@@ -126,7 +126,8 @@ impl ProgressReporter {
                     first_line(why),
                 ));
             }
-            None if r.max_attempts > 1 => {
+            // The first attempt of a step that may retry is the usual case: not worth a word.
+            None if r.attempt > 1 => {
                 detail.push_str(&format!(" · attempt {}/{}", r.attempt, r.max_attempts))
             }
             None => {}
@@ -139,44 +140,64 @@ impl ProgressReporter {
             &format!("{}{detail}", fit_label(&r.label, label_room)),
             width,
         );
-        let Some(w) = r.wait.as_ref().filter(|_| r.retry_at.is_none()) else {
+        let Some(w) = wait else {
             return first;
         };
-        let mut second = format!("{}: {}", w.target, w.state);
-        if let Some(deadline) = w.deadline {
-            let left = deadline.saturating_duration_since(Instant::now());
-            second.push_str(&format!(" · {} left", clock(left)));
-        }
+        // The state is what changes: the target gives way to it, down to half the line.
+        let said = format!(": {}", w.state);
+        let room = width
+            .saturating_sub(console::measure_text_width(&said))
+            .max(width / 2);
+        let second = format!("{}{said}", fit(&w.target, room));
         format!("{first}\n    {}", fit(&second, width))
     }
 
-    fn redraw(&self) {
-        let width = Self::width();
-        if let Some(o) = &self.overall {
-            o.set_message(self.overall_text(width));
+    /// The live area as text: the overall line, then each running step (as many as fit in
+    /// half the terminal's height, then how many more).
+    fn live_text(&self) -> String {
+        let (height, width) = console::Term::stdout().size();
+        let width = usize::from(width).max(20);
+        let mut out = self.overall_text(width);
+        let frame = SPINNER[(self.started.elapsed().as_millis() / 100) as usize % SPINNER.len()];
+        let mut lines = 1;
+        let budget = (usize::from(height) / 2).max(4);
+        for (shown, r) in self.running.values().enumerate() {
+            let text = Self::step_text(r, width.saturating_sub(4));
+            let more = self.running.len() - shown;
+            if lines + text.lines().count() >= budget && more > 1 {
+                out.push_str(&format!("\n  … and {more} more running"));
+                break;
+            }
+            lines += text.lines().count();
+            out.push_str(&format!("\n  {frame} {text}"));
         }
-        for r in self.running.values() {
-            r.bar
-                .set_message(Self::step_text(r, width.saturating_sub(4)));
+        out
+    }
+
+    fn redraw(&self) {
+        if let Some(live) = &self.live {
+            live.set_message(self.live_text());
         }
     }
 
     fn remove(&mut self, step: &str) -> Option<Running> {
-        let r = self.running.shift_remove(step)?;
-        r.bar.finish_and_clear();
-        self.multi.remove(&r.bar);
-        Some(r)
+        self.running.shift_remove(step)
     }
 
-    /// The overall line, made on the first event (after the header).
+    /// The live area, made on the first event (under the header).
     fn overall(&mut self) {
-        if self.overall.is_none() {
+        if self.live.is_none() {
             let bar = self.multi.add(ProgressBar::new_spinner());
-            bar.set_style(ProgressStyle::with_template("{msg}").unwrap_or(self.style.clone()));
-            self.overall = Some(bar);
+            if let Ok(style) = ProgressStyle::with_template("{msg}") {
+                bar.set_style(style);
+            }
+            self.live = Some(bar);
+            self.redraw();
         }
     }
 }
+
+const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
 impl ProgressReporter {
     /// A step's attempt started: a new line, or the running one's attempt updated.
@@ -186,11 +207,7 @@ impl ProgressReporter {
             r.retry_at = None;
             r.wait = None;
         } else {
-            let bar = self.multi.add(ProgressBar::new_spinner());
-            bar.set_style(self.style.clone());
-            bar.enable_steady_tick(Duration::from_millis(100));
             let r = Running {
-                bar,
                 label: step_label(step, name),
                 started: Instant::now(),
                 attempt,
@@ -318,13 +335,10 @@ impl Reporter for ProgressReporter {
     }
 
     fn finish(&mut self, summary: &RunSummary) {
-        let keys: Vec<String> = self.running.keys().cloned().collect();
-        for k in keys {
-            self.remove(&k);
-        }
-        if let Some(o) = self.overall.take() {
-            o.finish_and_clear();
-            self.multi.remove(&o);
+        self.running.clear();
+        if let Some(live) = self.live.take() {
+            live.finish_and_clear();
+            self.multi.remove(&live);
         }
         let _ = self.multi.clear();
         super::set_live(None);
@@ -354,11 +368,8 @@ impl Drop for ProgressReporter {
     /// However the run ends (an error before `finish`, a panic), no live line stays behind.
     fn drop(&mut self) {
         super::set_live(None);
-        for r in self.running.values() {
-            r.bar.finish_and_clear();
-        }
-        if let Some(o) = &self.overall {
-            o.finish_and_clear();
+        if let Some(live) = &self.live {
+            live.finish_and_clear();
         }
         let _ = self.multi.clear();
     }
