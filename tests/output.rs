@@ -40,17 +40,16 @@ fn the_terminal_display_shows_spinners_retries_and_a_summary() {
         return;
     };
 
-    // During the retry wait: the step's line with its attempt and the countdown.
+    // During the retry wait: the step's line with its attempt and the countdown, the failure
+    // under it.
     let screen = tmux.wait_for_screen("the retry countdown", |t| t.contains("retry in"));
-    let line = screen
-        .lines()
-        .find(|l| l.contains("retry in"))
-        .unwrap()
-        .to_string();
+    let mut lines = screen.lines().skip_while(|l| !l.contains("retry in"));
+    let line = lines.next().unwrap().to_string();
     assert!(line.contains("flaky_wait"), "{screen}");
-    assert!(
-        line.contains("attempt 1/3 failed, retry in")
-            && line.contains("sh exited with 1: attempt 1 fails"),
+    assert!(line.contains("attempt 1/3 failed, retry in"), "{screen}");
+    assert_eq!(
+        lines.next().map(str::trim),
+        Some("sh exited with 1: attempt 1 fails"),
         "{screen}"
     );
     // `quick` is done: folded into the overall line's count.

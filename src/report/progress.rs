@@ -106,8 +106,9 @@ impl ProgressReporter {
         fit(&format!("{}{right}", fit(&left, room)), width)
     }
 
-    /// A running step's line (after the spinner): name, elapsed, attempt, a retry's countdown;
-    /// for a kube wait a second line with its target, the state last seen and the time left.
+    /// A running step's line (after the spinner): name, elapsed, attempt, a retry's countdown
+    /// (the failure on a second line); for a kube wait the time left, and a second line with its
+    /// target and the state last seen.
     fn step_text(r: &Running, width: usize) -> String {
         let wait = r.wait.as_ref().filter(|_| r.retry_at.is_none());
         let mut detail = format!(" · {}", clock(r.started.elapsed()));
@@ -116,14 +117,13 @@ impl ProgressReporter {
             detail.push_str(&format!(", {} left", clock(left)));
         }
         match &r.retry_at {
-            Some((at, why)) => {
+            Some((at, _)) => {
                 let left = at.saturating_duration_since(Instant::now());
                 detail.push_str(&format!(
-                    " · attempt {}/{} failed, retry in {}: {}",
+                    " · attempt {}/{} failed, retry in {}",
                     r.attempt,
                     r.max_attempts,
                     clock(left + Duration::from_millis(999)),
-                    first_line(why),
                 ));
             }
             // The first attempt of a step that may retry is the usual case: not worth a word.
@@ -140,6 +140,9 @@ impl ProgressReporter {
             &format!("{}{detail}", fit_label(&r.label, label_room)),
             width,
         );
+        if let Some((_, why)) = &r.retry_at {
+            return format!("{first}\n    {}", fit(first_line(why), width));
+        }
         let Some(w) = wait else {
             return first;
         };

@@ -65,21 +65,19 @@ pub fn steps_table(steps: &IndexMap<String, StepState>, opts: TableOptions) -> (
         {
             notes.push(format!("  {}", fit(name, total.saturating_sub(2))));
         }
-        let causes: Vec<&str> = if opts.all_errors {
-            s.errors
-                .iter()
-                .map(String::as_str)
-                .chain(
-                    s.skip_reason
-                        .as_deref()
-                        .filter(|_| s.status == StepStatus::Skipped),
-                )
-                .collect()
+        let causes: Vec<String> = if opts.all_errors {
+            let skipped = s
+                .skip_reason
+                .as_deref()
+                .filter(|_| s.status == StepStatus::Skipped);
+            let mut all = same_errors_once(&s.errors);
+            all.extend(skipped.map(str::to_string));
+            all
         } else {
-            s.cause().into_iter().collect()
+            s.cause().into_iter().map(str::to_string).collect()
         };
         for n in causes {
-            notes.extend(wrap(&format!("  ↳ {}", first_line(n)), total, "    "));
+            notes.extend(wrap(&format!("  ↳ {}", first_line(&n)), total, "    "));
         }
         for n in notes {
             out.push_str(&n);
@@ -109,6 +107,25 @@ fn row(key: &str, s: &StepState, width: usize, opts: TableOptions) -> String {
         " ".repeat(word_pad),
         s.attempts,
     )
+}
+
+/// The errors of a step's attempts, oldest first, an error that repeats in the next attempts
+/// said once with how many attempts ended so (`3 attempts: linkerd exited with 1: …`).
+fn same_errors_once(errors: &[String]) -> Vec<String> {
+    let mut out: Vec<(usize, &str)> = Vec::new();
+    for e in errors {
+        let line = first_line(e);
+        match out.last_mut() {
+            Some((n, last)) if *last == line => *n += 1,
+            _ => out.push((1, line)),
+        }
+    }
+    out.into_iter()
+        .map(|(n, e)| match n {
+            1 => e.to_string(),
+            n => format!("{n} attempts: {e}"),
+        })
+        .collect()
 }
 
 /// `text` broken into lines of at most `width` columns at spaces (a word longer than a line is
@@ -155,6 +172,12 @@ pub fn paint_word(word: &str, color: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_error_is_said_once() {
+        let errors = ["a".to_string(), "b".into(), "b\nmore".into(), "b".into()];
+        assert_eq!(same_errors_once(&errors), ["a", "3 attempts: b"]);
+    }
 
     #[test]
     fn wrap_keeps_lines_within_the_width() {
