@@ -207,3 +207,50 @@ fn plain_output_says_it_is_still_waiting() {
     assert!(child.wait().unwrap().success(), "{rest:?}");
     assert!(rest.iter().any(|l| l.contains("✓ gateway (")), "{rest:?}");
 }
+
+/// Log lines (`-vv`: mcflow's debug lines and the kube client's errors, here from a cluster
+/// that refuses connections) print above the live lines: no spinner or progress line is left
+/// between them in the terminal's history, and none is torn by a log line.
+#[test]
+fn log_lines_print_above_the_live_lines() {
+    let ws = Workspace::new();
+    let kubeconfig = ws.write(
+        "kc.yaml",
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: { server: \"https://127.0.0.1:1\", insecure-skip-tls-verify: true }\nusers:\n- name: u\n  user: { token: abc }\ncontexts:\n- name: c\n  context: { cluster: c, user: u }\ncurrent-context: c\n",
+    );
+    ws.write(
+        "w.yaml",
+        r#"name: logs
+steps:
+  - { id: side, name: Something beside it, run: [sh, -c, "sleep 3"] }
+  - id: read
+    name: Read a ConfigMap
+    timeout: 2s
+    kube: { context: c, get: { kind: ConfigMap, namespace: default, name: x } }
+"#,
+    );
+    let args = format!("-vv --kubeconfig '{}' run w.yaml", kubeconfig.display());
+    let Some(tmux) = start(&ws, &args) else {
+        return;
+    };
+    tmux.wait_for_screen("the run to end", |t| t.contains("EXIT="));
+    let history = tmux.history();
+    assert!(history.contains("DEBUG"), "{history}");
+    let spinner = regex::Regex::new("[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]").unwrap();
+    for line in history.lines() {
+        assert!(
+            !spinner.is_match(line),
+            "a live line left behind: {line:?}\n{history}"
+        );
+        assert!(
+            !line.contains(" done · "),
+            "a live line left behind: {line:?}\n{history}"
+        );
+        if line.contains("DEBUG") || line.contains("ERROR") {
+            assert!(
+                line.starts_with("20"),
+                "a torn log line: {line:?}\n{history}"
+            );
+        }
+    }
+}
