@@ -254,3 +254,48 @@ steps:
         }
     }
 }
+
+/// The repository's bootstrap on the simulated Linkerd world, at 80x40: what it leaves on the
+/// screen is at most about twenty lines (it was 132: a ✓ line per step, a table of steps that
+/// all succeeded, verify's report twice).
+#[test]
+fn a_successful_bootstrap_leaves_at_most_twenty_lines() {
+    let world = support::clusters::Linkerd::new(mcflow_sim::Scenario::linkerd_fresh());
+    let ws = &world.ws;
+    let command = format!(
+        "cd '{root}' && env NO_COLOR=1 FAKE_LINKERD_STATE_DIR='{fake}' FAKE_LINKERD_TOKEN='{token}' \
+         '{bin}' --state-dir '{state}' --kubeconfig '{kc}' --linkerd '{linkerd}' \
+         run workflows/bootstrap.yaml; echo EXIT=$?; exec cat",
+        root = support::workspace::repo_root().display(),
+        fake = ws.path().display(),
+        token = support::clusters::LINKERD_TOKEN,
+        bin = assert_cmd::cargo::cargo_bin("mcflow").display(),
+        state = ws.state_dir().display(),
+        kc = world.sim.kubeconfig_path().display(),
+        linkerd = mcflow_sim::fake_linkerd_bin().display(),
+    );
+    let Some(tmux) = Tmux::start(ws.path(), (80, 40), &command) else {
+        println!("skipped: tmux is not installed");
+        return;
+    };
+    tmux.wait_for_screen("the run to end", |t| t.contains("EXIT="));
+    let history = tmux.history();
+    assert!(history.contains("EXIT=0"), "{history}");
+    let lines: Vec<&str> = history
+        .lines()
+        .skip_while(|l| !l.starts_with("mcflow · bootstrap"))
+        .take_while(|l| !l.starts_with("EXIT="))
+        .collect();
+    assert!(
+        (10..=20).contains(&lines.len()),
+        "{} lines:\n{}",
+        lines.len(),
+        lines.join("\n")
+    );
+    assert!(lines.iter().all(|l| l.chars().count() <= 80), "{history}");
+    assert_eq!(
+        history.matches("CLUSTER        CHECK").count(),
+        1,
+        "{history}"
+    );
+}
