@@ -273,3 +273,54 @@ fn verbose_logs_without_a_terminal_have_no_colour_codes() {
     assert!(!out.stderr.contains('\u{1b}'), "{:?}", out.stderr);
     assert!(!out.stdout.contains('\u{1b}'), "{:?}", out.stdout);
 }
+
+/// Plain output shows a `print` step's report once (at the end, not also under its line), and
+/// `show` names each step and says an error that every attempt ended with once.
+#[test]
+fn the_report_is_shown_once_and_show_names_steps() {
+    let s = Workspace::new();
+    s.write(
+        "w.yaml",
+        r#"name: named
+steps:
+  - id: report
+    name: The report
+    print: "CHECK  RESULT\none    ok\n"
+  - id: flaky
+    name: Fails every time
+    needs: [report]
+    retry: { attempts: 3, delay: 10ms }
+    run: [sh, -c, "echo 'Error: nope' >&2; exit 1"]
+"#,
+    );
+    let out = s.mcflow(&["run", "w.yaml", "-o", "plain"]);
+    out.assert_code(1);
+    assert_eq!(
+        out.stdout.matches("CHECK  RESULT").count(),
+        1,
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("✓ report ("), "{}", out.stdout);
+
+    let show = s.mcflow(&["show", "--last"]);
+    show.success();
+    let lines: Vec<&str> = show.stdout.lines().collect();
+    let row = lines
+        .iter()
+        .position(|l| l.starts_with("flaky "))
+        .unwrap_or_else(|| panic!("{}", show.stdout));
+    assert_eq!(lines[row + 1].trim(), "Fails every time", "{}", show.stdout);
+    assert_eq!(
+        lines[row + 2].trim(),
+        "↳ 3 attempts: sh exited with 1: Error: nope",
+        "{}",
+        show.stdout
+    );
+    assert_eq!(
+        show.stdout.matches("Error: nope").count(),
+        1,
+        "{}",
+        show.stdout
+    );
+}
