@@ -377,3 +377,60 @@ impl Drop for ProgressReporter {
         let _ = self.multi.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started(step: &str) -> Event {
+        Event {
+            ts: String::new(),
+            kind: EventKind::StepStarted {
+                step: step.into(),
+                attempt: 1,
+                max_attempts: 1,
+                name: Some(format!(
+                    "A step with a long name that says what it does, {step}"
+                )),
+            },
+        }
+    }
+
+    /// Many steps at once: the live area keeps to half the terminal's height (24 rows without
+    /// a terminal), says how many more run, and each line fits its width (79 columns).
+    #[test]
+    fn the_live_area_keeps_to_half_the_screen() {
+        let mut r = ProgressReporter::new(ReportOptions {
+            quiet: false,
+            verbose: 0,
+            color: false,
+        });
+        r.outline.workflow = "many".into();
+        r.outline.total = Some(30);
+        for i in 0..30 {
+            r.event(&started(&format!("s{i}")));
+        }
+        let (height, width) = console::Term::stdout().size();
+        let text = r.live_text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.len() <= usize::from(height) / 2, "{text}");
+        assert!(lines[0].starts_with("many · 0/30 done"), "{text}");
+        assert!(lines.last().unwrap().contains("more running"), "{text}");
+        assert!(
+            lines
+                .iter()
+                .all(|l| console::measure_text_width(l) <= usize::from(width)),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_label_is_cut_in_its_name_not_its_item() {
+        let cut = fit_label(
+            "Linkerd control plane available [internal/linkerd-identity]",
+            40,
+        );
+        assert_eq!(console::measure_text_width(&cut), 40);
+        assert!(cut.ends_with("… [internal/linkerd-identity]"), "{cut}");
+    }
+}
