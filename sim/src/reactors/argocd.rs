@@ -134,10 +134,52 @@ pub fn install(hub: &Cluster, target: &Cluster, scenario: &Scenario) -> Result<(
             ]}
         }), MANAGER)?;
     } else if scenario.mirror_controllers {
-        target.apply_as(
-            deployment(&format!("controller-{}", hub.name()), "controller"),
-            MANAGER,
-        )?;
+        controllers(hub.name(), target, scenario, deployment)?;
+    }
+    Ok(())
+}
+
+/// What the chart's `controllers` value (2.18+) renders on a spoke for the hub: Deployment
+/// `controller-<hub>` (labels `component: controller`, `mirror.linkerd.io/cluster-name`) and the
+/// probe Service `probe-<hub>` declaring `controllers[].gateway.probe.port`
+/// (multicluster/charts/linkerd-multicluster/templates/controller/deployment.yaml and
+/// probe-svc.yaml @edge-25.10.7, same @edge-25.4.4).
+fn controllers(
+    hub: &str,
+    target: &Cluster,
+    scenario: &Scenario,
+    deployment: impl Fn(&str, &str) -> Value,
+) -> Result<(), ApiError> {
+    let ns = "linkerd-multicluster";
+    let mut d = deployment(&format!("controller-{hub}"), "controller");
+    d["metadata"]["labels"]["mirror.linkerd.io/cluster-name"] = json!(hub);
+    target.apply_as(d, MANAGER)?;
+    target.apply_as(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": format!("probe-{hub}"), "namespace": ns, "labels": {
+            "linkerd.io/extension": "multicluster", "component": "probe-gateway",
+            "mirror.linkerd.io/mirrored-gateway": "true", "mirror.linkerd.io/cluster-name": hub}},
+        "spec": {"ports": [{"name": "mc-probe", "port": scenario.spoke_probe_port, "protocol": "TCP"}]}
+    }), MANAGER)?;
+    Ok(())
+}
+
+/// The hub's remote-access accounts, one per spoke, with their token Secrets, as the chart's
+/// `remoteMirrorServiceAccountName` list renders them (templates/remote-access-service-mirror-
+/// rbac.yaml @edge-25.10.7: ServiceAccount `<name>`, Secret `<name>-token` of type
+/// `kubernetes.io/service-account-token`). The token is filled as kube-controller-manager's
+/// token controller fills it; here with the hub's own token, which the simulator accepts.
+pub fn remote_access(hub: &Cluster, spokes: &[&str]) -> Result<(), ApiError> {
+    let ns = "linkerd-multicluster";
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    for spoke in spokes {
+        let name = format!("linkerd-service-mirror-remote-access-{spoke}");
+        hub.apply_as(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": ns, "labels": {"linkerd.io/extension": "multicluster"}}}), MANAGER)?;
+        hub.apply_as(json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+            "metadata": {"name": format!("{name}-token"), "namespace": ns, "labels": {"linkerd.io/extension": "multicluster"},
+                "annotations": {"kubernetes.io/service-account.name": name}},
+            "data": {"token": b64(hub.token()), "namespace": b64(ns)}}), MANAGER)?;
     }
     Ok(())
 }
@@ -207,7 +249,11 @@ fn reconcile(
                 .find(|c| c.name() == scenario.hub)
                 .cloned()
                 .unwrap_or(argo.clone());
-            if install(&hub, &target, &scenario).is_ok() {
+            let spokes: Vec<&str> = clusters.iter().map(Cluster::name).filter(|n| *n != hub.name()).collect();
+            let installed = install(&hub, &target, &scenario).and_then(|()| {
+                if target.name() == hub.name() { remote_access(&hub, &spokes) } else { Ok(()) }
+            });
+            if installed.is_ok() {
                 let _ = set_application(&argo, "argocd", &app, "Synced", "Healthy");
             }
         });

@@ -27,7 +27,8 @@ pub fn spawn_all(
         .iter()
         .map(|c| handle.spawn(deployment::run(c.clone())))
         .collect();
-    tasks.push(handle.spawn(service_mirror::run(all.clone())));
+    let dns = scenario.map(|s| s.dns.clone()).unwrap_or_default();
+    tasks.push(handle.spawn(service_mirror::run(all.clone(), dns)));
     if let Some(s) = scenario.filter(|s| s.applicationset)
         && let Some(argo) = clusters.iter().find(|c| c.name() == s.hub)
     {
