@@ -6,7 +6,7 @@ mod support;
 
 use mcflow_sim::{Fault, LinkerdVersion, Scenario};
 use serde_json::Value;
-use support::clusters::{CLUSTERS, Linkerd, SPOKES};
+use support::clusters::{CLUSTERS, Linkerd, SPOKES, edited_config};
 
 fn steps_started_after(events: &[Value], marker: &str) -> Vec<String> {
     let start = events
@@ -423,20 +423,6 @@ fn repo_yaml(path: &str) -> Value {
     let text = std::fs::read_to_string(support::workspace::repo_root().join(path))
         .unwrap_or_else(|e| panic!("{path}: {e}"));
     mcflow::yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {}", e.message))
-}
-
-/// A copy of config/clusters.yaml in the world's workspace with `edit` applied; its path.
-fn edited_config(world: &Linkerd, edit: impl Fn(String) -> String) -> String {
-    let text =
-        std::fs::read_to_string(support::workspace::repo_root().join("config/clusters.yaml"))
-            .expect("config");
-    let edited = edit(text.clone());
-    assert_ne!(edited, text, "the edit changed nothing");
-    world
-        .ws
-        .write("clusters.yaml", &edited)
-        .display()
-        .to_string()
 }
 
 fn writes(world: &Linkerd) -> Vec<String> {

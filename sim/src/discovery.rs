@@ -67,7 +67,9 @@ pub fn kube_aware_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     // (stability: 2 GA, 1 beta, 0 alpha; major; minor)
     fn key(v: &str) -> Option<(u8, u64, u64)> {
         let rest = v.strip_prefix('v')?;
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let major: u64 = rest[..digits].parse().ok()?;
         if major == 0 {
             return None;
@@ -309,15 +311,31 @@ mod tests {
     fn versions_sort_as_kubernetes_sorts_them() {
         // The example of apimachinery/pkg/version/helpers.go @v0.33.13.
         let mut vs = vec![
-            "foo10", "v11alpha2", "v1", "v12alpha1", "v3beta1", "v10beta3", "foo1", "v2",
-            "v11beta2", "v10",
+            "foo10",
+            "v11alpha2",
+            "v1",
+            "v12alpha1",
+            "v3beta1",
+            "v10beta3",
+            "foo1",
+            "v2",
+            "v11beta2",
+            "v10",
         ];
         vs.sort_by(|a, b| kube_aware_cmp(b, a));
         assert_eq!(
             vs,
             [
-                "v10", "v2", "v1", "v11beta2", "v10beta3", "v3beta1", "v12alpha1", "v11alpha2",
-                "foo1", "foo10"
+                "v10",
+                "v2",
+                "v1",
+                "v11beta2",
+                "v10beta3",
+                "v3beta1",
+                "v12alpha1",
+                "v11alpha2",
+                "foo1",
+                "foo10"
             ]
         );
     }

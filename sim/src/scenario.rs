@@ -105,7 +105,11 @@ impl Scenario {
             chart_version: LinkerdVersion::NEWEST.chart().into(),
             chart_repo: "https://helm.linkerd.io/edge".into(),
             dns: crate::reactors::service_mirror::Dns(
-                [("tfx-internal.gerega.net".to_string(), vec!["192.0.2.10".to_string()])].into(),
+                [(
+                    "tfx-internal.gerega.net".to_string(),
+                    vec!["192.0.2.10".to_string()],
+                )]
+                .into(),
             ),
             spoke_probe_port: 30191,
         }
@@ -245,7 +249,10 @@ impl Scenario {
             return crd;
         }
         let served = self.version.link_crd_versions();
-        if let Some(versions) = crd.pointer_mut("/spec/versions").and_then(Value::as_array_mut) {
+        if let Some(versions) = crd
+            .pointer_mut("/spec/versions")
+            .and_then(Value::as_array_mut)
+        {
             versions.retain(|v| v["name"].as_str().is_some_and(|n| served.contains(&n)));
             for v in versions.iter_mut() {
                 v["storage"] = json!(v["name"] == served[0]);

@@ -293,8 +293,10 @@ mod tests {
         );
         assert!(FieldSelector::parse("spec.x=1").is_err());
         assert!(FieldSelector::parse("type=Opaque").is_err());
-        let secret = json!({"metadata": {"name": "a"}, "type": "kubernetes.io/service-account-token"});
-        let by_type = FieldSelector::parse_for("type=kubernetes.io/service-account-token", "Secret").unwrap();
+        let secret =
+            json!({"metadata": {"name": "a"}, "type": "kubernetes.io/service-account-token"});
+        let by_type =
+            FieldSelector::parse_for("type=kubernetes.io/service-account-token", "Secret").unwrap();
         assert!(by_type.matches(&secret));
         assert!(!by_type.matches(&json!({"metadata": {"name": "a"}, "type": "Opaque"})));
     }

@@ -559,7 +559,7 @@ impl Ctx {
     /// DELETE on a collection: every selected object, listed as it was deleted.
     fn delete_collection(&self, t: &Target) -> Result<Response<Body>, ApiError> {
         let (rt, version) = (&t.rt, t.version.as_str());
-        let (labels, fields) = self.selectors(&t)?;
+        let (labels, fields) = self.selectors(t)?;
         let (items, _) = self
             .cluster
             .list(rt, version, t.namespace.as_deref(), &labels, &fields);

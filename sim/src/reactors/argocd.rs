@@ -249,9 +249,17 @@ fn reconcile(
                 .find(|c| c.name() == scenario.hub)
                 .cloned()
                 .unwrap_or(argo.clone());
-            let spokes: Vec<&str> = clusters.iter().map(Cluster::name).filter(|n| *n != hub.name()).collect();
+            let spokes: Vec<&str> = clusters
+                .iter()
+                .map(Cluster::name)
+                .filter(|n| *n != hub.name())
+                .collect();
             let installed = install(&hub, &target, &scenario).and_then(|()| {
-                if target.name() == hub.name() { remote_access(&hub, &spokes) } else { Ok(()) }
+                if target.name() == hub.name() {
+                    remote_access(&hub, &spokes)
+                } else {
+                    Ok(())
+                }
             });
             if installed.is_ok() {
                 let _ = set_application(&argo, "argocd", &app, "Synced", "Healthy");

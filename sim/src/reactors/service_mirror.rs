@@ -120,7 +120,10 @@ impl Gateway {
             return json!([]);
         }
         let addresses: Vec<Value> = self.addresses.iter().map(|ip| json!({"ip": ip})).collect();
-        let ports: Vec<Value> = ports.iter().map(|(name, protocol)| json!({"name": name, "port": port, "protocol": protocol})).collect();
+        let ports: Vec<Value> = ports
+            .iter()
+            .map(|(name, protocol)| json!({"name": name, "port": port, "protocol": protocol}))
+            .collect();
         json!([{"addresses": addresses, "ports": ports}])
     }
 }
@@ -140,14 +143,22 @@ impl Dns {
         if entry.parse::<std::net::IpAddr>().is_ok() {
             return Ok(vec![entry.to_string()]);
         }
-        let known = if entry == "localhost" { Some(vec!["127.0.0.1".to_string()]) } else { self.0.get(entry).cloned() };
+        let known = if entry == "localhost" {
+            Some(vec!["127.0.0.1".to_string()])
+        } else {
+            self.0.get(entry).cloned()
+        };
         known.ok_or_else(|| format!("lookup {entry}: no such host"))
     }
 
     /// Every address of a comma-separated list; entries that do not resolve are skipped (the
     /// service mirror logs them and uses the rest).
     pub fn resolve_all(&self, list: &str) -> Vec<String> {
-        list.split(',').filter(|e| !e.trim().is_empty()).filter_map(|e| self.resolve(e).ok()).flatten().collect()
+        list.split(',')
+            .filter(|e| !e.trim().is_empty())
+            .filter_map(|e| self.resolve(e).ok())
+            .flatten()
+            .collect()
     }
 }
 
@@ -158,7 +169,12 @@ impl Dns {
 /// the subsets empty while the exported Service has no ready endpoints; nothing runs on a
 /// simulated hub, so exported Services count as ready.
 fn mirror_endpoints(mirror: &Value, gateway: &Gateway) -> Value {
-    let ports: Vec<(Value, Value)> = mirror["spec"]["ports"].as_array().into_iter().flatten().map(|p| (p["name"].clone(), p["protocol"].clone())).collect();
+    let ports: Vec<(Value, Value)> = mirror["spec"]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| (p["name"].clone(), p["protocol"].clone()))
+        .collect();
     json!({
         "apiVersion": "v1",
         "kind": "Endpoints",
@@ -181,7 +197,12 @@ fn mirror_endpoints(mirror: &Value, gateway: &Gateway) -> Value {
 /// gateway's addresses (probe_worker.go / cluster_watcher.go `createOrUpdateGatewayEndpoints`).
 fn probe_endpoints(spoke: &Cluster, hub: &str, gateway: &Gateway) -> Option<Value> {
     let probe = spoke
-        .list("v1", "Service", None, &format!("mirror.linkerd.io/mirrored-gateway,mirror.linkerd.io/cluster-name={hub}"))
+        .list(
+            "v1",
+            "Service",
+            None,
+            &format!("mirror.linkerd.io/mirrored-gateway,mirror.linkerd.io/cluster-name={hub}"),
+        )
         .ok()?
         .into_iter()
         .next()?;
@@ -245,7 +266,12 @@ fn remove_unwanted(spoke: &Cluster, desired: &[(Value, Value)]) {
         .map(|l| s(l, "/spec/targetClusterName").to_string())
         .collect();
     let existing = spoke
-        .list("v1", "Service", None, "mirror.linkerd.io/mirrored-service=true")
+        .list(
+            "v1",
+            "Service",
+            None,
+            "mirror.linkerd.io/mirrored-service=true",
+        )
         .unwrap_or_default();
     for m in existing {
         let (ns, name) = (s(&m, "/metadata/namespace"), s(&m, "/metadata/name"));
