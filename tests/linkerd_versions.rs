@@ -177,3 +177,50 @@ fn a_gateway_address_with_a_port_leaves_mirrors_without_endpoints() {
         "{shown}"
     );
 }
+
+/// Argo CD's resources finalizer: an ApplicationSet without `preserveResourcesOnDeletion` gives
+/// its Applications the finalizer, so unlabelling a spoke's cluster secret deletes the extension
+/// there and, with its Link CRD, the Link; deploy/applicationset.yaml preserves them.
+#[test]
+fn unlabelling_a_spoke_keeps_its_link_only_when_the_applicationset_preserves_resources() {
+    for preserve in [true, false] {
+        let world =
+            Linkerd::new(Scenario::linkerd_fresh().preserve_resources_on_deletion(preserve));
+        world
+            .mcflow(&["run", "workflows/bootstrap.yaml"])
+            .assert_code(0);
+        let hub = world.sim.cluster("internal");
+        let secret = Scenario::argocd_secret_name("production");
+        let unlabel = serde_json::json!({"metadata": {"labels": {"spydersoft.io/linkerd-multicluster": null}}});
+        hub.merge_patch("v1", "Secret", "argocd", &secret, unlabel)
+            .expect("unlabel");
+        assert!(hub.wait_until(std::time::Duration::from_secs(20), |c| {
+            c.get(
+                "argoproj.io/v1alpha1",
+                "Application",
+                "argocd",
+                "linkerd-multicluster-production",
+            )
+            .is_none()
+        }));
+        let production = world.sim.cluster("production");
+        let link = production.get(
+            LinkerdVersion::NEWEST.link_api_version(),
+            "Link",
+            "linkerd-multicluster",
+            "internal",
+        );
+        assert_eq!(
+            link.is_some(),
+            preserve,
+            "preserveResourcesOnDeletion: {preserve}"
+        );
+        let other = world.sim.cluster("nonproduction");
+        let api = LinkerdVersion::NEWEST.link_api_version();
+        assert!(
+            other
+                .get(api, "Link", "linkerd-multicluster", "internal")
+                .is_some()
+        );
+    }
+}

@@ -60,6 +60,10 @@ pub struct Scenario {
     pub export_alloy: bool,
     /// Run the ApplicationSet reactor on the hub (default true).
     pub applicationset: bool,
+    /// The ApplicationSet's `spec.syncPolicy.preserveResourcesOnDeletion` (default true, as
+    /// deploy/applicationset.yaml sets it): false gives its Applications Argo CD's resources
+    /// finalizer, so unlabelling a cluster deletes the extension there, its Link CRD and Links.
+    pub preserve_resources_on_deletion: bool,
     /// The chart's `controllers` value is set (2.18+ link-gen flow): spokes get Deployment
     /// `controller-<hub>` when linkerd-multicluster is installed (default true, matching the
     /// fake linkerd's default 2.18+ version).
@@ -98,6 +102,7 @@ impl Scenario {
             config_anchor_differs: vec![],
             export_alloy: false,
             applicationset: true,
+            preserve_resources_on_deletion: true,
             mirror_controllers: true,
             probe_node_port: 30191,
             version: LinkerdVersion::NEWEST,
@@ -171,6 +176,12 @@ impl Scenario {
     /// Turn the ApplicationSet reactor on or off.
     pub fn applicationset(mut self, yes: bool) -> Self {
         self.applicationset = yes;
+        self
+    }
+
+    /// The ApplicationSet's `preserveResourcesOnDeletion`.
+    pub fn preserve_resources_on_deletion(mut self, yes: bool) -> Self {
+        self.preserve_resources_on_deletion = yes;
         self
     }
 
