@@ -98,9 +98,9 @@ pub struct Link {
     probe_port: String,
 }
 
-pub fn links(ctx: &KubeContext, api_version: &str) -> Vec<Link> {
-    ctx.list(&format!("/apis/{api_version}/links"))
-        .unwrap_or_default()
+pub fn links(ctx: &KubeContext, api_version: &str) -> anyhow::Result<Vec<Link>> {
+    Ok(ctx
+        .list(&format!("/apis/{api_version}/links"))?
         .iter()
         .map(|l| {
             let target = l["spec"]["targetClusterName"].as_str().unwrap_or_default();
@@ -127,7 +127,7 @@ pub fn links(ctx: &KubeContext, api_version: &str) -> Vec<Link> {
                 },
             }
         })
-        .collect()
+        .collect())
 }
 
 /// Labels in a query string.
@@ -180,7 +180,17 @@ pub fn multicluster_check(cli: &Cli, version: &str, release: LinkerdVersion) -> 
         return finish(&[mc]);
     }
     mc.pass("Link CRD exists", &[]);
-    let links = links(&ctx, api_version);
+    let links = match links(&ctx, api_version) {
+        Ok(l) => l,
+        Err(e) => {
+            mc.fail(
+                "Link resources are valid",
+                &e.to_string(),
+                "l5d-multicluster-links-are-valid",
+            );
+            return finish(&[mc]);
+        }
+    };
     if !links.is_empty() {
         link_checks(&ctx, &links, version, release, &mut mc);
     }
@@ -341,7 +351,11 @@ fn probe_check(ctx: &KubeContext, links: &[Link], mc: &mut Section) {
     let errors: Vec<String> = links
         .iter()
         .filter(|l| l.has_probe)
-        .filter_map(|l| gateway_alive(ctx, l).err())
+        .filter_map(|l| match gateway_alive(ctx, l) {
+            Ok(Ok(())) => None,
+            Ok(Err(why)) => Some(why),
+            Err(e) => Some(e.to_string()),
+        })
         .collect();
     let targets: Vec<String> = links
         .iter()
@@ -369,30 +383,31 @@ fn probe_check(ctx: &KubeContext, links: &[Link], mc: &mut Section) {
 /// that Service declares the Link's probe port. Upstream then reads the lease holder's
 /// `gateway_alive` metric through a port-forward (check.go, gateways.go); the simulator has no
 /// pods, so these conditions stand for it.
-pub fn gateway_alive(ctx: &KubeContext, l: &Link) -> Result<(), String> {
+///
+/// The outer error is the API's (the command fails with it), the inner one why the gateway is
+/// not alive.
+pub fn gateway_alive(ctx: &KubeContext, l: &Link) -> anyhow::Result<Result<(), String>> {
     let selector = q(&format!(
         "mirror.linkerd.io/mirrored-gateway,mirror.linkerd.io/cluster-name={}",
         l.target
     ));
-    let probes = ctx
-        .list(&format!("/api/v1/services?labelSelector={selector}"))
-        .unwrap_or_default();
+    let probes = ctx.list(&format!("/api/v1/services?labelSelector={selector}"))?;
     let [probe] = probes.as_slice() else {
-        return Err(format!(
+        return Ok(Err(format!(
             "wrong number ({}) of probe gateways for target cluster {}",
             probes.len(),
             l.target
-        ));
+        )));
     };
     let (ns, name) = (
         probe["metadata"]["namespace"].as_str().unwrap_or_default(),
         probe["metadata"]["name"].as_str().unwrap_or_default(),
     );
-    if !has_addresses(ctx, ns, name) {
-        return Err(format!(
+    if !has_addresses(ctx, ns, name)? {
+        return Ok(Err(format!(
             "{name}.{ns} mirrored from cluster [{}] has no endpoints",
             l.target
-        ));
+        )));
     }
     let declared = probe["spec"]["ports"]
         .as_array()
@@ -404,9 +419,9 @@ pub fn gateway_alive(ctx: &KubeContext, l: &Link) -> Result<(), String> {
                 .is_some_and(|n| n.to_string() == l.probe_port)
         });
     if cluster_release(ctx).probe_port_rule() && !declared {
-        return Err(format!("liveness checks failed for {}", l.target));
+        return Ok(Err(format!("liveness checks failed for {}", l.target)));
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// The release of the cluster's control plane (`linkerdVersion` in linkerd-config's values).
@@ -424,9 +439,14 @@ fn cluster_release(ctx: &KubeContext) -> LinkerdVersion {
 }
 
 /// Whether the Endpoints `ns/name` have at least one address.
-fn has_addresses(ctx: &KubeContext, ns: &str, name: &str) -> bool {
-    matches!(ctx.get(&format!("/api/v1/namespaces/{ns}/endpoints/{name}")), Ok(Some(e))
-        if e["subsets"].as_array().is_some_and(|s| s.iter().any(|s| s["addresses"].as_array().is_some_and(|a| !a.is_empty()))))
+fn has_addresses(ctx: &KubeContext, ns: &str, name: &str) -> anyhow::Result<bool> {
+    let endpoints = ctx.get(&format!("/api/v1/namespaces/{ns}/endpoints/{name}"))?;
+    Ok(endpoints.is_some_and(|e| {
+        e["subsets"].as_array().is_some_and(|s| {
+            s.iter()
+                .any(|s| s["addresses"].as_array().is_some_and(|a| !a.is_empty()))
+        })
+    }))
 }
 
 /// `all mirror services have endpoints` and `all mirror services are part of a Link` (‼): the
@@ -437,12 +457,14 @@ fn mirror_checks(ctx: &KubeContext, links: &[Link], mc: &mut Section) {
     let selector = q(
         "mirror.linkerd.io/mirrored-service,!mirror.linkerd.io/mirrored-gateway,!multicluster.linkerd.io/remote-discovery",
     );
-    let mirrors = ctx
-        .list(&format!("/api/v1/services?labelSelector={selector}"))
-        .unwrap_or_default();
-    if mirrors.is_empty() {
-        return;
-    }
+    let mirrors = match ctx.list(&format!("/api/v1/services?labelSelector={selector}")) {
+        Ok(m) if m.is_empty() => return,
+        Ok(m) => m,
+        Err(e) => {
+            let hint = "l5d-multicluster-services-endpoints";
+            return mc.fail("all mirror services have endpoints", &e.to_string(), hint);
+        }
+    };
     let name = |m: &Value| {
         (
             m["metadata"]["name"]
@@ -462,7 +484,7 @@ fn mirror_checks(ctx: &KubeContext, links: &[Link], mc: &mut Section) {
     let empty: Vec<String> = mirrors
         .iter()
         .map(name)
-        .filter(|(n, ns, _)| !has_addresses(ctx, ns, n))
+        .filter(|(n, ns, _)| !matches!(has_addresses(ctx, ns, n), Ok(true)))
         .map(|(n, ns, c)| format!("{n}.{ns} mirrored from cluster [{c}]"))
         .collect();
     if empty.is_empty() {

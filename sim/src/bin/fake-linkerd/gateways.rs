@@ -37,12 +37,10 @@ pub fn gateways(cli: &Cli, only: Option<&str>, output: Option<&str>) -> ExitCode
         );
     }
     let (_, release) = version();
-    let mut rows: Vec<Row> = check::links(&ctx, release.link_api_version())
-        .iter()
-        .filter(|l| only.is_none_or(|c| c == l.target))
-        .filter(|l| mirror_running(&ctx, &l.target))
-        .map(|l| row(&ctx, l))
-        .collect();
+    let mut rows = match rows(&ctx, release, only) {
+        Ok(rows) => rows,
+        Err(e) => return cobra_error("multicluster gateways", &e.to_string()),
+    };
     rows.sort_by(|a, b| a.cluster.cmp(&b.cluster));
     if output == Some("json") {
         println!("{}", json(&rows));
@@ -52,32 +50,44 @@ pub fn gateways(cli: &Cli, only: Option<&str>, output: Option<&str>) -> ExitCode
     ExitCode::SUCCESS
 }
 
-fn mirror_running(ctx: &KubeContext, target: &str) -> bool {
+/// A row per Link whose service mirror runs; an API error is the command's error.
+fn rows(
+    ctx: &KubeContext,
+    release: mcflow_sim::LinkerdVersion,
+    only: Option<&str>,
+) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for l in check::links(ctx, release.link_api_version())? {
+        if only.is_none_or(|c| c == l.target) && mirror_running(ctx, &l.target)? {
+            rows.push(row(ctx, &l)?);
+        }
+    }
+    Ok(rows)
+}
+
+fn mirror_running(ctx: &KubeContext, target: &str) -> anyhow::Result<bool> {
     let selector = q(&format!(
         "component in (service-mirror, controller),mirror.linkerd.io/cluster-name={target}"
     ));
-    ctx.list(&format!(
+    let deployments = ctx.list(&format!(
         "/apis/apps/v1/namespaces/linkerd-multicluster/deployments?labelSelector={selector}"
-    ))
-    .unwrap_or_default()
-    .iter()
-    .any(available)
+    ))?;
+    Ok(deployments.iter().any(available))
 }
 
-fn row(ctx: &KubeContext, l: &Link) -> Row {
+fn row(ctx: &KubeContext, l: &Link) -> anyhow::Result<Row> {
     let selector = q(&format!(
         "mirror.linkerd.io/mirrored-service=true,mirror.linkerd.io/cluster-name={}",
         l.target
     ));
     let services = ctx
-        .list(&format!("/api/v1/services?labelSelector={selector}"))
-        .unwrap_or_default()
+        .list(&format!("/api/v1/services?labelSelector={selector}"))?
         .len();
-    Row {
+    Ok(Row {
         cluster: l.target.clone(),
-        alive: check::gateway_alive(ctx, l).is_ok(),
+        alive: check::gateway_alive(ctx, l)?.is_ok(),
         services,
-    }
+    })
 }
 
 /// The table: CLUSTER and ALIVE left-aligned (at least 7 and 5 wide), NUM_SVC (9) and LATENCY
