@@ -169,11 +169,9 @@ fn controllers(
 /// The hub's remote-access accounts, one per spoke, with their token Secrets, as the chart's
 /// `remoteMirrorServiceAccountName` list renders them (templates/remote-access-service-mirror-
 /// rbac.yaml @edge-25.10.7: ServiceAccount `<name>`, Secret `<name>-token` of type
-/// `kubernetes.io/service-account-token`). The token is filled as kube-controller-manager's
-/// token controller fills it; here with the hub's own token, which the simulator accepts.
+/// `kubernetes.io/service-account-token`); the token controller reactor fills the token in.
 pub fn remote_access(hub: &Cluster, spokes: &[&str]) -> Result<(), ApiError> {
     let ns = "linkerd-multicluster";
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     for spoke in spokes {
         let name = format!("linkerd-service-mirror-remote-access-{spoke}");
         hub.apply_as(json!({"apiVersion": "v1", "kind": "ServiceAccount",
@@ -181,7 +179,7 @@ pub fn remote_access(hub: &Cluster, spokes: &[&str]) -> Result<(), ApiError> {
         hub.apply_as(json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
             "metadata": {"name": format!("{name}-token"), "namespace": ns, "labels": {"linkerd.io/extension": "multicluster"},
                 "annotations": {"kubernetes.io/service-account.name": name}},
-            "data": {"token": b64(hub.token()), "namespace": b64(ns)}}), MANAGER)?;
+            }), MANAGER)?;
     }
     Ok(())
 }
