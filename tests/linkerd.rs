@@ -4,9 +4,9 @@
 
 mod support;
 
-use mcflow_sim::{Fault, Scenario};
+use mcflow_sim::{Fault, LinkerdVersion, Scenario};
 use serde_json::Value;
-use support::clusters::{CLUSTERS, Linkerd, SPOKES};
+use support::clusters::{CLUSTERS, Linkerd, SPOKES, edited_config};
 
 fn steps_started_after(events: &[Value], marker: &str) -> Vec<String> {
     let start = events
@@ -243,7 +243,7 @@ fn install_multicluster(world: &Linkerd, spoke: &str) {
 
 #[test]
 fn link_spoke_uses_link_with_a_2_17_cli() {
-    let world = Linkerd::new(Scenario::linkerd_fresh().mirror_controllers(false));
+    let world = Linkerd::new(Scenario::linkerd_fresh().version(LinkerdVersion::V2_17));
     install_multicluster(&world, "production");
     let out = world.mcflow_with(
         &[
@@ -277,16 +277,10 @@ fn link_spoke_uses_link_with_a_2_17_cli() {
 
 #[test]
 fn link_spoke_spells_out_the_fix_for_a_probe_port_mismatch() {
-    let world = Linkerd::new(Scenario::linkerd_fresh());
+    // The chart's probe Service on the spoke listens on another port than the Link probes (the
+    // spoke's values left `controllers[].gateway.probe.port` elsewhere).
+    let world = Linkerd::new(Scenario::linkerd_fresh().spoke_probe_port(4999));
     install_multicluster(&world, "production");
-    // The chart's probe Service on the spoke listens on another port than the Link probes.
-    world
-        .sim
-        .cluster("production")
-        .apply_yaml(
-            "apiVersion: v1\nkind: Service\nmetadata:\n  name: probe-internal\n  namespace: linkerd-multicluster\nspec:\n  ports:\n  - name: mc-probe\n    port: 4999\n",
-        )
-        .expect("probe service");
     let out = world.mcflow(&[
         "run",
         "workflows/link-spoke.yaml",
@@ -416,7 +410,12 @@ fn verify_names_an_unreachable_cluster_instead_of_blaming_the_link() {
         .lines()
         .find(|l| l.starts_with("production ") && l.contains("multicluster check"))
         .unwrap_or_else(|| panic!("no check row: {shown}"));
-    assert!(check_row.contains("FAIL: ×"), "{check_row}");
+    // Upstream's check reads the extension's namespace first and stops at the API's error.
+    assert!(check_row.contains("FAIL:"), "{check_row}");
+    assert!(
+        check_row.to_lowercase().contains("unavailable") || check_row.contains("503"),
+        "{check_row}"
+    );
 }
 
 /// The repository's file `path` (relative to the root) as JSON.
@@ -424,20 +423,6 @@ fn repo_yaml(path: &str) -> Value {
     let text = std::fs::read_to_string(support::workspace::repo_root().join(path))
         .unwrap_or_else(|e| panic!("{path}: {e}"));
     mcflow::yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {}", e.message))
-}
-
-/// A copy of config/clusters.yaml in the world's workspace with `edit` applied; its path.
-fn edited_config(world: &Linkerd, edit: impl Fn(String) -> String) -> String {
-    let text =
-        std::fs::read_to_string(support::workspace::repo_root().join("config/clusters.yaml"))
-            .expect("config");
-    let edited = edit(text.clone());
-    assert_ne!(edited, text, "the edit changed nothing");
-    world
-        .ws
-        .write("clusters.yaml", &edited)
-        .display()
-        .to_string()
 }
 
 fn writes(world: &Linkerd) -> Vec<String> {

@@ -457,17 +457,17 @@ impl Ctx {
     }
 
     /// The `labelSelector` and `fieldSelector` parameters.
-    fn selectors(&self) -> Result<(LabelSelector, FieldSelector), ApiError> {
+    fn selectors(&self, t: &Target) -> Result<(LabelSelector, FieldSelector), ApiError> {
         let param = |k: &str| self.params.get(k).map(String::as_str).unwrap_or_default();
         Ok((
             LabelSelector::parse(param("labelSelector"))?,
-            FieldSelector::parse(param("fieldSelector"))?,
+            FieldSelector::parse_for(param("fieldSelector"), &t.rt.kind)?,
         ))
     }
 
     /// GET on a collection: a list (or a Table of it), or a watch.
     fn list(&self, t: Target) -> Result<Response<Body>, ApiError> {
-        let (labels, fields) = self.selectors()?;
+        let (labels, fields) = self.selectors(&t)?;
         if truthy(self.params.get("watch")) {
             return self.watch(t, labels, fields);
         }
@@ -559,7 +559,7 @@ impl Ctx {
     /// DELETE on a collection: every selected object, listed as it was deleted.
     fn delete_collection(&self, t: &Target) -> Result<Response<Body>, ApiError> {
         let (rt, version) = (&t.rt, t.version.as_str());
-        let (labels, fields) = self.selectors()?;
+        let (labels, fields) = self.selectors(t)?;
         let (items, _) = self
             .cluster
             .list(rt, version, t.namespace.as_deref(), &labels, &fields);
