@@ -33,7 +33,7 @@ const MAX_WATCH_PAUSE: Duration = Duration::from_secs(5);
 /// seen Available=False, 4m 12s left").
 #[derive(Debug, Clone)]
 pub struct WaitSeen {
-    /// `Deployment linkerd/linkerd-gateway on context hub`.
+    /// `Deployment linkerd/linkerd-gateway on hub` (the object and its context).
     pub target: String,
     /// The last state seen in words (`Available=False (MinimumReplicasUnavailable)`).
     pub state: String,
