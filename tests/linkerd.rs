@@ -618,9 +618,10 @@ fn unlink_spoke_removes_what_upstreams_unlink_removes_without_waiting_for_the_mi
     let world = Linkerd::new(Scenario::linkerd_fresh());
     let hub = world.sim.cluster("internal");
     let production = world.sim.cluster("production");
-    // A second export, in another namespace than config.exports names.
+    // A second export, in another namespace than config.exports names, with a ready backend
+    // (upstream's check fails a mirror whose exported Service has no ready endpoints).
     hub.apply_yaml(
-        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: shop\n  labels:\n    mirror.linkerd.io/exported: \"true\"\nspec:\n  ports:\n  - name: http\n    port: 80\n",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: shop\n  labels:\n    mirror.linkerd.io/exported: \"true\"\nspec:\n  ports:\n  - name: http\n    port: 80\n---\napiVersion: v1\nkind: Endpoints\nmetadata:\n  name: web\n  namespace: shop\nsubsets:\n- addresses: [{ip: 10.244.0.30}]\n  ports: [{name: http, port: 80}]\n",
     )
     .expect("shop/web");
     production
