@@ -116,6 +116,7 @@ pub async fn execute(
         Action::Linkerd(l) => run_linkerd(render_typed(l, ctx)?, env).await?,
         Action::Assert(a) => assert(a, ctx)?,
         Action::Kube(k) => run_kube(k, ctx, env).await?,
+        Action::Connect(c) => super::connect::connect(&render_typed(c, ctx)?, env.timeout).await?,
         Action::Print(text) => {
             let rendered = template::render(text, ctx)
                 .map_err(|e| StepError::permanent(format!("template: {e}")))?;

@@ -2,6 +2,7 @@
 //! executors act, the journal records (first) and the reporter prints (second).
 
 mod attempt;
+mod connect;
 pub mod executor;
 mod launch;
 pub mod outputs;

@@ -169,10 +169,33 @@ pub struct Step {
     /// A text (a template) shown in the run's output, e.g. a report built from earlier steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub print: Option<String>,
+    /// A TCP connection from the machine mcflow runs on: the host resolves and the port accepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<ConnectAction>,
 }
 
 /// The names of the action fields, in the order they are documented.
-pub const ACTIONS: [&str; 6] = ["kube", "linkerd", "run", "assert", "workflow", "print"];
+pub const ACTIONS: [&str; 7] = [
+    "kube", "linkerd", "run", "assert", "workflow", "print", "connect",
+];
+
+/// `connect`: resolve `host` and open a TCP connection to `port` from this machine, then close it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectAction {
+    /// A host name or IP address.
+    pub host: String,
+    /// The port: a number, or a template yielding one.
+    pub port: PortSpec,
+}
+
+/// A port number, or a template that renders to one.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged, expecting = "a port number, or a template yielding one")]
+pub enum PortSpec {
+    Number(u16),
+    Template(String),
+}
 
 impl Step {
     /// The action fields this step sets.
@@ -184,6 +207,7 @@ impl Step {
             self.assert.is_some(),
             self.workflow.is_some(),
             self.print.is_some(),
+            self.connect.is_some(),
         ];
         ACTIONS
             .iter()
