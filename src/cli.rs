@@ -76,7 +76,8 @@ pub enum Command {
     Resume(ResumeArgs),
     /// List runs, newest first.
     Runs(RunsArgs),
-    /// Show a run: each step's status, attempts, duration and error.
+    /// Show a run: each step's status, attempts, duration and error (`--step` for one step's
+    /// attempts with their whole output).
     Show(ShowArgs),
     /// Check workflow files without running anything (exit 0 when valid, 2 when not).
     Validate(ValidateArgs),
@@ -155,6 +156,13 @@ pub struct ShowArgs {
     /// Show the newest run.
     #[arg(long)]
     pub last: bool,
+    /// Show every attempt of this step (its key, or its id to match every instance) with
+    /// the whole output it printed (redacted; a sensitive step's stdout is never kept).
+    #[arg(long, value_name = "STEP")]
+    pub step: Option<String>,
+    /// Only the Nth attempt of the step, counted over the whole run (resumes included).
+    #[arg(long, value_name = "N", requires = "step")]
+    pub attempt: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -96,6 +96,11 @@ impl KubeRuntime {
         self.clients.contexts()
     }
 
+    /// The API server of `context`, from the kubeconfig (for diagnostics).
+    pub fn server_of(&self, context: &str) -> Option<String> {
+        self.clients.server_of(context)
+    }
+
     /// Runs one kube step.
     pub async fn execute(
         &self,

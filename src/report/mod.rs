@@ -1,6 +1,7 @@
 //! Reporters: the only code that prints during a run. They listen to the same events the journal
 //! records (after the journal has them), plus a periodic tick for live displays.
 
+mod attempts;
 mod json;
 mod plain;
 mod progress;
@@ -16,6 +17,7 @@ use indexmap::IndexMap;
 
 use crate::journal::{Event, RunStatus, StepState};
 
+pub use attempts::{StepAttempt, matching_steps, render_attempts, step_attempts};
 pub use json::JsonReporter;
 pub use plain::PlainReporter;
 pub use progress::ProgressReporter;

@@ -2,8 +2,11 @@
 //! executors act, the journal records (first) and the reporter prints (second).
 
 mod attempt;
+mod attempt_output;
 pub mod executor;
+pub mod failure;
 mod launch;
+mod linkerd_cli;
 pub mod outputs;
 pub mod process;
 mod results;
@@ -14,7 +17,7 @@ pub use launch::start;
 pub use resume::resume;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -70,6 +73,8 @@ pub struct Run {
     /// Steps done in earlier attempts of this run (resume): their records, None if sensitive.
     pub done: HashMap<String, Option<StepRecord>>,
     journal: Mutex<JournalWriter>,
+    /// Every program attempt's output, redacted, for `mcflow show --step`.
+    attempts: crate::journal::AttemptLog,
     reporter: Mutex<Box<dyn Reporter>>,
     /// This attempt's events replayed: the end-of-run summary.
     summary: Mutex<Replay>,
@@ -189,8 +194,10 @@ async fn execute(
         done,
         params,
     } = setup;
-    let journal_path = journal.path().display().to_string();
     let linkerd = LinkerdBin::choose(opts.linkerd.as_deref(), &config.value);
+    let journal_path = journal.path().display().to_string();
+    let attempts =
+        crate::journal::AttemptLog::new(journal.path().parent().unwrap_or(Path::new(".")));
     let run = Run {
         started_at: crate::journal::now(),
         permits: std::sync::Arc::new(tokio::sync::Semaphore::new(opts.max_parallel as usize)),
@@ -204,6 +211,7 @@ async fn execute(
         cancel: CancellationToken::new(),
         done,
         journal: Mutex::new(journal),
+        attempts,
         reporter: Mutex::new(reporter),
         summary: Mutex::new(Replay::new()),
         reports: Mutex::new(Vec::new()),
