@@ -219,6 +219,7 @@ fn placeholder_step() -> Step {
         timeout: None,
         continue_on_error: false,
         sensitive: false,
+        read_only: false,
         outputs: Default::default(),
         kube: None,
         linkerd: None,

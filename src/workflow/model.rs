@@ -146,6 +146,11 @@ pub struct Step {
     /// The step's output holds a secret: never written to the journal or printed.
     #[serde(default)]
     pub sensitive: bool,
+    /// The step only reads (`linkerd check`, `linkerd version`, a `run` that queries): a resume
+    /// runs it again, so that it reports the clusters as they are now, instead of reusing its
+    /// earlier success. kube `get` and `wait`, `assert` and `print` are read-only without it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
     /// Named values taken from the step's output, as `steps.<id>.outputs.<name>`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub outputs: IndexMap<String, OutputSpec>,
