@@ -85,8 +85,9 @@ pub enum Command {
     Plan(PlanArgs),
     /// Print a Mermaid flowchart of a workflow's steps.
     Graph(GraphArgs),
-    /// Print the JSON Schema of the workflow format (for editor completion and checks).
-    Schema,
+    /// Print the JSON Schema of the workflow format (for editor completion and checks), or with
+    /// `--events` of the journal's events (what `--output json` prints, one per line).
+    Schema(SchemaArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -163,6 +164,13 @@ pub struct ShowArgs {
     /// Only the Nth attempt of the step, counted over the whole run (resumes included).
     #[arg(long, value_name = "N", requires = "step")]
     pub attempt: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// The schema of the events (journal lines, `--output json` lines) instead.
+    #[arg(long)]
+    pub events: bool,
 }
 
 #[derive(Debug, Args)]

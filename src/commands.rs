@@ -89,8 +89,13 @@ pub fn graph_cmd(workflow: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-pub fn schema_cmd() -> Result<(), Error> {
-    let schema = schemars::schema_for!(crate::workflow::Workflow);
+pub fn schema_cmd(events: bool) -> Result<(), Error> {
+    let schema = if events {
+        crate::journal::events_schema()
+    } else {
+        serde_json::to_value(schemars::schema_for!(crate::workflow::Workflow))
+            .map_err(|e| Error::Usage(e.to_string()))?
+    };
     let text = serde_json::to_string_pretty(&schema).map_err(|e| Error::Usage(e.to_string()))?;
     crate::report::stdout(&format!("{text}\n"));
     Ok(())

@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         Command::Validate(a) => commands::validate_files(&cli.global, &a.files),
         Command::Plan(a) => commands::plan_cmd(&cli.global, &a.workflow, &a.params),
         Command::Graph(a) => commands::graph_cmd(&a.workflow),
-        Command::Schema => commands::schema_cmd(),
+        Command::Schema(args) => commands::schema_cmd(args.events),
         Command::Completions { shell } => commands::completions_cmd(*shell),
         Command::Run(a) => commands::run_cmd(&cli.global, a),
         Command::Resume(a) => commands::resume_cmd(&cli.global, a),

@@ -18,7 +18,7 @@ mod writer;
 mod tests;
 
 pub use attempts::{ATTEMPTS_FILE, AttemptLog, AttemptOutput, read_attempts};
-pub use event::{Event, EventKind, FileRef, RunStatus, StepRecord, now};
+pub use event::{Event, EventKind, FileRef, RunStatus, StepRecord, events_schema, now};
 pub use reader::{JournalRead, read};
 pub use replay::{Replay, RunHistory, StepState, StepStatus};
 pub use state_dir::{StateDir, StateError};

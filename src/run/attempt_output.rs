@@ -56,6 +56,26 @@ pub(super) fn failed(
     message
 }
 
+/// A check step's instance ended: its outcome for the summary (`error`: why it failed).
+pub(super) fn check_ended(
+    run: &Run,
+    spec: &crate::workflow::model::CheckSpec,
+    ctx: &minijinja::Value,
+    error: Option<&str>,
+) {
+    let render = |t: &str| {
+        let text = crate::workflow::template::render(t, ctx).unwrap_or_else(|_| t.to_string());
+        run.redactor.redact(&text)
+    };
+    run.add_check(crate::report::CheckResult {
+        cluster: render(&spec.cluster),
+        check: render(&spec.name),
+        ok: error.is_none(),
+        reason: error.map(|e| crate::report::first_line(e).to_string()),
+        hint: error.and(spec.hint.as_deref()).map(render),
+    });
+}
+
 /// A program step's succeeded attempt, in the attempt log (after the redactor has learnt a
 /// sensitive step's output).
 pub(super) fn succeeded(run: &Run, key: &str, attempt: u32, sensitive: bool, record: &StepRecord) {

@@ -79,6 +79,7 @@ pub struct Run {
     /// This attempt's events replayed: the end-of-run summary.
     summary: Mutex<Replay>,
     reports: Mutex<Vec<String>>,
+    checks: Mutex<Vec<crate::report::CheckResult>>,
     fatal: Mutex<Option<StateError>>,
     has_fatal: AtomicBool,
     started: Instant,
@@ -150,6 +151,13 @@ impl Run {
         self.has_fatal.load(Ordering::SeqCst)
     }
 
+    /// Keeps the outcome of a check step for the summary.
+    pub fn add_check(&self, check: crate::report::CheckResult) {
+        if let Ok(mut c) = self.checks.lock() {
+            c.push(check);
+        }
+    }
+
     /// Keeps the text of a `print` step, shown again at the end of the run.
     pub fn add_report(&self, text: String) {
         if let Ok(mut r) = self.reports.lock() {
@@ -215,6 +223,7 @@ async fn execute(
         reporter: Mutex::new(reporter),
         summary: Mutex::new(Replay::new()),
         reports: Mutex::new(Vec::new()),
+        checks: Mutex::new(Vec::new()),
         fatal: Mutex::new(None),
         has_fatal: AtomicBool::new(false),
         started: Instant::now(),
@@ -261,6 +270,7 @@ impl Run {
         self.emit(vec![finished]).map_err(state_err)?;
         Ok(RunSummary {
             reports: self.reports.lock().map(|r| r.clone()).unwrap_or_default(),
+            checks: self.checks.lock().map(|c| c.clone()).unwrap_or_default(),
             run_id: self.run_id.clone(),
             workflow: self.bundle.root.name.clone(),
             status,

@@ -220,6 +220,7 @@ fn placeholder_step() -> Step {
         continue_on_error: false,
         sensitive: false,
         read_only: false,
+        check: None,
         outputs: Default::default(),
         kube: None,
         linkerd: None,

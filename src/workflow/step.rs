@@ -88,6 +88,8 @@ pub struct StepSpec {
     pub sensitive: bool,
     /// Runs again on resume (see [`StepSpec::is_read_only`]).
     pub read_only: bool,
+    /// Listed in the run's summary as a check.
+    pub check: Option<crate::workflow::model::CheckSpec>,
     pub outputs: IndexMap<String, OutputSpec>,
     pub action: Action,
 }
@@ -113,6 +115,7 @@ impl StepSpec {
             continue_on_error: step.continue_on_error,
             sensitive: step.sensitive,
             read_only: step.read_only,
+            check: step.check.clone(),
             outputs: step.outputs.clone(),
             action: Action::of(step)?,
         })

@@ -505,6 +505,10 @@ impl<'a> Level<'a> {
         if matches!(self.steps[i].action, Action::Print(_)) && !sensitive {
             self.run.add_report(redactor.redact(&out.record.stdout));
         }
+        if let Some(check) = &self.steps[i].check {
+            let ctx = self.context(item.as_ref());
+            super::attempt_output::check_ended(self.run, check, &ctx, None);
+        }
         self.batch.push(EventKind::StepSucceeded {
             step: key,
             attempt,
@@ -540,6 +544,10 @@ impl<'a> Level<'a> {
         let item = instance.item.clone();
         let duration_ms = instance.first_started.elapsed().as_millis() as u64;
         let continue_on_error = step.continue_on_error;
+        if let Some(check) = &step.check {
+            let ctx = self.context(item.as_ref());
+            super::attempt_output::check_ended(self.run, check, &ctx, Some(&message));
+        }
         self.results.failed(i, item.as_ref(), &message);
         self.batch.push(EventKind::StepFailed {
             step: key,
