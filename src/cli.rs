@@ -83,6 +83,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Print the steps a run would take, in order, with dependencies and rendered arguments.
     Plan(PlanArgs),
+    /// List a workflow's params: description, default, allowed values, pattern.
+    Params(GraphArgs),
     /// Print a Mermaid flowchart of a workflow's steps.
     Graph(GraphArgs),
     /// Print the JSON Schema of the workflow format (for editor completion and checks), or with
@@ -99,7 +101,8 @@ pub enum Command {
 #[derive(Debug, Args, Clone, Default)]
 pub struct ParamArgs {
     /// Set a param: `--set name=value` (repeatable). Values never pass through a shell.
-    #[arg(long = "set", value_name = "NAME=VALUE")]
+    #[arg(long = "set", value_name = "NAME=VALUE",
+          add = clap_complete::ArgValueCompleter::new(crate::complete::param_sets))]
     pub set: Vec<String>,
     /// Read params from a YAML file (a mapping); `--set` wins over it.
     #[arg(long = "values", value_name = "FILE")]
@@ -130,7 +133,8 @@ pub struct ExecArgs {
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
     /// The run to resume (see `mcflow runs`).
-    #[arg(required_unless_present = "last", conflicts_with = "last")]
+    #[arg(required_unless_present = "last", conflicts_with = "last",
+          add = clap_complete::ArgValueCandidates::new(crate::complete::run_ids))]
     pub run_id: Option<String>,
     /// Resume the newest run.
     #[arg(long)]
@@ -152,7 +156,8 @@ pub struct RunsArgs {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// The run (see `mcflow runs`).
-    #[arg(required_unless_present = "last", conflicts_with = "last")]
+    #[arg(required_unless_present = "last", conflicts_with = "last",
+          add = clap_complete::ArgValueCandidates::new(crate::complete::run_ids))]
     pub run_id: Option<String>,
     /// Show the newest run.
     #[arg(long)]

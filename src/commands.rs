@@ -83,6 +83,20 @@ pub fn plan_cmd(global: &GlobalArgs, workflow: &Path, args: &ParamArgs) -> Resul
     Ok(())
 }
 
+pub fn params_cmd(global: &GlobalArgs, workflow: &Path) -> Result<(), Error> {
+    let config = Config::load(global.config.as_deref())?;
+    // Templates are not checked against the config here: listing params needs none of them.
+    let bundle = load_and_validate(workflow, None)?;
+    let params = crate::params::describe(&bundle.root.params, &config.value);
+    let text = if global.output == OutputMode::Json {
+        serde_json::to_string_pretty(&params).unwrap_or_default() + "\n"
+    } else {
+        crate::report::render_params(&bundle.root.name, &workflow.display().to_string(), &params)
+    };
+    crate::report::stdout(&text);
+    Ok(())
+}
+
 pub fn graph_cmd(workflow: &Path) -> Result<(), Error> {
     let bundle = load_and_validate(workflow, None)?;
     crate::report::stdout(&plan::mermaid(&bundle.root));

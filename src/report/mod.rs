@@ -4,6 +4,7 @@
 mod attempts;
 mod checks;
 mod json;
+mod params;
 mod plain;
 mod progress;
 mod runs;
@@ -21,6 +22,7 @@ use crate::journal::{Event, RunStatus, StepState};
 pub use attempts::{StepAttempt, matching_steps, render_attempts, step_attempts};
 pub use checks::CheckResult;
 pub use json::JsonReporter;
+pub use params::render_params;
 pub use plain::PlainReporter;
 pub use progress::ProgressReporter;
 pub use runs::{render_run, run_json, runs_table};
