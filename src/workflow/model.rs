@@ -146,6 +146,15 @@ pub struct Step {
     /// The step's output holds a secret: never written to the journal or printed.
     #[serde(default)]
     pub sensitive: bool,
+    /// The step only reads (`linkerd check`, `linkerd version`, a `run` that queries): a resume
+    /// runs it again, so that it reports the clusters as they are now, instead of reusing its
+    /// earlier success. kube `get` and `wait`, `assert` and `print` are read-only without it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+    /// The step is a check of a cluster: its outcome is listed in the run's JSON summary as
+    /// `checks: [{cluster, check, ok, reason, hint}]` (verify's checks, as data for CI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckSpec>,
     /// Named values taken from the step's output, as `steps.<id>.outputs.<name>`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub outputs: IndexMap<String, OutputSpec>,
@@ -233,6 +242,19 @@ pub enum Stream {
     #[default]
     Stdout,
     Stderr,
+}
+
+/// What a check step checks (templates: they may read `item`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    /// The cluster checked (`"{{ item.name }}"`).
+    pub cluster: String,
+    /// What is checked (`multicluster check`, `Link internal`).
+    pub name: String,
+    /// What to do when the check fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 /// A named output: a regex capture or a JSON pointer over the step's output.

@@ -86,6 +86,10 @@ pub struct StepSpec {
     pub continue_on_error: bool,
     /// Declared `sensitive: true` (readers of its output are found by `secrets`).
     pub sensitive: bool,
+    /// Runs again on resume (see [`StepSpec::is_read_only`]).
+    pub read_only: bool,
+    /// Listed in the run's summary as a check.
+    pub check: Option<crate::workflow::model::CheckSpec>,
     pub outputs: IndexMap<String, OutputSpec>,
     pub action: Action,
 }
@@ -110,9 +114,26 @@ impl StepSpec {
             timeout,
             continue_on_error: step.continue_on_error,
             sensitive: step.sensitive,
+            read_only: step.read_only,
+            check: step.check.clone(),
             outputs: step.outputs.clone(),
             action: Action::of(step)?,
         })
+    }
+}
+
+impl StepSpec {
+    /// Does the step only read? A resume runs such a step again (a read is cheap and shows
+    /// the clusters as they are now); a write keeps its earlier success. kube `get` and `wait`,
+    /// `assert`, `print` and `connect` only read; a `run` or `linkerd` step when marked
+    /// `read_only`.
+    pub fn is_read_only(&self) -> bool {
+        match &self.action {
+            Action::Kube(k) => k.get("get").is_some() || k.get("wait").is_some(),
+            Action::Assert(_) | Action::Print(_) | Action::Connect(_) => true,
+            Action::Run(_) | Action::Linkerd(_) => self.read_only,
+            Action::Workflow(_) => false,
+        }
     }
 }
 
