@@ -76,16 +76,20 @@ pub enum Command {
     Resume(ResumeArgs),
     /// List runs, newest first.
     Runs(RunsArgs),
-    /// Show a run: each step's status, attempts, duration and error.
+    /// Show a run: each step's status, attempts, duration and error (`--step` for one step's
+    /// attempts with their whole output).
     Show(ShowArgs),
     /// Check workflow files without running anything (exit 0 when valid, 2 when not).
     Validate(ValidateArgs),
     /// Print the steps a run would take, in order, with dependencies and rendered arguments.
     Plan(PlanArgs),
+    /// List a workflow's params: description, default, allowed values, pattern.
+    Params(GraphArgs),
     /// Print a Mermaid flowchart of a workflow's steps.
     Graph(GraphArgs),
-    /// Print the JSON Schema of the workflow format (for editor completion and checks).
-    Schema,
+    /// Print the JSON Schema of the workflow format (for editor completion and checks), or with
+    /// `--events` of the journal's events (what `--output json` prints, one per line).
+    Schema(SchemaArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -97,7 +101,8 @@ pub enum Command {
 #[derive(Debug, Args, Clone, Default)]
 pub struct ParamArgs {
     /// Set a param: `--set name=value` (repeatable). Values never pass through a shell.
-    #[arg(long = "set", value_name = "NAME=VALUE")]
+    #[arg(long = "set", value_name = "NAME=VALUE",
+          add = clap_complete::ArgValueCompleter::new(crate::complete::param_sets))]
     pub set: Vec<String>,
     /// Read params from a YAML file (a mapping); `--set` wins over it.
     #[arg(long = "values", value_name = "FILE")]
@@ -128,7 +133,8 @@ pub struct ExecArgs {
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
     /// The run to resume (see `mcflow runs`).
-    #[arg(required_unless_present = "last", conflicts_with = "last")]
+    #[arg(required_unless_present = "last", conflicts_with = "last",
+          add = clap_complete::ArgValueCandidates::new(crate::complete::run_ids))]
     pub run_id: Option<String>,
     /// Resume the newest run.
     #[arg(long)]
@@ -150,11 +156,26 @@ pub struct RunsArgs {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// The run (see `mcflow runs`).
-    #[arg(required_unless_present = "last", conflicts_with = "last")]
+    #[arg(required_unless_present = "last", conflicts_with = "last",
+          add = clap_complete::ArgValueCandidates::new(crate::complete::run_ids))]
     pub run_id: Option<String>,
     /// Show the newest run.
     #[arg(long)]
     pub last: bool,
+    /// Show every attempt of this step (its key, or its id to match every instance) with
+    /// the whole output it printed (redacted; a sensitive step's stdout is never kept).
+    #[arg(long, value_name = "STEP")]
+    pub step: Option<String>,
+    /// Only the Nth attempt of the step, counted over the whole run (resumes included).
+    #[arg(long, value_name = "N", requires = "step")]
+    pub attempt: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// The schema of the events (journal lines, `--output json` lines) instead.
+    #[arg(long)]
+    pub events: bool,
 }
 
 #[derive(Debug, Args)]

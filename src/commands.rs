@@ -17,12 +17,34 @@ pub fn validate_files(global: &GlobalArgs, files: &[std::path::PathBuf]) -> Resu
     let config = Config::load(global.config.as_deref())?;
     let mut problems = Problems::default();
     let mut ok = Vec::new();
+    let mut without_config = Vec::new();
     for f in files {
+        if let Some(missing) = config.missing_for(f) {
+            // One problem for every file that reads the config: the cause is the same.
+            if without_config.is_empty() {
+                problems.push(missing);
+            }
+            without_config.push(f.display().to_string());
+            continue;
+        }
         match load_and_validate(f, Some(&config.value)) {
             Ok(b) => ok.push((f, b.root.steps.len())),
             Err(p) => problems.extend(p),
         }
     }
+    if let (Some(first), [_, more @ ..]) = (
+        problems
+            .0
+            .iter_mut()
+            .find(|p| p.message.starts_with("no config file")),
+        &without_config[..],
+    ) && !more.is_empty()
+    {
+        first
+            .message
+            .push_str(&format!(" (so do {})", more.join(", ")));
+    }
+    problems.sort();
     if global.output == OutputMode::Json {
         let report = serde_json::json!({
             "valid": problems.is_empty(),
@@ -61,14 +83,33 @@ pub fn plan_cmd(global: &GlobalArgs, workflow: &Path, args: &ParamArgs) -> Resul
     Ok(())
 }
 
+pub fn params_cmd(global: &GlobalArgs, workflow: &Path) -> Result<(), Error> {
+    let config = Config::load(global.config.as_deref())?;
+    // Templates are not checked against the config here: listing params needs none of them.
+    let bundle = load_and_validate(workflow, None)?;
+    let params = crate::params::describe(&bundle.root.params, &config.value);
+    let text = if global.output == OutputMode::Json {
+        serde_json::to_string_pretty(&params).unwrap_or_default() + "\n"
+    } else {
+        crate::report::render_params(&bundle.root.name, &workflow.display().to_string(), &params)
+    };
+    crate::report::stdout(&text);
+    Ok(())
+}
+
 pub fn graph_cmd(workflow: &Path) -> Result<(), Error> {
     let bundle = load_and_validate(workflow, None)?;
     crate::report::stdout(&plan::mermaid(&bundle.root));
     Ok(())
 }
 
-pub fn schema_cmd() -> Result<(), Error> {
-    let schema = schemars::schema_for!(crate::workflow::Workflow);
+pub fn schema_cmd(events: bool) -> Result<(), Error> {
+    let schema = if events {
+        crate::journal::events_schema()
+    } else {
+        serde_json::to_value(schemars::schema_for!(crate::workflow::Workflow))
+            .map_err(|e| Error::Usage(e.to_string()))?
+    };
     let text = serde_json::to_string_pretty(&schema).map_err(|e| Error::Usage(e.to_string()))?;
     crate::report::stdout(&format!("{text}\n"));
     Ok(())
@@ -219,6 +260,9 @@ pub fn show_cmd(global: &GlobalArgs, args: &crate::cli::ShowArgs) -> Result<(), 
             .map_err(|e| Error::State(e.to_string()))?,
         None => state.last().map_err(|e| Error::State(e.to_string()))?,
     };
+    if let Some(step) = &args.step {
+        return show_step(global, &state, &run_id, step, args.attempt);
+    }
     let (history, torn_tail) = read_history(&state, &run_id)?;
     if global.output == OutputMode::Json {
         let text =
@@ -226,6 +270,47 @@ pub fn show_cmd(global: &GlobalArgs, args: &crate::cli::ShowArgs) -> Result<(), 
         crate::report::stdout(&format!("{text}\n"));
     } else {
         crate::report::stdout(&crate::report::render_run(&history, torn_tail));
+    }
+    Ok(())
+}
+
+/// `show <run> --step <id> [--attempt N]`: the step's attempts with their whole output.
+fn show_step(
+    global: &GlobalArgs,
+    state: &crate::journal::StateDir,
+    run_id: &str,
+    wanted: &str,
+    number: Option<usize>,
+) -> Result<(), Error> {
+    let read = crate::journal::read(&state.journal_path(run_id))
+        .map_err(|e| Error::State(e.to_string()))?;
+    let history = crate::journal::replay::replay(&read.events);
+    let keys = crate::report::matching_steps(history.steps.keys().map(String::as_str), wanted);
+    if keys.is_empty() {
+        let known: Vec<&str> = history.steps.keys().map(String::as_str).collect();
+        return Err(Error::Usage(format!(
+            "run {run_id} has no step `{wanted}`; its steps: {}",
+            known.join(", ")
+        )));
+    }
+    let log = crate::journal::read_attempts(&state.run_dir(run_id));
+    let mut attempts: Vec<crate::report::StepAttempt> = keys
+        .iter()
+        .flat_map(|k| crate::report::step_attempts(&read.events, &log, k))
+        .collect();
+    if let Some(n) = number {
+        attempts.retain(|a| a.number == n);
+        if attempts.is_empty() {
+            return Err(Error::Usage(format!(
+                "step `{wanted}` of run {run_id} has no attempt {n}"
+            )));
+        }
+    }
+    if global.output == OutputMode::Json {
+        let text = serde_json::to_string_pretty(&attempts).unwrap_or_default();
+        crate::report::stdout(&format!("{text}\n"));
+    } else {
+        crate::report::stdout(&crate::report::render_attempts(&attempts));
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 pub mod backoff;
 pub mod cli;
 pub mod commands;
+pub mod complete;
 pub mod config;
 pub mod error;
 pub mod interrupt;

@@ -326,6 +326,13 @@ impl Scenario {
             "spec": {"selector": {"app.kubernetes.io/name": "alloy"}, "ports": [
                 {"name": "http-metrics", "port": 12345, "protocol": "TCP", "targetPort": 12345},
                 {"name": "otlp-grpc", "port": 4317, "protocol": "TCP", "targetPort": 4317}]}}))?;
+        // alloy runs: its Endpoints have a ready address (what the endpoints controller writes
+        // for a ready pod), so its mirrors get the gateway as their endpoints.
+        hub.apply(json!({"apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "alloy", "namespace": "monitoring", "labels": {"app.kubernetes.io/name": "alloy"}},
+            "subsets": [{"addresses": [{"ip": "10.244.0.17"}], "ports": [
+                {"name": "http-metrics", "port": 12345, "protocol": "TCP"},
+                {"name": "otlp-grpc", "port": 4317, "protocol": "TCP"}]}]}))?;
         Ok(())
     }
 }

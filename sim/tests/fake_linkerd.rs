@@ -362,7 +362,7 @@ fn unlink_reads_the_link_and_lists_what_upstream_lists() {
         "{}",
         stderr(&o)
     );
-    prod.apply_yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: linkerd-multicluster}\n---\napiVersion: multicluster.linkerd.io/v1alpha3\nkind: Link\nmetadata: {name: internal, namespace: linkerd-multicluster}\nspec: {targetClusterName: internal}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: monitoring}\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: alloy-internal\n  namespace: monitoring\n  labels: {mirror.linkerd.io/mirrored-service: \"true\", mirror.linkerd.io/cluster-name: internal}\nspec: {ports: [{port: 80}]}\n").unwrap();
+    prod.apply_yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: linkerd-multicluster}\n---\napiVersion: multicluster.linkerd.io/v1alpha3\nkind: Link\nmetadata: {name: internal, namespace: linkerd-multicluster}\nspec: {targetClusterName: internal, probeSpec: {path: /ready}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: cluster-credentials-internal, namespace: linkerd, labels: {multicluster.linkerd.io/cluster-name: internal}}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: monitoring}\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: alloy-internal\n  namespace: monitoring\n  labels: {mirror.linkerd.io/mirrored-service: \"true\", mirror.linkerd.io/cluster-name: internal}\nspec: {ports: [{port: 80}]}\n").unwrap();
     let o = linkerd(
         &sim,
         &[],

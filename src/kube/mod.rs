@@ -57,7 +57,7 @@ pub struct KubeRuntime {
 #[derive(Debug, Clone, Default)]
 pub struct ExecOptions {
     /// Server-side dry run (`dryRun=All`) for apply, label, annotate and delete; summaries then
-    /// say "would ...". Reads (get, wait) run as usual.
+    /// say "would ...". A get runs as usual; a wait looks once and says "would wait for …".
     pub dry_run: bool,
     /// The directory `apply.file` is relative to (the workflow file's directory).
     pub base_dir: PathBuf,
@@ -97,6 +97,11 @@ impl KubeRuntime {
         self.clients.contexts()
     }
 
+    /// The API server of `context`, from the kubeconfig (for diagnostics).
+    pub fn server_of(&self, context: &str) -> Option<String> {
+        self.clients.server_of(context)
+    }
+
     /// Runs one kube step.
     pub async fn execute(
         &self,
@@ -111,6 +116,7 @@ impl KubeRuntime {
             Operation::Label(op) => label::label(&cc, op, label::Field::Labels, opts).await,
             Operation::Annotate(op) => label::label(&cc, op, label::Field::Annotations, opts).await,
             Operation::Get(op) => get::get(&cc, op).await,
+            Operation::Wait(op) if opts.dry_run => wait::look_once(&cc, op).await,
             Operation::Wait(op) => wait::wait(&cc, op, opts.timeout).await,
             Operation::Delete(op) => delete::delete(&cc, op, opts).await,
         }

@@ -15,23 +15,39 @@ use crate::kube::WaitSeen;
 /// undocumented: for tests) changes it.
 const WAIT_NOTE_EVERY: Duration = Duration::from_secs(30);
 
+fn wait_note_every() -> Duration {
+    std::env::var("MCFLOW_WAIT_NOTE_EVERY")
+        .ok()
+        .and_then(|v| humantime::parse_duration(&v).ok())
+        .unwrap_or(WAIT_NOTE_EVERY)
+}
+
 pub struct PlainReporter {
     opts: ReportOptions,
     /// Running kube waits: what they saw last, and when a line last said so.
     waits: HashMap<String, (WaitSeen, Instant)>,
     every: Duration,
+    /// Writes to stderr (the human side of `--output json`, whose stdout is the events).
+    stderr: bool,
 }
 
 impl PlainReporter {
     pub fn new(opts: ReportOptions) -> PlainReporter {
-        let every = std::env::var("MCFLOW_WAIT_NOTE_EVERY")
-            .ok()
-            .and_then(|v| humantime::parse_duration(&v).ok())
-            .unwrap_or(WAIT_NOTE_EVERY);
         PlainReporter {
             opts,
+            stderr: false,
             waits: HashMap::new(),
-            every,
+            every: wait_note_every(),
+        }
+    }
+
+    /// The same lines on stderr.
+    pub fn on_stderr(opts: ReportOptions) -> PlainReporter {
+        PlainReporter {
+            opts,
+            stderr: true,
+            waits: HashMap::new(),
+            every: wait_note_every(),
         }
     }
 
@@ -57,6 +73,10 @@ impl PlainReporter {
     fn line(&self, ts: &str, text: &str) {
         // `2026-11-25T15:01:02.123Z`: second precision is enough to read a CI log.
         let short = ts.get(..19).unwrap_or(ts);
+        if self.stderr {
+            let _ = writeln!(std::io::stderr().lock(), "{short}Z {text}");
+            return;
+        }
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{short}Z {text}");
         let _ = out.flush();
@@ -227,12 +247,12 @@ impl Reporter for PlainReporter {
     }
 
     fn finish(&mut self, summary: &RunSummary) {
-        super::stdout(&summary_table(
-            summary,
-            false,
-            self.opts.verbose > 0,
-            super::DEFAULT_WIDTH,
-        ));
+        let table = summary_table(summary, false, self.opts.verbose > 0, super::DEFAULT_WIDTH);
+        if self.stderr {
+            let _ = std::io::stderr().write_all(table.as_bytes());
+            return;
+        }
+        super::stdout(&table);
         let _ = std::io::stdout().flush();
     }
 }

@@ -75,18 +75,6 @@ impl Attempt<'_> {
     }
 }
 
-/// A sensitive step's error without the output tail that a failed program leaves in it
-/// (`linkerd exited with 1: <stderr tail>`): that output is the secret, and the redactor only
-/// learns a step's secrets when it succeeds.
-pub(super) fn without_output(message: &str) -> String {
-    match message.split_once(": ") {
-        Some((head, _)) if head.contains(" exited with ") || head.ends_with(" by a signal") => {
-            format!("{head} (output hidden: the step is sensitive)")
-        }
-        _ => message.to_string(),
-    }
-}
-
 /// A `workflow:` step: the child's steps run under this step's key.
 async fn run_nested(
     run: &Run,

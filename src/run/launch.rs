@@ -26,6 +26,9 @@ pub async fn start(
         &prepared.config,
         opts.kubeconfig.as_deref(),
     )?;
+    let linkerd =
+        super::executor::LinkerdBin::choose(opts.linkerd.as_deref(), &prepared.config.value);
+    super::linkerd_cli::check(&prepared.bundle, &linkerd).await?;
     let state = StateDir::new(&opts.state_dir);
     let run_id = state.new_run_id();
     let journal = JournalWriter::create(&state, &run_id).map_err(state_err)?;

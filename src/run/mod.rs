@@ -2,8 +2,12 @@
 //! executors act, the journal records (first) and the reporter prints (second).
 
 mod attempt;
+mod attempt_output;
+mod connect;
 pub mod executor;
+pub mod failure;
 mod launch;
+mod linkerd_cli;
 pub mod outputs;
 pub mod process;
 mod results;
@@ -14,7 +18,7 @@ pub use launch::start;
 pub use resume::resume;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -70,11 +74,14 @@ pub struct Run {
     /// Steps done in earlier attempts of this run (resume): their records, None if sensitive.
     pub done: HashMap<String, Option<StepRecord>>,
     journal: Mutex<JournalWriter>,
+    /// Every program attempt's output, redacted, for `mcflow show --step`.
+    attempts: crate::journal::AttemptLog,
     /// Shared with the watchers of kube waits ([`Run::wait_watcher`]).
     reporter: std::sync::Arc<Mutex<Box<dyn Reporter>>>,
     /// This attempt's events replayed: the end-of-run summary.
     summary: Mutex<Replay>,
     reports: Mutex<Vec<String>>,
+    checks: Mutex<Vec<crate::report::CheckResult>>,
     fatal: Mutex<Option<StateError>>,
     has_fatal: AtomicBool,
     started: Instant,
@@ -157,6 +164,13 @@ impl Run {
         self.has_fatal.load(Ordering::SeqCst)
     }
 
+    /// Keeps the outcome of a check step for the summary.
+    pub fn add_check(&self, check: crate::report::CheckResult) {
+        if let Ok(mut c) = self.checks.lock() {
+            c.push(check);
+        }
+    }
+
     /// Keeps the text of a `print` step, shown again at the end of the run.
     pub fn add_report(&self, text: String) {
         if let Ok(mut r) = self.reports.lock() {
@@ -201,8 +215,10 @@ async fn execute(
         done,
         params,
     } = setup;
-    let journal_path = journal.path().display().to_string();
     let linkerd = LinkerdBin::choose(opts.linkerd.as_deref(), &config.value);
+    let journal_path = journal.path().display().to_string();
+    let attempts =
+        crate::journal::AttemptLog::new(journal.path().parent().unwrap_or(Path::new(".")));
     let run = Run {
         started_at: crate::journal::now(),
         permits: std::sync::Arc::new(tokio::sync::Semaphore::new(opts.max_parallel as usize)),
@@ -216,9 +232,11 @@ async fn execute(
         cancel: CancellationToken::new(),
         done,
         journal: Mutex::new(journal),
+        attempts,
         reporter: std::sync::Arc::new(Mutex::new(reporter)),
         summary: Mutex::new(Replay::new()),
         reports: Mutex::new(Vec::new()),
+        checks: Mutex::new(Vec::new()),
         fatal: Mutex::new(None),
         has_fatal: AtomicBool::new(false),
         started: Instant::now(),
@@ -274,6 +292,7 @@ impl Run {
         self.emit(vec![finished]).map_err(state_err)?;
         Ok(RunSummary {
             reports: self.reports.lock().map(|r| r.clone()).unwrap_or_default(),
+            checks: self.checks.lock().map(|c| c.clone()).unwrap_or_default(),
             run_id: self.run_id.clone(),
             workflow: self.bundle.root.name.clone(),
             status,

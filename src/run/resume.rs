@@ -59,6 +59,8 @@ pub async fn resume(
     // The latest outcome of a step wins: a success that a later attempt replaced (started
     // again, then failed or cut short) is not done any more.
     let done = crate::journal::replay::replay(&read.events).done();
+    let linkerd = super::executor::LinkerdBin::choose(opts.linkerd.as_deref(), &cfg.value);
+    super::linkerd_cli::check(&bundle, &linkerd).await?;
     let mut reporter = reporter;
     if read.torn_tail {
         reporter.note(&format!(

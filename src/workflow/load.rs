@@ -219,6 +219,8 @@ fn placeholder_step() -> Step {
         timeout: None,
         continue_on_error: false,
         sensitive: false,
+        read_only: false,
+        check: None,
         outputs: Default::default(),
         kube: None,
         linkerd: None,
@@ -226,6 +228,7 @@ fn placeholder_step() -> Step {
         assert: Some(super::model::AssertAction::Expr("true".into())),
         workflow: None,
         print: None,
+        connect: None,
     }
 }
 

@@ -86,6 +86,10 @@ pub struct StepSpec {
     pub continue_on_error: bool,
     /// Declared `sensitive: true` (readers of its output are found by `secrets`).
     pub sensitive: bool,
+    /// Runs again on resume (see [`StepSpec::is_read_only`]).
+    pub read_only: bool,
+    /// Listed in the run's summary as a check.
+    pub check: Option<crate::workflow::model::CheckSpec>,
     pub outputs: IndexMap<String, OutputSpec>,
     pub action: Action,
 }
@@ -110,9 +114,26 @@ impl StepSpec {
             timeout,
             continue_on_error: step.continue_on_error,
             sensitive: step.sensitive,
+            read_only: step.read_only,
+            check: step.check.clone(),
             outputs: step.outputs.clone(),
             action: Action::of(step)?,
         })
+    }
+}
+
+impl StepSpec {
+    /// Does the step only read? A resume runs such a step again (a read is cheap and shows
+    /// the clusters as they are now); a write keeps its earlier success. kube `get` and `wait`,
+    /// `assert`, `print` and `connect` only read; a `run` or `linkerd` step when marked
+    /// `read_only`.
+    pub fn is_read_only(&self) -> bool {
+        match &self.action {
+            Action::Kube(k) => k.get("get").is_some() || k.get("wait").is_some(),
+            Action::Assert(_) | Action::Print(_) | Action::Connect(_) => true,
+            Action::Run(_) | Action::Linkerd(_) => self.read_only,
+            Action::Workflow(_) => false,
+        }
     }
 }
 
@@ -151,6 +172,8 @@ pub enum Action {
     Workflow(WorkflowCall),
     /// A text (a template) shown in the run's output.
     Print(String),
+    /// A TCP connection from this machine.
+    Connect(crate::workflow::model::ConnectAction),
 }
 
 /// The kind of an [`Action`], as plans and JSON name it.
@@ -163,6 +186,7 @@ pub enum ActionKind {
     Assert,
     Workflow,
     Print,
+    Connect,
 }
 
 impl std::fmt::Display for ActionKind {
@@ -174,6 +198,7 @@ impl std::fmt::Display for ActionKind {
             ActionKind::Assert => "assert",
             ActionKind::Workflow => "workflow",
             ActionKind::Print => "print",
+            ActionKind::Connect => "connect",
         })
     }
 }
@@ -181,20 +206,18 @@ impl std::fmt::Display for ActionKind {
 impl Action {
     /// The action a model step sets (validation has checked there is exactly one).
     fn of(step: &Step) -> Result<Action, String> {
-        let action = match (
-            &step.kube,
-            &step.linkerd,
-            &step.run,
-            &step.assert,
-            &step.workflow,
-            &step.print,
-        ) {
-            (Some(k), None, None, None, None, None) => Action::Kube(k.clone()),
-            (None, Some(l), None, None, None, None) => Action::Linkerd(l.clone()),
-            (None, None, Some(r), None, None, None) => Action::Run(r.spec()),
-            (None, None, None, Some(a), None, None) => Action::Assert(a.spec()),
-            (None, None, None, None, Some(w), None) => Action::Workflow(w.clone()),
-            (None, None, None, None, None, Some(p)) => Action::Print(p.clone()),
+        let action = match step.actions().as_slice() {
+            ["kube"] => Action::Kube(step.kube.clone().unwrap_or_default()),
+            ["linkerd"] => step.linkerd.clone().map(Action::Linkerd).ok_or("")?,
+            ["run"] => step.run.as_ref().map(|r| Action::Run(r.spec())).ok_or("")?,
+            ["assert"] => step
+                .assert
+                .as_ref()
+                .map(|a| Action::Assert(a.spec()))
+                .ok_or("")?,
+            ["workflow"] => step.workflow.clone().map(Action::Workflow).ok_or("")?,
+            ["print"] => step.print.clone().map(Action::Print).ok_or("")?,
+            ["connect"] => step.connect.clone().map(Action::Connect).ok_or("")?,
             _ => return Err("a step needs exactly one action".into()),
         };
         Ok(action)
@@ -208,6 +231,7 @@ impl Action {
             Action::Assert(_) => ActionKind::Assert,
             Action::Workflow(_) => ActionKind::Workflow,
             Action::Print(_) => ActionKind::Print,
+            Action::Connect(_) => ActionKind::Connect,
         }
     }
 
@@ -221,6 +245,7 @@ impl Action {
             Action::Assert(a) => json(a),
             Action::Workflow(w) => json(w),
             Action::Print(p) => serde_json::json!({ "text": p }),
+            Action::Connect(c) => json(c),
         }
     }
 

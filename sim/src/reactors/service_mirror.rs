@@ -165,10 +165,10 @@ impl Dns {
 /// The Endpoints of a mirror, as the real service mirror makes them (cluster_watcher.go
 /// `createRemoteServiceEndpoints` / `RepairEndpoints`): the mirror's labels, the gateway
 /// identity and the remote name as annotations, and every port sent to the Link's gateway port
-/// at the gateway's resolved addresses (no subsets when none resolved). Upstream also leaves
-/// the subsets empty while the exported Service has no ready endpoints; nothing runs on a
-/// simulated hub, so exported Services count as ready.
-fn mirror_endpoints(mirror: &Value, gateway: &Gateway) -> Value {
+/// at the gateway's resolved addresses, once the exported Service has ready endpoints on the hub
+/// (`exported service … is empty` until then; no subsets either when no address resolved).
+/// Held to the real 2.19 service mirror by sim/tests/rig_service_mirror.rs.
+fn mirror_endpoints(mirror: &Value, gateway: &Gateway, remote_ready: bool) -> Value {
     let ports: Vec<(Value, Value)> = mirror["spec"]["ports"]
         .as_array()
         .into_iter()
@@ -187,7 +187,19 @@ fn mirror_endpoints(mirror: &Value, gateway: &Gateway) -> Value {
                 "mirror.linkerd.io/remote-svc-fq-name": mirror["metadata"]["annotations"]["mirror.linkerd.io/remote-svc-fq-name"],
             }
         },
-        "subsets": gateway.subsets(&ports, &gateway.port)
+        "subsets": if remote_ready { gateway.subsets(&ports, &gateway.port) } else { json!(null) }
+    })
+}
+
+/// Whether the hub's Endpoints of `svc` have a ready address.
+fn ready(hub: &Cluster, svc: &Value) -> bool {
+    let (ns, name) = (s(svc, "/metadata/namespace"), s(svc, "/metadata/name"));
+    hub.get("v1", "Endpoints", ns, name).is_some_and(|e| {
+        e["subsets"].as_array().is_some_and(|subsets| {
+            subsets
+                .iter()
+                .any(|s| s["addresses"].as_array().is_some_and(|a| !a.is_empty()))
+        })
     })
 }
 
@@ -241,7 +253,7 @@ pub fn reconcile(clusters: &[Cluster], dns: &Dns) {
                 let ns = s(&svc, "/metadata/namespace");
                 if spoke.get("v1", "Namespace", "", ns).is_some() {
                     let mirror = desired_mirror(&hub_name, &svc);
-                    let endpoints = mirror_endpoints(&mirror, &gateway);
+                    let endpoints = mirror_endpoints(&mirror, &gateway, ready(hub, &svc));
                     desired.push((mirror, endpoints));
                 }
             }
@@ -292,7 +304,7 @@ fn remove_unwanted(spoke: &Cluster, desired: &[(Value, Value)]) {
 fn relevant(type_key: &str) -> bool {
     matches!(
         type_key,
-        "/services" | "/namespaces" | "multicluster.linkerd.io/links"
+        "/services" | "/endpoints" | "/namespaces" | "multicluster.linkerd.io/links"
     )
 }
 

@@ -28,8 +28,8 @@ pub fn unlink(
         Err(e) => return cobra_error("multicluster unlink", &e.to_string()),
     };
     let link_api = release.link_api_version();
-    match ctx.get(&format!("/apis/{link_api}/namespaces/{ns}/links/{hub}")) {
-        Ok(Some(_)) => {}
+    let link = match ctx.get(&format!("/apis/{link_api}/namespaces/{ns}/links/{hub}")) {
+        Ok(Some(link)) => link,
         Ok(None) => {
             return cobra_error(
                 "multicluster unlink",
@@ -37,8 +37,12 @@ pub fn unlink(
             );
         }
         Err(e) => return cobra_error("multicluster unlink", &e.to_string()),
-    }
-    let objects = objects(
+    };
+    // The probe-gateway Service only for a Link that probes (`if l.Spec.ProbeSpec.Path != ""`).
+    let probes = link["spec"]["probeSpec"]["path"]
+        .as_str()
+        .is_some_and(|p| !p.is_empty());
+    let mut objects = objects(
         &ctx,
         hub,
         ns,
@@ -46,6 +50,9 @@ pub fn unlink(
         only_controller,
         release,
     );
+    if !probes {
+        objects.retain(|o| o.3 != format!("probe-gateway-{hub}"));
+    }
     let docs: Vec<String> = objects.iter().map(render).collect();
     println!("{}", docs.join("---\n").trim_end());
     ExitCode::SUCCESS
@@ -114,13 +121,20 @@ fn objects(
         Some(ns),
         format!("service-mirror-write-{hub}"),
     );
-    let linkerd_secret = at(
-        "v1",
+    let linkerd_secret = by_label(
+        ctx,
+        &format!("/api/v1/namespaces/{linkerd_ns}/secrets"),
         "Secret",
-        Some(linkerd_ns),
-        format!("cluster-credentials-{hub}"),
+        &format!("multicluster.linkerd.io%2Fcluster-name%3D{hub}"),
     );
-    let mirrors = mirrors(ctx, hub);
+    let mirrors = by_label(
+        ctx,
+        "/api/v1/services",
+        "Service",
+        &format!(
+            "mirror.linkerd.io%2Fmirrored-service%3Dtrue%2Cmirror.linkerd.io%2Fcluster-name%3D{hub}"
+        ),
+    );
     if release.has_link_gen() {
         if only_controller {
             controller
@@ -128,7 +142,7 @@ fn objects(
             let mut all = controller;
             all.extend([credentials, link, lease]);
             all.extend(mirrors);
-            all.push(linkerd_secret);
+            all.extend(linkerd_secret);
             all
         }
     } else {
@@ -138,7 +152,7 @@ fn objects(
         all.push(lease);
         all.push(probe.clone());
         all.extend(mirrors);
-        all.push(linkerd_secret);
+        all.extend(linkerd_secret);
         all
     }
 }
@@ -151,14 +165,29 @@ fn render((api_version, kind, namespace, name): &Object) -> String {
     format!("apiVersion: {api_version}\nkind: {kind}\nmetadata:\n  name: {name}\n{ns}")
 }
 
-/// The mirror Services of `hub` in every namespace, by label.
-fn mirrors(ctx: &mcflow_sim::client::KubeContext, hub: &str) -> Vec<Object> {
-    ctx.list(&format!("/api/v1/services?labelSelector=mirror.linkerd.io%2Fmirrored-service%3Dtrue%2Cmirror.linkerd.io%2Fcluster-name%3D{hub}"))
+/// The objects of `kind` a label selector finds under `path` (unlink.go `getServiceMirrors`,
+/// `getDestinationCredentials`): the mirror Services in every namespace, the linkerd
+/// namespace's credentials Secrets.
+fn by_label(
+    ctx: &mcflow_sim::client::KubeContext,
+    path: &str,
+    kind: &'static str,
+    selector: &str,
+) -> Vec<Object> {
+    ctx.list(&format!("{path}?labelSelector={selector}"))
         .unwrap_or_default()
         .iter()
         .map(|m| {
-            let (ns, name) = (m["metadata"]["namespace"].as_str(), m["metadata"]["name"].as_str());
-            ("v1".to_string(), "Service", ns.map(String::from), name.unwrap_or_default().to_string())
+            let (ns, name) = (
+                m["metadata"]["namespace"].as_str(),
+                m["metadata"]["name"].as_str(),
+            );
+            (
+                "v1".to_string(),
+                kind,
+                ns.map(String::from),
+                name.unwrap_or_default().to_string(),
+            )
         })
         .collect()
 }
