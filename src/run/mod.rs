@@ -70,6 +70,8 @@ pub struct Run {
     /// Steps done in earlier attempts of this run (resume): their records, None if sensitive.
     pub done: HashMap<String, Option<StepRecord>>,
     journal: Mutex<JournalWriter>,
+    /// Written, not yet fsync'd nor reported: see [`Run::emit_last`].
+    deferred: Mutex<Vec<Event>>,
     reporter: Mutex<Box<dyn Reporter>>,
     /// This attempt's events replayed: the end-of-run summary.
     summary: Mutex<Replay>,
@@ -80,10 +82,51 @@ pub struct Run {
 }
 
 impl Run {
-    /// Writes events to the journal (one write, one fsync), then hands them to the reporter.
-    pub fn emit(&self, kinds: Vec<EventKind>) -> Result<(), StateError> {
-        if kinds.is_empty() {
+    /// Journals events, then reports them. A batch with an end in it (a step's outcome, the
+    /// run's end: [`EventKind::is_end`]) is fsync'd first, after the other levels of the run had
+    /// a turn to write what they decided meanwhile, so that one fsync covers them all (group
+    /// commit); any other batch (starts) is written and reported at once, and reaches the disk
+    /// with the next fsync. docs/RELIABILITY.md, "When the journal reaches the disk".
+    pub async fn emit(&self, kinds: Vec<EventKind>) -> Result<(), StateError> {
+        let Some((events, batch, end)) = self.write(kinds)? else {
             return Ok(());
+        };
+        if end {
+            tokio::task::yield_now().await;
+            self.lock_journal()?.sync_through(batch)?;
+        }
+        self.report(events);
+        Ok(())
+    }
+
+    /// The last batch of a level: written now, made durable and reported by the next batch
+    /// with an end (the calling step's outcome, or `run_finished`). Nothing acts in between.
+    pub fn emit_last(&self, kinds: Vec<EventKind>) -> Result<(), StateError> {
+        if let Some((events, _, _)) = self.write(kinds)?
+            && let Ok(mut d) = self.deferred.lock()
+        {
+            d.extend(events);
+        }
+        Ok(())
+    }
+
+    /// [`Run::emit`] without waiting for other levels: for the run's first and last events.
+    fn emit_now(&self, kinds: Vec<EventKind>) -> Result<(), StateError> {
+        let Some((events, batch, end)) = self.write(kinds)? else {
+            return Ok(());
+        };
+        if end {
+            self.lock_journal()?.sync_through(batch)?;
+        }
+        self.report(events);
+        Ok(())
+    }
+
+    /// Writes a batch (no fsync): the events, the batch's number, and whether it must be
+    /// fsync'd before it is reported (it has an end, or follows a deferred end).
+    fn write(&self, kinds: Vec<EventKind>) -> Result<Option<(Vec<Event>, u64, bool)>, StateError> {
+        if kinds.is_empty() {
+            return Ok(None);
         }
         let ts = crate::journal::now();
         let events: Vec<Event> = kinds
@@ -93,20 +136,34 @@ impl Run {
                 kind,
             })
             .collect();
-        {
-            let mut j = self.journal.lock().map_err(|_| poisoned())?;
-            for e in &events {
-                j.push(e);
-            }
-            j.sync()?;
+        let mut j = self.lock_journal()?;
+        for e in &events {
+            j.push(e);
         }
-        self.note_summary(&events);
+        let batch = j.write()?;
+        let deferred = self.deferred.lock().is_ok_and(|d| !d.is_empty());
+        let end = deferred || events.iter().any(|e| e.kind.is_end());
+        Ok(Some((events, batch, end)))
+    }
+
+    fn lock_journal(&self) -> Result<std::sync::MutexGuard<'_, JournalWriter>, StateError> {
+        self.journal.lock().map_err(|_| poisoned())
+    }
+
+    /// Hands durable events to the summary and the reporter, after any deferred ones.
+    fn report(&self, events: Vec<Event>) {
+        let mut all = self
+            .deferred
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default();
+        all.extend(events);
+        self.note_summary(&all);
         if let Ok(mut r) = self.reporter.lock() {
-            for e in &events {
+            for e in &all {
                 r.event(e);
             }
         }
-        Ok(())
     }
 
     fn note_summary(&self, events: &[Event]) {
@@ -204,6 +261,7 @@ async fn execute(
         cancel: CancellationToken::new(),
         done,
         journal: Mutex::new(journal),
+        deferred: Mutex::new(Vec::new()),
         reporter: Mutex::new(reporter),
         summary: Mutex::new(Replay::new()),
         reports: Mutex::new(Vec::new()),
@@ -211,7 +269,7 @@ async fn execute(
         has_fatal: AtomicBool::new(false),
         started: Instant::now(),
     };
-    run.emit(vec![first_event]).map_err(state_err)?;
+    run.emit_now(vec![first_event]).map_err(state_err)?;
     let interrupts = crate::interrupt::listen(run.cancel.clone());
     let outcome = run_level(&run, &run.bundle.root, params, String::new(), false).await;
     interrupts.abort();
@@ -250,7 +308,7 @@ impl Run {
             failed: count(|s| s == StepStatus::Failed),
             skipped: count(|s| s == StepStatus::Skipped),
         };
-        self.emit(vec![finished]).map_err(state_err)?;
+        self.emit_now(vec![finished]).map_err(state_err)?;
         Ok(RunSummary {
             reports: self.reports.lock().map(|r| r.clone()).unwrap_or_default(),
             run_id: self.run_id.clone(),

@@ -185,8 +185,16 @@ impl<'a> Level<'a> {
         loop {
             self.start_ready();
             self.take_slots(&permits);
-            // Everything decided so far reaches the disk before anything acts on it.
-            if let Err(e) = self.run.emit(std::mem::take(&mut self.batch)) {
+            // Everything decided so far reaches the journal before anything acts on it (ends
+            // reach the disk too); the level's last batch waits for its caller's fsync.
+            let batch = std::mem::take(&mut self.batch);
+            let last = self.launch.is_empty() && running.is_empty() && self.ready.is_empty();
+            let written = if last {
+                self.run.emit_last(batch)
+            } else {
+                self.run.emit(batch).await
+            };
+            if let Err(e) = written {
                 self.run.fatal(e);
                 return LevelOutcome::Failed;
             }
@@ -204,7 +212,14 @@ impl<'a> Level<'a> {
                     drop(running);
                     return LevelOutcome::Interrupted;
                 }
-                Some(msg) = running.next() => self.handle(msg, &mut running),
+                Some(msg) = running.next() => {
+                    self.handle(msg, &mut running);
+                    // Group commit: attempts that ended meanwhile are handled too, so that one
+                    // journal write and one fsync cover all their ends.
+                    while let Some(Some(msg)) = running.next().now_or_never() {
+                        self.handle(msg, &mut running);
+                    }
+                }
                 // All slots are taken (by other levels too): wait for one to free up.
                 Ok(permit) = permits.clone().acquire_owned(), if !self.ready.is_empty() => {
                     self.start_attempt(permit);
