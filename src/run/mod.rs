@@ -15,8 +15,8 @@ pub use resume::resume;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
@@ -69,6 +69,11 @@ pub struct Run {
     pub cancel: CancellationToken,
     /// Steps done in earlier attempts of this run (resume): their records, None if sensitive.
     pub done: HashMap<String, Option<StepRecord>>,
+    /// Which steps of each workflow are sensitive, by the workflow's address (the bundle
+    /// outlives the run): worked out once, not once per nested level or `for_each` instance.
+    sensitivity: Mutex<HashMap<usize, Arc<[bool]>>>,
+    /// `config` as templates see it, converted once for every level.
+    config_value: std::sync::OnceLock<minijinja::Value>,
     journal: Mutex<JournalWriter>,
     /// Written, not yet fsync'd nor reported: see [`Run::emit_last`].
     deferred: Mutex<Vec<Event>>,
@@ -210,6 +215,34 @@ impl Run {
     }
 }
 
+impl Run {
+    /// Which steps of `wf` are sensitive ([`crate::secrets::effective_sensitivity`]), once per
+    /// workflow of the run: a `for_each` over a nested workflow would work it out per instance.
+    pub(crate) fn sensitivity_of(
+        &self,
+        wf: &crate::workflow::step::ValidWorkflow,
+        sensitive_params: &[String],
+    ) -> Arc<[bool]> {
+        let compute = || -> Arc<[bool]> {
+            crate::secrets::effective_sensitivity(&wf.steps, &wf.vars, sensitive_params).into()
+        };
+        let Ok(mut cache) = self.sensitivity.lock() else {
+            return compute();
+        };
+        cache
+            .entry(std::ptr::from_ref(wf) as usize)
+            .or_insert_with(compute)
+            .clone()
+    }
+
+    /// The run's config as a template value.
+    pub(crate) fn config_value(&self) -> minijinja::Value {
+        self.config_value
+            .get_or_init(|| crate::workflow::template::value_of(&self.config.value))
+            .clone()
+    }
+}
+
 fn poisoned() -> StateError {
     StateError::Io {
         what: "journal lock poisoned",
@@ -260,6 +293,8 @@ async fn execute(
         redactor: Redactor::default(),
         cancel: CancellationToken::new(),
         done,
+        sensitivity: Mutex::new(HashMap::new()),
+        config_value: std::sync::OnceLock::new(),
         journal: Mutex::new(journal),
         deferred: Mutex::new(Vec::new()),
         reporter: Mutex::new(reporter),

@@ -103,7 +103,7 @@ struct Level<'a> {
     /// Started instances of each step that have not ended (retry waits included).
     in_flight: Vec<usize>,
     batch: Vec<EventKind>,
-    sensitive: Vec<bool>,
+    sensitive: Arc<[bool]>,
     /// Steps with an instance run (not reused) by this process: on resume, a step done
     /// earlier is run again when one of its dependencies runs again (a dependency that had
     /// failed with `continue_on_error`), since what it read has changed.
@@ -143,7 +143,7 @@ impl<'a> Level<'a> {
             deps: steps.iter().map(|s| s.needs.clone()).collect(),
             state: vec![State::Waiting; steps.len()],
             params: template::value_of(&params),
-            config: template::value_of(&run.config.value),
+            config: run.config_value(),
             run_value,
             results: StepResults::new(steps),
             prefix,
@@ -153,7 +153,7 @@ impl<'a> Level<'a> {
             queued: vec![VecDeque::new(); steps.len()],
             in_flight: vec![0; steps.len()],
             batch: Vec::new(),
-            sensitive: crate::secrets::effective_sensitivity(steps, &wf.vars, &sensitive_params),
+            sensitive: run.sensitivity_of(wf, &sensitive_params),
             ran: vec![false; steps.len()],
             rerun: false,
         }
