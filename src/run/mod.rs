@@ -107,10 +107,12 @@ impl Run {
     /// The last batch of a level: written now, made durable and reported by the next batch
     /// with an end (the calling step's outcome, or `run_finished`). Nothing acts in between.
     pub fn emit_last(&self, kinds: Vec<EventKind>) -> Result<(), StateError> {
-        if let Some((events, _, _)) = self.write(kinds)?
-            && let Ok(mut d) = self.deferred.lock()
-        {
-            d.extend(events);
+        if let Some((events, _, _)) = self.write(kinds)? {
+            // The end-of-run summary counts them now: `run_finished`'s emit reports them.
+            self.note_summary(&events);
+            if let Ok(mut d) = self.deferred.lock() {
+                d.extend(events);
+            }
         }
         Ok(())
     }
@@ -155,15 +157,16 @@ impl Run {
         self.journal.lock().map_err(|_| poisoned())
     }
 
-    /// Hands durable events to the summary and the reporter, after any deferred ones.
+    /// Hands durable events to the summary and the reporter, after any deferred ones (which
+    /// the summary has already).
     fn report(&self, events: Vec<Event>) {
+        self.note_summary(&events);
         let mut all = self
             .deferred
             .lock()
             .map(|mut d| std::mem::take(&mut *d))
             .unwrap_or_default();
         all.extend(events);
-        self.note_summary(&all);
         if let Ok(mut r) = self.reporter.lock() {
             for e in &all {
                 r.event(e);
