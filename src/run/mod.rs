@@ -3,6 +3,7 @@
 
 mod attempt;
 pub mod executor;
+mod finally;
 mod launch;
 pub mod outputs;
 pub mod process;
@@ -66,7 +67,8 @@ pub struct Run {
     /// `--max-parallel`: a leaf step takes one before its `step_started` is journaled.
     pub permits: std::sync::Arc<tokio::sync::Semaphore>,
     pub redactor: Redactor,
-    pub cancel: CancellationToken,
+    /// Cancelled by Ctrl-C, SIGTERM or a journal failure; a new one for the `finally` steps.
+    cancel: Mutex<CancellationToken>,
     /// Steps done in earlier attempts of this run (resume): their records, None if sensitive.
     pub done: HashMap<String, Option<StepRecord>>,
     journal: Mutex<JournalWriter>,
@@ -138,7 +140,25 @@ impl Run {
             *f = Some(e);
         }
         self.has_fatal.store(true, Ordering::SeqCst);
-        self.cancel.cancel();
+        self.cancel_token().cancel();
+    }
+
+    /// The token that stops the steps running now (Ctrl-C, SIGTERM, a journal failure).
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// A fresh token for the steps that run after the main ones were interrupted (`finally`).
+    fn renew_cancel_token(&self) -> CancellationToken {
+        let token = CancellationToken::new();
+        match self.cancel.lock() {
+            Ok(mut t) => *t = token.clone(),
+            Err(p) => *p.into_inner() = token.clone(),
+        }
+        token
     }
 
     pub fn is_fatal(&self) -> bool {
@@ -201,7 +221,7 @@ async fn execute(
         linkerd,
         kube: tokio::sync::OnceCell::new(),
         redactor: Redactor::default(),
-        cancel: CancellationToken::new(),
+        cancel: Mutex::new(CancellationToken::new()),
         done,
         journal: Mutex::new(journal),
         reporter: Mutex::new(reporter),
@@ -212,17 +232,16 @@ async fn execute(
         started: Instant::now(),
     };
     run.emit(vec![first_event]).map_err(state_err)?;
-    let interrupts = crate::interrupt::listen(run.cancel.clone());
-    let outcome = run_level(&run, &run.bundle.root, params, String::new(), false).await;
+    let interrupts = crate::interrupt::listen(run.cancel_token());
+    let outcome = run_level(&run, &run.bundle.root, params.clone(), String::new(), false).await;
     interrupts.abort();
     if let Some(e) = run.fatal.lock().ok().and_then(|mut f| f.take()) {
         return Err(state_err(e));
     }
-    let status = match outcome {
-        LevelOutcome::Succeeded => RunStatus::Succeeded,
-        LevelOutcome::Failed => RunStatus::Failed,
-        LevelOutcome::Interrupted => RunStatus::Interrupted,
-    };
+    let status = finally::run_finally(&run, params, status_of(outcome)).await;
+    if let Some(e) = run.fatal.lock().ok().and_then(|mut f| f.take()) {
+        return Err(state_err(e));
+    }
     let summary = run.finish(status, journal_path)?;
     if let Ok(mut r) = run.reporter.lock() {
         r.finish(&summary);
@@ -231,6 +250,14 @@ async fn execute(
         RunStatus::Succeeded => Ok(summary),
         RunStatus::Failed => Err(Error::StepFailed),
         RunStatus::Interrupted => Err(Error::Interrupted),
+    }
+}
+
+fn status_of(outcome: LevelOutcome) -> RunStatus {
+    match outcome {
+        LevelOutcome::Succeeded => RunStatus::Succeeded,
+        LevelOutcome::Failed => RunStatus::Failed,
+        LevelOutcome::Interrupted => RunStatus::Interrupted,
     }
 }
 

@@ -34,6 +34,13 @@ pub struct Workflow {
     pub defaults: Defaults,
     /// The steps. Each waits for the step above it unless it says `needs`.
     pub steps: Vec<Step>,
+    /// Steps that run once after `steps`, whether they succeeded, failed or were interrupted
+    /// (Ctrl-C, SIGTERM), once per attempt of the run (a resume runs them again). They read
+    /// `run.status` (`succeeded`, `failed`, `interrupted`) and `run.failed_steps`; their `needs`
+    /// name other `finally` steps only. Their failure never hides the main steps' failure.
+    /// Only the run's root workflow runs its `finally` steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finally: Vec<Step>,
 }
 
 /// A workflow parameter.

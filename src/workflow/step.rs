@@ -30,6 +30,8 @@ pub struct ValidWorkflow {
     /// `vars:`, in order.
     pub vars: Arc<[VarSpec]>,
     pub steps: Vec<StepSpec>,
+    /// `finally:` steps, their `needs` as indices into this list.
+    pub finally: Vec<StepSpec>,
 }
 
 impl ValidWorkflow {
@@ -49,22 +51,25 @@ impl ValidWorkflow {
     /// step) only where validation would have reported a problem.
     pub fn from_loaded(wf: &LoadedWorkflow) -> Result<ValidWorkflow, String> {
         let model = &wf.workflow;
-        let deps = dependencies(&model.steps);
-        let steps = model
-            .steps
-            .iter()
-            .zip(deps)
-            .map(|(step, needs)| {
-                StepSpec::new(step, needs, &model.defaults)
-                    .map_err(|e| format!("step `{}`: {e}", step.id))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let typed = |steps: &[Step]| {
+            steps
+                .iter()
+                .zip(dependencies(steps))
+                .map(|(step, needs)| {
+                    StepSpec::new(step, needs, &model.defaults)
+                        .map_err(|e| format!("step `{}`: {e}", step.id))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let steps = typed(&model.steps)?;
+        let finally = typed(&model.finally)?;
         Ok(ValidWorkflow {
             file: wf.file.clone(),
             name: model.name.clone(),
             params: model.params.clone(),
             vars: super::vars::specs(&super::vars::in_written_order(wf)).into(),
             steps,
+            finally,
         })
     }
 }

@@ -77,8 +77,11 @@ pub fn run_level<'a>(
     .boxed_local()
 }
 
+mod finally;
 mod resume;
 mod start;
+
+pub use finally::{MainOutcome, run_finally_level};
 
 struct Level<'a> {
     run: &'a Run,
@@ -180,7 +183,7 @@ impl<'a> Level<'a> {
         let mut running: FuturesUnordered<BoxFuture<'a, Msg>> = FuturesUnordered::new();
         let mut ticker = tokio::time::interval(Duration::from_millis(200));
         let ticks = self.run.wants_ticks();
-        let cancel = self.run.cancel.clone();
+        let cancel = self.run.cancel_token();
         let permits = self.run.permits.clone();
         loop {
             self.start_ready();
@@ -519,7 +522,8 @@ impl<'a> Level<'a> {
             err.message
         };
         let message = self.run.redactor.redact(&message);
-        if err.retryable && attempt < step.retry.attempts && !self.run.cancel.is_cancelled() {
+        if err.retryable && attempt < step.retry.attempts && !self.run.cancel_token().is_cancelled()
+        {
             let delay = step.retry.delay_after(attempt, err.retry_after);
             self.batch.push(EventKind::AttemptFailed {
                 step: key,
