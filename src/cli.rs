@@ -32,8 +32,9 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// How to report: progress bars on a terminal and plain lines otherwise (auto), plain
-    /// timestamped lines (plain), or one JSON object per event on stdout (json).
-    #[arg(long, short = 'o', value_enum, default_value_t = OutputMode::Auto, global = true)]
+    /// timestamped lines (plain), or one JSON object per event on stdout (json). The last one
+    /// given wins (a wrapper's `-o plain` can be overridden).
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputMode::Auto, global = true, overrides_with = "output")]
     pub output: OutputMode,
     /// Print only errors and the final summary.
     #[arg(long, short, global = true, conflicts_with = "verbose")]
@@ -82,6 +83,10 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Print the steps a run would take, in order, with dependencies and rendered arguments.
     Plan(PlanArgs),
+    /// Show what a workflow would change: reads run for real, every kube write as a server-side
+    /// dry run, a field-level diff per object (exit 0: nothing would change, 1: something would
+    /// or a check fails, 2: usage error).
+    Diff(DiffArgs),
     /// Print a Mermaid flowchart of a workflow's steps.
     Graph(GraphArgs),
     /// Print the JSON Schema of the workflow format (for editor completion and checks).
@@ -166,6 +171,14 @@ pub struct ValidateArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
+    /// The workflow file.
+    pub workflow: PathBuf,
+    #[command(flatten)]
+    pub params: ParamArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
     /// The workflow file.
     pub workflow: PathBuf,
     #[command(flatten)]

@@ -104,6 +104,7 @@ fn run_options(global: &GlobalArgs, exec: &crate::cli::ExecArgs) -> crate::run::
         dry_run: exec.dry_run,
         kubeconfig: global.kubeconfig.clone(),
         linkerd: global.linkerd.clone(),
+        changes: None,
     }
 }
 
@@ -130,6 +131,39 @@ pub fn run_cmd(global: &GlobalArgs, args: &crate::cli::RunArgs) -> Result<(), Er
     let result = rt.block_on(crate::run::start(prepared, opts, reporter(global)));
     finish_runtime(rt);
     result.map(|_| ())
+}
+
+/// `mcflow diff`: exit 0 when nothing would change, 1 when something would (or a check fails).
+pub fn diff_cmd(global: &GlobalArgs, args: &crate::cli::DiffArgs) -> Result<(), Error> {
+    let prepared = prepare(
+        global.config.as_deref(),
+        &args.workflow,
+        &args.params.values,
+        &args.params.set,
+    )?;
+    let exec = crate::cli::ExecArgs {
+        max_parallel: 8,
+        dry_run: true,
+    };
+    let opts = run_options(global, &exec);
+    let rt = runtime()?;
+    let result = rt.block_on(crate::diff::diff(prepared, opts));
+    finish_runtime(rt);
+    let report = result?;
+    let text = if global.output == OutputMode::Json {
+        crate::diff::render_json(&report)
+    } else {
+        crate::diff::render_text(
+            &report,
+            global.output == OutputMode::Auto && crate::report::color_enabled(),
+        )
+    };
+    crate::report::stdout(&text);
+    if report.differs() {
+        Err(Error::StepFailed)
+    } else {
+        Ok(())
+    }
 }
 
 pub fn resume_cmd(global: &GlobalArgs, args: &crate::cli::ResumeArgs) -> Result<(), Error> {

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Command::Validate(a) => commands::validate_files(&cli.global, &a.files),
         Command::Plan(a) => commands::plan_cmd(&cli.global, &a.workflow, &a.params),
         Command::Graph(a) => commands::graph_cmd(&a.workflow),
+        Command::Diff(a) => commands::diff_cmd(&cli.global, a),
         Command::Schema => commands::schema_cmd(),
         Command::Completions { shell } => commands::completions_cmd(*shell),
         Command::Run(a) => commands::run_cmd(&cli.global, a),

@@ -430,6 +430,11 @@ impl ClusterState {
                 None,
             );
         }
+        // dryRun=All: the object as created, uid and creationTimestamp filled, not stored, no
+        // resourceVersion, no watch event (a name that exists was refused above with 409).
+        // Kubernetes: staging/src/k8s.io/apiserver/pkg/registry/generic/registry/dryrun.go
+        // `DryRunnableStorage.Create` (copyInto instead of storage.Create) after store.go's
+        // `rest.BeforeCreate`.
         if opts.dry_run {
             return Ok(render(obj, rt, version));
         }
@@ -511,6 +516,11 @@ impl ClusterState {
         {
             return Ok(render(old.clone(), rt, version));
         }
+        // dryRun=All: the updated object (managedFields as the field manager computed them, since
+        // the apply/patch handler runs it before storage: staging/src/k8s.io/apiserver/pkg/
+        // endpoints/handlers/patch.go), the old resourceVersion, nothing stored. Kubernetes:
+        // staging/src/k8s.io/apiserver/pkg/registry/generic/registry/dryrun.go
+        // `DryRunnableStorage.GuaranteedUpdate` (tryUpdate on the stored object, then copyInto).
         if opts.dry_run {
             return Ok(render(new, rt, version));
         }
@@ -649,6 +659,9 @@ impl ClusterState {
             .get(&k)
             .cloned()
             .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+        // dryRun=All: the object as it is, after the existence check; nothing deleted. Kubernetes:
+        // staging/src/k8s.io/apiserver/pkg/registry/generic/registry/dryrun.go
+        // `DryRunnableStorage.Delete` (Get, preconditions, deleteValidation; no storage.Delete).
         if opts.dry_run {
             return Ok(render(old, rt, version));
         }
@@ -1073,5 +1086,64 @@ mod tests {
         assert_eq!(line["type"], "ERROR");
         assert_eq!(line["object"]["code"], 410);
         assert_eq!(line["object"]["reason"], "Expired");
+    }
+
+    /// A dry-run server-side apply over a field another manager took returns the object as the
+    /// apply would leave it (with force: the value back, the field owned by the applier again),
+    /// with the stored resourceVersion, and stores nothing.
+    #[test]
+    fn dry_run_apply_returns_the_result_with_managed_fields_and_stores_nothing() {
+        let c = cluster();
+        let rt = c.find_type("", "v1", "configmaps").unwrap();
+        let body = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "cm", "namespace": "default"}, "data": {"a": "1"}});
+        apply_as_mcflow(&c, "configmaps", "default", &body);
+        let other = WriteOpts {
+            field_manager: Some("kubectl-edit".into()),
+            ..Default::default()
+        };
+        c.patch(
+            Scope::new(&rt, "v1", "default"),
+            "cm",
+            PatchKind::Merge,
+            &json!({"data": {"a": "2"}}),
+            &other,
+        )
+        .unwrap();
+        let stored = c.get(Scope::new(&rt, "v1", "default"), "cm").unwrap();
+        let rv = lock(&c.store).rv;
+        let dry = WriteOpts {
+            dry_run: true,
+            force: true,
+            field_manager: Some("mcflow".into()),
+        };
+        let result = c
+            .patch(
+                Scope::new(&rt, "v1", "default"),
+                "cm",
+                PatchKind::Apply,
+                &body,
+                &dry,
+            )
+            .unwrap();
+        assert_eq!(result["data"]["a"], "1");
+        assert_eq!(
+            result["metadata"]["resourceVersion"],
+            stored["metadata"]["resourceVersion"]
+        );
+        let mcflow = managed::read(&result)
+            .into_iter()
+            .find(|m| m.manager == "mcflow")
+            .unwrap();
+        assert!(
+            crate::fieldpath::to_fields_v1(&mcflow.fields)
+                .to_string()
+                .contains("f:a")
+        );
+        assert_eq!(lock(&c.store).rv, rv, "nothing stored");
+        assert_eq!(
+            c.get(Scope::new(&rt, "v1", "default"), "cm").unwrap(),
+            stored
+        );
     }
 }

@@ -20,6 +20,7 @@ mod action;
 mod apply;
 mod client;
 mod delete;
+pub mod diff;
 mod discovery;
 mod error;
 mod get;
@@ -102,16 +103,31 @@ impl KubeRuntime {
         action: &KubeAction,
         opts: &ExecOptions,
     ) -> Result<KubeOutcome, KubeError> {
+        self.execute_recording(action, opts, None).await
+    }
+
+    /// Runs one kube step; with `changes` (`mcflow diff`, with `opts.dry_run`), each write also
+    /// records what it would change in each object.
+    pub async fn execute_recording(
+        &self,
+        action: &KubeAction,
+        opts: &ExecOptions,
+        changes: Option<&diff::ChangeSink>,
+    ) -> Result<KubeOutcome, KubeError> {
         action.validate().map_err(KubeError::invalid)?;
         let op = action.operation().map_err(KubeError::invalid)?;
         let cc = self.clients.get(&action.context).await?;
         match op {
-            Operation::Apply(op) => apply::apply(&cc, op, opts).await,
-            Operation::Label(op) => label::label(&cc, op, label::Field::Labels, opts).await,
-            Operation::Annotate(op) => label::label(&cc, op, label::Field::Annotations, opts).await,
+            Operation::Apply(op) => apply::apply(&cc, op, opts, changes).await,
+            Operation::Label(op) => {
+                label::label(&cc, op, label::Field::Labels, opts, changes).await
+            }
+            Operation::Annotate(op) => {
+                label::label(&cc, op, label::Field::Annotations, opts, changes).await
+            }
             Operation::Get(op) => get::get(&cc, op).await,
             Operation::Wait(op) => wait::wait(&cc, op, opts.timeout).await,
-            Operation::Delete(op) => delete::delete(&cc, op, opts).await,
+            Operation::Delete(op) => delete::delete(&cc, op, opts, changes).await,
         }
     }
 }

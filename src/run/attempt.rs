@@ -50,6 +50,7 @@ impl Attempt<'_> {
             dry_run: run.opts.dry_run,
             base_dir: wf.base_dir(),
             timeout: step.timeout,
+            changes: run.opts.changes.as_ref().map(|log| log.for_step(&key)),
         };
         let exec = super::executor::execute(step, &ctx, &env);
         let Some(limit) = step.timeout else {

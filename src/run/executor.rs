@@ -58,6 +58,8 @@ pub struct ExecEnv<'a> {
     pub dry_run: bool,
     pub base_dir: PathBuf,
     pub timeout: Option<Duration>,
+    /// `mcflow diff`: where this step's kube writes record what they would change.
+    pub changes: Option<crate::kube::diff::ChangeSink>,
 }
 
 /// Where the linkerd CLI comes from: `--linkerd`, `MCFLOW_LINKERD`, `config.linkerd.bin`, then
@@ -271,7 +273,10 @@ async fn run_kube(
         base_dir: env.base_dir.clone(),
         timeout: env.timeout,
     };
-    match runtime.execute(&action, &opts).await {
+    match runtime
+        .execute_recording(&action, &opts, env.changes.as_ref())
+        .await
+    {
         Ok(outcome) => Ok(StepOutput {
             record: StepRecord {
                 outputs: outcome.outputs.into_iter().collect(),

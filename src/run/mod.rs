@@ -53,6 +53,8 @@ pub struct RunOptions {
     pub dry_run: bool,
     pub kubeconfig: Option<PathBuf>,
     pub linkerd: Option<PathBuf>,
+    /// `mcflow diff`: where kube writes (dry runs) record what they would change.
+    pub changes: Option<crate::kube::diff::ChangeLog>,
 }
 
 /// One run in progress: what every level of the scheduler shares.
