@@ -160,6 +160,10 @@ pub struct ShowArgs {
     /// Show the newest run.
     #[arg(long)]
     pub last: bool,
+    /// Pack the run's diagnostics (what workflows/gather.yaml saved when it failed), its
+    /// summary and its journal into a .tar.gz to attach to a ticket.
+    #[arg(long, value_name = "FILE.tar.gz")]
+    pub bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -254,12 +254,41 @@ pub fn show_cmd(global: &GlobalArgs, args: &crate::cli::ShowArgs) -> Result<(), 
         None => state.last().map_err(|e| Error::State(e.to_string()))?,
     };
     let (history, torn_tail) = read_history(&state, &run_id)?;
+    if let Some(out) = &args.bundle {
+        return bundle_cmd(global, &state, &run_id, &history, out);
+    }
     if global.output == OutputMode::Json {
         let text =
             serde_json::to_string_pretty(&crate::report::run_json(&history)).unwrap_or_default();
         crate::report::stdout(&format!("{text}\n"));
     } else {
         crate::report::stdout(&crate::report::render_run(&history, torn_tail));
+    }
+    Ok(())
+}
+
+/// `mcflow show <run> --bundle FILE`: packs the run's diagnostics, summary and journal.
+fn bundle_cmd(
+    global: &GlobalArgs,
+    state: &crate::journal::StateDir,
+    run_id: &str,
+    history: &crate::journal::RunHistory,
+    out: &Path,
+) -> Result<(), Error> {
+    let summary = crate::report::render_run(history, false);
+    let packed = crate::diagnostics::pack(&state.run_dir(run_id), run_id, &summary, out)
+        .map_err(|e| Error::State(format!("cannot write {}: {e}", out.display())))?;
+    if !global.quiet {
+        let note = if packed.gathered {
+            ""
+        } else {
+            " (no diagnostics were gathered: the run did not fail, or its workflow has no gather step)"
+        };
+        crate::report::stdout(&format!(
+            "wrote {}: {} files{note}\n",
+            out.display(),
+            packed.files
+        ));
     }
     Ok(())
 }

@@ -25,6 +25,7 @@ mod discovery;
 mod error;
 mod get;
 mod label;
+mod list;
 mod manifest;
 mod object;
 mod retry;
@@ -37,8 +38,8 @@ use ::kube::Api;
 use ::kube::core::DynamicObject;
 
 pub use action::{
-    ApplyOp, ConditionIs, DeleteOp, FieldEquals, GetOp, KubeAction, LabelOp, Target, WaitFor,
-    WaitOp,
+    ApplyOp, ConditionIs, DeleteOp, FieldEquals, GetOp, KubeAction, LabelOp, ListOp, Target,
+    WaitFor, WaitOp,
 };
 pub use error::{KubeError, KubeErrorKind};
 pub use object::REDACTED;
@@ -128,6 +129,7 @@ impl KubeRuntime {
             Operation::Get(op) => get::get(&cc, op).await,
             Operation::Wait(op) => wait::wait(&cc, op, opts.timeout).await,
             Operation::Delete(op) => delete::delete(&cc, op, opts, changes).await,
+            Operation::List(op) => list::list(&cc, op).await,
         }
     }
 }

@@ -51,6 +51,10 @@ impl Attempt<'_> {
             base_dir: wf.base_dir(),
             timeout: step.timeout,
             changes: run.opts.changes.as_ref().map(|log| log.for_step(&key)),
+            diagnostics: super::save::diagnostics_dir(
+                &crate::journal::StateDir::new(&run.opts.state_dir).run_dir(&run.run_id),
+            ),
+            redactor: &run.redactor,
         };
         let exec = super::executor::execute(step, &ctx, &env);
         let Some(limit) = step.timeout else {

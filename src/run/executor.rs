@@ -58,6 +58,10 @@ pub struct ExecEnv<'a> {
     pub dry_run: bool,
     pub base_dir: PathBuf,
     pub timeout: Option<Duration>,
+    /// The run's `diagnostics/` directory (`save`).
+    pub diagnostics: PathBuf,
+    /// Every secret the run has seen (`save` masks them).
+    pub redactor: &'a crate::secrets::Redactor,
     /// `mcflow diff`: where this step's kube writes record what they would change.
     pub changes: Option<crate::kube::diff::ChangeSink>,
 }
@@ -128,6 +132,10 @@ pub async fn execute(
                 },
                 summary: Some(rendered.trim_end().to_string()),
             }
+        }
+        Action::Save(spec) => {
+            let spec = render_typed(spec, ctx)?;
+            super::save::save(&spec, &env.diagnostics, env.redactor)?
         }
         Action::Workflow(_) => {
             return Err(StepError::permanent(

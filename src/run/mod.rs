@@ -9,6 +9,7 @@ pub mod outputs;
 pub mod process;
 mod results;
 mod resume;
+pub mod save;
 pub mod scheduler;
 
 pub use launch::start;

@@ -243,6 +243,7 @@ fn placeholder_step() -> Step {
         assert: Some(super::model::AssertAction::Expr("true".into())),
         workflow: None,
         print: None,
+        save: None,
     }
 }
 

@@ -176,10 +176,26 @@ pub struct Step {
     /// A text (a template) shown in the run's output, e.g. a report built from earlier steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub print: Option<String>,
+    /// A text (a template) written to a file of the run's `diagnostics/` directory, with every
+    /// secret the run has seen masked (the diagnostics bundle, `workflows/gather.yaml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save: Option<SaveAction>,
+}
+
+/// `save`: a file of the run's diagnostics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaveAction {
+    /// The file, relative to the run's `diagnostics/` directory (no `..`, not absolute).
+    pub path: String,
+    /// Its text (a template).
+    pub content: String,
 }
 
 /// The names of the action fields, in the order they are documented.
-pub const ACTIONS: [&str; 6] = ["kube", "linkerd", "run", "assert", "workflow", "print"];
+pub const ACTIONS: [&str; 7] = [
+    "kube", "linkerd", "run", "assert", "workflow", "print", "save",
+];
 
 impl Step {
     /// The action fields this step sets.
@@ -191,6 +207,7 @@ impl Step {
             self.assert.is_some(),
             self.workflow.is_some(),
             self.print.is_some(),
+            self.save.is_some(),
         ];
         ACTIONS
             .iter()

@@ -14,8 +14,8 @@ use super::duration::parse_duration;
 use super::graph::dependencies;
 use super::load::LoadedWorkflow;
 use super::model::{
-    AssertSpec, Defaults, ForEach, LinkerdAction, OutputSpec, ParamSpec, RetrySpec, RunSpec, Step,
-    WorkflowCall,
+    AssertSpec, Defaults, ForEach, LinkerdAction, OutputSpec, ParamSpec, RetrySpec, RunSpec,
+    SaveAction, Step, WorkflowCall,
 };
 use super::vars::VarSpec;
 use crate::backoff::{Backoff, RetryPolicy};
@@ -156,6 +156,8 @@ pub enum Action {
     Workflow(WorkflowCall),
     /// A text (a template) shown in the run's output.
     Print(String),
+    /// A text (a template) written to the run's diagnostics.
+    Save(SaveAction),
 }
 
 /// The kind of an [`Action`], as plans and JSON name it.
@@ -168,6 +170,7 @@ pub enum ActionKind {
     Assert,
     Workflow,
     Print,
+    Save,
 }
 
 impl std::fmt::Display for ActionKind {
@@ -179,6 +182,7 @@ impl std::fmt::Display for ActionKind {
             ActionKind::Assert => "assert",
             ActionKind::Workflow => "workflow",
             ActionKind::Print => "print",
+            ActionKind::Save => "save",
         })
     }
 }
@@ -186,21 +190,25 @@ impl std::fmt::Display for ActionKind {
 impl Action {
     /// The action a model step sets (validation has checked there is exactly one).
     fn of(step: &Step) -> Result<Action, String> {
-        let action = match (
-            &step.kube,
-            &step.linkerd,
-            &step.run,
-            &step.assert,
-            &step.workflow,
-            &step.print,
-        ) {
-            (Some(k), None, None, None, None, None) => Action::Kube(k.clone()),
-            (None, Some(l), None, None, None, None) => Action::Linkerd(l.clone()),
-            (None, None, Some(r), None, None, None) => Action::Run(r.spec()),
-            (None, None, None, Some(a), None, None) => Action::Assert(a.spec()),
-            (None, None, None, None, Some(w), None) => Action::Workflow(w.clone()),
-            (None, None, None, None, None, Some(p)) => Action::Print(p.clone()),
-            _ => return Err("a step needs exactly one action".into()),
+        let set = step.actions().len();
+        let action = if set != 1 {
+            return Err("a step needs exactly one action".into());
+        } else if let Some(k) = &step.kube {
+            Action::Kube(k.clone())
+        } else if let Some(l) = &step.linkerd {
+            Action::Linkerd(l.clone())
+        } else if let Some(r) = &step.run {
+            Action::Run(r.spec())
+        } else if let Some(a) = &step.assert {
+            Action::Assert(a.spec())
+        } else if let Some(w) = &step.workflow {
+            Action::Workflow(w.clone())
+        } else if let Some(p) = &step.print {
+            Action::Print(p.clone())
+        } else if let Some(s) = &step.save {
+            Action::Save(s.clone())
+        } else {
+            return Err("a step needs exactly one action".into());
         };
         Ok(action)
     }
@@ -213,6 +221,7 @@ impl Action {
             Action::Assert(_) => ActionKind::Assert,
             Action::Workflow(_) => ActionKind::Workflow,
             Action::Print(_) => ActionKind::Print,
+            Action::Save(_) => ActionKind::Save,
         }
     }
 
@@ -226,6 +235,7 @@ impl Action {
             Action::Assert(a) => json(a),
             Action::Workflow(w) => json(w),
             Action::Print(p) => serde_json::json!({ "text": p }),
+            Action::Save(s) => json(s),
         }
     }
 

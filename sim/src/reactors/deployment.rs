@@ -72,6 +72,23 @@ fn write_status(c: &Cluster, ns: &str, name: &str, available: bool) {
     }
 }
 
+/// The deployment controller's Event for a new generation: it scales the generation's new
+/// ReplicaSet up (kubernetes pkg/controller/deployment/sync.go `getNewReplicaSet`:
+/// `Eventf(d, Normal, "ScalingReplicaSet", "Scaled up replica set %s from 0 to %d", ...)`).
+fn record_scaling(c: &Cluster, d: &Value, name: &str) {
+    let replicas = d
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let note = crate::events::EventNote {
+        kind: "Normal",
+        reason: "ScalingReplicaSet",
+        message: format!("Scaled up replica set {name}-5d4b8c7f9 from 0 to {replicas}"),
+        component: "deployment-controller",
+    };
+    crate::events::record(c, d, &note);
+}
+
 /// Watch the cluster's Deployments and drive their status.
 pub async fn run(c: Cluster) {
     let mut rx = c.subscribe();
@@ -100,6 +117,7 @@ pub async fn run(c: Cluster) {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
+        record_scaling(&c, d, &name);
         let pinned = lock(&c.state.pinned_availability)
             .get(&(ns.clone(), name.clone()))
             .copied();

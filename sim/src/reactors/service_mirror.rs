@@ -111,6 +111,30 @@ fn mirror_endpoints(mirror: &Value, gateway_identity: &str) -> Value {
 }
 
 /// Bring every spoke's mirrors in line with the hubs' exported services.
+/// The one Event the service mirror records: on the hub's Service, when the spoke lacks its
+/// namespace (linkerd2 multicluster/service-mirror/cluster_watcher.go @edge-25.10.7
+/// `handleRemoteServiceExported`: `recorder.Event(remoteService, Normal,
+/// "ServiceMirroringSkipped", "Skipped mirroring service: namespace does not exist")`, recorder
+/// source `linkerd-service-mirror-<target>`, written to the target cluster). Mirror creation
+/// records no Event upstream, so none here.
+fn record_skipped(hub: &Cluster, svc: &Value, hub_name: &str) {
+    let (ns, name) = (s(svc, "/metadata/namespace"), s(svc, "/metadata/name"));
+    if crate::events::recorded(hub, ns, name, "ServiceMirroringSkipped") {
+        return;
+    }
+    let component = format!("linkerd-service-mirror-{hub_name}");
+    let mut regarding = svc.clone();
+    regarding["apiVersion"] = json!("v1");
+    regarding["kind"] = json!("Service");
+    let note = crate::events::EventNote {
+        kind: "Normal",
+        reason: "ServiceMirroringSkipped",
+        message: "Skipped mirroring service: namespace does not exist".to_string(),
+        component: &component,
+    };
+    crate::events::record(hub, &regarding, &note);
+}
+
 pub fn reconcile(clusters: &[Cluster]) {
     for spoke in clusters {
         let mut desired: Vec<(Value, String)> = Vec::new();
@@ -131,6 +155,8 @@ pub fn reconcile(clusters: &[Cluster]) {
                 if spoke.get("v1", "Namespace", "", ns).is_some() {
                     let identity = s(&link, "/spec/gatewayIdentity").to_string();
                     desired.push((desired_mirror(&hub_name, &svc), identity));
+                } else {
+                    record_skipped(hub, &svc, &hub_name);
                 }
             }
         }

@@ -211,7 +211,7 @@ impl Checker<'_> {
                     format!("step `{}` has no action", step.id),
                 )
                 .at(self.file, self.step_field(i, "id").loc)
-                .help("give it one of: kube, linkerd, run, assert, workflow, print"),
+                .help("give it one of: kube, linkerd, run, assert, workflow, print, save"),
             ),
             1 => {}
             _ => {
