@@ -141,3 +141,18 @@ finally:
         .assert_code(2)
         .stderr_has("finally step `gather` needs main step `main`");
 }
+
+#[test]
+fn plan_lists_the_finally_steps_after_the_steps() {
+    let s = Workspace::new();
+    s.write("w.yaml", &workflow("true", false));
+    let out = s.mcflow(&["plan", "w.yaml"]);
+    out.success();
+    let text = &out.stdout;
+    let finally = text.find("finally (after the steps").expect(text);
+    assert!(text[finally..].contains("report [run]"), "{text}");
+    assert!(text[..finally].contains("last [run]"), "{text}");
+    let json = s.mcflow(&["plan", "w.yaml", "-o", "json"]);
+    let plan: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(plan["finally"][1]["key"], "after_report");
+}
