@@ -146,6 +146,30 @@ fn drift_is_named_field_by_field_with_exit_1_and_nothing_written() {
     assert_eq!(link["changed"], true);
     assert!(link.to_string().contains("spec.gatewayAddress"), "{link}");
     assert!(!json.all().contains(LINKERD_TOKEN));
+
+    // verify has a drift row per cluster, from the same dry runs.
+    let verify = world.mcflow(&["run", "workflows/verify.yaml"]);
+    verify.assert_code(1);
+    let table = &verify.stdout;
+    let row = |cluster: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(cluster) && l.contains(" drift "))
+            .unwrap_or_else(|| panic!("no drift row for {cluster}:\n{table}"))
+            .to_string()
+    };
+    assert!(
+        row("production")
+            .contains("DRIFT: Link linkerd-multicluster/internal (spec.gatewayAddress)"),
+        "{table}"
+    );
+    assert!(
+        row("internal")
+            .contains("Service monitoring/alloy (metadata.labels[\"mirror.linkerd.io/exported\"])"),
+        "{table}"
+    );
+    assert!(row("nonproduction").ends_with(" ok"), "{table}");
+    assert_eq!(real_writes(&world), Vec::<String>::new());
 }
 
 #[test]

@@ -11,9 +11,6 @@
 
 mod render;
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
 use crate::error::Error;
 use crate::journal::{Event, EventKind};
 use crate::kube::diff::{ChangeLog, ObjectChange};
@@ -21,12 +18,11 @@ use crate::prepare::Prepared;
 use crate::report::{Reporter, RunSummary};
 use crate::run::RunOptions;
 use crate::workflow::bundle::Bundle;
-use crate::workflow::step::{Action, ValidWorkflow};
+use std::sync::{Arc, Mutex};
 
 pub use render::{render_json, render_text};
 
-/// How long a `wait` looks before the diff reports its condition as not holding.
-pub const WAIT_LIMIT: Duration = Duration::from_secs(3);
+pub use crate::run::diff_mode::WAIT_LIMIT;
 
 /// What `mcflow diff` found.
 #[derive(Debug, Default)]
@@ -80,28 +76,13 @@ pub async fn diff(prepared: Prepared, mut opts: RunOptions) -> Result<DiffReport
 /// [`WAIT_LIMIT`], no `finally`.
 fn for_diff(bundle: &Bundle) -> Bundle {
     Bundle {
-        root: Arc::new(workflow_for_diff(&bundle.root)),
+        root: Arc::new(crate::run::diff_mode::for_diff(&bundle.root)),
         nested: bundle
             .nested
             .iter()
-            .map(|(path, wf)| (path.clone(), Arc::new(workflow_for_diff(wf))))
+            .map(|(path, wf)| (path.clone(), Arc::new(crate::run::diff_mode::for_diff(wf))))
             .collect(),
     }
-}
-
-fn workflow_for_diff(wf: &ValidWorkflow) -> ValidWorkflow {
-    let mut wf = wf.clone();
-    wf.finally.clear();
-    for step in &mut wf.steps {
-        step.continue_on_error = true;
-        step.retry.attempts = 1;
-        if let Action::Kube(raw) = &step.action
-            && raw.get("wait").is_some()
-        {
-            step.timeout = Some(step.timeout.map_or(WAIT_LIMIT, |t| t.min(WAIT_LIMIT)));
-        }
-    }
-    wf
 }
 
 /// The reporter of a diff's run: prints nothing, keeps the failed steps.

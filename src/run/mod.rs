@@ -2,9 +2,11 @@
 //! executors act, the journal records (first) and the reporter prints (second).
 
 mod attempt;
+pub mod diff_mode;
 pub mod executor;
 mod finally;
 mod launch;
+mod nested_diff;
 pub mod outputs;
 pub mod process;
 mod results;

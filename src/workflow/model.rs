@@ -360,4 +360,10 @@ pub struct WorkflowCall {
     /// Its params.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub with: IndexMap<String, serde_json::Value>,
+    /// Run it as `mcflow diff` does (reads for real, kube writes as server-side dry runs,
+    /// nothing retried, waits bounded) and succeed with what it would change as outputs:
+    /// `changed` (true/false) and `changes` (each object with its `context`, `object`,
+    /// `action` and changed field `paths`). verify's drift rows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub diff: bool,
 }

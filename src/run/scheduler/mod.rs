@@ -77,6 +77,24 @@ pub fn run_level<'a>(
     .boxed_local()
 }
 
+/// [`run_level`] as a diff (`wf` already made a diff's by `diff_mode::for_diff`): its kube writes
+/// are dry runs that record into `diff`, and nothing done earlier is reused.
+pub fn run_level_diff<'a>(
+    run: &'a Run,
+    wf: &'a ValidWorkflow,
+    params: serde_json::Value,
+    prefix: String,
+    diff: crate::kube::diff::ChangeLog,
+) -> BoxFuture<'a, LevelOutcome> {
+    async move {
+        let mut level = Level::new(run, wf, params, prefix);
+        level.rerun = true;
+        level.diff = Some(diff);
+        level.run().await
+    }
+    .boxed_local()
+}
+
 mod finally;
 mod resume;
 mod start;
@@ -113,6 +131,9 @@ struct Level<'a> {
     ran: Vec<bool>,
     /// See [`run_level`].
     rerun: bool,
+    /// A level run as a diff (a `workflow:` call with `diff: true`, and the levels below it):
+    /// where its kube writes, all dry runs, record what they would change.
+    diff: Option<crate::kube::diff::ChangeLog>,
 }
 
 impl<'a> Level<'a> {
@@ -159,6 +180,7 @@ impl<'a> Level<'a> {
             sensitive: crate::secrets::effective_sensitivity(steps, &wf.vars, &sensitive_params),
             ran: vec![false; steps.len()],
             rerun: false,
+            diff: None,
         }
     }
 
@@ -427,6 +449,7 @@ impl<'a> Level<'a> {
             ctx: self.context(instance.item.as_ref()),
             key: instance.key.clone(),
             rerun_children: self.rerun,
+            diff: self.diff.clone(),
         };
         async move {
             let result = attempt.run(permit).await;
