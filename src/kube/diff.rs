@@ -9,14 +9,14 @@
 
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::secrets::MASK;
 
 /// One field a write would change.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldChange {
     /// `spec.gatewayAddress`, `metadata.labels["mirror.linkerd.io/exported"]`,
     /// `spec.ports[name=mc-gateway].port`.
@@ -30,7 +30,7 @@ pub struct FieldChange {
 }
 
 /// What a write would do to one object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectAction {
     Create,
@@ -40,17 +40,17 @@ pub enum ObjectAction {
 }
 
 /// One object a step writes, and what would change in it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ObjectChange {
     pub context: String,
     /// `Kind namespace/name`.
     pub object: String,
     pub action: ObjectAction,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldChange>,
     /// What is worth knowing and is not a change (a regenerated token, a field another manager
     /// owns).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
 
@@ -88,7 +88,7 @@ pub struct ChangeSink {
 }
 
 impl ChangeSink {
-    pub(crate) fn record(&self, change: ObjectChange) {
+    pub fn record(&self, change: ObjectChange) {
         if let Ok(mut l) = self.log.0.lock() {
             l.push((self.step.clone(), change));
         }

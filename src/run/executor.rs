@@ -281,10 +281,22 @@ async fn run_kube(
         base_dir: env.base_dir.clone(),
         timeout: env.timeout,
     };
-    match runtime
-        .execute_recording(&action, &opts, env.changes.as_ref())
-        .await
-    {
+    // A diff's changes pass through the redactor: a value a sensitive step produced (a field
+    // of an object built from it) is masked like everywhere else.
+    let local = env
+        .changes
+        .as_ref()
+        .map(|_| crate::kube::diff::ChangeLog::default());
+    let sink = local.as_ref().map(|l| l.for_step(""));
+    let result = runtime
+        .execute_recording(&action, &opts, sink.as_ref())
+        .await;
+    if let (Some(local), Some(out)) = (local, &env.changes) {
+        for (_, change) in local.entries() {
+            out.record(redacted_change(change, env.redactor));
+        }
+    }
+    match result {
         Ok(outcome) => Ok(StepOutput {
             record: StepRecord {
                 outputs: outcome.outputs.into_iter().collect(),
@@ -299,4 +311,15 @@ async fn run_kube(
             retry_after: e.retry_after,
         }),
     }
+}
+
+/// `change` with every secret the run has seen masked.
+fn redacted_change(
+    change: crate::kube::diff::ObjectChange,
+    redactor: &crate::secrets::Redactor,
+) -> crate::kube::diff::ObjectChange {
+    let Ok(json) = serde_json::to_value(&change) else {
+        return change;
+    };
+    serde_json::from_value(redactor.redact_json(&json)).unwrap_or(change)
 }

@@ -25,6 +25,9 @@ pub(super) async fn run_finally(
         finally: Vec::new(),
         ..(**root).clone()
     });
+    if let Ok(mut r) = run.reporter.lock() {
+        r.main_steps_over();
+    }
     let token = run.renew_cancel_token();
     let interrupts = crate::interrupt::listen(token);
     let outcome = MainOutcome {
