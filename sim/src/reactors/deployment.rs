@@ -117,15 +117,18 @@ pub async fn run(c: Cluster) {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        record_scaling(&c, d, &name);
         let pinned = lock(&c.state.pinned_availability)
             .get(&(ns.clone(), name.clone()))
             .copied();
+        // The status first: a client that applied the Deployment may read it right away; the
+        // Event (which nobody waits for) after.
         if delay.is_zero() || pinned == Some(false) {
             write_status(&c, &ns, &name, pinned.unwrap_or(true));
+            record_scaling(&c, d, &name);
             continue;
         }
         write_status(&c, &ns, &name, false);
+        record_scaling(&c, d, &name);
         let c2 = c.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
