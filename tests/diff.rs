@@ -204,5 +204,6 @@ fn diff_is_a_usage_error_without_a_workflow_or_with_a_bad_param() {
             "--set",
             "spoke=nowhere",
         ])
-        .assert_code(2);
+        .assert_code(2)
+        .stderr_has("param `spoke` is `nowhere`, which is not one of");
 }
