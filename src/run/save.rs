@@ -57,3 +57,46 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .open(path)?;
     f.write_all(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(path: &str, content: &str) -> SaveAction {
+        SaveAction {
+            path: path.into(),
+            content: content.into(),
+        }
+    }
+
+    #[test]
+    fn a_path_outside_the_diagnostics_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Redactor::default();
+        for bad in ["../escape.txt", "/etc/x", "a/../../b", ""] {
+            let err = save(&spec(bad, "x"), dir.path(), &r).unwrap_err();
+            assert!(
+                err.message.contains("not a relative path"),
+                "{bad}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_text_is_written_redacted_and_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let r = Redactor::default();
+        r.add("s3cret-token-value");
+        save(
+            &spec("a/b.txt", "token: s3cret-token-value"),
+            dir.path(),
+            &r,
+        )
+        .unwrap();
+        let path = dir.path().join("a/b.txt");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "token: ***");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
