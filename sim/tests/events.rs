@@ -28,7 +28,13 @@ fn a_new_deployment_gets_the_deployment_controllers_scaling_event() {
             .into_iter()
             .find(|e| e["reason"] == "ScalingReplicaSet")
     };
-    assert!(c.wait_until(Duration::from_secs(10), |c| event(c).is_some()));
+    let seen = c.wait_until(Duration::from_secs(10), |c| event(c).is_some());
+    assert!(
+        seen,
+        "no event: {:?} {:?}",
+        c.list("v1", "Event", None, ""),
+        c.get("apps/v1", "Deployment", "default", "web")
+    );
     let e = event(&c).unwrap();
     assert_eq!(e["involvedObject"]["kind"], "Deployment");
     assert_eq!(e["involvedObject"]["name"], "web");

@@ -90,8 +90,17 @@ fn record_scaling(c: &Cluster, d: &Value, name: &str) {
 }
 
 /// Watch the cluster's Deployments and drive their status.
-pub async fn run(c: Cluster) {
-    let mut rx = c.subscribe();
+/// Subscribes at once (when the future is made, not when it first runs), so that a Deployment
+/// created right after the simulator starts is not missed.
+pub fn run(c: Cluster) -> impl std::future::Future<Output = ()> {
+    let rx = c.subscribe();
+    drive(c, rx)
+}
+
+async fn drive(
+    c: Cluster,
+    mut rx: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::store::StoreEvent>>,
+) {
     let delay = c.state.config.deployment_ready_delay;
     loop {
         let ev = match rx.recv().await {
