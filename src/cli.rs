@@ -49,6 +49,11 @@ pub struct GlobalArgs {
         global = true
     )]
     pub state_dir: PathBuf,
+    /// Where runs are kept: `local` (the state directory) or `kube:<context>/<namespace>` (the
+    /// hub cluster: any machine with the kubeconfig can list, show and resume them)
+    /// [default: the config's `state:`, then local].
+    #[arg(long, env = "MCFLOW_STATE", value_name = "STORE", global = true)]
+    pub state: Option<String>,
     /// The topology file exposed to templates as `config` [default: config/clusters.yaml when it exists].
     #[arg(long, env = "MCFLOW_CONFIG", global = true)]
     pub config: Option<PathBuf>,
@@ -123,6 +128,14 @@ pub struct ExecArgs {
     /// Server-side dry runs for kube writes (apply, label, annotate, delete); other steps run.
     #[arg(long)]
     pub dry_run: bool,
+    /// Queue for up to this long (`10m`) when another run of the same workflow and params
+    /// holds the run key's lock, instead of exiting 3.
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
+    pub wait_lock: Option<std::time::Duration>,
+}
+
+fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
+    crate::workflow::duration::parse_duration(text)
 }
 
 #[derive(Debug, Args)]

@@ -18,5 +18,6 @@ pub mod prepare;
 pub mod report;
 pub mod run;
 pub mod secrets;
+pub mod state;
 pub mod workflow;
 pub mod yaml;

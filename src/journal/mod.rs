@@ -17,7 +17,7 @@ mod writer;
 mod tests;
 
 pub use event::{Event, EventKind, FileRef, RunStatus, StepRecord, now};
-pub use reader::{JournalRead, read};
+pub use reader::{JournalRead, parse, read};
 pub use replay::{Replay, RunHistory, StepState, StepStatus};
 pub use state_dir::{StateDir, StateError};
 pub use writer::JournalWriter;
