@@ -8,10 +8,10 @@ use super::{RunOptions, Setup, execute, state_err};
 use crate::config::{Config, sha256_hex};
 use crate::error::Error;
 use crate::journal::{EventKind, FileRef};
-use crate::state::{RunKey, Store};
 use crate::prepare::Prepared;
 use crate::report::{Reporter, RunSummary};
 use crate::secrets::MASK;
+use crate::state::{RunKey, Store};
 use crate::workflow::bundle::Bundle;
 use crate::workflow::template;
 

@@ -9,8 +9,8 @@ use super::{RunOptions, Setup, execute, state_err};
 use crate::config::Config;
 use crate::error::Error;
 use crate::journal::{Event, EventKind, FileRef, JournalRead, RunStatus};
-use crate::state::{Journal, KeyLock, RunKey, Store};
 use crate::report::{Reporter, RunSummary};
+use crate::state::{Journal, KeyLock, RunKey, Store};
 use crate::workflow::bundle::Bundle;
 use crate::workflow::validate::load_and_validate;
 
@@ -108,11 +108,17 @@ fn lock_and_open(
     let (key_lock, journal) = match store {
         Store::Local(_) => {
             let journal = store.open_run(run_id, workflow_name).map_err(state_err)?;
-            (store.lock_key(&key, run_id, wait).map_err(state_err)?, journal)
+            (
+                store.lock_key(&key, run_id, wait).map_err(state_err)?,
+                journal,
+            )
         }
         Store::Kube(_) => {
             let key_lock = store.lock_key(&key, run_id, wait).map_err(state_err)?;
-            (key_lock, store.open_run(run_id, workflow_name).map_err(state_err)?)
+            (
+                key_lock,
+                store.open_run(run_id, workflow_name).map_err(state_err)?,
+            )
         }
     };
     let read = store.read(run_id).map_err(state_err)?;

@@ -65,7 +65,10 @@ mod tests {
             Some("https://github.com/o/r/actions/runs/9/attempts/2")
         );
         let gl = |k: &str| (k == "CI_JOB_URL").then(|| "https://gitlab.com/o/r/-/jobs/5".into());
-        assert_eq!(ci_job(&gl).as_deref(), Some("https://gitlab.com/o/r/-/jobs/5"));
+        assert_eq!(
+            ci_job(&gl).as_deref(),
+            Some("https://gitlab.com/o/r/-/jobs/5")
+        );
         assert_eq!(ci_job(&|_| None), None);
         assert!(identity().contains(&format!("pid {}", std::process::id())));
     }

@@ -48,6 +48,7 @@ pub fn lock(
     // A SIGKILLed holder's lock goes with its last file descriptor, which a child forked but
     // not yet exec'd may hold a moment longer: a dead holder gets a short grace.
     let grace = Instant::now() + Duration::from_millis(500);
+    let mut told = false;
     loop {
         match fs4::fs_std::FileExt::try_lock_exclusive(&file) {
             Ok(true) => break,
@@ -61,6 +62,10 @@ pub fn lock(
                         holder: holder.text,
                         expires: None,
                     });
+                }
+                if !told && now < deadline {
+                    super::tell_waiting(key, &holder.text, deadline - now);
+                    told = true;
                 }
                 std::thread::sleep(POLL);
             }

@@ -37,9 +37,8 @@ impl StateLocation {
         if spec == "local" {
             return Ok(StateLocation::Local(state_dir.to_path_buf()));
         }
-        let bad = || {
-            format!("state store {spec:?}: expected `local` or `kube:<context>/<namespace>`")
-        };
+        let bad =
+            || format!("state store {spec:?}: expected `local` or `kube:<context>/<namespace>`");
         let rest = spec.strip_prefix("kube:").ok_or_else(bad)?;
         // A context name may hold `/` (EKS ARNs do); the namespace cannot.
         let (context, namespace) = rest.rsplit_once('/').ok_or_else(bad)?;
@@ -143,9 +142,12 @@ impl Store {
     pub fn create(&self, run_id: &str, key: &RunKey) -> Result<Journal, StateError> {
         Ok(match self {
             Store::Local(s) => Journal::Local(JournalWriter::create(s, run_id)?),
-            Store::Kube(k) => {
-                Journal::Kube(kube::KubeJournal::create(k.clone(), run_id, key, &key.workflow)?)
-            }
+            Store::Kube(k) => Journal::Kube(kube::KubeJournal::create(
+                k.clone(),
+                run_id,
+                key,
+                &key.workflow,
+            )?),
         })
     }
 
@@ -169,23 +171,41 @@ impl Store {
         match self {
             Store::Local(s) => {
                 s.ensure()?;
-                Ok(KeyLock::Local(local_lock::lock(s.root(), key, run_id, wait)?))
+                Ok(KeyLock::Local(local_lock::lock(
+                    s.root(),
+                    key,
+                    run_id,
+                    wait,
+                )?))
             }
             Store::Kube(k) => {
                 let (kk, id) = (key.clone(), run_id.to_string());
-                let acquired = k.block(move |i| async move {
-                    kube::lease::acquire(&i, &kk, &id, wait).await
-                })?;
+                let acquired =
+                    k.block(
+                        move |i| async move { kube::lease::acquire(&i, &kk, &id, wait).await },
+                    )?;
                 if let Some(old) = acquired.taken_from.clone().filter(|old| old != run_id) {
                     match kube::KubeJournal::open(k.clone(), &old, &key.workflow) {
                         Ok(_) | Err(StateError::NoSuchRun(_)) => {}
                         Err(e) => return Err(e),
                     }
                 }
-                Ok(KeyLock::Kube(kube::LeaseGuard::hold(k.clone(), key, acquired)))
+                Ok(KeyLock::Kube(kube::LeaseGuard::hold(
+                    k.clone(),
+                    key,
+                    acquired,
+                )))
             }
         }
     }
+}
+
+/// Says once that this run queues for a lock (`--wait-lock`), on the log channel (stderr).
+fn tell_waiting(key: &RunKey, holder: &str, left: Duration) {
+    tracing::warn!(
+        "waiting up to {} for `{key}`, which {holder} is running",
+        humantime::format_duration(Duration::from_secs(left.as_secs().max(1)))
+    );
 }
 
 /// A run's journal open for appending.

@@ -295,7 +295,12 @@ async fn roll(i: &Inner, run_id: &str, workflow: &str, tail: &Tail) -> Result<Ta
         Err(e) if e.kind == KubeErrorKind::Conflict => {
             let current = get_chunk(i, run_id, tail.chunk).await?;
             if writer_of(&current) != i.me
-                || current.metadata.annotations.as_ref().and_then(|a| a.get("mcflow.io/full")).is_none()
+                || current
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("mcflow.io/full"))
+                    .is_none()
             {
                 return Err(fenced(run_id, &current));
             }
@@ -379,7 +384,11 @@ impl KubeJournal {
                 message: format!("journal not writable after an earlier error: {why}"),
             });
         }
-        let (id, w, tail) = (self.run_id.clone(), self.workflow.clone(), self.tail.clone());
+        let (id, w, tail) = (
+            self.run_id.clone(),
+            self.workflow.clone(),
+            self.tail.clone(),
+        );
         let result = self
             .store
             .block(move |i| async move { append(&i, &id, &w, tail, batch).await });

@@ -117,6 +117,7 @@ pub async fn acquire(
     let name = key.object_name();
     let api: Api<Lease> = Api::namespaced(i.client.clone(), &i.namespace);
     let deadline = Instant::now() + wait.unwrap_or_default();
+    let mut told = false;
     loop {
         let current = RequestRetry::default()
             .run("get lease", || async {
@@ -125,9 +126,7 @@ pub async fn acquire(
             .await
             .map_err(|e| i.err("get", "leases.coordination.k8s.io", e))?;
         let now = Timestamp::now().as_millisecond();
-        let free = |l: &Lease| {
-            holder_of(l).is_none_or(|h| h == i.me) || expires_ms(l) < now
-        };
+        let free = |l: &Lease| holder_of(l).is_none_or(|h| h == i.me) || expires_ms(l) < now;
         let attempt = match &current {
             None => {
                 let lease = held(i, &name, key, run_id, None)?;
@@ -138,16 +137,22 @@ pub async fn acquire(
                 api.replace(&name, &PostParams::default(), &lease).await
             }
             Some(l) => {
-                if Instant::now() >= deadline {
+                let holder = format!(
+                    "{} (run {})",
+                    holder_of(l).unwrap_or_default(),
+                    annotation(l, HOLDER_RUN).unwrap_or_else(|| "?".into())
+                );
+                let now = Instant::now();
+                if now >= deadline {
                     return Err(StateError::KeyLocked {
                         key: key.to_string(),
-                        holder: format!(
-                            "{} (run {})",
-                            holder_of(l).unwrap_or_default(),
-                            annotation(l, HOLDER_RUN).unwrap_or_else(|| "?".into())
-                        ),
+                        holder,
                         expires: Some(time_text(expires_ms(l))),
                     });
+                }
+                if !told {
+                    crate::state::tell_waiting(key, &holder, deadline - now);
+                    told = true;
                 }
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 continue;
@@ -164,7 +169,11 @@ pub async fn acquire(
             // Another runner was faster, or the API hiccupped: look again.
             Err(e) if e.kind == KubeErrorKind::Conflict || e.transient => continue,
             Err(e) => {
-                let verb = if current.is_none() { "create" } else { "update" };
+                let verb = if current.is_none() {
+                    "create"
+                } else {
+                    "update"
+                };
                 return Err(i.err(verb, "leases.coordination.k8s.io", e));
             }
         }
@@ -290,7 +299,10 @@ impl Renewal {
                 Timestamp::now(),
             ));
         }
-        match api.replace(&self.name, &PostParams::default(), &lease).await {
+        match api
+            .replace(&self.name, &PostParams::default(), &lease)
+            .await
+        {
             Ok(l) => {
                 if let Ok(mut held) = self.lease.lock() {
                     *held = l;
@@ -332,4 +344,3 @@ impl Renewal {
         }
     }
 }
-
