@@ -136,7 +136,10 @@ fn after_a_takeover_the_old_holders_next_write_is_refused_and_it_stops() {
     signal(a.id(), Signal::SIGCONT);
     assert_eq!(exit_code(&mut a), 3, "{:?}", k.ws.output_of("a"));
     let (_, err) = k.ws.output_of("a");
-    assert!(err.contains("taken over by"), "{err}");
+    assert!(
+        err.contains(&format!("run {a_run} was taken over by ")) && err.contains("(fenced)"),
+        "{err}"
+    );
     // Nothing more of the old holder reached its journal, and its `last` never ran.
     assert_eq!(k.events(&a_run).len(), before);
     assert_eq!(k.ws.count("side", "last"), 1, "{:?}", k.ws.lines("side"));

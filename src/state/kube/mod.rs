@@ -48,6 +48,18 @@ pub const CHUNK: &str = "mcflow.io/chunk";
 /// Annotation: who writes a chunk (the takeover record rewrites it).
 pub const WRITER: &str = "mcflow.io/writer";
 
+/// Every (API group, resource, verbs) the store uses: deploy/mcflow-state-rbac.yaml grants
+/// exactly these (a test compares them).
+pub const VERBS: &[(&str, &str, &[&str])] = &[
+    ("", "configmaps", &["create", "delete", "list"]),
+    ("", "secrets", &["create", "delete", "get", "list", "patch"]),
+    (
+        "coordination.k8s.io",
+        "leases",
+        &["create", "get", "update"],
+    ),
+];
+
 /// What every async operation needs, cheap to clone into a task.
 #[derive(Clone)]
 pub struct Inner {
@@ -175,5 +187,39 @@ pub(crate) fn store_err(context: &str, namespace: &str, message: String) -> Stat
     StateError::Store {
         store: format!("kube:{context}/{namespace}"),
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_role_grants_exactly_the_verbs_the_store_uses() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/mcflow-state-rbac.yaml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let role = text.split("\n---\n").next().unwrap();
+        let role: serde_json::Value = serde_saphyr::from_str(role).unwrap();
+        let granted: Vec<(String, String, Vec<String>)> = role["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let s = |v: &serde_json::Value| v.as_str().unwrap().to_string();
+                let verbs = r["verbs"].as_array().unwrap().iter().map(s).collect();
+                (s(&r["apiGroups"][0]), s(&r["resources"][0]), verbs)
+            })
+            .collect();
+        let used: Vec<(String, String, Vec<String>)> = VERBS
+            .iter()
+            .map(|(g, r, v)| {
+                (
+                    g.to_string(),
+                    r.to_string(),
+                    v.iter().map(|s| s.to_string()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(granted, used);
     }
 }
