@@ -91,6 +91,9 @@ pub enum Command {
     Graph(GraphArgs),
     /// Print the JSON Schema of the workflow format (for editor completion and checks).
     Schema,
+    /// The state store: move runs between stores (export, import) and prune old runs.
+    #[command(subcommand)]
+    State(StateCommand),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -189,6 +192,38 @@ pub struct PlanArgs {
 pub struct GraphArgs {
     /// The workflow file.
     pub workflow: PathBuf,
+}
+
+/// What `mcflow state` does.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Print runs of the store (`--state`) as JSON lines, one run a line (all runs when none
+    /// is named): `mcflow --state local state export | mcflow --state kube:hub/ns state import -`.
+    Export {
+        /// The runs (see `mcflow runs`).
+        run_ids: Vec<String>,
+    },
+    /// Add runs printed by `state export` to the store (`--state`); runs it has are skipped.
+    Import {
+        /// The file, or `-` for stdin.
+        file: PathBuf,
+    },
+    /// Delete old runs; a running run is never deleted.
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).multiple(true).args(["keep", "older_than"]))]
+pub struct PruneArgs {
+    /// Keep the newest N runs.
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// Delete only runs that started longer ago than this (`30d`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
+    pub older_than: Option<std::time::Duration>,
+    /// Say what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[cfg(test)]

@@ -117,7 +117,7 @@ fn state_location(
 }
 
 /// The store `runs`, `show` and `resume` read.
-fn open_store(global: &GlobalArgs) -> Result<crate::state::Store, Error> {
+pub(crate) fn open_store(global: &GlobalArgs) -> Result<crate::state::Store, Error> {
     let location = state_location(global, None)?;
     crate::state::Store::open(&location, global.kubeconfig.as_deref())
         .map_err(|e| Error::State(e.to_string()))

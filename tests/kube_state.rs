@@ -224,3 +224,59 @@ steps:
     );
     assert!(!everything.contains(CANARY), "{everything}");
 }
+
+#[test]
+fn runs_move_between_stores_and_prune_keeps_a_running_run() {
+    let k = KubeStore::new("5s");
+    k.ws.write("w.yaml", &holding(&k));
+    k.ws.touch("release");
+    for _ in 0..2 {
+        k.ws.mcflow(&["--state", "local", "run", "w.yaml"])
+            .success();
+    }
+    let local = k.ws.runs();
+    assert_eq!(local.len(), 2);
+    let exported = k.ws.mcflow(&["--state", "local", "state", "export"]);
+    exported.success();
+    k.ws.write("runs.jsonl", &exported.stdout);
+    k.ws.mcflow(&["state", "import", "runs.jsonl"])
+        .success()
+        .stderr_has(&format!(
+            "imported run {} into kube:hub/mcflow-state",
+            local[0]
+        ));
+    assert_eq!(k.runs(), local);
+    k.ws.mcflow(&["state", "import", "runs.jsonl"])
+        .success()
+        .stderr_has("skipped (already in the store)");
+    let show = k.ws.mcflow(&["show", &local[1]]);
+    show.success().stdout_has("status succeeded");
+    assert_eq!(
+        k.events(&local[1]),
+        support::journal::values(
+            &k.ws
+                .state_dir()
+                .join("runs")
+                .join(&local[1])
+                .join("journal.jsonl")
+        )
+    );
+
+    // A running run in the store, and prune --keep 0: the finished ones go, it stays.
+    std::fs::remove_file(k.ws.file("release")).unwrap();
+    let mut run = k.ws.spawn("run", &["run", "w.yaml"]);
+    let running = holding_run(&k, 2);
+    let pruned = k.ws.mcflow(&["state", "prune", "--keep", "0"]);
+    pruned
+        .success()
+        .stderr_has(&format!("deleted run {}", local[0]))
+        .stderr_has(&format!("kept run {running}: it is running"));
+    assert_eq!(k.runs(), [running.clone()]);
+    assert!(k.events(&local[0]).is_empty());
+    k.ws.touch("release");
+    assert_eq!(exit_code(&mut run), 0);
+    // Finished, it is pruned like any other.
+    k.ws.mcflow(&["state", "prune", "--keep", "0"]).success();
+    assert!(k.runs().is_empty());
+    assert!(k.objects("Secret").is_empty());
+}

@@ -200,6 +200,63 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Whether run `run_id` is running now: its journal's lock is held (local), or its run
+    /// key's Lease is held for it (kube).
+    pub fn running(&self, run_id: &str) -> Result<bool, StateError> {
+        match self {
+            Store::Local(s) => match JournalWriter::open(s, run_id) {
+                Ok(_) => Ok(false),
+                Err(StateError::Locked { .. }) => Ok(true),
+                Err(e) => Err(e),
+            },
+            Store::Kube(k) => k.running(run_id),
+        }
+    }
+
+    /// Deletes a run (the caller checks that it is not running).
+    pub fn delete(&self, run_id: &str) -> Result<(), StateError> {
+        match self {
+            Store::Local(s) => {
+                let dir = s.run_dir(&s.existing(run_id)?);
+                std::fs::remove_dir_all(&dir).map_err(|source| StateError::Io {
+                    what: "cannot delete run",
+                    path: dir.display().to_string(),
+                    source,
+                })
+            }
+            Store::Kube(k) => k.delete(run_id),
+        }
+    }
+
+    /// Writes a run read from another store into this one, under its own id.
+    pub fn import(&self, run_id: &str, events: &[Event]) -> Result<(), StateError> {
+        let Some(crate::journal::EventKind::RunStarted {
+            workflow_name,
+            params,
+            masked_params,
+            ..
+        }) = events.first().map(|e| &e.kind)
+        else {
+            return Err(StateError::Corrupt {
+                path: format!("run {run_id}"),
+                line: 1,
+                reason: "the journal does not start with run_started".into(),
+            });
+        };
+        let key = RunKey::new(workflow_name, params, masked_params);
+        let mut journal = self.create(run_id, &key)?;
+        // Batches of whole events, each well under a kube chunk.
+        for batch in events.chunks(200) {
+            for e in batch {
+                journal.push(e);
+            }
+            journal.sync()?;
+        }
+        Ok(())
+    }
+}
+
 /// Says once that this run queues for a lock (`--wait-lock`), on the log channel (stderr).
 fn tell_waiting(key: &RunKey, holder: &str, left: Duration) {
     tracing::warn!(

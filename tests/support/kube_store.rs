@@ -1,5 +1,6 @@
 //! The kube state store on a simulated hub: a workspace whose mcflow keeps its runs in
-//! namespace `mcflow-state` of cluster `hub` (`--state kube:hub/mcflow-state`), short Leases
+//! namespace `mcflow-state` of cluster `hub` (`MCFLOW_STATE=kube:hub/mcflow-state`, so that
+//! `--state local` can still pick the local store), short Leases
 //! (`MCFLOW_LEASE_DURATION`), and reads of what the store holds in the cluster.
 
 use std::path::Path;
@@ -32,7 +33,7 @@ impl KubeStore {
             .expect("the store's namespace");
         let ws = ws
             .kubeconfig(sim.kubeconfig_path())
-            .global(&["--state", &format!("kube:hub/{NAMESPACE}")])
+            .env("MCFLOW_STATE", format!("kube:hub/{NAMESPACE}"))
             .env("MCFLOW_LEASE_DURATION", lease);
         KubeStore { sim, ws }
     }

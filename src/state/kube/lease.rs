@@ -70,6 +70,13 @@ fn time_text(ms: i64) -> String {
     Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
 }
 
+/// Whether a live holder has `l` for run `run_id` now.
+pub fn held_for(l: &Lease, run_id: &str) -> bool {
+    holder_of(l).is_some()
+        && annotation(l, HOLDER_RUN).as_deref() == Some(run_id)
+        && expires_ms(l) >= Timestamp::now().as_millisecond()
+}
+
 /// The Lease as this process holds it (`old` when updating one).
 fn held(
     i: &Inner,

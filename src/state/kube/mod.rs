@@ -19,6 +19,7 @@
 //! run over first rewrites it (the takeover record), so the old writer's next write conflicts,
 //! reads the new writer's name and stops (fencing; [`journal`]).
 
+mod admin;
 mod bridge;
 pub mod journal;
 pub mod lease;
@@ -130,6 +131,20 @@ impl KubeStore {
     pub fn read(&self, run_id: &str) -> Result<Option<Vec<u8>>, StateError> {
         let id = run_id.to_string();
         self.block(|i| async move { journal::read(&i, &id).await })
+    }
+}
+
+impl KubeStore {
+    /// Whether run `run_id` is running now (its run key's Lease held for it).
+    pub fn running(&self, run_id: &str) -> Result<bool, StateError> {
+        let id = run_id.to_string();
+        self.block(|i| async move { admin::running(&i, &id).await })
+    }
+
+    /// Deletes run `run_id`'s objects.
+    pub fn delete(&self, run_id: &str) -> Result<(), StateError> {
+        let id = run_id.to_string();
+        self.block(|i| async move { admin::delete(&i, &id).await })
     }
 }
 
