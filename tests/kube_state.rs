@@ -271,7 +271,7 @@ fn runs_move_between_stores_and_prune_keeps_a_running_run() {
         .success()
         .stderr_has(&format!("deleted run {}", local[0]))
         .stderr_has(&format!("kept run {running}: it is running"));
-    assert_eq!(k.runs(), [running.clone()]);
+    assert_eq!(k.runs(), std::slice::from_ref(&running));
     assert!(k.events(&local[0]).is_empty());
     k.ws.touch("release");
     assert_eq!(exit_code(&mut run), 0);
@@ -279,4 +279,34 @@ fn runs_move_between_stores_and_prune_keeps_a_running_run() {
     k.ws.mcflow(&["state", "prune", "--keep", "0"]).success();
     assert!(k.runs().is_empty());
     assert!(k.objects("Secret").is_empty());
+}
+
+#[test]
+fn a_missing_permission_is_one_error_naming_verb_and_resource_before_any_step() {
+    let k = KubeStore::new("5s");
+    k.ws.write("w.yaml", &holding(&k));
+    k.ws.touch("release");
+    let hub = k.sim.cluster("hub");
+    for (path, method, says) in [
+        (
+            "^/apis/coordination.k8s.io/v1/namespaces/mcflow-state/leases",
+            "GET",
+            "cannot get leases.coordination.k8s.io in namespace mcflow-state",
+        ),
+        (
+            "^/api/v1/namespaces/mcflow-state/secrets/",
+            "PATCH",
+            "cannot patch secrets in namespace mcflow-state",
+        ),
+    ] {
+        hub.inject_fault(mcflow_sim::Fault::status(path, 403).method(method));
+        let out = k.ws.mcflow(&["run", "w.yaml"]);
+        out.assert_code(3)
+            .stderr_has("forbidden: ")
+            .stderr_has(says)
+            .stderr_has("deploy/mcflow-state-rbac.yaml");
+        assert_eq!(out.stderr.matches("error:").count(), 1, "{}", out.stderr);
+        assert_eq!(k.ws.read("side"), "", "a step ran");
+        hub.clear_faults();
+    }
 }
