@@ -100,3 +100,36 @@ fn wait_lock_queues_until_the_holder_ends() {
         ]
     );
 }
+
+#[test]
+fn target_params_make_the_key_so_other_params_do_not_escape_the_lock() {
+    let w = Workspace::new().no_color();
+    w.write(
+        "w.yaml",
+        &HOLDING.replace(
+            "  spoke: { required: true }",
+            "  spoke: { required: true, target: true }\n  mode: { default: auto }",
+        ),
+    );
+    let mut first = w.spawn("first", &["run", "w.yaml", "--set", "spoke=production"]);
+    assert_eq!(
+        exit_or(&mut first, holding(&w)),
+        None,
+        "the first run ended"
+    );
+    w.mcflow(&[
+        "run",
+        "w.yaml",
+        "--set",
+        "spoke=production",
+        "--set",
+        "mode=link",
+    ])
+    .assert_code(3)
+    .stderr_has("`link spoke=production` is being run by ");
+    w.touch("release");
+    assert_eq!(exit_code(&mut first), 0);
+    // The key is in the journal, so a resume (here of a finished run: refused) takes the same.
+    let started = &w.events("run_started", None)[0];
+    assert_eq!(started["target_params"], serde_json::json!(["spoke"]));
+}

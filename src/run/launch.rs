@@ -36,7 +36,13 @@ pub async fn start(
         .filter(|(_, spec)| spec.sensitive)
         .map(|(name, _)| name.clone())
         .collect();
-    let key = RunKey::new(&root.name, &prepared.params, &sensitive);
+    let target: Vec<String> = root
+        .params
+        .iter()
+        .filter(|(_, spec)| spec.target)
+        .map(|(name, _)| name.clone())
+        .collect();
+    let key = RunKey::new(&root.name, &prepared.params, &sensitive, &target);
     let key_lock = store
         .lock_key(&key, &run_id, opts.wait_lock)
         .map_err(state_err)?;
@@ -68,6 +74,7 @@ pub async fn start(
         },
         params,
         masked_params: masked,
+        target_params: target,
         version: env!("CARGO_PKG_VERSION").to_string(),
         pid: std::process::id(),
         dry_run: opts.dry_run,

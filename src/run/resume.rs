@@ -95,6 +95,7 @@ fn lock_and_open(
         workflow_name,
         params,
         masked_params,
+        target_params,
         ..
     }) = before.events.first().map(|e| &e.kind)
     else {
@@ -102,7 +103,7 @@ fn lock_and_open(
             "run {run_id}: the journal does not start with run_started"
         )));
     };
-    let key = RunKey::new(workflow_name, params, masked_params);
+    let key = RunKey::new(workflow_name, params, masked_params, target_params);
     // Locally the run's own lock comes first, so that a second resume of a running run names
     // its pid; in the kube store the Lease must be held before the takeover record is written.
     let (key_lock, journal) = match store {

@@ -235,6 +235,7 @@ impl Store {
             workflow_name,
             params,
             masked_params,
+            target_params,
             ..
         }) = events.first().map(|e| &e.kind)
         else {
@@ -244,7 +245,7 @@ impl Store {
                 reason: "the journal does not start with run_started".into(),
             });
         };
-        let key = RunKey::new(workflow_name, params, masked_params);
+        let key = RunKey::new(workflow_name, params, masked_params, target_params);
         let mut journal = self.create(run_id, &key)?;
         // Batches of whole events, each well under a kube chunk.
         for batch in events.chunks(200) {

@@ -15,15 +15,18 @@ pub struct RunKey {
 }
 
 impl RunKey {
-    /// The key of a workflow run with these params; `sensitive` names params left out.
+    /// The key of a workflow run with these params: those in `target` (all when it is empty),
+    /// less those in `sensitive`.
     pub fn new<'a>(
         workflow: &str,
         params: impl IntoIterator<Item = (&'a String, &'a serde_json::Value)>,
         sensitive: &[String],
+        target: &[String],
     ) -> RunKey {
         let params = params
             .into_iter()
             .filter(|(k, _)| !sensitive.contains(k))
+            .filter(|(k, _)| target.is_empty() || target.contains(k))
             .map(|(k, v)| {
                 let text = match v {
                     serde_json::Value::String(s) => s.clone(),
@@ -87,7 +90,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
         let sensitive: Vec<String> = sensitive.iter().map(|s| s.to_string()).collect();
-        RunKey::new("link-spoke", &map, &sensitive)
+        RunKey::new("link-spoke", &map, &sensitive, &[])
     }
 
     #[test]
@@ -109,6 +112,17 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn target_params_make_the_key_when_there_are_some() {
+        let map: BTreeMap<String, serde_json::Value> = [
+            ("spoke".to_string(), "production".into()),
+            ("mode".to_string(), "link".into()),
+        ]
+        .into();
+        let k = RunKey::new("link-spoke", &map, &[], &["spoke".to_string()]);
+        assert_eq!(k.to_string(), "link-spoke spoke=production");
     }
 
     #[test]
