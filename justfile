@@ -25,7 +25,7 @@ bench *ARGS:
     # of the fan-out bench in its own TLS handshakes).
     cargo build --locked --release --quiet -p mcflow-sim --bin fake-linkerd
     export FAKE_LINKERD="$(realpath "${CARGO_TARGET_DIR:-target}")/release/fake-linkerd"
-    for b in step_overhead validate_plan kube_apply wait_latency fanout resume; do
+    for b in step_overhead validate_plan kube_apply wait_latency fanout resume kube_state; do
         echo "── $b"
         cargo bench --locked --quiet --bench "$b" -- {{ARGS}} 2>&1 | tee -a "$log"
     done
