@@ -164,7 +164,14 @@ impl Inner {
     /// A failed request as a state error: a 403 names the verb and resource the store's Role
     /// must grant.
     pub fn err(&self, verb: &str, resource: &str, e: KubeError) -> StateError {
-        let message = if e.kind == KubeErrorKind::Forbidden {
+        let missing_ns = format!("namespaces \"{}\" not found", self.namespace);
+        let message = if e.kind == KubeErrorKind::NotFound && e.message.contains(&missing_ns) {
+            format!(
+                "namespace {ns} does not exist in context {ctx}; create it first: kubectl --context {ctx} create namespace {ns} (and apply deploy/mcflow-state-rbac.yaml there)",
+                ns = self.namespace,
+                ctx = self.context
+            )
+        } else if e.kind == KubeErrorKind::Forbidden {
             format!(
                 "forbidden: cannot {verb} {resource} in namespace {}; the Role in deploy/mcflow-state-rbac.yaml grants what the store needs ({})",
                 self.namespace, e.message
