@@ -310,3 +310,54 @@ fn a_missing_permission_is_one_error_naming_verb_and_resource_before_any_step() 
         hub.clear_faults();
     }
 }
+
+#[test]
+fn a_journal_larger_than_a_chunk_spans_chunks_and_resumes_across_them() {
+    let k = KubeStore::new("5s");
+    let side = k.ws.file("side").display().to_string();
+    let go = k.ws.file("go").display().to_string();
+    let mut wf = String::from("name: big\nsteps:\n");
+    for i in 0..6 {
+        // 30 KB of stdout each: the journal keeps it for later steps.
+        wf.push_str(&format!(
+            "  - id: big{i}\n    run: [sh, -c, \"echo big{i} >> {side}; head -c 30000 /dev/zero | tr '\\\\\\\\0' x\"]\n"
+        ));
+    }
+    wf.push_str(&format!("  - id: gate\n    run: [test, -e, {go}]\n"));
+    k.ws.write("w.yaml", &wf);
+    k.ws.mcflow(&["run", "w.yaml"]).assert_code(1);
+    k.ws.touch("go");
+    k.ws.mcflow(&["resume", "--last"]).success();
+    let run = &k.runs()[0];
+    let chunks: Vec<serde_json::Value> = k
+        .objects("Secret")
+        .into_iter()
+        .filter(|s| s.pointer("/metadata/labels/mcflow.io~1run-id") == Some(&run.as_str().into()))
+        .collect();
+    assert!(chunks.len() >= 3, "{} chunks", chunks.len());
+    for c in &chunks {
+        let size: usize = c["data"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_str().unwrap().len() * 3 / 4)
+            .sum();
+        assert!(
+            size < 1024 * 1024 / 4,
+            "{} holds {size} bytes",
+            c["metadata"]["name"]
+        );
+    }
+    // Read back in order across the chunks; no step ran twice.
+    let events = k.events(run);
+    assert_eq!(events.first().unwrap()["event"], "run_started");
+    assert_eq!(events.last().unwrap()["status"], "succeeded");
+    for i in 0..6 {
+        assert_eq!(k.ws.count("side", &format!("big{i}")), 1);
+    }
+    let stdout = &events
+        .iter()
+        .find(|e| e["event"] == "step_succeeded" && e["step"] == "big5")
+        .unwrap()["result"]["stdout"];
+    assert_eq!(stdout.as_str().unwrap().len(), 30000);
+}

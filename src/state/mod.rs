@@ -247,14 +247,17 @@ impl Store {
         };
         let key = RunKey::new(workflow_name, params, masked_params, target_params);
         let mut journal = self.create(run_id, &key)?;
-        // Batches of whole events, each well under a kube chunk.
-        for batch in events.chunks(200) {
-            for e in batch {
-                journal.push(e);
+        // Batches of whole events of about 64 KiB, each well under a kube chunk.
+        let mut bytes = 0;
+        for e in events {
+            journal.push(e);
+            bytes += serde_json::to_vec(e).map_or(0, |v| v.len());
+            if bytes >= 64 * 1024 {
+                journal.sync()?;
+                bytes = 0;
             }
-            journal.sync()?;
         }
-        Ok(())
+        journal.sync()
     }
 }
 
