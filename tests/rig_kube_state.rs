@@ -1,7 +1,8 @@
 //! The kube state store on the simulator and on a real kube-apiserver (the rig), where Leases,
 //! resourceVersion conflicts and the object size limit are the real ones: the run-key lock
-//! (a second runner exits 3 naming the holder), fencing after a takeover, and the 1 MiB limit
-//! the store's chunks stay under. Skipped with one line where the rig is missing.
+//! (a second runner exits 3 naming the holder), fencing after a takeover, a SIGKILLed run
+//! resumed from another empty directory, and the 1 MiB limit the store's chunks stay under.
+//! On the simulator only, with one line, where the rig is missing.
 
 mod support;
 
@@ -10,7 +11,7 @@ use std::path::Path;
 use base64::Engine as _;
 use mcflow_sim::rig::{AnyCluster, Backend, BackendKind, RealClusters};
 use nix::sys::signal::Signal;
-use support::{Workspace, exit_code, signal, wait_until};
+use support::{Workspace, exit_code, kill_9, signal, wait_until};
 
 fn holding(ws: &Workspace) -> String {
     let side = ws.file("side").display().to_string();
@@ -85,6 +86,30 @@ fn lock_and_fencing(kubeconfig: &Path) -> (i32, i32, i32) {
     (second.code, b_code, a_code)
 }
 
+/// A run killed with SIGKILL, resumed from another, empty directory: it completes, and its
+/// succeeded step does not run again. The resume's exit code.
+fn kill_and_resume_elsewhere(kubeconfig: &Path) -> i32 {
+    let ws = Workspace::new()
+        .no_color()
+        .kubeconfig(kubeconfig)
+        .env("MCFLOW_STATE", "kube:internal/mcflow-kill")
+        .env("MCFLOW_LEASE_DURATION", "2s");
+    ws.write("w.yaml", &holding(&ws));
+    let location = mcflow::state::StateLocation::parse("kube:internal/mcflow-kill", Path::new("."));
+    let store = mcflow::state::Store::open(&location.unwrap(), Some(kubeconfig)).unwrap();
+    let mut run = ws.spawn("run", &["run", "w.yaml"]);
+    holding_run(&store, 0);
+    kill_9(&mut run, ws.path());
+    ws.touch("release");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = ws.mcflow_from(
+        elsewhere.path(),
+        &["resume", "--last", "--wait-lock", "60s"],
+    );
+    assert_eq!(ws.lines("side"), ["first", "hold", "last"], "{}", out.all());
+    out.code
+}
+
 /// What the API server answers to a Secret of 1 MiB + 1 byte of data.
 fn oversized_secret(c: &AnyCluster) -> u16 {
     let data = base64::engine::general_purpose::STANDARD.encode(vec![b'x'; 1024 * 1024 + 1]);
@@ -97,7 +122,7 @@ fn oversized_secret(c: &AnyCluster) -> u16 {
 }
 
 #[test]
-fn lock_fencing_and_size_limit_are_the_same_on_sim_and_real() {
+fn lock_fencing_resume_elsewhere_and_size_limit_are_the_same_on_sim_and_real() {
     let kinds: Vec<BackendKind> = match RealClusters::available() {
         Ok(_) => vec![BackendKind::Sim, BackendKind::Real],
         Err(why) => {
@@ -109,9 +134,16 @@ fn lock_fencing_and_size_limit_are_the_same_on_sim_and_real() {
     for kind in kinds {
         let b = Backend::start(kind, &["internal"]).expect("backend starts");
         let hub = b.cluster("internal");
-        hub.apply_yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: mcflow-state}\n")
+        for ns in ["mcflow-state", "mcflow-kill"] {
+            hub.apply_yaml(&format!(
+                "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
+            ))
             .expect("namespace");
+        }
         let codes = lock_and_fencing(b.kubeconfig_path());
+        let resumed = kill_and_resume_elsewhere(b.kubeconfig_path());
+        println!("{kind}: SIGKILL, then resume from an empty directory: exit {resumed}");
+        assert_eq!(resumed, 0, "{kind}");
         let too_big = oversized_secret(&hub);
         println!(
             "{kind}: second runner, taker, fenced holder exit {codes:?}; 1 MiB + 1 Secret: {too_big}"
