@@ -219,6 +219,9 @@ impl Store {
         match self {
             Store::Local(s) => {
                 let dir = s.run_dir(&s.existing(run_id)?);
+                // Held while the directory goes: a resume starting now waits for it, then
+                // finds no run.
+                let _held = JournalWriter::open(s, run_id)?;
                 std::fs::remove_dir_all(&dir).map_err(|source| StateError::Io {
                     what: "cannot delete run",
                     path: dir.display().to_string(),
