@@ -155,3 +155,80 @@ fn lock_fencing_resume_elsewhere_and_size_limit_are_the_same_on_sim_and_real() {
         assert_eq!(*too_big, 422, "{kind}");
     }
 }
+
+/// A kubeconfig for the rig's `internal` cluster that authenticates as ServiceAccount
+/// `mcflow-state/mcflow-ci` (a token from the TokenRequest API), instead of the admin.
+fn service_account_kubeconfig(rig: &RealClusters, dir: &Path) -> std::path::PathBuf {
+    let hub = rig.cluster("internal");
+    let request = serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}});
+    let answer = hub
+        .http(
+            "POST",
+            "/api/v1/namespaces/mcflow-state/serviceaccounts/mcflow-ci/token",
+            Some(("application/json", &request)),
+        )
+        .expect("a ServiceAccount token");
+    let token = answer["status"]["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let admin = std::fs::read_to_string(rig.kubeconfig_path()).unwrap();
+    let path = dir.join("kubeconfig-sa");
+    std::fs::write(&path, admin.replace(hub.token(), &token)).unwrap();
+    path
+}
+
+#[test]
+fn the_shipped_role_is_enough_for_the_store_and_a_missing_verb_is_named() {
+    if let Err(why) = RealClusters::available() {
+        println!("rig skipped: {why}");
+        return;
+    }
+    let rig = RealClusters::builder()
+        .cluster("internal")
+        .api_only()
+        .start_blocking()
+        .expect("rig starts");
+    let hub = rig.cluster("internal");
+    let role = std::fs::read_to_string(
+        support::workspace::repo_root().join("deploy/mcflow-state-rbac.yaml"),
+    )
+    .unwrap();
+    hub.apply_yaml(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: mcflow-state}\n---\n\
+         apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: mcflow-ci, namespace: mcflow-state}\n",
+    )
+    .expect("namespace and ServiceAccount");
+    hub.apply_yaml(&role)
+        .expect("the shipped Role and RoleBinding");
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = service_account_kubeconfig(&rig, dir.path());
+    let ws = Workspace::new()
+        .no_color()
+        .kubeconfig(&kubeconfig)
+        .env("MCFLOW_STATE", "kube:internal/mcflow-state");
+    ws.write("w.yaml", &holding(&ws));
+    ws.touch("release");
+    // Everything the store does, as the ServiceAccount the Role is bound to.
+    ws.mcflow(&["run", "w.yaml"]).success();
+    ws.mcflow(&["runs"]).success();
+    ws.mcflow(&["show", "--last"]).success();
+    ws.mcflow(&["state", "export"]).success();
+    ws.mcflow(&["state", "prune", "--keep", "0"]).success();
+
+    // Without `patch` on secrets: one error naming the verb and the resource, no step run.
+    std::fs::remove_file(ws.file("side")).ok();
+    hub.apply_yaml(&role.replace(
+        "verbs: [create, delete, get, list, patch]",
+        "verbs: [create, delete, get, list]",
+    ))
+    .expect("the Role without patch");
+    let out = ws.mcflow(&["run", "w.yaml"]);
+    out.assert_code(3)
+        .stderr_has("forbidden: cannot patch secrets in namespace mcflow-state");
+    assert_eq!(ws.read("side"), "", "a step ran");
+    println!(
+        "real: as the ServiceAccount without patch: {}",
+        out.stderr.trim()
+    );
+}
