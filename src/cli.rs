@@ -49,6 +49,11 @@ pub struct GlobalArgs {
         global = true
     )]
     pub state_dir: PathBuf,
+    /// Where runs are kept: `local` (the state directory) or `kube:<context>/<namespace>` (the
+    /// hub cluster: any machine with the kubeconfig can list, show and resume them)
+    /// [default: the config's `state:`, then local].
+    #[arg(long, env = "MCFLOW_STATE", value_name = "STORE", global = true)]
+    pub state: Option<String>,
     /// The topology file exposed to templates as `config` [default: config/clusters.yaml when it exists].
     #[arg(long, env = "MCFLOW_CONFIG", global = true)]
     pub config: Option<PathBuf>,
@@ -90,6 +95,9 @@ pub enum Command {
     /// Print the JSON Schema of the workflow format (for editor completion and checks), or with
     /// `--events` of the journal's events (what `--output json` prints, one per line).
     Schema(SchemaArgs),
+    /// The state store: move runs between stores (export, import) and prune old runs.
+    #[command(subcommand)]
+    State(StateCommand),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -128,6 +136,14 @@ pub struct ExecArgs {
     /// Server-side dry runs for kube writes (apply, label, annotate, delete); other steps run.
     #[arg(long)]
     pub dry_run: bool,
+    /// Queue for up to this long (`10m`) when another run of the same workflow and params
+    /// holds the run key's lock, instead of exiting 3.
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
+    pub wait_lock: Option<std::time::Duration>,
+}
+
+fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
+    crate::workflow::duration::parse_duration(text)
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +213,38 @@ pub struct PlanArgs {
 pub struct GraphArgs {
     /// The workflow file.
     pub workflow: PathBuf,
+}
+
+/// What `mcflow state` does.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Print runs of the store (`--state`) as JSON lines, one run a line (all runs when none
+    /// is named): `mcflow --state local state export | mcflow --state kube:hub/ns state import -`.
+    Export {
+        /// The runs (see `mcflow runs`).
+        run_ids: Vec<String>,
+    },
+    /// Add runs printed by `state export` to the store (`--state`); runs it has are skipped.
+    Import {
+        /// The file, or `-` for stdin.
+        file: PathBuf,
+    },
+    /// Delete old runs; a running run is never deleted.
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).multiple(true).args(["keep", "older_than"]))]
+pub struct PruneArgs {
+    /// Keep the newest N runs.
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// Delete only runs that started longer ago than this (`30d`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
+    pub older_than: Option<std::time::Duration>,
+    /// Say what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[cfg(test)]

@@ -19,5 +19,7 @@ pub mod prepare;
 pub mod report;
 pub mod run;
 pub mod secrets;
+pub mod state;
+pub mod state_cmd;
 pub mod workflow;
 pub mod yaml;

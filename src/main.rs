@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Command::Resume(a) => commands::resume_cmd(&cli.global, a),
         Command::Runs(a) => commands::runs_cmd(&cli.global, a.limit),
         Command::Show(a) => commands::show_cmd(&cli.global, a),
+        Command::State(a) => mcflow::state_cmd::state_cmd(&cli.global, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -31,6 +31,9 @@ pub enum EventKind {
         /// Sensitive params are not written, so a run that has some cannot be resumed.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         masked_params: Vec<String>,
+        /// The params that pick the run's target (its run key); empty: every param.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        target_params: Vec<String>,
         version: String,
         #[serde(default)]
         pid: u32,

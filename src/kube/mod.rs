@@ -42,6 +42,8 @@ pub use action::{
 pub use error::{KubeError, KubeErrorKind};
 pub use object::REDACTED;
 
+pub(crate) use retry::RequestRetry;
+
 use action::Operation;
 use client::{Clients, ContextClient, KubeconfigSource};
 use discovery::Resolved;
@@ -50,6 +52,15 @@ use discovery::Resolved;
 /// first use and reused, each with its discovery cache. Shared by parallel steps (`&self`).
 pub struct KubeRuntime {
     clients: Clients,
+}
+
+/// The client of one context, outside a run (the kube state store's).
+pub(crate) async fn client_for(
+    kubeconfig: Option<&std::path::Path>,
+    context: &str,
+) -> Result<::kube::Client, KubeError> {
+    let clients = Clients::new(KubeconfigSource::load(kubeconfig)?);
+    Ok(clients.get(context).await?.client.clone())
 }
 
 /// How to execute a kube step.

@@ -18,7 +18,7 @@ pub use launch::start;
 pub use resume::resume;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -27,10 +27,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::journal::{Event, EventKind, JournalWriter, RunStatus, StateError, StepRecord};
+use crate::journal::{Event, EventKind, RunStatus, StateError, StepRecord};
 use crate::journal::{Replay, StepStatus};
 use crate::report::{Reporter, RunSummary};
 use crate::secrets::Redactor;
+use crate::state::{Journal, KeyLock, StateLocation};
 use crate::workflow::bundle::Bundle;
 use executor::LinkerdBin;
 use scheduler::{LevelOutcome, run_level};
@@ -51,7 +52,10 @@ pub enum StepFate {
 /// Options of `run` and `resume`.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    pub state_dir: PathBuf,
+    /// Where runs are kept (`--state`, `--state-dir`).
+    pub state: StateLocation,
+    /// `--wait-lock`: how long to queue for the run key's lock.
+    pub wait_lock: Option<std::time::Duration>,
     pub max_parallel: u32,
     pub dry_run: bool,
     pub kubeconfig: Option<PathBuf>,
@@ -73,9 +77,11 @@ pub struct Run {
     pub cancel: CancellationToken,
     /// Steps done in earlier attempts of this run (resume): their records, None if sensitive.
     pub done: HashMap<String, Option<StepRecord>>,
-    journal: Mutex<JournalWriter>,
+    journal: Mutex<Journal>,
     /// Every program attempt's output, redacted, for `mcflow show --step`.
     attempts: crate::journal::AttemptLog,
+    /// The run key's lock, held until the run ends.
+    key_lock: KeyLock,
     reporter: Mutex<Box<dyn Reporter>>,
     /// This attempt's events replayed: the end-of-run summary.
     summary: Mutex<Replay>,
@@ -180,8 +186,10 @@ struct Setup {
     bundle: Bundle,
     config: Config,
     run_id: String,
-    /// Open and locked.
-    journal: JournalWriter,
+    /// Open (and, in the local store, locked).
+    journal: Journal,
+    /// The run key's lock.
+    key_lock: KeyLock,
     /// `run_started` or `run_resumed`.
     first_event: EventKind,
     /// Steps done in earlier attempts of the run.
@@ -199,14 +207,14 @@ async fn execute(
         config,
         run_id,
         journal,
+        key_lock,
         first_event,
         done,
         params,
     } = setup;
     let linkerd = LinkerdBin::choose(opts.linkerd.as_deref(), &config.value);
-    let journal_path = journal.path().display().to_string();
-    let attempts =
-        crate::journal::AttemptLog::new(journal.path().parent().unwrap_or(Path::new(".")));
+    let journal_path = journal.location();
+    let attempts = crate::journal::AttemptLog::new(&journal.attempts_dir(&run_id));
     let run = Run {
         started_at: crate::journal::now(),
         permits: std::sync::Arc::new(tokio::sync::Semaphore::new(opts.max_parallel as usize)),
@@ -221,6 +229,7 @@ async fn execute(
         done,
         journal: Mutex::new(journal),
         attempts,
+        key_lock,
         reporter: Mutex::new(reporter),
         summary: Mutex::new(Replay::new()),
         reports: Mutex::new(Vec::new()),
@@ -229,12 +238,16 @@ async fn execute(
         has_fatal: AtomicBool::new(false),
         started: Instant::now(),
     };
+    run.key_lock.on_lost(run.cancel.clone());
     run.emit(vec![first_event]).map_err(state_err)?;
     let interrupts = crate::interrupt::listen(run.cancel.clone());
     let outcome = run_level(&run, &run.bundle.root, params, String::new(), false).await;
     interrupts.abort();
     if let Some(e) = run.fatal.lock().ok().and_then(|mut f| f.take()) {
         return Err(state_err(e));
+    }
+    if let Some(why) = run.key_lock.lost() {
+        return Err(Error::State(format!("run {run_id} stopped: {why}")));
     }
     let status = match outcome {
         LevelOutcome::Succeeded => RunStatus::Succeeded,

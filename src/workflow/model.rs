@@ -58,6 +58,11 @@ pub struct ParamSpec {
     /// Mask this param's value in plans, progress lines and the journal.
     #[serde(default)]
     pub sensitive: bool,
+    /// This param picks what the run acts on (`spoke`): two runs of the workflow with the same
+    /// values of its `target` params never run at once (the run-key lock). Without any
+    /// `target` param, every param is part of the key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub target: bool,
 }
 
 /// The allowed values of a param.
