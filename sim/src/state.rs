@@ -406,6 +406,7 @@ impl ClusterState {
             return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
         }
         defaults::apply_defaults(rt, &mut obj, None, store);
+        defaults::validate_size(rt, &obj)?;
         obj["metadata"]["uid"] = json!(store.new_uid());
         obj["metadata"]["creationTimestamp"] = json!(managed::now());
         if has_generation(rt) {
@@ -492,6 +493,7 @@ impl ClusterState {
         }
         keep_status(at, old, &mut new);
         defaults::apply_defaults(rt, &mut new, Some(old), store);
+        defaults::validate_size(rt, &new)?;
         if has_generation(rt) {
             new["metadata"]["generation"] = json!(next_generation(old, &new));
         } else if let Some(md) = new["metadata"].as_object_mut() {
@@ -842,6 +844,38 @@ mod tests {
             field_manager: Some("test".into()),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn secrets_and_config_maps_hold_at_most_one_mebibyte() {
+        use base64::Engine as _;
+        let c = cluster();
+        let b64 = |n: usize| base64::engine::general_purpose::STANDARD.encode(vec![b'x'; n]);
+        let secrets = c.find_type("", "v1", "secrets").unwrap();
+        let at = || Scope::new(&secrets, "v1", "default");
+        let half = json!({"metadata": {"name": "s"}, "data": {"a": b64(512 * 1024)}});
+        c.create(at(), half, &opts()).unwrap();
+        // Growing it past 1 MiB by a patch is refused like a create would be.
+        let body = json!({"data": {"b": b64(512 * 1024 + 1)}});
+        let err = c
+            .patch(at(), "s", PatchKind::Merge, &body, &opts())
+            .unwrap_err();
+        assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
+        assert!(
+            err.message
+                .ends_with("data: Too long: may not be more than 1048576 bytes"),
+            "{}",
+            err.message
+        );
+        let body = json!({"data": {"b": b64(512 * 1024)}});
+        c.patch(at(), "s", PatchKind::Merge, &body, &opts())
+            .unwrap();
+        let cms = c.find_type("", "v1", "configmaps").unwrap();
+        let big = json!({"metadata": {"name": "c"}, "data": {"a": "y".repeat(1024 * 1024 + 1)}});
+        let err = c
+            .create(Scope::new(&cms, "v1", "default"), big, &opts())
+            .unwrap_err();
+        assert_eq!(err.code, 422);
     }
 
     #[test]

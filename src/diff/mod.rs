@@ -50,7 +50,6 @@ pub async fn diff(prepared: Prepared, mut opts: RunOptions) -> Result<DiffReport
     let log = ChangeLog::default();
     opts.dry_run = true;
     opts.changes = Some(log.clone());
-    opts.state_dir = opts.state_dir.join("diffs");
     let prepared = Prepared {
         bundle: for_diff(&prepared.bundle),
         ..prepared

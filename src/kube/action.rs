@@ -439,6 +439,13 @@ fn describe_apply(apply: &ApplyOp, ctx: &str) -> Vec<String> {
         (None, Some(file)) => return vec![format!("apply the objects of {file} to context {ctx}")],
         (None, None) => return vec!["apply needs `manifest` or `file`".to_string()],
     };
+    // `mcflow plan`: a manifest made at run time (a step's output) is shown as a placeholder.
+    let trimmed = text.trim();
+    if trimmed.starts_with('<') && trimmed.ends_with('>') {
+        return vec![format!(
+            "apply the manifest {trimmed} to context {ctx} (known at run time)"
+        )];
+    }
     match manifest::parse(&text) {
         Ok(objects) => {
             let names: Vec<String> = objects

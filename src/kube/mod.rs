@@ -44,6 +44,8 @@ pub use action::{
 pub use error::{KubeError, KubeErrorKind};
 pub use object::REDACTED;
 
+pub(crate) use retry::RequestRetry;
+
 use action::Operation;
 use client::{Clients, ContextClient, KubeconfigSource};
 use discovery::Resolved;
@@ -54,11 +56,20 @@ pub struct KubeRuntime {
     clients: Clients,
 }
 
+/// The client of one context, outside a run (the kube state store's).
+pub(crate) async fn client_for(
+    kubeconfig: Option<&std::path::Path>,
+    context: &str,
+) -> Result<::kube::Client, KubeError> {
+    let clients = Clients::new(KubeconfigSource::load(kubeconfig)?);
+    Ok(clients.get(context).await?.client.clone())
+}
+
 /// How to execute a kube step.
 #[derive(Debug, Clone, Default)]
 pub struct ExecOptions {
     /// Server-side dry run (`dryRun=All`) for apply, label, annotate and delete; summaries then
-    /// say "would ...". Reads (get, wait) run as usual.
+    /// say "would ...". A get runs as usual; a wait looks once and says "would wait for …".
     pub dry_run: bool,
     /// The directory `apply.file` is relative to (the workflow file's directory).
     pub base_dir: PathBuf,
@@ -98,6 +109,11 @@ impl KubeRuntime {
         self.clients.contexts()
     }
 
+    /// The API server of `context`, from the kubeconfig (for diagnostics).
+    pub fn server_of(&self, context: &str) -> Option<String> {
+        self.clients.server_of(context)
+    }
+
     /// Runs one kube step.
     pub async fn execute(
         &self,
@@ -127,6 +143,7 @@ impl KubeRuntime {
                 label::label(&cc, op, label::Field::Annotations, opts, changes).await
             }
             Operation::Get(op) => get::get(&cc, op).await,
+            Operation::Wait(op) if opts.dry_run => wait::look_once(&cc, op).await,
             Operation::Wait(op) => wait::wait(&cc, op, opts.timeout).await,
             Operation::Delete(op) => delete::delete(&cc, op, opts, changes).await,
             Operation::List(op) => list::list(&cc, op).await,

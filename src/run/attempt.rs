@@ -60,9 +60,7 @@ impl Attempt<'_> {
                 .as_ref()
                 .or(run.opts.changes.as_ref())
                 .map(|log| log.for_step(&key)),
-            diagnostics: super::save::diagnostics_dir(
-                &crate::journal::StateDir::new(&run.opts.state_dir).run_dir(&run.run_id),
-            ),
+            diagnostics: super::save::diagnostics_dir(&run.run_dir),
             redactor: &run.redactor,
         };
         let exec = super::executor::execute(step, &ctx, &env);
@@ -83,18 +81,6 @@ impl Attempt<'_> {
                 humantime::format_duration(limit)
             ))),
         }
-    }
-}
-
-/// A sensitive step's error without the output tail that a failed program leaves in it
-/// (`linkerd exited with 1: <stderr tail>`): that output is the secret, and the redactor only
-/// learns a step's secrets when it succeeds.
-pub(super) fn without_output(message: &str) -> String {
-    match message.split_once(": ") {
-        Some((head, _)) if head.contains(" exited with ") || head.ends_with(" by a signal") => {
-            format!("{head} (output hidden: the step is sensitive)")
-        }
-        _ => message.to_string(),
     }
 }
 

@@ -2,10 +2,14 @@
 //! executors act, the journal records (first) and the reporter prints (second).
 
 mod attempt;
+mod attempt_output;
+mod connect;
 pub mod diff_mode;
 pub mod executor;
+pub mod failure;
 mod finally;
 mod launch;
+mod linkerd_cli;
 mod nested_diff;
 pub mod outputs;
 pub mod process;
@@ -27,10 +31,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::journal::{Event, EventKind, JournalWriter, RunStatus, StateError, StepRecord};
+use crate::journal::{Event, EventKind, RunStatus, StateError, StepRecord};
 use crate::journal::{Replay, StepStatus};
 use crate::report::{Reporter, RunSummary};
 use crate::secrets::Redactor;
+use crate::state::{Journal, KeyLock, StateLocation};
 use crate::workflow::bundle::Bundle;
 use executor::LinkerdBin;
 use scheduler::{LevelOutcome, run_level};
@@ -51,7 +56,10 @@ pub enum StepFate {
 /// Options of `run` and `resume`.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    pub state_dir: PathBuf,
+    /// Where runs are kept (`--state`, `--state-dir`).
+    pub state: StateLocation,
+    /// `--wait-lock`: how long to queue for the run key's lock.
+    pub wait_lock: Option<std::time::Duration>,
     pub max_parallel: u32,
     pub dry_run: bool,
     pub kubeconfig: Option<PathBuf>,
@@ -76,11 +84,18 @@ pub struct Run {
     cancel: Mutex<CancellationToken>,
     /// Steps done in earlier attempts of this run (resume): their records, None if sensitive.
     pub done: HashMap<String, Option<StepRecord>>,
-    journal: Mutex<JournalWriter>,
+    journal: Mutex<Journal>,
+    /// Every program attempt's output, redacted, for `mcflow show --step`.
+    attempts: crate::journal::AttemptLog,
+    /// The run's directory on this machine: the attempt log and the saved diagnostics.
+    pub run_dir: PathBuf,
+    /// The run key's lock, held until the run ends.
+    key_lock: KeyLock,
     reporter: Mutex<Box<dyn Reporter>>,
     /// This attempt's events replayed: the end-of-run summary.
     summary: Mutex<Replay>,
     reports: Mutex<Vec<String>>,
+    checks: Mutex<Vec<crate::report::CheckResult>>,
     fatal: Mutex<Option<StateError>>,
     has_fatal: AtomicBool,
     started: Instant,
@@ -170,6 +185,13 @@ impl Run {
         self.has_fatal.load(Ordering::SeqCst)
     }
 
+    /// Keeps the outcome of a check step for the summary.
+    pub fn add_check(&self, check: crate::report::CheckResult) {
+        if let Ok(mut c) = self.checks.lock() {
+            c.push(check);
+        }
+    }
+
     /// Keeps the text of a `print` step, shown again at the end of the run.
     pub fn add_report(&self, text: String) {
         if let Ok(mut r) = self.reports.lock() {
@@ -191,8 +213,10 @@ struct Setup {
     bundle: Bundle,
     config: Config,
     run_id: String,
-    /// Open and locked.
-    journal: JournalWriter,
+    /// Open (and, in the local store, locked).
+    journal: Journal,
+    /// The run key's lock.
+    key_lock: KeyLock,
     /// `run_started` or `run_resumed`.
     first_event: EventKind,
     /// Steps done in earlier attempts of the run.
@@ -210,12 +234,15 @@ async fn execute(
         config,
         run_id,
         journal,
+        key_lock,
         first_event,
         done,
         params,
     } = setup;
-    let journal_path = journal.path().display().to_string();
     let linkerd = LinkerdBin::choose(opts.linkerd.as_deref(), &config.value);
+    let journal_path = journal.location();
+    let run_dir = journal.attempts_dir(&run_id);
+    let attempts = crate::journal::AttemptLog::new(&run_dir);
     let run = Run {
         started_at: crate::journal::now(),
         permits: std::sync::Arc::new(tokio::sync::Semaphore::new(opts.max_parallel as usize)),
@@ -229,19 +256,27 @@ async fn execute(
         cancel: Mutex::new(CancellationToken::new()),
         done,
         journal: Mutex::new(journal),
+        attempts,
+        run_dir,
+        key_lock,
         reporter: Mutex::new(reporter),
         summary: Mutex::new(Replay::new()),
         reports: Mutex::new(Vec::new()),
+        checks: Mutex::new(Vec::new()),
         fatal: Mutex::new(None),
         has_fatal: AtomicBool::new(false),
         started: Instant::now(),
     };
+    run.key_lock.on_lost(run.cancel_token());
     run.emit(vec![first_event]).map_err(state_err)?;
     let interrupts = crate::interrupt::listen(run.cancel_token());
     let outcome = run_level(&run, &run.bundle.root, params.clone(), String::new(), false).await;
     interrupts.abort();
     if let Some(e) = run.fatal.lock().ok().and_then(|mut f| f.take()) {
         return Err(state_err(e));
+    }
+    if let Some(why) = run.key_lock.lost() {
+        return Err(Error::State(format!("run {run_id} stopped: {why}")));
     }
     let status = finally::run_finally(&run, params, status_of(outcome)).await;
     if let Some(e) = run.fatal.lock().ok().and_then(|mut f| f.take()) {
@@ -285,6 +320,7 @@ impl Run {
         self.emit(vec![finished]).map_err(state_err)?;
         Ok(RunSummary {
             reports: self.reports.lock().map(|r| r.clone()).unwrap_or_default(),
+            checks: self.checks.lock().map(|c| c.clone()).unwrap_or_default(),
             run_id: self.run_id.clone(),
             workflow: self.bundle.root.name.clone(),
             status,

@@ -236,6 +236,8 @@ fn placeholder_step() -> Step {
         timeout: None,
         continue_on_error: false,
         sensitive: false,
+        read_only: false,
+        check: None,
         outputs: Default::default(),
         kube: None,
         linkerd: None,
@@ -244,6 +246,7 @@ fn placeholder_step() -> Step {
         workflow: None,
         print: None,
         save: None,
+        connect: None,
     }
 }
 

@@ -91,6 +91,10 @@ pub struct StepSpec {
     pub continue_on_error: bool,
     /// Declared `sensitive: true` (readers of its output are found by `secrets`).
     pub sensitive: bool,
+    /// Runs again on resume (see [`StepSpec::is_read_only`]).
+    pub read_only: bool,
+    /// Listed in the run's summary as a check.
+    pub check: Option<crate::workflow::model::CheckSpec>,
     pub outputs: IndexMap<String, OutputSpec>,
     pub action: Action,
 }
@@ -115,9 +119,27 @@ impl StepSpec {
             timeout,
             continue_on_error: step.continue_on_error,
             sensitive: step.sensitive,
+            read_only: step.read_only,
+            check: step.check.clone(),
             outputs: step.outputs.clone(),
             action: Action::of(step)?,
         })
+    }
+}
+
+impl StepSpec {
+    /// Does the step only read? A resume runs such a step again (a read is cheap and shows
+    /// the clusters as they are now); a write keeps its earlier success. kube `get` and `wait`,
+    /// `assert`, `print` and `connect` only read; a `run` or `linkerd` step when marked
+    /// `read_only`.
+    pub fn is_read_only(&self) -> bool {
+        match &self.action {
+            Action::Kube(k) => k.get("get").is_some() || k.get("wait").is_some(),
+            // `save` writes only this machine's diagnostics: again on resume, as they are now.
+            Action::Assert(_) | Action::Print(_) | Action::Connect(_) | Action::Save(_) => true,
+            Action::Run(_) | Action::Linkerd(_) => self.read_only,
+            Action::Workflow(_) => false,
+        }
     }
 }
 
@@ -158,6 +180,8 @@ pub enum Action {
     Print(String),
     /// A text (a template) written to the run's diagnostics.
     Save(SaveAction),
+    /// A TCP connection from this machine.
+    Connect(crate::workflow::model::ConnectAction),
 }
 
 /// The kind of an [`Action`], as plans and JSON name it.
@@ -171,6 +195,7 @@ pub enum ActionKind {
     Workflow,
     Print,
     Save,
+    Connect,
 }
 
 impl std::fmt::Display for ActionKind {
@@ -183,6 +208,7 @@ impl std::fmt::Display for ActionKind {
             ActionKind::Workflow => "workflow",
             ActionKind::Print => "print",
             ActionKind::Save => "save",
+            ActionKind::Connect => "connect",
         })
     }
 }
@@ -190,25 +216,20 @@ impl std::fmt::Display for ActionKind {
 impl Action {
     /// The action a model step sets (validation has checked there is exactly one).
     fn of(step: &Step) -> Result<Action, String> {
-        let set = step.actions().len();
-        let action = if set != 1 {
-            return Err("a step needs exactly one action".into());
-        } else if let Some(k) = &step.kube {
-            Action::Kube(k.clone())
-        } else if let Some(l) = &step.linkerd {
-            Action::Linkerd(l.clone())
-        } else if let Some(r) = &step.run {
-            Action::Run(r.spec())
-        } else if let Some(a) = &step.assert {
-            Action::Assert(a.spec())
-        } else if let Some(w) = &step.workflow {
-            Action::Workflow(w.clone())
-        } else if let Some(p) = &step.print {
-            Action::Print(p.clone())
-        } else if let Some(s) = &step.save {
-            Action::Save(s.clone())
-        } else {
-            return Err("a step needs exactly one action".into());
+        let action = match step.actions().as_slice() {
+            ["kube"] => Action::Kube(step.kube.clone().unwrap_or_default()),
+            ["linkerd"] => step.linkerd.clone().map(Action::Linkerd).ok_or("")?,
+            ["run"] => step.run.as_ref().map(|r| Action::Run(r.spec())).ok_or("")?,
+            ["assert"] => step
+                .assert
+                .as_ref()
+                .map(|a| Action::Assert(a.spec()))
+                .ok_or("")?,
+            ["workflow"] => step.workflow.clone().map(Action::Workflow).ok_or("")?,
+            ["print"] => step.print.clone().map(Action::Print).ok_or("")?,
+            ["save"] => step.save.clone().map(Action::Save).ok_or("")?,
+            ["connect"] => step.connect.clone().map(Action::Connect).ok_or("")?,
+            _ => return Err("a step needs exactly one action".into()),
         };
         Ok(action)
     }
@@ -222,6 +243,7 @@ impl Action {
             Action::Workflow(_) => ActionKind::Workflow,
             Action::Print(_) => ActionKind::Print,
             Action::Save(_) => ActionKind::Save,
+            Action::Connect(_) => ActionKind::Connect,
         }
     }
 
@@ -236,6 +258,7 @@ impl Action {
             Action::Workflow(w) => json(w),
             Action::Print(p) => serde_json::json!({ "text": p }),
             Action::Save(s) => json(s),
+            Action::Connect(c) => json(c),
         }
     }
 

@@ -15,7 +15,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use minijinja::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::attempt::{Attempt, without_output};
+use super::attempt::Attempt;
 use super::executor::{StepError, StepOutput};
 use super::results::StepResults;
 use super::{Run, StepFate};
@@ -125,6 +125,8 @@ struct Level<'a> {
     in_flight: Vec<usize>,
     batch: Vec<EventKind>,
     sensitive: Vec<bool>,
+    /// `params.x`, `steps.<id>`, `vars.v` whose values are secret (see `secret_templates`).
+    secret_names: Vec<String>,
     /// Steps with an instance run (not reused) by this process: on resume, a step done
     /// earlier is run again when one of its dependencies runs again (a dependency that had
     /// failed with `continue_on_error`), since what it read has changed.
@@ -160,6 +162,9 @@ impl<'a> Level<'a> {
             "workflow": wf.name,
             "dir": wf.base_dir(),
         }));
+        let sensitive = crate::secrets::effective_sensitivity(steps, &wf.vars, &sensitive_params);
+        let secret_names =
+            crate::secrets::secret_names(steps, &wf.vars, &sensitive_params, &sensitive);
         Level {
             run,
             wf,
@@ -177,7 +182,8 @@ impl<'a> Level<'a> {
             queued: vec![VecDeque::new(); steps.len()],
             in_flight: vec![0; steps.len()],
             batch: Vec::new(),
-            sensitive: crate::secrets::effective_sensitivity(steps, &wf.vars, &sensitive_params),
+            sensitive,
+            secret_names,
             ran: vec![false; steps.len()],
             rerun: false,
             diff: None,
@@ -505,6 +511,9 @@ impl<'a> Level<'a> {
                 redactor.add(s);
             }
         }
+        if matches!(self.steps[i].action, Action::Run(_) | Action::Linkerd(_)) {
+            super::attempt_output::succeeded(self.run, &key, attempt, sensitive, &out.record);
+        }
         self.results.succeeded(i, item.as_ref(), out.record.clone());
         // A sensitive step's output is never journaled; anything else is, redacted.
         let result = (!sensitive).then(|| {
@@ -521,6 +530,10 @@ impl<'a> Level<'a> {
         });
         if matches!(self.steps[i].action, Action::Print(_)) && !sensitive {
             self.run.add_report(redactor.redact(&out.record.stdout));
+        }
+        if let Some(check) = &self.steps[i].check {
+            let ctx = self.context(item.as_ref());
+            super::attempt_output::check_ended(self.run, check, &ctx, None);
         }
         self.batch.push(EventKind::StepSucceeded {
             step: key,
@@ -539,12 +552,11 @@ impl<'a> Level<'a> {
         let instance = &self.instances[inst];
         let (i, attempt, key) = (instance.step, instance.attempt, instance.key.clone());
         let step = &self.steps[i];
-        let message = if self.sensitive[i] {
-            without_output(&err.message)
-        } else {
-            err.message
-        };
-        let message = self.run.redactor.redact(&message);
+        if self.sensitive[i] && err.output.is_some() {
+            self.learn_derived_secrets(inst);
+        }
+        let message =
+            super::attempt_output::failed(self.run, &key, attempt, self.sensitive[i], &err);
         if err.retryable && attempt < step.retry.attempts && !self.run.cancel_token().is_cancelled()
         {
             let delay = step.retry.delay_after(attempt, err.retry_after);
@@ -559,6 +571,10 @@ impl<'a> Level<'a> {
         let item = instance.item.clone();
         let duration_ms = instance.first_started.elapsed().as_millis() as u64;
         let continue_on_error = step.continue_on_error;
+        if let Some(check) = &step.check {
+            let ctx = self.context(item.as_ref());
+            super::attempt_output::check_ended(self.run, check, &ctx, Some(&message));
+        }
         self.results.failed(i, item.as_ref(), &message);
         self.batch.push(EventKind::StepFailed {
             step: key,
@@ -570,6 +586,19 @@ impl<'a> Level<'a> {
         self.mark_instance_failed(i);
         self.instance_over(i);
         None
+    }
+
+    /// A sensitive step's failure shows its stderr, through the redactor: first it learns what
+    /// the step's templates that read a secret rendered to (a value derived from a secret).
+    fn learn_derived_secrets(&self, inst: usize) {
+        let instance = &self.instances[inst];
+        let step = &self.steps[instance.step];
+        let ctx = self.context(instance.item.as_ref());
+        for t in crate::secrets::secret_templates(step, &self.secret_names) {
+            if let Ok(value) = template::render(&t, &ctx) {
+                self.run.redactor.add_exact(&value);
+            }
+        }
     }
 
     fn instance_over(&mut self, i: usize) {

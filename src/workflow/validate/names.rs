@@ -191,29 +191,37 @@ impl Checker<'_> {
         self.push(prob);
     }
 
-    /// `config.<key>`: `key` must be in the config, when one is in use.
+    /// `config.<key>[.<key>...]`: each key must be in the config, when one is in use, as far as
+    /// the config has mappings (`config.hub.contxt`: did you mean `config.hub.context`?).
     fn check_config_ref(&mut self, name: &str, key: Option<&str>, loc: Loc) {
-        let (Some(cfg), Some(key)) = (self.config, key) else {
+        let (Some(mut at), Some(_)) = (self.config, key) else {
             return;
         };
-        if cfg.get(key).is_some() {
+        for (depth, key) in name.split('.').enumerate().skip(1) {
+            let Some(map) = at.as_object() else { return };
+            if let Some(next) = map.get(key) {
+                at = next;
+                continue;
+            }
+            let likely = did_you_mean(key, map.keys().map(String::as_str));
+            let path: Vec<&str> = name.split('.').take(depth).collect();
+            let parent = path.join(".");
+            let mut prob = Problem::new(
+                unknown_name(name, depth, likely),
+                format!("{parent} has no `{key}`"),
+            )
+            .at(self.file, loc)
+            .label(format!("`{name}` is not in the config"));
+            prob = match likely {
+                Some(s) => prob.help(format!("did you mean `{parent}.{s}`?")),
+                None => prob.help(format!(
+                    "{parent} has: {}",
+                    map.keys().cloned().collect::<Vec<_>>().join(", ")
+                )),
+            };
+            self.push(prob);
             return;
         }
-        let keys: Vec<&str> = cfg
-            .as_object()
-            .map(|o| o.keys().map(String::as_str).collect())
-            .unwrap_or_default();
-        let likely = did_you_mean(key, keys.iter().copied());
-        let mut prob = Problem::new(
-            unknown_name(name, 1, likely),
-            format!("config has no `{key}`"),
-        )
-        .at(self.file, loc)
-        .label(format!("`{name}` is not in the config"));
-        if let Some(s) = likely {
-            prob = prob.help(format!("did you mean `config.{s}`?"));
-        }
-        self.push(prob);
     }
 
     pub(super) fn check_step_ref(
