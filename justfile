@@ -25,7 +25,7 @@ bench *ARGS:
     # of the fan-out bench in its own TLS handshakes).
     cargo build --locked --release --quiet -p mcflow-sim --bin fake-linkerd
     export FAKE_LINKERD="$(realpath "${CARGO_TARGET_DIR:-target}")/release/fake-linkerd"
-    for b in step_overhead validate_plan kube_apply wait_latency fanout resume bootstrap; do
+    for b in step_overhead validate_plan kube_apply wait_latency fanout resume bootstrap kube_state; do
         echo "── $b"
         cargo bench --locked --quiet --bench "$b" -- {{ARGS}} 2>&1 | tee -a "$log"
     done
@@ -55,10 +55,10 @@ ci:
     bash .ci/run
 
 # Reliability harnesses at full size (CI runs 10 crash trials and 2 soak runs): 100 trials of
-# kill -9 + resume on a 50-step workflow, 20 seeded bootstraps under API faults. MCFLOW_SEED
-# replays a seed.
+# kill -9 + resume on a 50-step workflow, 20 seeded bootstraps under API faults, each with the
+# local and with the kube state store. MCFLOW_SEED replays a seed.
 soak trials="100" runs="20":
-    MCFLOW_CRASH_TRIALS={{trials}} MCFLOW_SOAK_RUNS={{runs}} cargo test --locked --test crash --test soak -- --nocapture
+    MCFLOW_CRASH_TRIALS={{trials}} MCFLOW_CRASH_KUBE_TRIALS={{trials}} MCFLOW_SOAK_RUNS={{runs}} MCFLOW_SOAK_KUBE_RUNS={{runs}} cargo test --locked --test crash --test soak -- --nocapture
 
 # Property-based fuzzing (proptest; cargo-fuzz needs nightly) of the loader, templates, journal
 # reader and --set/bind: 100 000 cases per target, at most `seconds` each, a fresh seed unless

@@ -2,8 +2,8 @@
 # Builds the real-cluster rig (README, "The real-cluster rig") from pinned Go modules into
 # target/rig/bin (or $MCFLOW_RIG_BIN): etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kwok, and
-# linkerd + its controller at 2.17, 2.18 and 2.19. Go's module and build caches make a second run
-# quick. Exit 2 with one line when go or the module proxy is missing (nothing can be built here),
+# linkerd + its controller at 2.17, 2.18 and 2.19 (from the Go module proxy, else from a local
+# linkerd2 clone named by LINKERD2_SRC). Go's module and build caches make a second run quick. Exit 2 with one line when go or the module proxy is missing (nothing can be built here),
 # 1 when a control-plane binary fails to build; a linkerd release the proxy does not serve is
 # reported and left out.
 set -uo pipefail
@@ -64,16 +64,29 @@ build kwok "$root/rig/kwok" sigs.k8s.io/kwok/cmd/kwok -ldflags "-s -w"
 skipped=()
 for rel in "${linkerd_releases[@]}"; do
     read -r ver tag pseudo <<<"$rel"
+    src=$root/target/rig/src/linkerd2-$ver
+    moddir=
     if ! info=$(go mod download -json "github.com/linkerd/linkerd2@$pseudo" 2>&1) || grep -q '"Error"' <<<"$info"; then
         reason=$(grep -o '"Error": ".*"' <<<"$info" | head -n 1 | sed 's/^"Error": "//; s/\\n.*//; s/"$//')
-        echo "rig: linkerd-$ver not built: the Go module proxy does not serve github.com/linkerd/linkerd2@$pseudo ($tag): ${reason:-$info}"
-        skipped+=("linkerd-$ver" "linkerd-controller-$ver")
-        continue
+        # Else a local clone of linkerd2 (LINKERD2_SRC, a git repository) at the same tag; its Go
+        # dependencies still come from the module proxy.
+        if [ -n "${LINKERD2_SRC:-}" ] && git -C "$LINKERD2_SRC" cat-file -e "$tag^{commit}" 2>/dev/null; then
+            echo "rig: linkerd-$ver from $LINKERD2_SRC at $tag (the Go module proxy does not serve github.com/linkerd/linkerd2)"
+        else
+            echo "rig: linkerd-$ver not built: the Go module proxy does not serve github.com/linkerd/linkerd2@$pseudo ($tag): ${reason:-$info}${LINKERD2_SRC:+; $LINKERD2_SRC has no tag $tag}"
+            skipped+=("linkerd-$ver" "linkerd-controller-$ver")
+            continue
+        fi
+    else
+        moddir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$info")
     fi
-    moddir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$info")
-    src=$root/target/rig/src/linkerd2-$ver
     if [ ! -f "$src/.rig-$pseudo" ]; then
-        rm -rf "$src" && mkdir -p "$(dirname "$src")" && cp -r "$moddir" "$src" && chmod -R u+w "$src"
+        rm -rf "$src" && mkdir -p "$src"
+        if [ -n "$moddir" ]; then
+            cp -r "$moddir/." "$src" && chmod -R u+w "$src"
+        else
+            git -C "$LINKERD2_SRC" archive "$tag" | tar -x -C "$src"
+        fi
         if [ -f "$src/multicluster/static/templates.go" ]; then
             for d in pkg/charts/static jaeger/static multicluster/static viz/static; do
                 if ! (cd "$src" && nice -n 10 go generate "./$d") >>"$logs/linkerd-$ver.generate.log" 2>&1; then

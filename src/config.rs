@@ -37,12 +37,45 @@ impl Config {
         }
     }
 
+    /// One problem instead of one per `config.*` a workflow reads, when it reads the config and
+    /// no config file is in use (the default file is not in this directory).
+    pub fn missing_for(&self, workflow: &Path) -> Option<Problem> {
+        if self.path.is_some() {
+            return None;
+        }
+        let text = std::fs::read_to_string(workflow).ok()?;
+        let names = config_names(&text);
+        if names.is_empty() {
+            return None;
+        }
+        let cwd = std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_else(|_| ".".into());
+        let shown: Vec<String> = names.iter().take(3).map(|n| format!("`{n}`")).collect();
+        let more = if names.len() > 3 { ", …" } else { "" };
+        Some(
+            Problem::new(
+                ProblemKind::Io,
+                format!(
+                    "no config file: {} reads {}{more}, and {DEFAULT_PATH} does not exist in {cwd}",
+                    workflow.display(),
+                    shown.join(", ")
+                ),
+            )
+            .help(format!(
+                "pass --config <file> (or set MCFLOW_CONFIG), or run mcflow from the directory \
+                 that holds {DEFAULT_PATH}"
+            )),
+        )
+    }
+
     fn read(path: &Path) -> Result<Config, Problem> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Problem::new(
                 ProblemKind::Io,
-                format!("cannot read config {}: {e}", path.display()),
+                format!("cannot read config file {}: {e}", path.display()),
             )
+            .help("--config (or MCFLOW_CONFIG) names the config file; check the path")
         })?;
         let value: serde_json::Value = crate::yaml::from_str(&text).map_err(|e| {
             let at = e
@@ -71,6 +104,26 @@ impl Config {
             value,
         })
     }
+}
+
+/// The `config.<key>` names a workflow's text reads, in order, each once.
+fn config_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("config.") {
+        let before = rest[..at].chars().next_back();
+        let after = &rest[at + "config.".len()..];
+        let key: String = after
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let word_start = !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        if word_start && !key.is_empty() && !names.contains(&format!("config.{key}")) {
+            names.push(format!("config.{key}"));
+        }
+        rest = after;
+    }
+    names
 }
 
 /// Refuses a `hub.gateway_addresses` entry that is not a bare host name or IP address.

@@ -7,7 +7,10 @@
 pub mod backoff;
 pub mod cli;
 pub mod commands;
+pub mod complete;
 pub mod config;
+pub mod diagnostics;
+pub mod diff;
 pub mod error;
 pub mod interrupt;
 pub mod journal;
@@ -18,5 +21,7 @@ pub mod prepare;
 pub mod report;
 pub mod run;
 pub mod secrets;
+pub mod state;
+pub mod state_cmd;
 pub mod workflow;
 pub mod yaml;

@@ -15,18 +15,23 @@ use mcflow::error::Error;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // `COMPLETE=<shell> mcflow …`: answer the shell's completion request and exit.
+    clap_complete::CompleteEnv::with_factory(<Cli as clap::CommandFactory>::command).complete();
     let cli = Cli::parse();
     init_logging(cli.global.verbose, cli.global.quiet);
     let result = match &cli.command {
         Command::Validate(a) => commands::validate_files(&cli.global, &a.files),
         Command::Plan(a) => commands::plan_cmd(&cli.global, &a.workflow, &a.params),
         Command::Graph(a) => commands::graph_cmd(&a.workflow),
-        Command::Schema => commands::schema_cmd(),
+        Command::Diff(a) => commands::diff_cmd(&cli.global, a),
+        Command::Params(args) => commands::params_cmd(&cli.global, &args.workflow),
+        Command::Schema(args) => commands::schema_cmd(args.events),
         Command::Completions { shell } => commands::completions_cmd(*shell),
         Command::Run(a) => commands::run_cmd(&cli.global, a),
         Command::Resume(a) => commands::resume_cmd(&cli.global, a),
         Command::Runs(a) => commands::runs_cmd(&cli.global, a.limit),
         Command::Show(a) => commands::show_cmd(&cli.global, a),
+        Command::State(a) => mcflow::state_cmd::state_cmd(&cli.global, a),
     };
     log_cpu();
     match result {

@@ -108,7 +108,68 @@ pub fn bind(
     problems.into_result(bound)
 }
 
-fn text_of(v: &serde_json::Value) -> String {
+/// A param's allowed values (its `enum`, a template evaluated over `config` in `ctx`), if it
+/// has any.
+pub fn allowed_values(
+    name: &str,
+    spec: &ParamSpec,
+    ctx: &minijinja::Value,
+) -> Result<Option<Vec<serde_json::Value>>, Problem> {
+    let Some(choices) = &spec.choices else {
+        return Ok(None);
+    };
+    let expr = match choices {
+        Choices::List(l) => return Ok(Some(l.clone())),
+        Choices::Template(expr) => expr,
+    };
+    let v = template::eval(expr, ctx).map_err(|e| {
+        Problem::new(
+            ProblemKind::BadConfig,
+            format!("cannot compute the allowed values of param `{name}`: {e}"),
+        )
+    })?;
+    match template::to_json(&v) {
+        Ok(serde_json::Value::Array(a)) => Ok(Some(a)),
+        _ => Err(Problem::new(
+            ProblemKind::BadConfig,
+            format!("the `enum` of param `{name}` does not yield a list"),
+        )),
+    }
+}
+
+/// The params of a workflow as `mcflow params` lists them: name, description, required,
+/// default, allowed values (an `enum` over `config` evaluated), pattern, sensitive.
+pub fn describe(
+    specs: &IndexMap<String, ParamSpec>,
+    config: &serde_json::Value,
+) -> Vec<serde_json::Value> {
+    let ctx = template::value_of(&serde_json::json!({ "config": config }));
+    specs
+        .iter()
+        .map(|(name, spec)| {
+            let allowed = match allowed_values(name, spec, &ctx) {
+                Ok(a) => serde_json::json!(a),
+                Err(p) => serde_json::json!(format!("<{}>", p.message)),
+            };
+            serde_json::json!({
+                "name": name,
+                "description": spec.description,
+                "required": spec.required,
+                "default": if spec.sensitive && spec.default.is_some() {
+                    serde_json::json!(crate::secrets::MASK)
+                } else {
+                    serde_json::json!(spec.default)
+                },
+                "allowed": allowed,
+                "pattern": spec.pattern,
+                "sensitive": spec.sensitive,
+            })
+        })
+        .collect()
+}
+
+/// The text of a param value (a string as it is, anything else as JSON).
+pub fn text_of(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -126,27 +187,7 @@ fn check_value(
     } else {
         text_of(value)
     };
-    if let Some(choices) = &spec.choices {
-        let allowed: Vec<serde_json::Value> = match choices {
-            Choices::List(l) => l.clone(),
-            Choices::Template(expr) => {
-                let v = template::eval(expr, ctx).map_err(|e| {
-                    Problem::new(
-                        ProblemKind::BadConfig,
-                        format!("cannot compute the allowed values of param `{name}`: {e}"),
-                    )
-                })?;
-                match template::to_json(&v) {
-                    Ok(serde_json::Value::Array(a)) => a,
-                    _ => {
-                        return Err(Problem::new(
-                            ProblemKind::BadConfig,
-                            format!("the `enum` of param `{name}` does not yield a list"),
-                        ));
-                    }
-                }
-            }
-        };
+    if let Some(allowed) = allowed_values(name, spec, ctx)? {
         let text = text_of(value);
         if !allowed.iter().any(|a| a == value || text_of(a) == text) {
             let names: Vec<String> = allowed.iter().map(text_of).collect();

@@ -25,6 +25,9 @@ pub fn prepare(
     sets: &[String],
 ) -> Result<Prepared, Error> {
     let config = Config::load(config)?;
+    if let Some(missing) = config.missing_for(workflow) {
+        return Err(missing.into());
+    }
     let bundle = load_and_validate(workflow, Some(&config.value))?;
     let mut values = ParamValues::new();
     let mut problems = Problems::default();

@@ -28,8 +28,9 @@ const PAYLOADS: &[&str] = &[
     " leading and trailing spaces ",
 ];
 
-/// Writes its argv, NUL-separated, to the file named by `$RECORD`.
-const RECORDER: &str = "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\0' \"$a\"; done > \"$RECORD\"\n";
+/// Writes its argv, NUL-separated, to the file named by `$RECORD`; answers mcflow's check of
+/// the linkerd CLI (`version --client --short`, before the run) as linkerd does.
+const RECORDER: &str = "#!/bin/sh\nif [ \"$1\" = version ]; then echo edge-25.10.7; exit 0; fi\nfor a in \"$@\"; do printf '%s\\0' \"$a\"; done > \"$RECORD\"\n";
 
 const WORKFLOW: &str = r#"name: inject
 params:

@@ -239,7 +239,7 @@ steps:
     assert!(!stdout.contains("▶"), "{stdout}");
     assert!(!stdout.contains("✓ fine"), "{stdout}");
     assert!(
-        stdout.contains("✗ broken: sh exited with 1: first line"),
+        stdout.contains("✗ broken: sh exited with 1: second line"),
         "{stdout}"
     );
     assert!(stdout.contains("STEP"), "{stdout}");
@@ -250,7 +250,7 @@ steps:
     assert!(stdout.contains("▶ fine"), "{stdout}");
     let event_lines: Vec<&str> = stdout.lines().map_while(plain_line).collect();
     assert!(
-        !event_lines.iter().any(|l| l.contains("second line")),
+        !event_lines.iter().any(|l| l.contains("first line")),
         "{stdout}"
     );
 

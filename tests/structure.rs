@@ -49,7 +49,7 @@ fn crate_roots_deny_long_functions_and_long_argument_lists() {
         "src/lib.rs",
         "src/main.rs",
         "sim/src/lib.rs",
-        "sim/src/bin/fake-linkerd.rs",
+        "sim/src/bin/fake-linkerd/main.rs",
         "sim/src/bin/mcflow-sim.rs",
     ] {
         let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(root))

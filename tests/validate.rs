@@ -574,9 +574,9 @@ fn all_files_are_checked_in_one_run() {
 }
 
 #[test]
-fn config_names_are_checked_against_an_empty_config_without_a_config_file() {
-    // No --config and no config/clusters.yaml: `config` is empty, so a run would fail on
-    // `{{ config.hubb }}`; validation says so before anything runs.
+fn config_names_without_a_config_file_are_one_problem_naming_the_file_and_the_flag() {
+    // No --config and no config/clusters.yaml: a run would fail on `{{ config.hubb }}`;
+    // validation says why before anything runs, once.
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::copy(
         repo_root().join("tests/invalid/unknown_config_key.yaml"),
@@ -587,8 +587,11 @@ fn config_names_are_checked_against_an_empty_config_without_a_config_file() {
         .args(["validate", "w.yaml"])
         .assert()
         .code(2)
-        .stderr(predicates::str::contains("config has no `hubb`"))
-        .stderr(predicates::str::contains("  at w.yaml:4:17\n"));
+        .stderr(predicates::str::contains(
+            "no config file: w.yaml reads `config.hubb`, and config/clusters.yaml does not exist",
+        ))
+        .stderr(predicates::str::contains("--config"))
+        .stderr(predicates::str::contains("1 problem found"));
 }
 
 /// Issue 14: `host:port` in `hub.gateway_addresses` is copied into the Link verbatim and never

@@ -50,10 +50,47 @@ fn groups(types: &[ResourceType]) -> Vec<(String, Vec<String>)> {
     order
         .into_iter()
         .map(|g| {
-            let vs = versions.remove(&g).unwrap_or_default();
+            let mut vs = versions.remove(&g).unwrap_or_default();
+            vs.sort_by(|a, b| kube_aware_cmp(b, a));
             (g, vs)
         })
         .collect()
+}
+
+/// Kubernetes' version priority (GA > beta > alpha, then the higher major, then the higher
+/// minor; a name that is not `vN[alpha|betaM]` after all of them, alphabetically):
+/// k8s.io/apimachinery/pkg/version/helpers.go `CompareKubeAwareVersionStrings` @v0.33.13. A
+/// group's preferred version is the first of its served versions in that order, whatever the
+/// storage version: k8s.io/apiextensions-apiserver/pkg/apiserver/
+/// customresource_discovery_controller.go `sortGroupDiscoveryByKubeAwareVersion` @v0.33.13.
+pub fn kube_aware_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    // (stability: 2 GA, 1 beta, 0 alpha; major; minor)
+    fn key(v: &str) -> Option<(u8, u64, u64)> {
+        let rest = v.strip_prefix('v')?;
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let major: u64 = rest[..digits].parse().ok()?;
+        if major == 0 {
+            return None;
+        }
+        let tail = &rest[digits..];
+        if tail.is_empty() {
+            return Some((2, major, 0));
+        }
+        let (stability, minor) = if let Some(m) = tail.strip_prefix("beta") {
+            (1, m)
+        } else {
+            (0, tail.strip_prefix("alpha")?)
+        };
+        Some((stability, major, minor.parse().ok()?))
+    }
+    match (key(a), key(b)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Greater,
+        (None, Some(_)) => std::cmp::Ordering::Less,
+        (None, None) => b.cmp(a),
+    }
 }
 
 /// `/apis`.
@@ -264,4 +301,42 @@ pub fn openapi_v3_gv(types: &[ResourceType], group: &str, version: &str) -> Opti
         "paths": paths,
         "components": {"schemas": schemas}
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kube_aware_cmp;
+
+    #[test]
+    fn versions_sort_as_kubernetes_sorts_them() {
+        // The example of apimachinery/pkg/version/helpers.go @v0.33.13.
+        let mut vs = vec![
+            "foo10",
+            "v11alpha2",
+            "v1",
+            "v12alpha1",
+            "v3beta1",
+            "v10beta3",
+            "foo1",
+            "v2",
+            "v11beta2",
+            "v10",
+        ];
+        vs.sort_by(|a, b| kube_aware_cmp(b, a));
+        assert_eq!(
+            vs,
+            [
+                "v10",
+                "v2",
+                "v1",
+                "v11beta2",
+                "v10beta3",
+                "v3beta1",
+                "v12alpha1",
+                "v11alpha2",
+                "foo1",
+                "foo10"
+            ]
+        );
+    }
 }

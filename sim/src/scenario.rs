@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::cluster::{Cluster, parse_yaml_documents};
 use crate::error::ApiError;
+use crate::linkerd_version::LinkerdVersion;
 
 /// The fixtures embedded in the crate (copies of `shared/fixtures/linkerd`).
 pub mod fixtures {
@@ -59,16 +60,33 @@ pub struct Scenario {
     pub export_alloy: bool,
     /// Run the ApplicationSet reactor on the hub (default true).
     pub applicationset: bool,
+    /// The ApplicationSet's `spec.syncPolicy.preserveResourcesOnDeletion` (default true, as
+    /// deploy/applicationset.yaml sets it): false gives its Applications Argo CD's resources
+    /// finalizer, so unlabelling a cluster deletes the extension there, its Link CRD and Links.
+    pub preserve_resources_on_deletion: bool,
     /// The chart's `controllers` value is set (2.18+ link-gen flow): spokes get Deployment
     /// `controller-<hub>` when linkerd-multicluster is installed (default true, matching the
     /// fake linkerd's default 2.18+ version).
     pub mirror_controllers: bool,
     /// The gateway Service's mc-probe nodePort (default 30191).
     pub probe_node_port: u16,
-    /// The Linkerd version of the control plane images (default `edge-25.4.4`).
+    /// The Linkerd release of the clusters: their Link CRD, control plane and chart (default
+    /// [`LinkerdVersion::NEWEST`]; set with [`Scenario::version`]).
+    pub version: LinkerdVersion,
+    /// The Linkerd version of the control plane images (default the version's tag).
     pub linkerd_version: String,
-    /// The linkerd-multicluster chart version in Applications (default `2025.4.4`).
+    /// The linkerd-multicluster chart version in Applications (default the version's chart).
     pub chart_version: String,
+    /// What the hub's gateway host names resolve to for the simulated service mirror (default
+    /// `tfx-internal.gerega.net` → 192.0.2.10, the name config/clusters.yaml gives; IP literals
+    /// and `localhost` resolve without it). A name not here does not resolve, nor does
+    /// `host:port`.
+    pub dns: crate::reactors::service_mirror::Dns,
+    /// The probe port the spokes' `probe-<hub>` Services declare, made by the chart's
+    /// `controllers` (2.18+): `controllers[].gateway.probe.port` of the spokes' values files
+    /// (default 30191, the hub's probe nodePort, as config/*-values.yaml pin it; the chart's own
+    /// default is 4191).
+    pub spoke_probe_port: u16,
     /// The Helm repository of that chart in Applications (default `https://helm.linkerd.io/edge`).
     /// A repo/version pair that is not in [`crate::reactors::argocd::CHARTS`] cannot be had: the
     /// Application gets a `ComparisonError` and never syncs.
@@ -84,12 +102,44 @@ impl Scenario {
             config_anchor_differs: vec![],
             export_alloy: false,
             applicationset: true,
+            preserve_resources_on_deletion: true,
             mirror_controllers: true,
             probe_node_port: 30191,
-            linkerd_version: "edge-25.4.4".into(),
-            chart_version: "2025.4.4".into(),
+            version: LinkerdVersion::NEWEST,
+            linkerd_version: LinkerdVersion::NEWEST.tag().into(),
+            chart_version: LinkerdVersion::NEWEST.chart().into(),
             chart_repo: "https://helm.linkerd.io/edge".into(),
+            dns: crate::reactors::service_mirror::Dns(
+                [(
+                    "tfx-internal.gerega.net".to_string(),
+                    vec!["192.0.2.10".to_string()],
+                )]
+                .into(),
+            ),
+            spoke_probe_port: 30191,
         }
+    }
+
+    /// The probe port of the spokes' `probe-<hub>` Services (their values' probe port).
+    pub fn spoke_probe_port(mut self, port: u16) -> Self {
+        self.spoke_probe_port = port;
+        self
+    }
+
+    /// Let the simulated service mirror resolve `host` to `ip`.
+    pub fn dns(mut self, host: &str, ip: &str) -> Self {
+        self.dns.0.entry(host.into()).or_default().push(ip.into());
+        self
+    }
+
+    /// Clusters of one Linkerd release: its control plane tag, its chart version (and so
+    /// whether the chart runs `controller-<hub>` on spokes) and its Link CRD.
+    pub fn version(mut self, version: LinkerdVersion) -> Self {
+        self.version = version;
+        self.linkerd_version = version.tag().into();
+        self.chart_version = version.chart().into();
+        self.mirror_controllers = version.chart_controllers();
+        self
     }
 
     /// The linkerd-multicluster chart the Applications ask for.
@@ -129,6 +179,12 @@ impl Scenario {
         self
     }
 
+    /// The ApplicationSet's `preserveResourcesOnDeletion`.
+    pub fn preserve_resources_on_deletion(mut self, yes: bool) -> Self {
+        self.preserve_resources_on_deletion = yes;
+        self
+    }
+
     /// Run `controller-<hub>` on spokes when linkerd-multicluster is installed.
     pub fn mirror_controllers(mut self, yes: bool) -> Self {
         self.mirror_controllers = yes;
@@ -147,7 +203,9 @@ impl Scenario {
     }
 
     fn seed_linkerd(&self, c: &Cluster) -> Result<(), ApiError> {
-        c.apply_yaml(fixtures::CRDS)?;
+        for crd in parse_yaml_documents(fixtures::CRDS)? {
+            c.apply(self.served_by_version(crd))?;
+        }
         c.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "linkerd",
             "labels": {"linkerd.io/is-control-plane": "true", "config.linkerd.io/admission-webhooks": "disabled", "linkerd.io/control-plane-ns": "linkerd"}}}))?;
         let roots = if self.foreign_trust_roots.iter().any(|n| n == c.name()) {
@@ -192,6 +250,26 @@ impl Scenario {
             c.set_deployment_available("linkerd", name, true)?;
         }
         Ok(())
+    }
+
+    /// The Link CRD as the scenario's chart has it: only the versions its link-crd.yaml serves,
+    /// the first of them the storage version (2.17 has no v1alpha3 and stores v1alpha2). Other
+    /// CRDs as they are.
+    fn served_by_version(&self, mut crd: Value) -> Value {
+        if crd.pointer("/metadata/name") != Some(&json!("links.multicluster.linkerd.io")) {
+            return crd;
+        }
+        let served = self.version.link_crd_versions();
+        if let Some(versions) = crd
+            .pointer_mut("/spec/versions")
+            .and_then(Value::as_array_mut)
+        {
+            versions.retain(|v| v["name"].as_str().is_some_and(|n| served.contains(&n)));
+            for v in versions.iter_mut() {
+                v["storage"] = json!(v["name"] == served[0]);
+            }
+        }
+        crd
     }
 
     /// The Argo CD cluster secret name for a cluster: not the cluster's name (like secrets
@@ -248,6 +326,13 @@ impl Scenario {
             "spec": {"selector": {"app.kubernetes.io/name": "alloy"}, "ports": [
                 {"name": "http-metrics", "port": 12345, "protocol": "TCP", "targetPort": 12345},
                 {"name": "otlp-grpc", "port": 4317, "protocol": "TCP", "targetPort": 4317}]}}))?;
+        // alloy runs: its Endpoints have a ready address (what the endpoints controller writes
+        // for a ready pod), so its mirrors get the gateway as their endpoints.
+        hub.apply(json!({"apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "alloy", "namespace": "monitoring", "labels": {"app.kubernetes.io/name": "alloy"}},
+            "subsets": [{"addresses": [{"ip": "10.244.0.17"}], "ports": [
+                {"name": "http-metrics", "port": 12345, "protocol": "TCP"},
+                {"name": "otlp-grpc", "port": 4317, "protocol": "TCP"}]}]}))?;
         Ok(())
     }
 }

@@ -163,13 +163,21 @@ impl LabelSelector {
     }
 }
 
-/// A field selector: only `metadata.name` and `metadata.namespace` (with `=`, `==`, `!=`).
+/// A field selector: `metadata.name` and `metadata.namespace` for every kind, and `type` for
+/// Secrets (with `=`, `==`, `!=`): the field labels kube-apiserver supports for them
+/// (k8s.io/kubernetes pkg/apis/core/v1/conversion.go `AddFieldLabelConversionsForSecret`
+/// @v1.33.13; `linkerd multicluster link` lists token Secrets with `type=…`).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FieldSelector(pub Vec<(String, bool, String)>);
 
 impl FieldSelector {
-    /// Parse `metadata.name=x,metadata.namespace!=y`.
+    /// Parse `metadata.name=x,metadata.namespace!=y` (the labels every kind has).
     pub fn parse(s: &str) -> Result<Self, ApiError> {
+        Self::parse_for(s, "")
+    }
+
+    /// Parse a field selector for objects of `kind`.
+    pub fn parse_for(s: &str, kind: &str) -> Result<Self, ApiError> {
         let mut out = Vec::new();
         for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, eq, v) = if let Some((k, v)) = p.split_once("!=") {
@@ -184,7 +192,8 @@ impl FieldSelector {
                 )));
             };
             let k = k.trim();
-            if !matches!(k, "metadata.name" | "metadata.namespace") {
+            let secret_type = kind == "Secret" && k == "type";
+            if !matches!(k, "metadata.name" | "metadata.namespace") && !secret_type {
                 return Err(ApiError::bad_request(format!(
                     "field label not supported: {k}"
                 )));
@@ -197,10 +206,10 @@ impl FieldSelector {
     /// Whether the object matches.
     pub fn matches(&self, obj: &Value) -> bool {
         self.0.iter().all(|(k, eq, v)| {
-            let ptr = if k == "metadata.name" {
-                "/metadata/name"
-            } else {
-                "/metadata/namespace"
+            let ptr = match k.as_str() {
+                "metadata.name" => "/metadata/name",
+                "type" => "/type",
+                _ => "/metadata/namespace",
             };
             let actual = obj.pointer(ptr).and_then(Value::as_str).unwrap_or_default();
             (actual == v) == *eq
@@ -283,5 +292,12 @@ mod tests {
                 .matches(&o)
         );
         assert!(FieldSelector::parse("spec.x=1").is_err());
+        assert!(FieldSelector::parse("type=Opaque").is_err());
+        let secret =
+            json!({"metadata": {"name": "a"}, "type": "kubernetes.io/service-account-token"});
+        let by_type =
+            FieldSelector::parse_for("type=kubernetes.io/service-account-token", "Secret").unwrap();
+        assert!(by_type.matches(&secret));
+        assert!(!by_type.matches(&json!({"metadata": {"name": "a"}, "type": "Opaque"})));
     }
 }

@@ -185,9 +185,10 @@ async fn handle(
             tokio::time::sleep(*d).await;
         }
     }
+    let drop_answer = fired.contains(&FaultKind::DropAnswer);
     for f in &fired {
         match f {
-            FaultKind::Latency(_) => {}
+            FaultKind::Latency(_) | FaultKind::DropAnswer => {}
             FaultKind::Drop => {
                 record.faulted = true;
                 lock(&cluster.log).push(record);
@@ -227,7 +228,11 @@ async fn handle(
         }
     };
     record.status = resp.status().as_u16();
+    record.faulted |= drop_answer;
     lock(&cluster.log).push(record);
+    if drop_answer {
+        return Err(DropConnection);
+    }
     Ok(resp)
 }
 
@@ -457,17 +462,17 @@ impl Ctx {
     }
 
     /// The `labelSelector` and `fieldSelector` parameters.
-    fn selectors(&self) -> Result<(LabelSelector, FieldSelector), ApiError> {
+    fn selectors(&self, t: &Target) -> Result<(LabelSelector, FieldSelector), ApiError> {
         let param = |k: &str| self.params.get(k).map(String::as_str).unwrap_or_default();
         Ok((
             LabelSelector::parse(param("labelSelector"))?,
-            FieldSelector::parse(param("fieldSelector"))?,
+            FieldSelector::parse_for(param("fieldSelector"), &t.rt.kind)?,
         ))
     }
 
     /// GET on a collection: a list (or a Table of it), or a watch.
     fn list(&self, t: Target) -> Result<Response<Body>, ApiError> {
-        let (labels, fields) = self.selectors()?;
+        let (labels, fields) = self.selectors(&t)?;
         if truthy(self.params.get("watch")) {
             return self.watch(t, labels, fields);
         }
@@ -559,7 +564,7 @@ impl Ctx {
     /// DELETE on a collection: every selected object, listed as it was deleted.
     fn delete_collection(&self, t: &Target) -> Result<Response<Body>, ApiError> {
         let (rt, version) = (&t.rt, t.version.as_str());
-        let (labels, fields) = self.selectors()?;
+        let (labels, fields) = self.selectors(t)?;
         let (items, _) = self
             .cluster
             .list(rt, version, t.namespace.as_deref(), &labels, &fields);

@@ -51,10 +51,11 @@ fn version_client_short_and_long() {
     );
     assert_eq!(stdout(&o), "stable-2.14.10\n");
     let o = linkerd(&sim, &[], &["version", "--client"]);
-    assert_eq!(stdout(&o), "Client version: edge-25.4.4\n");
+    // The newest supported release unless told otherwise, as the scenario's control plane.
+    assert_eq!(stdout(&o), "Client version: edge-25.10.7\n");
     let o = linkerd(&sim, &[], &["--context", "production", "version"]);
     assert!(
-        stdout(&o).contains("Server version: edge-25.4.4"),
+        stdout(&o).contains("Server version: edge-25.10.7"),
         "{}",
         stdout(&o)
     );
@@ -118,6 +119,8 @@ fn argocd_install_link_gen_mirror_and_check() {
             "internal",
             "--gateway-addresses",
             "172.18.0.2",
+            "--service-account-name",
+            "linkerd-service-mirror-remote-access-production",
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
@@ -201,13 +204,11 @@ fn argocd_install_link_gen_mirror_and_check() {
 }
 
 #[test]
-fn link_needs_the_gateway_and_versions_pick_the_command() {
+fn link_needs_what_upstream_needs_in_upstream_order() {
     let sim = scenario_sim();
-    // No gateway on the hub yet.
-    let o = linkerd(
-        &sim,
-        &[("FAKE_LINKERD_VERSION", "stable-2.17.1")],
-        &[
+    let hub = sim.cluster("internal");
+    let link_17 = |extra: &[&str]| {
+        let mut args = vec![
             "--context",
             "internal",
             "multicluster",
@@ -216,13 +217,81 @@ fn link_needs_the_gateway_and_versions_pick_the_command() {
             "internal",
             "--gateway-addresses",
             "10.0.0.1",
-        ],
-    );
-    assert!(!o.status.success());
+        ];
+        args.extend_from_slice(extra);
+        linkerd(&sim, &[("FAKE_LINKERD_VERSION", "stable-2.17.1")], &args)
+    };
+    let first_line = |o: &Output| stderr(o).lines().next().unwrap_or_default().to_string();
+    // Each missing thing in the order multicluster/cmd/link.go @edge-24.11.8 reads them, with
+    // the text the real 2.17 CLI printed against the simulator (sim/tests/rig_linkerd.rs).
+    let o = link_17(&[]);
+    assert!(!o.status.success() && stdout(&o).is_empty());
     assert_eq!(
-        stderr(&o),
-        "Error: services \"linkerd-gateway\" not found\n"
+        first_line(&o),
+        "Error: serviceaccounts \"linkerd-service-mirror-remote-access-default\" not found"
     );
+    assert!(
+        stderr(&o).contains("\nUsage:\n  linkerd multicluster link [flags]"),
+        "{}",
+        stderr(&o)
+    );
+    let sa = [
+        "--service-account-name",
+        "linkerd-service-mirror-remote-access-production",
+    ];
+    hub.apply_yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: linkerd-multicluster}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: linkerd-service-mirror-remote-access-production, namespace: linkerd-multicluster}\n").unwrap();
+    assert_eq!(
+        first_line(&link_17(&sa)),
+        "Error: could not find service account token secret for linkerd-service-mirror-remote-access-production"
+    );
+    hub.apply_yaml("apiVersion: v1\nkind: Secret\ntype: kubernetes.io/service-account-token\nmetadata:\n  name: linkerd-service-mirror-remote-access-production-token\n  namespace: linkerd-multicluster\n  annotations: {kubernetes.io/service-account.name: linkerd-service-mirror-remote-access-production}\ndata: {token: dG9rZW4=}\n").unwrap();
+    assert_eq!(
+        first_line(&link_17(&sa)),
+        "Error: services \"linkerd-gateway\" not found"
+    );
+    let gateway = |annotations: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: linkerd-gateway\n  namespace: linkerd-multicluster\n  annotations: {{{annotations}}}\nspec:\n  type: NodePort\n  ports:\n  - {{name: mc-gateway, port: 4143, nodePort: 30143}}\n  - {{name: mc-probe, port: 4191, nodePort: 30191}}\n"
+        )
+    };
+    hub.apply_yaml(&gateway("")).unwrap();
+    assert_eq!(
+        first_line(&link_17(&sa)),
+        "Error: Gateway linkerd-gateway.linkerd-multicluster has no mirror.linkerd.io/gateway-identity annotation"
+    );
+    hub.apply_yaml(&gateway("mirror.linkerd.io/gateway-identity: gw.id, mirror.linkerd.io/probe-path: /ready, mirror.linkerd.io/probe-period: 3s")).unwrap();
+    assert_eq!(
+        first_line(&link_17(&sa)),
+        "Error: strconv.ParseUint: parsing \"3s\": invalid syntax"
+    );
+
+    // 2.19's link-gen takes a duration, and refuses link's Helm flags.
+    let link_gen = |extra: &[&str]| {
+        let mut args = vec![
+            "--context",
+            "internal",
+            "multicluster",
+            "link-gen",
+            "--cluster-name",
+            "internal",
+            "--gateway-addresses",
+            "10.0.0.1",
+        ];
+        args.extend_from_slice(&sa);
+        args.extend_from_slice(extra);
+        linkerd(&sim, &[], &args)
+    };
+    assert_eq!(
+        first_line(&link_gen(&["--set", "a=b"])),
+        "Error: unknown flag: --set"
+    );
+    let o = link_gen(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let docs = documents(&stdout(&o)).unwrap();
+    assert_eq!(docs.len(), 3);
+    assert_eq!(docs[2]["spec"]["gatewayIdentity"], "gw.id");
+    assert_eq!(docs[2]["spec"]["probeSpec"]["period"], "3s");
+
     // A 2.17 CLI has no link-gen: `multicluster` itself stops at the first flag it does not
     // know (what the real edge-24.11.8 says: tests/rig_linkerd.rs).
     let o = linkerd(
@@ -233,24 +302,10 @@ fn link_needs_the_gateway_and_versions_pick_the_command() {
     assert!(!o.status.success());
     assert!(stderr(&o).starts_with("Error: unknown flag: --cluster-name\n"));
 
-    // With a gateway, 2.17's link prints the v1alpha2 Link and the service mirror.
-    sim.cluster("internal")
-        .apply_yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: linkerd-multicluster}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: linkerd-gateway, namespace: linkerd-multicluster}\nspec:\n  type: NodePort\n  ports:\n  - {name: mc-gateway, port: 4143}\n  - {name: mc-probe, port: 4191}\n")
-        .unwrap();
-    let o = linkerd(
-        &sim,
-        &[("FAKE_LINKERD_VERSION", "stable-2.17.1")],
-        &[
-            "--context",
-            "internal",
-            "multicluster",
-            "link",
-            "--cluster-name",
-            "internal",
-            "--gateway-addresses",
-            "10.0.0.1",
-        ],
-    );
+    // With everything there, 2.17's link prints the v1alpha2 Link and the service mirror; 2.19's
+    // deprecated link prints a v1alpha3 Link after cobra's notice.
+    hub.apply_yaml(&gateway("mirror.linkerd.io/gateway-identity: gw.id, mirror.linkerd.io/probe-path: /ready, mirror.linkerd.io/probe-period: \"3\"")).unwrap();
+    let o = link_17(&sa);
     assert!(o.status.success(), "{}", stderr(&o));
     let docs = documents(&stdout(&o)).unwrap();
     assert!(
@@ -261,17 +316,94 @@ fn link_needs_the_gateway_and_versions_pick_the_command() {
         docs.iter().any(|d| d["kind"] == "Deployment"
             && d["metadata"]["name"] == "linkerd-service-mirror-internal")
     );
-
-    // unlink prints what to delete.
-    let o = linkerd(
-        &sim,
-        &[],
-        &["multicluster", "unlink", "--cluster-name", "internal"],
+    let mut args = vec![
+        "--context",
+        "internal",
+        "multicluster",
+        "link",
+        "--cluster-name",
+        "internal",
+        "--gateway-addresses",
+        "10.0.0.1",
+    ];
+    args.extend_from_slice(&sa);
+    let o = linkerd(&sim, &[], &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        first_line(&o),
+        "Command \"link\" is deprecated, please use `multicluster link-gen` instead."
     );
     let docs = documents(&stdout(&o)).unwrap();
     assert!(
         docs.iter()
-            .any(|d| d["kind"] == "Link" && d["metadata"]["name"] == "internal")
+            .any(|d| d["kind"] == "Link" && d["apiVersion"] == "multicluster.linkerd.io/v1alpha3")
+    );
+}
+
+#[test]
+fn unlink_reads_the_link_and_lists_what_upstream_lists() {
+    let sim = scenario_sim();
+    let prod = sim.cluster("production");
+    let o = linkerd(
+        &sim,
+        &[],
+        &[
+            "--context",
+            "production",
+            "multicluster",
+            "unlink",
+            "--cluster-name",
+            "internal",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("Error: links.multicluster.linkerd.io \"internal\" not found"),
+        "{}",
+        stderr(&o)
+    );
+    prod.apply_yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: linkerd-multicluster}\n---\napiVersion: multicluster.linkerd.io/v1alpha3\nkind: Link\nmetadata: {name: internal, namespace: linkerd-multicluster}\nspec: {targetClusterName: internal, probeSpec: {path: /ready}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: cluster-credentials-internal, namespace: linkerd, labels: {multicluster.linkerd.io/cluster-name: internal}}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: monitoring}\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: alloy-internal\n  namespace: monitoring\n  labels: {mirror.linkerd.io/mirrored-service: \"true\", mirror.linkerd.io/cluster-name: internal}\nspec: {ports: [{port: 80}]}\n").unwrap();
+    let o = linkerd(
+        &sim,
+        &[],
+        &[
+            "--context",
+            "production",
+            "multicluster",
+            "unlink",
+            "--cluster-name",
+            "internal",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let kinds: Vec<String> = documents(&stdout(&o))
+        .unwrap()
+        .iter()
+        .map(|d| {
+            format!(
+                "{}/{}",
+                d["kind"].as_str().unwrap(),
+                d["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    // The order the real 2.19 unlink printed (/work/notes: unlink-2.19.yaml).
+    assert_eq!(
+        kinds,
+        [
+            "ClusterRole/linkerd-service-mirror-access-local-resources-internal",
+            "ClusterRoleBinding/linkerd-service-mirror-access-local-resources-internal",
+            "Role/linkerd-service-mirror-read-remote-creds-internal",
+            "RoleBinding/linkerd-service-mirror-read-remote-creds-internal",
+            "ServiceAccount/linkerd-service-mirror-internal",
+            "Deployment/linkerd-service-mirror-internal",
+            "Service/probe-gateway-internal",
+            "Secret/cluster-credentials-internal",
+            "Link/internal",
+            "Lease/service-mirror-write-internal",
+            "Service/alloy-internal",
+            "Secret/cluster-credentials-internal",
+        ]
     );
 }
 

@@ -252,13 +252,9 @@ fn reactor_installs_what_the_real_chart_renders() {
     if ran == 0 {
         return;
     }
-    // The chart's `controllers` entry also makes the spoke's probe Service `probe-<hub>` (port
-    // 4191 unless the entry sets gateway.probe.port); the simulator does not make it (see
-    // sim/README.md: with the project's config it would not match the Link's probe port 30191).
-    diffs.assert_only(&[
-        "2.18 production: namespace, deployments, services",
-        "2.19 production: namespace, deployments, services",
-    ]);
+    // The chart's `controllers` entry also makes the spoke's probe Service `probe-<hub>`, which
+    // the reactor now renders too (with the port config/*-values.yaml pin): no difference left.
+    diffs.assert_only(&[]);
 }
 
 /// Every Secret's data values hidden (tokens, kubeconfigs with the server and CA); the rest
@@ -416,4 +412,143 @@ fn link_output_matches_on_the_same_hub_state() {
     // has a simpler Deployment (no securityContext, volumes, some args and labels), no
     // `links/status` rule and no federatedServiceSelector: sim/README.md, simplifications.
     diffs.assert_only(&["2.17: multicluster link"]);
+}
+
+/// `link` (2.17) / `link-gen` (2.18+) of the real CLI and of the fake against one simulated hub,
+/// one requirement missing at a time in the order upstream reads them: the same outcome and the
+/// same first stderr line (the usage that follows differs in length, not in kind). Then `unlink`
+/// of both on a spoke: the same objects in the same order.
+#[test]
+fn link_requirement_errors_and_unlink_match_the_real_cli() {
+    let present: Vec<(&str, &str, std::path::PathBuf)> = RELEASES
+        .iter()
+        .filter_map(|(rel, tag)| linkerd_bin(rel).map(|b| (*rel, *tag, b)))
+        .collect();
+    if present.is_empty() {
+        println!("rig skipped: no linkerd-2.x in {}", bin_dir().display());
+        return;
+    }
+    let mut diffs = rig_common::Differences::default();
+    for (rel, tag, bin) in &present {
+        let sim = mcflow_sim::Simulator::builder()
+            .clusters(["internal", "production"])
+            .scenario(mcflow_sim::Scenario::linkerd_fresh().applicationset(false))
+            .start_blocking()
+            .expect("simulator starts");
+        let hub = sim.cluster("internal");
+        let sub = if *rel == "2.17" { "link" } else { "link-gen" };
+        let args = [
+            "--context",
+            "internal",
+            "multicluster",
+            sub,
+            "--cluster-name",
+            "internal",
+            "--gateway-addresses",
+            "127.0.0.1",
+            "--service-account-name",
+            "linkerd-service-mirror-remote-access-production",
+        ];
+        let ns = "apiVersion: v1\nkind: Namespace\nmetadata: {name: linkerd-multicluster}\n";
+        let sa = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: linkerd-service-mirror-remote-access-production, namespace: linkerd-multicluster}\n";
+        let token = "apiVersion: v1\nkind: Secret\ntype: kubernetes.io/service-account-token\nmetadata:\n  name: linkerd-service-mirror-remote-access-production-token\n  namespace: linkerd-multicluster\n  annotations: {kubernetes.io/service-account.name: linkerd-service-mirror-remote-access-production}\n";
+        let gateway = |annotations: &str| {
+            format!(
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: linkerd-gateway\n  namespace: linkerd-multicluster\n  annotations: {{{annotations}}}\nspec:\n  type: NodePort\n  ports:\n  - {{name: mc-gateway, port: 4143, nodePort: 30143}}\n  - {{name: mc-probe, port: 4191, nodePort: 30191}}\n"
+            )
+        };
+        let steps: Vec<(&str, String)> = vec![
+            ("no remote-access account", ns.to_string()),
+            ("no token Secret", sa.to_string()),
+            ("no gateway", token.to_string()),
+            ("no gateway identity", gateway("")),
+            (
+                "probe period 3s",
+                gateway(
+                    "mirror.linkerd.io/gateway-identity: gw.id, mirror.linkerd.io/probe-path: /ready, mirror.linkerd.io/probe-period: 3s",
+                ),
+            ),
+        ];
+        for (what, yaml) in steps {
+            hub.apply_yaml(&yaml).expect("hub state");
+            // The token controller fills the token Secret in before the CLIs read it.
+            assert!(hub.wait_until(std::time::Duration::from_secs(10), |c| {
+                c.get(
+                    "v1",
+                    "Secret",
+                    "linkerd-multicluster",
+                    "linkerd-service-mirror-remote-access-production-token",
+                )
+                .is_none_or(|s| s.pointer("/data/token").is_some())
+            }));
+            let r = real_linkerd(bin)
+                .env("KUBECONFIG", sim.kubeconfig_path())
+                .args(args)
+                .output()
+                .unwrap();
+            let f = Command::new(env!("CARGO_BIN_EXE_fake-linkerd"))
+                .env("KUBECONFIG", sim.kubeconfig_path())
+                .env("FAKE_LINKERD_VERSION", tag)
+                .args(args)
+                .output()
+                .unwrap();
+            let first = |o: &Output| rig_common::Outcome {
+                ok: o.status.success(),
+                stdout: if o.status.success() {
+                    "(a manifest)".into()
+                } else {
+                    String::from_utf8_lossy(&o.stdout).into_owned()
+                },
+                stderr: String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .find(|l| l.starts_with("Error:"))
+                    .unwrap_or_default()
+                    .to_string(),
+            };
+            diffs.compare(&format!("{rel}: {sub} with {what}"), first(&f), first(&r));
+        }
+        // unlink on a spoke with a Link and a mirror.
+        let spoke = sim.cluster("production");
+        spoke
+            .apply_yaml(&format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: linkerd-multicluster}}\n---\napiVersion: {}\nkind: Link\nmetadata: {{name: internal, namespace: linkerd-multicluster}}\nspec: {{targetClusterName: internal, targetClusterDomain: cluster.local, targetClusterLinkerdNamespace: linkerd, clusterCredentialsSecret: cluster-credentials-internal, gatewayAddress: 127.0.0.1, gatewayPort: \"30143\", gatewayIdentity: gw.id, probeSpec: {{path: /ready, port: \"30191\", period: 3s}}}}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: linkerd}}\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: cluster-credentials-internal\n  namespace: linkerd\n  labels: {{multicluster.linkerd.io/cluster-name: internal}}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: monitoring}}\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: alloy-internal\n  namespace: monitoring\n  labels: {{mirror.linkerd.io/mirrored-service: \"true\", mirror.linkerd.io/cluster-name: internal}}\nspec: {{ports: [{{port: 80}}]}}\n", mcflow_sim::LinkerdVersion::parse(tag).unwrap().link_api_version()))
+            .expect("spoke state");
+        let unlink = [
+            "--context",
+            "production",
+            "multicluster",
+            "unlink",
+            "--cluster-name",
+            "internal",
+        ];
+        let objects = |o: Output| rig_common::Outcome {
+            ok: o.status.success(),
+            stdout: mcflow_sim::cluster::parse_yaml_documents(&String::from_utf8_lossy(&o.stdout))
+                .unwrap_or_default()
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{} {} {}",
+                        d["kind"].as_str().unwrap_or(""),
+                        d["metadata"]["namespace"].as_str().unwrap_or("-"),
+                        d["metadata"]["name"].as_str().unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            stderr: String::new(),
+        };
+        let r = real_linkerd(bin)
+            .env("KUBECONFIG", sim.kubeconfig_path())
+            .args(unlink)
+            .output()
+            .unwrap();
+        let f = Command::new(env!("CARGO_BIN_EXE_fake-linkerd"))
+            .env("KUBECONFIG", sim.kubeconfig_path())
+            .env("FAKE_LINKERD_VERSION", tag)
+            .args(unlink)
+            .output()
+            .unwrap();
+        diffs.compare(&format!("{rel}: unlink"), objects(f), objects(r));
+    }
+    diffs.assert_only(&[]);
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// A journal event with its time.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Event {
     /// RFC 3339 UTC time with microseconds.
     pub ts: String,
@@ -15,7 +15,7 @@ pub struct Event {
 
 /// What happened. The JSON form (`"event": "step_started"`, ...) is also what `--output json`
 /// prints.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {
     RunStarted {
@@ -31,6 +31,9 @@ pub enum EventKind {
         /// Sensitive params are not written, so a run that has some cannot be resumed.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         masked_params: Vec<String>,
+        /// The params that pick the run's target (its run key); empty: every param.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        target_params: Vec<String>,
         version: String,
         #[serde(default)]
         pid: u32,
@@ -124,14 +127,14 @@ impl EventKind {
 }
 
 /// A file a run used, with its hash.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct FileRef {
     pub path: String,
     pub sha256: String,
 }
 
 /// What a succeeded step left for later steps.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct StepRecord {
     #[serde(default)]
     pub stdout: String,
@@ -146,7 +149,7 @@ pub struct StepRecord {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Succeeded,
@@ -162,6 +165,16 @@ impl std::fmt::Display for RunStatus {
             RunStatus::Interrupted => "interrupted",
         })
     }
+}
+
+/// The JSON Schema of a journal event, which is also what `--output json` prints for each event
+/// (`mcflow schema --events`).
+pub fn events_schema() -> serde_json::Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(Event)).unwrap_or_default();
+    if let Some(o) = schema.as_object_mut() {
+        o.insert("title".into(), "mcflow event".into());
+    }
+    schema
 }
 
 /// The current time as the journal writes it.

@@ -7,6 +7,7 @@
 //! last line (a crash mid-write) is ignored with a warning; any other malformed line is an error
 //! naming the file and line.
 
+mod attempts;
 mod event;
 mod reader;
 pub mod replay;
@@ -16,8 +17,9 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-pub use event::{Event, EventKind, FileRef, RunStatus, StepRecord, now};
-pub use reader::{JournalRead, read};
+pub use attempts::{ATTEMPTS_FILE, AttemptLog, AttemptOutput, read_attempts};
+pub use event::{Event, EventKind, FileRef, RunStatus, StepRecord, events_schema, now};
+pub use reader::{JournalRead, parse, read};
 pub use replay::{Replay, RunHistory, StepState, StepStatus};
 pub use state_dir::{StateDir, StateError};
 pub use writer::JournalWriter;

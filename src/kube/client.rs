@@ -171,6 +171,11 @@ impl Clients {
         self.source.contexts()
     }
 
+    /// The API server `context` points at.
+    pub(crate) fn server_of(&self, context: &str) -> Option<String> {
+        servers(&self.source).remove(context)
+    }
+
     /// The client of `context`, built on first use; an unknown context is a usage error that
     /// lists the known ones.
     pub(crate) async fn get(&self, context: &str) -> Result<Arc<ContextClient>, KubeError> {
@@ -215,7 +220,6 @@ impl Clients {
 }
 
 /// Context name → server URL, for diagnostics that help an operator tell clusters apart.
-#[allow(dead_code)]
 pub(crate) fn servers(source: &KubeconfigSource) -> BTreeMap<String, String> {
     source
         .config

@@ -87,6 +87,42 @@ pub(crate) async fn wait(
     })
 }
 
+/// A `--dry-run`'s wait: one look instead of a watch. The writes before it were dry runs, so
+/// what it waits for may never come: it says "would wait for …" with what it sees now.
+pub(crate) async fn look_once(cc: &ContextClient, op: &WaitOp) -> Result<KubeOutcome, KubeError> {
+    let scoped = Scoped::new(
+        cc,
+        &op.kind,
+        op.api_version.as_deref(),
+        op.namespace.as_deref(),
+    )
+    .await?;
+    let target = scoped.name(&op.name);
+    let what = format!(
+        "{target} to be {} on context {}",
+        op.for_.describe(),
+        cc.name
+    );
+    let current = scoped
+        .api
+        .get_opt(&op.name)
+        .await
+        .map_err(|e| KubeError::from(e).context(&format!("wait for {what}")))?
+        .map(|o| scoped.json(&o));
+    let summary = if holds(&op.for_, current.as_ref()) {
+        format!("{target} is {} already (dry run)", op.for_.describe())
+    } else {
+        let now = state(&op.for_, current.as_ref());
+        format!("would wait for {what} (dry run: not waited for; now: {now})")
+    };
+    Ok(KubeOutcome {
+        summary,
+        changed: false,
+        object: current.map(object::redact),
+        outputs: Default::default(),
+    })
+}
+
 /// Follows the object's events until the condition holds; `last` is kept up to date with the
 /// state seen, for the timeout message.
 async fn watch(

@@ -34,6 +34,10 @@ pub struct Plan {
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     pub vars: IndexMap<String, serde_json::Value>,
     pub steps: Vec<PlannedStep>,
+    /// The `finally` steps: after the steps, whatever their outcome (`run.status` and
+    /// `run.failed_steps` are known only then, so templates reading them stay as written).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub finally: Vec<PlannedStep>,
 }
 
 /// One step (or one `for_each` instance) of the plan.
@@ -269,6 +273,33 @@ fn planned_vars(
         .collect()
 }
 
+/// A template that chooses (`if`, a `{% %}` statement) from what is known only at run time:
+/// rendering it with placeholders would show one branch as if it were the plan.
+fn is_runtime_choice(src: &str, wf: &ValidWorkflow) -> bool {
+    let chooses = src.contains(" if ") || src.contains("{%");
+    chooses
+        && template::names_in_template(src).is_ok_and(|names| {
+            names.iter().any(|n| {
+                n.starts_with("steps.")
+                    || n.strip_prefix("vars.").is_some_and(|v| {
+                        let v = v.split('.').next().unwrap_or(v);
+                        wf.vars.iter().any(|s| s.name == v && !s.steps.is_empty())
+                    })
+            })
+        })
+}
+
+/// `<at run time: expr>`: the choice as the template writes it, on one line.
+fn runtime_choice(src: &str) -> String {
+    let inner = src.trim();
+    let inner = inner
+        .strip_prefix("{{")
+        .and_then(|s| s.strip_suffix("}}"))
+        .unwrap_or(inner);
+    let one_line = inner.split_whitespace().collect::<Vec<_>>().join(" ");
+    format!("<at run time: {one_line}>")
+}
+
 /// Does this expression read step outputs, itself or through a var (so it can only be
 /// evaluated during the run)?
 fn reads_steps(expr: &str, wf: &ValidWorkflow) -> bool {
@@ -308,7 +339,14 @@ pub fn build(
         .collect();
     let params_json = serde_json::to_value(&shown_params).map_err(|e| e.to_string())?;
     let steps = plan_workflow(bundle, root, &params_json, config, "")?;
+    let finally_wf = ValidWorkflow {
+        steps: root.finally.clone(),
+        finally: Vec::new(),
+        ..(**root).clone()
+    };
+    let finally = plan_workflow(bundle, &finally_wf, &params_json, config, "")?;
     Ok(Plan {
+        finally,
         workflow: root.name.clone(),
         file: root.path().display().to_string(),
         params: shown_params,
@@ -361,6 +399,9 @@ fn plan_workflow(
             // Each string on its own: one that reads a step's output (not known before the
             // run) stays a template without hiding what the others render to.
             render_leniently(&mut rendered, &mut |src: &str| {
+                if is_runtime_choice(src, wf) {
+                    return runtime_choice(src);
+                }
                 template::render(src, &ctx).unwrap_or_else(|_| src.to_string())
             });
             let mut rendered = if step.sensitive {

@@ -6,11 +6,22 @@ use std::io::Write;
 use super::{Reporter, RunSummary};
 use crate::journal::Event;
 
-pub struct JsonReporter;
+pub struct JsonReporter {
+    /// The human side: plain lines on stderr (README: "human logs go to stderr").
+    human: Option<super::PlainReporter>,
+}
 
 impl JsonReporter {
+    /// Events on stdout only.
     pub fn new() -> JsonReporter {
-        JsonReporter
+        JsonReporter { human: None }
+    }
+
+    /// Events on stdout, and the plain lines a person reads on stderr.
+    pub fn with_human(opts: super::ReportOptions) -> JsonReporter {
+        JsonReporter {
+            human: Some(super::PlainReporter::on_stderr(opts)),
+        }
     }
 }
 
@@ -22,6 +33,9 @@ impl Default for JsonReporter {
 
 impl Reporter for JsonReporter {
     fn event(&mut self, event: &Event) {
+        if let Some(h) = &mut self.human {
+            h.event(event);
+        }
         let mut out = std::io::stdout().lock();
         if serde_json::to_writer(&mut out, event).is_ok() {
             let _ = out.write_all(b"\n");
@@ -34,6 +48,9 @@ impl Reporter for JsonReporter {
     }
 
     fn finish(&mut self, summary: &RunSummary) {
+        if let Some(h) = &mut self.human {
+            h.finish(summary);
+        }
         let steps: Vec<serde_json::Value> = summary
             .steps
             .iter()
@@ -56,6 +73,7 @@ impl Reporter for JsonReporter {
             "journal": summary.journal,
             "steps": steps,
             "reports": summary.reports,
+            "checks": summary.checks,
         });
         super::stdout(&format!("{line}\n"));
     }

@@ -1,7 +1,10 @@
 //! Reporters: the only code that prints during a run. They listen to the same events the journal
 //! records (after the journal has them), plus a periodic tick for live displays.
 
+mod attempts;
+mod checks;
 mod json;
+mod params;
 mod plain;
 mod progress;
 mod runs;
@@ -16,7 +19,10 @@ use indexmap::IndexMap;
 
 use crate::journal::{Event, RunStatus, StepState};
 
+pub use attempts::{StepAttempt, matching_steps, render_attempts, step_attempts};
+pub use checks::CheckResult;
 pub use json::JsonReporter;
+pub use params::render_params;
 pub use plain::PlainReporter;
 pub use progress::ProgressReporter;
 pub use runs::{render_run, run_json, runs_table};
@@ -35,6 +41,8 @@ pub struct RunSummary {
     pub steps: IndexMap<String, StepState>,
     /// What `print` steps showed (verify's table), repeated at the end.
     pub reports: Vec<String>,
+    /// The outcome of every check step (`check:`), in the order they ended.
+    pub checks: Vec<CheckResult>,
 }
 
 /// A listener of run events that prints.
@@ -45,6 +53,9 @@ pub trait Reporter: Send {
     fn tick(&mut self) {}
     /// A line of text that is not an event (a warning before the run).
     fn note(&mut self, text: &str);
+    /// The main steps are over and the `finally` steps start: steps still shown as running
+    /// (cut short by Ctrl-C) are not running any more.
+    fn main_steps_over(&mut self) {}
     /// The run is over.
     fn finish(&mut self, summary: &RunSummary);
     /// Does this reporter want ticks?
@@ -65,7 +76,7 @@ pub struct ReportOptions {
 /// lines otherwise.
 pub fn for_mode(mode: OutputMode, opts: ReportOptions) -> Box<dyn Reporter> {
     match mode {
-        OutputMode::Json => Box::new(JsonReporter::new()),
+        OutputMode::Json => Box::new(JsonReporter::with_human(opts)),
         OutputMode::Plain => Box::new(PlainReporter::new(opts)),
         OutputMode::Auto if std::io::stdout().is_terminal() => {
             Box::new(ProgressReporter::new(opts))

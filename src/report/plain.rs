@@ -7,16 +7,30 @@ use crate::journal::{Event, EventKind, StepRecord};
 
 pub struct PlainReporter {
     opts: ReportOptions,
+    /// Writes to stderr (the human side of `--output json`, whose stdout is the events).
+    stderr: bool,
 }
 
 impl PlainReporter {
     pub fn new(opts: ReportOptions) -> PlainReporter {
-        PlainReporter { opts }
+        PlainReporter {
+            opts,
+            stderr: false,
+        }
+    }
+
+    /// The same lines on stderr.
+    pub fn on_stderr(opts: ReportOptions) -> PlainReporter {
+        PlainReporter { opts, stderr: true }
     }
 
     fn line(&self, ts: &str, text: &str) {
         // `2026-11-25T15:01:02.123Z`: second precision is enough to read a CI log.
         let short = ts.get(..19).unwrap_or(ts);
+        if self.stderr {
+            let _ = writeln!(std::io::stderr().lock(), "{short}Z {text}");
+            return;
+        }
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{short}Z {text}");
         let _ = out.flush();
@@ -131,6 +145,10 @@ impl Reporter for PlainReporter {
     }
 
     fn finish(&mut self, summary: &RunSummary) {
+        if self.stderr {
+            let _ = std::io::stderr().write_all(summary_table(summary, false).as_bytes());
+            return;
+        }
         super::stdout(&summary_table(summary, false));
         let _ = std::io::stdout().flush();
     }

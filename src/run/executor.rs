@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
+use super::failure;
 use super::outputs;
-use super::process::{self, ProcessError, ProcessSpec};
+use super::process::{self, ProcessError, ProcessOutput, ProcessSpec};
 use crate::journal::StepRecord;
-use crate::report::tail_lines;
 use crate::workflow::model::{LinkerdAction, RunSpec};
 use crate::workflow::step::{Action, StepSpec};
 use crate::workflow::template;
@@ -31,6 +31,12 @@ pub struct StepError {
     pub retryable: bool,
     /// The server asked to wait at least this long (429 Retry-After).
     pub retry_after: Option<Duration>,
+    /// What a program that ran and failed left (`message` is then `linkerd exited with 1`):
+    /// the scheduler shows the line of it that says what failed (from stderr only when the
+    /// step is sensitive) and keeps all of it, redacted, in the run directory.
+    pub output: Option<Box<ProcessOutput>>,
+    /// What to do about a known error ("run bootstrap first").
+    pub hint: Option<String>,
 }
 
 impl StepError {
@@ -39,13 +45,14 @@ impl StepError {
             message: message.into(),
             retryable: false,
             retry_after: None,
+            output: None,
+            hint: None,
         }
     }
     pub fn transient(message: impl Into<String>) -> StepError {
         StepError {
-            message: message.into(),
             retryable: true,
-            retry_after: None,
+            ..StepError::permanent(message)
         }
     }
 }
@@ -58,6 +65,12 @@ pub struct ExecEnv<'a> {
     pub dry_run: bool,
     pub base_dir: PathBuf,
     pub timeout: Option<Duration>,
+    /// The run's `diagnostics/` directory (`save`).
+    pub diagnostics: PathBuf,
+    /// Every secret the run has seen (`save` masks them).
+    pub redactor: &'a crate::secrets::Redactor,
+    /// `mcflow diff`: where this step's kube writes record what they would change.
+    pub changes: Option<crate::kube::diff::ChangeSink>,
 }
 
 /// Where the linkerd CLI comes from: `--linkerd`, `MCFLOW_LINKERD`, `config.linkerd.bin`, then
@@ -116,6 +129,7 @@ pub async fn execute(
         Action::Linkerd(l) => run_linkerd(render_typed(l, ctx)?, env).await?,
         Action::Assert(a) => assert(a, ctx)?,
         Action::Kube(k) => run_kube(k, ctx, env).await?,
+        Action::Connect(c) => super::connect::connect(&render_typed(c, ctx)?, env.timeout).await?,
         Action::Print(text) => {
             let rendered = template::render(text, ctx)
                 .map_err(|e| StepError::permanent(format!("template: {e}")))?;
@@ -126,6 +140,10 @@ pub async fn execute(
                 },
                 summary: Some(rendered.trim_end().to_string()),
             }
+        }
+        Action::Save(spec) => {
+            let spec = render_typed(spec, ctx)?;
+            super::save::save(&spec, &env.diagnostics, env.redactor)?
         }
         Action::Workflow(_) => {
             return Err(StepError::permanent(
@@ -195,7 +213,22 @@ async fn run_linkerd(spec: LinkerdAction, env: &ExecEnv<'_>) -> Result<StepOutpu
         stdin: spec.stdin,
         cwd: None,
     };
-    finish_process(p, "linkerd").await
+    let mut result = finish_process(p, "linkerd").await;
+    if let Err(e) = &mut result
+        && let Some(out) = &e.output
+        && failure::is_unreachable(&out.stderr)
+    {
+        // Name the cluster that did not answer: its context and, from the kubeconfig, server.
+        let server = match (&spec.context, kube_runtime(env).await) {
+            (Some(c), Ok(rt)) => rt.server_of(c),
+            _ => None,
+        };
+        e.hint = Some(failure::unreachable_hint(
+            spec.context.as_deref(),
+            server.as_deref(),
+        ));
+    }
+    result
 }
 
 async fn finish_process(p: ProcessSpec, shown: &str) -> Result<StepOutput, StepError> {
@@ -211,20 +244,17 @@ async fn finish_process(p: ProcessSpec, shown: &str) -> Result<StepOutput, StepE
             summary: None,
         }),
         code => {
-            // Most tools explain a failure on stderr; some (`linkerd check`) on stdout.
-            let tail = match tail_lines(&out.stderr, 5) {
-                t if t.is_empty() => tail_lines(&out.stdout, 5),
-                t => t,
-            };
             let status = code.map_or("was killed by a signal".to_string(), |c| {
                 format!("exited with {c}")
             });
-            let mut msg = format!("{shown} {status}");
-            if !tail.is_empty() {
-                msg.push_str(": ");
-                msg.push_str(&tail);
-            }
-            Err(StepError::transient(msg))
+            // The line that says what failed is picked by the scheduler, which knows whether
+            // the step's stdout may be shown.
+            Err(StepError {
+                retryable: !failure::cannot_change(&out.stderr, &out.stdout),
+                hint: failure::hint(&format!("{}\n{}", out.stderr, out.stdout), None, None),
+                output: Some(Box::new(out)),
+                ..StepError::permanent(format!("{shown} {status}"))
+            })
         }
     }
 }
@@ -257,21 +287,28 @@ async fn run_kube(
         .map_err(|e| StepError::permanent(format!("template: {e}")))?;
     let action: crate::kube::KubeAction =
         serde_json::from_value(rendered).map_err(|e| StepError::permanent(e.to_string()))?;
-    let runtime = env
-        .kube
-        .get_or_init(|| async {
-            crate::kube::KubeRuntime::new(env.kubeconfig.map(Path::to_path_buf))
-                .map_err(|e| e.to_string())
-        })
-        .await
-        .as_ref()
-        .map_err(|e| StepError::permanent(e.clone()))?;
+    let runtime = kube_runtime(env).await?;
     let opts = crate::kube::ExecOptions {
         dry_run: env.dry_run,
         base_dir: env.base_dir.clone(),
         timeout: env.timeout,
     };
-    match runtime.execute(&action, &opts).await {
+    // A diff's changes pass through the redactor: a value a sensitive step produced (a field
+    // of an object built from it) is masked like everywhere else.
+    let local = env
+        .changes
+        .as_ref()
+        .map(|_| crate::kube::diff::ChangeLog::default());
+    let sink = local.as_ref().map(|l| l.for_step(""));
+    let result = runtime
+        .execute_recording(&action, &opts, sink.as_ref())
+        .await;
+    if let (Some(local), Some(out)) = (local, &env.changes) {
+        for (_, change) in local.entries() {
+            out.record(redacted_change(change, env.redactor));
+        }
+    }
+    match result {
         Ok(outcome) => Ok(StepOutput {
             record: StepRecord {
                 outputs: outcome.outputs.into_iter().collect(),
@@ -280,10 +317,41 @@ async fn run_kube(
             },
             summary: Some(outcome.summary),
         }),
-        Err(e) => Err(StepError {
-            message: e.to_string(),
-            retryable: e.transient,
-            retry_after: e.retry_after,
-        }),
+        Err(e) => {
+            // A cluster that does not answer is named by its context and server.
+            let hint = (e.kind == crate::kube::KubeErrorKind::Connection).then(|| {
+                let server = runtime.server_of(&action.context);
+                failure::unreachable_hint(Some(&action.context), server.as_deref())
+            });
+            Err(StepError {
+                retryable: e.transient,
+                retry_after: e.retry_after,
+                hint,
+                ..StepError::permanent(e.to_string())
+            })
+        }
     }
+}
+
+/// `change` with every secret the run has seen masked.
+fn redacted_change(
+    change: crate::kube::diff::ObjectChange,
+    redactor: &crate::secrets::Redactor,
+) -> crate::kube::diff::ObjectChange {
+    let Ok(json) = serde_json::to_value(&change) else {
+        return change;
+    };
+    serde_json::from_value(redactor.redact_json(&json)).unwrap_or(change)
+}
+
+/// The run's Kubernetes clients, built on first use.
+async fn kube_runtime<'e>(env: &'e ExecEnv<'_>) -> Result<&'e crate::kube::KubeRuntime, StepError> {
+    env.kube
+        .get_or_init(|| async {
+            crate::kube::KubeRuntime::new(env.kubeconfig.map(Path::to_path_buf))
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .as_ref()
+        .map_err(|e| StepError::permanent(e.clone()))
 }

@@ -2,12 +2,20 @@
 //! executors act, the journal records (first) and the reporter prints (second).
 
 mod attempt;
+mod attempt_output;
+mod connect;
+pub mod diff_mode;
 pub mod executor;
+pub mod failure;
+mod finally;
 mod launch;
+mod linkerd_cli;
+mod nested_diff;
 pub mod outputs;
 pub mod process;
 mod results;
 mod resume;
+pub mod save;
 pub mod scheduler;
 
 pub use launch::start;
@@ -23,10 +31,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::journal::{Event, EventKind, JournalWriter, RunStatus, StateError, StepRecord};
+use crate::journal::{Event, EventKind, RunStatus, StateError, StepRecord};
 use crate::journal::{Replay, StepStatus};
 use crate::report::{Reporter, RunSummary};
 use crate::secrets::Redactor;
+use crate::state::{Journal, KeyLock, StateLocation};
 use crate::workflow::bundle::Bundle;
 use executor::LinkerdBin;
 use scheduler::{LevelOutcome, run_level};
@@ -47,11 +56,16 @@ pub enum StepFate {
 /// Options of `run` and `resume`.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    pub state_dir: PathBuf,
+    /// Where runs are kept (`--state`, `--state-dir`).
+    pub state: StateLocation,
+    /// `--wait-lock`: how long to queue for the run key's lock.
+    pub wait_lock: Option<std::time::Duration>,
     pub max_parallel: u32,
     pub dry_run: bool,
     pub kubeconfig: Option<PathBuf>,
     pub linkerd: Option<PathBuf>,
+    /// `mcflow diff`: where kube writes (dry runs) record what they would change.
+    pub changes: Option<crate::kube::diff::ChangeLog>,
 }
 
 /// One run in progress: what every level of the scheduler shares.
@@ -66,7 +80,8 @@ pub struct Run {
     /// `--max-parallel`: a leaf step takes one before its `step_started` is journaled.
     pub permits: std::sync::Arc<tokio::sync::Semaphore>,
     pub redactor: Redactor,
-    pub cancel: CancellationToken,
+    /// Cancelled by Ctrl-C, SIGTERM or a journal failure; a new one for the `finally` steps.
+    cancel: Mutex<CancellationToken>,
     /// Steps done in earlier attempts of this run (resume): their records, None if sensitive.
     pub done: HashMap<String, Option<StepRecord>>,
     /// Which steps of each workflow are sensitive, by the workflow's address (the bundle
@@ -74,13 +89,20 @@ pub struct Run {
     sensitivity: Mutex<HashMap<usize, Arc<[bool]>>>,
     /// `config` as templates see it, converted once for every level.
     config_value: std::sync::OnceLock<minijinja::Value>,
-    journal: Mutex<JournalWriter>,
+    journal: Mutex<Journal>,
     /// Written, not yet fsync'd nor reported: see [`Run::emit_last`].
     deferred: Mutex<Vec<Event>>,
+    /// Every program attempt's output, redacted, for `mcflow show --step`.
+    attempts: crate::journal::AttemptLog,
+    /// The run's directory on this machine: the attempt log and the saved diagnostics.
+    pub run_dir: PathBuf,
+    /// The run key's lock, held until the run ends.
+    key_lock: KeyLock,
     reporter: Mutex<Box<dyn Reporter>>,
     /// This attempt's events replayed: the end-of-run summary.
     summary: Mutex<Replay>,
     reports: Mutex<Vec<String>>,
+    checks: Mutex<Vec<crate::report::CheckResult>>,
     fatal: Mutex<Option<StateError>>,
     has_fatal: AtomicBool,
     started: Instant,
@@ -153,7 +175,7 @@ impl Run {
         Ok(Some((events, batch, end)))
     }
 
-    fn lock_journal(&self) -> Result<std::sync::MutexGuard<'_, JournalWriter>, StateError> {
+    fn lock_journal(&self) -> Result<std::sync::MutexGuard<'_, Journal>, StateError> {
         self.journal.lock().map_err(|_| poisoned())
     }
 
@@ -203,11 +225,36 @@ impl Run {
             *f = Some(e);
         }
         self.has_fatal.store(true, Ordering::SeqCst);
-        self.cancel.cancel();
+        self.cancel_token().cancel();
+    }
+
+    /// The token that stops the steps running now (Ctrl-C, SIGTERM, a journal failure).
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// A fresh token for the steps that run after the main ones were interrupted (`finally`).
+    fn renew_cancel_token(&self) -> CancellationToken {
+        let token = CancellationToken::new();
+        match self.cancel.lock() {
+            Ok(mut t) => *t = token.clone(),
+            Err(p) => *p.into_inner() = token.clone(),
+        }
+        token
     }
 
     pub fn is_fatal(&self) -> bool {
         self.has_fatal.load(Ordering::SeqCst)
+    }
+
+    /// Keeps the outcome of a check step for the summary.
+    pub fn add_check(&self, check: crate::report::CheckResult) {
+        if let Ok(mut c) = self.checks.lock() {
+            c.push(check);
+        }
     }
 
     /// Keeps the text of a `print` step, shown again at the end of the run.
@@ -259,8 +306,10 @@ struct Setup {
     bundle: Bundle,
     config: Config,
     run_id: String,
-    /// Open and locked.
-    journal: JournalWriter,
+    /// Open (and, in the local store, locked).
+    journal: Journal,
+    /// The run key's lock.
+    key_lock: KeyLock,
     /// `run_started` or `run_resumed`.
     first_event: EventKind,
     /// Steps done in earlier attempts of the run.
@@ -278,12 +327,15 @@ async fn execute(
         config,
         run_id,
         journal,
+        key_lock,
         first_event,
         done,
         params,
     } = setup;
-    let journal_path = journal.path().display().to_string();
     let linkerd = LinkerdBin::choose(opts.linkerd.as_deref(), &config.value);
+    let journal_path = journal.location();
+    let run_dir = journal.attempts_dir(&run_id);
+    let attempts = crate::journal::AttemptLog::new(&run_dir);
     let run = Run {
         started_at: crate::journal::now(),
         permits: std::sync::Arc::new(tokio::sync::Semaphore::new(opts.max_parallel as usize)),
@@ -294,31 +346,38 @@ async fn execute(
         linkerd,
         kube: tokio::sync::OnceCell::new(),
         redactor: Redactor::default(),
-        cancel: CancellationToken::new(),
+        cancel: Mutex::new(CancellationToken::new()),
         done,
         sensitivity: Mutex::new(HashMap::new()),
         config_value: std::sync::OnceLock::new(),
         journal: Mutex::new(journal),
         deferred: Mutex::new(Vec::new()),
+        attempts,
+        run_dir,
+        key_lock,
         reporter: Mutex::new(reporter),
         summary: Mutex::new(Replay::new()),
         reports: Mutex::new(Vec::new()),
+        checks: Mutex::new(Vec::new()),
         fatal: Mutex::new(None),
         has_fatal: AtomicBool::new(false),
         started: Instant::now(),
     };
+    run.key_lock.on_lost(run.cancel_token());
     run.emit_now(vec![first_event]).map_err(state_err)?;
-    let interrupts = crate::interrupt::listen(run.cancel.clone());
-    let outcome = run_level(&run, &run.bundle.root, params, String::new(), false).await;
+    let interrupts = crate::interrupt::listen(run.cancel_token());
+    let outcome = run_level(&run, &run.bundle.root, params.clone(), String::new(), false).await;
     interrupts.abort();
     if let Some(e) = run.fatal.lock().ok().and_then(|mut f| f.take()) {
         return Err(state_err(e));
     }
-    let status = match outcome {
-        LevelOutcome::Succeeded => RunStatus::Succeeded,
-        LevelOutcome::Failed => RunStatus::Failed,
-        LevelOutcome::Interrupted => RunStatus::Interrupted,
-    };
+    if let Some(why) = run.key_lock.lost() {
+        return Err(Error::State(format!("run {run_id} stopped: {why}")));
+    }
+    let status = finally::run_finally(&run, params, status_of(outcome)).await;
+    if let Some(e) = run.fatal.lock().ok().and_then(|mut f| f.take()) {
+        return Err(state_err(e));
+    }
     let summary = run.finish(status, journal_path)?;
     if let Ok(mut r) = run.reporter.lock() {
         r.finish(&summary);
@@ -327,6 +386,14 @@ async fn execute(
         RunStatus::Succeeded => Ok(summary),
         RunStatus::Failed => Err(Error::StepFailed),
         RunStatus::Interrupted => Err(Error::Interrupted),
+    }
+}
+
+fn status_of(outcome: LevelOutcome) -> RunStatus {
+    match outcome {
+        LevelOutcome::Succeeded => RunStatus::Succeeded,
+        LevelOutcome::Failed => RunStatus::Failed,
+        LevelOutcome::Interrupted => RunStatus::Interrupted,
     }
 }
 
@@ -349,6 +416,7 @@ impl Run {
         self.emit_now(vec![finished]).map_err(state_err)?;
         Ok(RunSummary {
             reports: self.reports.lock().map(|r| r.clone()).unwrap_or_default(),
+            checks: self.checks.lock().map(|c| c.clone()).unwrap_or_default(),
             run_id: self.run_id.clone(),
             workflow: self.bundle.root.name.clone(),
             status,

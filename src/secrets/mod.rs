@@ -7,7 +7,9 @@ mod sensitivity;
 use base64::Engine as _;
 
 pub use redact::Redactor;
-pub use sensitivity::{effective_sensitivity, reads_step, referenced_steps};
+pub use sensitivity::{
+    effective_sensitivity, reads_step, referenced_steps, secret_names, secret_templates,
+};
 
 /// What replaces a secret value wherever mcflow shows or writes one.
 pub const MASK: &str = "***";

@@ -115,7 +115,23 @@ fn collect(text: &str, out: &mut Vec<String>, depth: u8) {
         if line.len() >= MIN_SECRET_LEN && line != t {
             out.push(line.to_string());
         }
+        // `token: x`, `password=x`: the value alone is secret too (an error may quote it).
+        if let Some(value) = credential_value(line) {
+            out.push(value.to_string());
+        }
     }
+}
+
+/// The value of a `key: value` or `key=value` line whose key names a credential.
+fn credential_value(line: &str) -> Option<&str> {
+    let (key, value) = line.split_once([':', '='])?;
+    let key = key.trim().trim_matches(['"', '\'']).to_ascii_lowercase();
+    let value = value.trim().trim_matches(['"', '\'']);
+    let names_credential = CREDENTIAL_KEYS.contains(&key.as_str())
+        || ["token", "password", "secret"]
+            .iter()
+            .any(|k| key.ends_with(k));
+    (names_credential && value.len() >= MIN_SECRET_LEN).then_some(value)
 }
 
 /// Keys whose values are credentials wherever they appear.
@@ -176,6 +192,16 @@ fn walk_credentials(v: &serde_json::Value, out: &mut Vec<String>, depth: u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_credential_line_registers_its_value_alone() {
+        let r = Redactor::default();
+        r.add("token: tok-4f9a1c7e2b8d\nother line here");
+        assert_eq!(r.redact("refused tok-4f9a1c7e2b8d"), "refused ***");
+        let r = Redactor::default();
+        r.add("name: not-a-secret-value\nmore text");
+        assert_eq!(r.redact("x not-a-secret-value"), "x not-a-secret-value");
+    }
 
     #[test]
     fn masks_secrets_and_what_base64_hides() {

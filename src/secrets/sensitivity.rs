@@ -100,6 +100,61 @@ fn referenced(step: &StepSpec, root: &str) -> BTreeSet<String> {
     names
 }
 
+/// The names whose values are secret at one level: `params.<p>` of sensitive params,
+/// `steps.<id>` of sensitive steps (`sensitive`, from [`effective_sensitivity`]), `vars.<v>` of
+/// vars reading either.
+pub fn secret_names(
+    steps: &[StepSpec],
+    vars: &[VarSpec],
+    sensitive_params: &[String],
+    sensitive: &[bool],
+) -> Vec<String> {
+    let secret_steps: Vec<&str> = steps
+        .iter()
+        .zip(sensitive)
+        .filter(|(_, s)| **s)
+        .map(|(st, _)| st.id.as_str())
+        .collect();
+    let secret_vars = reading_params(vars, sensitive_params);
+    let mut names: Vec<String> = sensitive_params
+        .iter()
+        .map(|p| format!("params.{p}"))
+        .collect();
+    names.extend(secret_steps.iter().map(|id| format!("steps.{id}")));
+    names.extend(
+        vars.iter()
+            .filter(|v| {
+                secret_vars.contains(v.name.as_str())
+                    || v.steps.iter().any(|id| secret_steps.contains(&id.as_str()))
+            })
+            .map(|v| format!("vars.{}", v.name)),
+    );
+    names
+}
+
+/// The template strings of a step's action that read one of `secret_names`: what they render
+/// to is derived from a secret (`{{ steps.secret.stdout | replace('-', '_') }}`), and the
+/// redactor, which knows only the secret itself, is told about it before a failure of the
+/// step is shown.
+pub fn secret_templates(step: &StepSpec, secret_names: &[String]) -> Vec<String> {
+    let json = step.action.to_json();
+    let mut strings = Vec::new();
+    collect_strings(&json, &mut strings);
+    let is_secret = |n: &String| {
+        secret_names.iter().any(|s| {
+            n == s
+                || n.strip_prefix(s.as_str())
+                    .is_some_and(|r| r.starts_with('.'))
+        })
+    };
+    strings
+        .into_iter()
+        .filter(|s| template::is_template(s))
+        .filter(|s| template::names_in_template(s).is_ok_and(|names| names.iter().any(is_secret)))
+        .map(String::from)
+        .collect()
+}
+
 fn collect_strings<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
     match v {
         serde_json::Value::String(s) => out.push(s),

@@ -316,10 +316,18 @@ impl miette::Diagnostic for Problem {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let loc = self.loc?;
         let label = self.label.as_deref().unwrap_or("here").to_string();
+        // A span over many lines (a 30-line template) is shown by its first line only: with
+        // one line of context either side, a snippet is never more than three lines.
+        let len = self
+            .file
+            .as_ref()
+            .and_then(|f| f.text.get(loc.offset..))
+            .and_then(|rest| rest.find('\n'))
+            .map_or(loc.len, |eol| loc.len.min(eol));
         Some(Box::new(std::iter::once(LabeledSpan::new(
             Some(label),
             loc.offset,
-            loc.len.max(1),
+            len.max(1),
         ))))
     }
 
@@ -347,7 +355,8 @@ impl Problems {
     pub fn extend(&mut self, other: Problems) {
         self.0.extend(other.0);
     }
-    /// Orders problems by file, then line and column, as a reader goes through a file.
+    /// Orders problems by file, then line and column, as a reader goes through a file, and
+    /// drops repeats (a nested workflow called twice, a name read twice at one place).
     pub fn sort(&mut self) {
         self.0.sort_by_key(|p| {
             (
@@ -355,6 +364,9 @@ impl Problems {
                 p.loc.map_or((0, 0), |l| (l.line, l.column)),
             )
         });
+        let mut seen = std::collections::HashSet::new();
+        self.0
+            .retain(|p| seen.insert((p.position(), p.kind.as_str(), p.message.clone())));
     }
 
     /// `Ok(value)` when there is no problem.

@@ -34,6 +34,13 @@ pub struct Workflow {
     pub defaults: Defaults,
     /// The steps. Each waits for the step above it unless it says `needs`.
     pub steps: Vec<Step>,
+    /// Steps that run once after `steps`, whether they succeeded, failed or were interrupted
+    /// (Ctrl-C, SIGTERM), once per attempt of the run (a resume runs them again). They read
+    /// `run.status` (`succeeded`, `failed`, `interrupted`) and `run.failed_steps`; their `needs`
+    /// name other `finally` steps only. Their failure never hides the main steps' failure.
+    /// Only the run's root workflow runs its `finally` steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finally: Vec<Step>,
 }
 
 /// A workflow parameter.
@@ -58,6 +65,11 @@ pub struct ParamSpec {
     /// Mask this param's value in plans, progress lines and the journal.
     #[serde(default)]
     pub sensitive: bool,
+    /// This param picks what the run acts on (`spoke`): two runs of the workflow with the same
+    /// values of its `target` params never run at once (the run-key lock). Without any
+    /// `target` param, every param is part of the key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub target: bool,
 }
 
 /// The allowed values of a param.
@@ -146,6 +158,15 @@ pub struct Step {
     /// The step's output holds a secret: never written to the journal or printed.
     #[serde(default)]
     pub sensitive: bool,
+    /// The step only reads (`linkerd check`, `linkerd version`, a `run` that queries): a resume
+    /// runs it again, so that it reports the clusters as they are now, instead of reusing its
+    /// earlier success. kube `get` and `wait`, `assert` and `print` are read-only without it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+    /// The step is a check of a cluster: its outcome is listed in the run's JSON summary as
+    /// `checks: [{cluster, check, ok, reason, hint}]` (verify's checks, as data for CI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckSpec>,
     /// Named values taken from the step's output, as `steps.<id>.outputs.<name>`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub outputs: IndexMap<String, OutputSpec>,
@@ -169,10 +190,47 @@ pub struct Step {
     /// A text (a template) shown in the run's output, e.g. a report built from earlier steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub print: Option<String>,
+    /// A text (a template) written to a file of the run's `diagnostics/` directory, with every
+    /// secret the run has seen masked (the diagnostics bundle, `workflows/gather.yaml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save: Option<SaveAction>,
+    /// A TCP connection from the machine mcflow runs on: the host resolves and the port accepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<ConnectAction>,
+}
+
+/// `save`: a file of the run's diagnostics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaveAction {
+    /// The file, relative to the run's `diagnostics/` directory (no `..`, not absolute).
+    pub path: String,
+    /// Its text (a template).
+    pub content: String,
 }
 
 /// The names of the action fields, in the order they are documented.
-pub const ACTIONS: [&str; 6] = ["kube", "linkerd", "run", "assert", "workflow", "print"];
+pub const ACTIONS: [&str; 8] = [
+    "kube", "linkerd", "run", "assert", "workflow", "print", "save", "connect",
+];
+
+/// `connect`: resolve `host` and open a TCP connection to `port` from this machine, then close it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectAction {
+    /// A host name or IP address.
+    pub host: String,
+    /// The port: a number, or a template yielding one.
+    pub port: PortSpec,
+}
+
+/// A port number, or a template that renders to one.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged, expecting = "a port number, or a template yielding one")]
+pub enum PortSpec {
+    Number(u16),
+    Template(String),
+}
 
 impl Step {
     /// The action fields this step sets.
@@ -184,6 +242,8 @@ impl Step {
             self.assert.is_some(),
             self.workflow.is_some(),
             self.print.is_some(),
+            self.save.is_some(),
+            self.connect.is_some(),
         ];
         ACTIONS
             .iter()
@@ -209,6 +269,19 @@ pub enum Stream {
     #[default]
     Stdout,
     Stderr,
+}
+
+/// What a check step checks (templates: they may read `item`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    /// The cluster checked (`"{{ item.name }}"`).
+    pub cluster: String,
+    /// What is checked (`multicluster check`, `Link internal`).
+    pub name: String,
+    /// What to do when the check fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 /// A named output: a regex capture or a JSON pointer over the step's output.
@@ -336,4 +409,10 @@ pub struct WorkflowCall {
     /// Its params.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub with: IndexMap<String, serde_json::Value>,
+    /// Run it as `mcflow diff` does (reads for real, kube writes as server-side dry runs,
+    /// nothing retried, waits bounded) and succeed with what it would change as outputs:
+    /// `changed` (true/false) and `changes` (each object with its `context`, `object`,
+    /// `action` and changed field `paths`). verify's drift rows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub diff: bool,
 }

@@ -14,8 +14,8 @@ use super::duration::parse_duration;
 use super::graph::dependencies;
 use super::load::LoadedWorkflow;
 use super::model::{
-    AssertSpec, Defaults, ForEach, LinkerdAction, OutputSpec, ParamSpec, RetrySpec, RunSpec, Step,
-    WorkflowCall,
+    AssertSpec, Defaults, ForEach, LinkerdAction, OutputSpec, ParamSpec, RetrySpec, RunSpec,
+    SaveAction, Step, WorkflowCall,
 };
 use super::vars::VarSpec;
 use crate::backoff::{Backoff, RetryPolicy};
@@ -30,6 +30,8 @@ pub struct ValidWorkflow {
     /// `vars:`, in order.
     pub vars: Arc<[VarSpec]>,
     pub steps: Vec<StepSpec>,
+    /// `finally:` steps, their `needs` as indices into this list.
+    pub finally: Vec<StepSpec>,
 }
 
 impl ValidWorkflow {
@@ -49,22 +51,25 @@ impl ValidWorkflow {
     /// step) only where validation would have reported a problem.
     pub fn from_loaded(wf: &LoadedWorkflow) -> Result<ValidWorkflow, String> {
         let model = &wf.workflow;
-        let deps = dependencies(&model.steps);
-        let steps = model
-            .steps
-            .iter()
-            .zip(deps)
-            .map(|(step, needs)| {
-                StepSpec::new(step, needs, &model.defaults)
-                    .map_err(|e| format!("step `{}`: {e}", step.id))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let typed = |steps: &[Step]| {
+            steps
+                .iter()
+                .zip(dependencies(steps))
+                .map(|(step, needs)| {
+                    StepSpec::new(step, needs, &model.defaults)
+                        .map_err(|e| format!("step `{}`: {e}", step.id))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let steps = typed(&model.steps)?;
+        let finally = typed(&model.finally)?;
         Ok(ValidWorkflow {
             file: wf.file.clone(),
             name: model.name.clone(),
             params: model.params.clone(),
             vars: super::vars::specs(&super::vars::in_written_order(wf)).into(),
             steps,
+            finally,
         })
     }
 }
@@ -86,6 +91,10 @@ pub struct StepSpec {
     pub continue_on_error: bool,
     /// Declared `sensitive: true` (readers of its output are found by `secrets`).
     pub sensitive: bool,
+    /// Runs again on resume (see [`StepSpec::is_read_only`]).
+    pub read_only: bool,
+    /// Listed in the run's summary as a check.
+    pub check: Option<crate::workflow::model::CheckSpec>,
     pub outputs: IndexMap<String, OutputSpec>,
     pub action: Action,
 }
@@ -110,9 +119,27 @@ impl StepSpec {
             timeout,
             continue_on_error: step.continue_on_error,
             sensitive: step.sensitive,
+            read_only: step.read_only,
+            check: step.check.clone(),
             outputs: step.outputs.clone(),
             action: Action::of(step)?,
         })
+    }
+}
+
+impl StepSpec {
+    /// Does the step only read? A resume runs such a step again (a read is cheap and shows
+    /// the clusters as they are now); a write keeps its earlier success. kube `get` and `wait`,
+    /// `assert`, `print` and `connect` only read; a `run` or `linkerd` step when marked
+    /// `read_only`.
+    pub fn is_read_only(&self) -> bool {
+        match &self.action {
+            Action::Kube(k) => k.get("get").is_some() || k.get("wait").is_some(),
+            // `save` writes only this machine's diagnostics: again on resume, as they are now.
+            Action::Assert(_) | Action::Print(_) | Action::Connect(_) | Action::Save(_) => true,
+            Action::Run(_) | Action::Linkerd(_) => self.read_only,
+            Action::Workflow(_) => false,
+        }
     }
 }
 
@@ -151,6 +178,10 @@ pub enum Action {
     Workflow(WorkflowCall),
     /// A text (a template) shown in the run's output.
     Print(String),
+    /// A text (a template) written to the run's diagnostics.
+    Save(SaveAction),
+    /// A TCP connection from this machine.
+    Connect(crate::workflow::model::ConnectAction),
 }
 
 /// The kind of an [`Action`], as plans and JSON name it.
@@ -163,6 +194,8 @@ pub enum ActionKind {
     Assert,
     Workflow,
     Print,
+    Save,
+    Connect,
 }
 
 impl std::fmt::Display for ActionKind {
@@ -174,6 +207,8 @@ impl std::fmt::Display for ActionKind {
             ActionKind::Assert => "assert",
             ActionKind::Workflow => "workflow",
             ActionKind::Print => "print",
+            ActionKind::Save => "save",
+            ActionKind::Connect => "connect",
         })
     }
 }
@@ -181,20 +216,19 @@ impl std::fmt::Display for ActionKind {
 impl Action {
     /// The action a model step sets (validation has checked there is exactly one).
     fn of(step: &Step) -> Result<Action, String> {
-        let action = match (
-            &step.kube,
-            &step.linkerd,
-            &step.run,
-            &step.assert,
-            &step.workflow,
-            &step.print,
-        ) {
-            (Some(k), None, None, None, None, None) => Action::Kube(k.clone()),
-            (None, Some(l), None, None, None, None) => Action::Linkerd(l.clone()),
-            (None, None, Some(r), None, None, None) => Action::Run(r.spec()),
-            (None, None, None, Some(a), None, None) => Action::Assert(a.spec()),
-            (None, None, None, None, Some(w), None) => Action::Workflow(w.clone()),
-            (None, None, None, None, None, Some(p)) => Action::Print(p.clone()),
+        let action = match step.actions().as_slice() {
+            ["kube"] => Action::Kube(step.kube.clone().unwrap_or_default()),
+            ["linkerd"] => step.linkerd.clone().map(Action::Linkerd).ok_or("")?,
+            ["run"] => step.run.as_ref().map(|r| Action::Run(r.spec())).ok_or("")?,
+            ["assert"] => step
+                .assert
+                .as_ref()
+                .map(|a| Action::Assert(a.spec()))
+                .ok_or("")?,
+            ["workflow"] => step.workflow.clone().map(Action::Workflow).ok_or("")?,
+            ["print"] => step.print.clone().map(Action::Print).ok_or("")?,
+            ["save"] => step.save.clone().map(Action::Save).ok_or("")?,
+            ["connect"] => step.connect.clone().map(Action::Connect).ok_or("")?,
             _ => return Err("a step needs exactly one action".into()),
         };
         Ok(action)
@@ -208,6 +242,8 @@ impl Action {
             Action::Assert(_) => ActionKind::Assert,
             Action::Workflow(_) => ActionKind::Workflow,
             Action::Print(_) => ActionKind::Print,
+            Action::Save(_) => ActionKind::Save,
+            Action::Connect(_) => ActionKind::Connect,
         }
     }
 
@@ -221,6 +257,8 @@ impl Action {
             Action::Assert(a) => json(a),
             Action::Workflow(w) => json(w),
             Action::Print(p) => serde_json::json!({ "text": p }),
+            Action::Save(s) => json(s),
+            Action::Connect(c) => json(c),
         }
     }
 

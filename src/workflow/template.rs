@@ -29,6 +29,10 @@ pub const STEP_FIELDS: [&str; 8] = [
 /// The fields of `run`.
 pub const RUN_FIELDS: [&str; 4] = ["id", "started_at", "workflow", "dir"];
 
+/// The fields of `run` that `finally` steps read besides [`RUN_FIELDS`]: how the main steps
+/// ended (`succeeded`, `failed`, `interrupted`) and the keys of those that failed.
+pub const FINALLY_RUN_FIELDS: [&str; 2] = ["status", "failed_steps"];
+
 /// The widest column `pad(n)` makes.
 const PAD_MAX: usize = 4096;
 
@@ -181,13 +185,15 @@ pub fn pem_fingerprints(pem: &str) -> Vec<String> {
 /// Does this linkerd CLI version generate links with `multicluster link-gen` (2.18 and later,
 /// where the chart's `controllers` value runs the service mirror), rather than `multicluster link`?
 /// Stable versions are `stable-2.X.Y` (or `2.X.Y`, `enterprise-2.X.Y`); edge versions
-/// `edge-YY.M.N`, where 2.18 shipped from edge-25.4.
+/// `edge-YY.M.N`, where `link-gen` arrived in edge-25.3.4 (linkerd2 #13858,
+/// multicluster/cmd/root.go), the release before 2.18's edge-25.4.4.
 pub fn linkerd_uses_link_gen(version: &str) -> bool {
     let v = version.trim().trim_start_matches('v');
     let nums = |s: &str| -> Vec<u32> { s.split('.').filter_map(|p| p.parse().ok()).collect() };
     if let Some(rest) = v.strip_prefix("edge-") {
         let n = nums(rest);
-        return matches!(n.as_slice(), [y, m, ..] if (*y, *m) >= (25, 4));
+        return matches!(n.as_slice(), [y, m, d, ..] if (*y, *m, *d) >= (25, 3, 4))
+            || matches!(n.as_slice(), [y, m] if (*y, *m) >= (25, 4));
     }
     let rest = v.rsplit('-').next().unwrap_or(v);
     let n = nums(rest);
@@ -654,6 +660,8 @@ mod tests {
         assert!(linkerd_uses_link_gen("enterprise-2.19.2"));
         assert!(!linkerd_uses_link_gen("edge-24.11.8"));
         assert!(linkerd_uses_link_gen("edge-25.4.4"));
+        assert!(!linkerd_uses_link_gen("edge-25.3.3"));
+        assert!(linkerd_uses_link_gen("edge-25.3.4"));
     }
 
     #[test]

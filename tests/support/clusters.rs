@@ -223,3 +223,16 @@ impl Linkerd {
             .collect()
     }
 }
+
+/// A copy of config/clusters.yaml in the world's workspace with `edit` applied; its path.
+pub fn edited_config(world: &Linkerd, edit: impl Fn(String) -> String) -> String {
+    let text = std::fs::read_to_string(super::workspace::repo_root().join("config/clusters.yaml"))
+        .expect("config");
+    let edited = edit(text.clone());
+    assert_ne!(edited, text, "the edit changed nothing");
+    world
+        .ws
+        .write("clusters.yaml", &edited)
+        .display()
+        .to_string()
+}

@@ -255,6 +255,15 @@ impl Workspace {
     }
 }
 
+/// Every journal the workspace's runs left must fit the published event schema.
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            super::events::check_journals(&self.state_dir());
+        }
+    }
+}
+
 /// What a finished mcflow did.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -270,7 +279,9 @@ impl Outcome {
             .timeout(timeout)
             .output()
             .expect("run mcflow");
-        Outcome::from(out)
+        let out = Outcome::from(out);
+        super::events::check_stdout(&out.stdout);
+        out
     }
 
     /// stdout, then stderr.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use mcflow_sim::{Scenario, Simulator};
+use mcflow_sim::{LinkerdVersion, Scenario, Simulator};
 
 #[derive(Parser)]
 #[command(
@@ -44,10 +44,23 @@ enum Command {
         /// Export monitoring/alloy on the hub.
         #[arg(long)]
         export_alloy: bool,
+        /// The scenario's Linkerd release: 2.17, 2.18 or 2.19 (default the newest).
+        #[arg(long, value_parser = parse_linkerd_version)]
+        linkerd_version: Option<LinkerdVersion>,
         /// Delay before Deployments become Available, e.g. `300ms`, `2s`.
         #[arg(long, default_value = "300ms", value_parser = parse_duration)]
         ready_delay: Duration,
     },
+}
+
+fn parse_linkerd_version(s: &str) -> Result<LinkerdVersion, String> {
+    LinkerdVersion::parse(s).ok_or_else(|| {
+        let known: Vec<&str> = LinkerdVersion::ALL.iter().map(|v| v.release()).collect();
+        format!(
+            "unsupported Linkerd version {s:?} (supported: {})",
+            known.join(", ")
+        )
+    })
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -75,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
         scenario,
         hub,
         export_alloy,
+        linkerd_version,
         ready_delay,
     } = cli.command;
     let mut b = Simulator::builder()
@@ -87,6 +101,7 @@ async fn main() -> anyhow::Result<()> {
             let hub = hub.unwrap_or_else(|| clusters[0].clone());
             b = b.scenario(
                 Scenario::linkerd_fresh()
+                    .version(linkerd_version.unwrap_or(LinkerdVersion::NEWEST))
                     .hub(&hub)
                     .export_alloy(export_alloy),
             );

@@ -24,6 +24,8 @@ use crate::scenario::Scenario;
 use crate::simulator::Clusters;
 
 const APP_API: &str = "argoproj.io/v1alpha1";
+/// Argo CD's resources finalizer (pkg/apis/application/v1alpha1/application_defaults.go).
+const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 /// The field manager of Argo CD writes.
 pub const MANAGER: &str = "argocd-controller";
 
@@ -134,19 +136,61 @@ pub fn install(hub: &Cluster, target: &Cluster, scenario: &Scenario) -> Result<(
             ]}
         }), MANAGER)?;
     } else if scenario.mirror_controllers {
-        target.apply_as(
-            deployment(&format!("controller-{}", hub.name()), "controller"),
-            MANAGER,
-        )?;
+        controllers(hub.name(), target, scenario, deployment)?;
     }
     Ok(())
 }
 
+/// What the chart's `controllers` value (2.18+) renders on a spoke for the hub: Deployment
+/// `controller-<hub>` (labels `component: controller`, `mirror.linkerd.io/cluster-name`) and the
+/// probe Service `probe-<hub>` declaring `controllers[].gateway.probe.port`
+/// (multicluster/charts/linkerd-multicluster/templates/controller/deployment.yaml and
+/// probe-svc.yaml @edge-25.10.7, same @edge-25.4.4).
+fn controllers(
+    hub: &str,
+    target: &Cluster,
+    scenario: &Scenario,
+    deployment: impl Fn(&str, &str) -> Value,
+) -> Result<(), ApiError> {
+    let ns = "linkerd-multicluster";
+    let mut d = deployment(&format!("controller-{hub}"), "controller");
+    d["metadata"]["labels"]["mirror.linkerd.io/cluster-name"] = json!(hub);
+    target.apply_as(d, MANAGER)?;
+    target.apply_as(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": format!("probe-{hub}"), "namespace": ns, "labels": {
+            "linkerd.io/extension": "multicluster", "component": "probe-gateway",
+            "mirror.linkerd.io/mirrored-gateway": "true", "mirror.linkerd.io/cluster-name": hub}},
+        "spec": {"ports": [{"name": "mc-probe", "port": scenario.spoke_probe_port, "protocol": "TCP"}]}
+    }), MANAGER)?;
+    Ok(())
+}
+
+/// The hub's remote-access accounts, one per spoke, with their token Secrets, as the chart's
+/// `remoteMirrorServiceAccountName` list renders them (templates/remote-access-service-mirror-
+/// rbac.yaml @edge-25.10.7: ServiceAccount `<name>`, Secret `<name>-token` of type
+/// `kubernetes.io/service-account-token`); the token controller reactor fills the token in.
+pub fn remote_access(hub: &Cluster, spokes: &[&str]) -> Result<(), ApiError> {
+    let ns = "linkerd-multicluster";
+    for spoke in spokes {
+        let name = format!("linkerd-service-mirror-remote-access-{spoke}");
+        hub.apply_as(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": ns, "labels": {"linkerd.io/extension": "multicluster"}}}), MANAGER)?;
+        hub.apply_as(json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+            "metadata": {"name": format!("{name}-token"), "namespace": ns, "labels": {"linkerd.io/extension": "multicluster"},
+                "annotations": {"kubernetes.io/service-account.name": name}},
+            }), MANAGER)?;
+    }
+    Ok(())
+}
+
+/// The Applications the ApplicationSet generates (one per labelled cluster secret) and, for the
+/// ones whose cluster is no longer labelled, their deletion.
 fn reconcile(
     argo: &Cluster,
     clusters: &[Cluster],
     scenario: &Scenario,
-    started: &mut std::collections::BTreeSet<String>,
+    started: &mut std::collections::BTreeMap<String, String>,
 ) {
     let secrets = argo
         .list(
@@ -156,7 +200,8 @@ fn reconcile(
             "argocd.argoproj.io/secret-type=cluster,spydersoft.io/linkerd-multicluster=true",
         )
         .unwrap_or_default();
-    for sec in secrets {
+    let mut labelled = Vec::new();
+    for sec in &secrets {
         let Some(name) = decode(sec.pointer("/data/name")) else {
             continue;
         };
@@ -169,55 +214,132 @@ fn reconcile(
             continue;
         };
         let app = format!("linkerd-multicluster-{name}");
-        if !started.insert(app.clone()) {
-            continue;
+        labelled.push(app.clone());
+        if started
+            .insert(app.clone(), target.name().to_string())
+            .is_none()
+        {
+            create_application(argo, &app, &name, scenario);
+            sync_later(argo, clusters, scenario, app, target);
         }
-        let _ = argo.create(json!({
-            "apiVersion": APP_API, "kind": "Application",
-            "metadata": {"name": app, "namespace": "argocd", "labels": {"app.kubernetes.io/part-of": "linkerd-multicluster"}},
-            "spec": {
-                "project": "default",
-                // As deploy/applicationset.yaml generates it: the chart, then the values repo.
-                "sources": [
-                    {"repoURL": scenario.chart_repo, "chart": "linkerd-multicluster", "targetRevision": scenario.chart_version},
-                    {"repoURL": "https://git.example.com/platform/mcflow.git", "targetRevision": "main", "ref": "values"}
-                ],
-                "destination": {"name": name, "namespace": "linkerd-multicluster"},
-                "syncPolicy": {"automated": {"prune": true, "selfHeal": true}}
-            }
-        }));
-        let _ = set_application(argo, "argocd", &app, "OutOfSync", "Progressing");
-        let (argo, clusters, scenario) = (argo.clone(), clusters.to_vec(), scenario.clone());
-        let delay = argo.state.config.deployment_ready_delay;
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            if !chart_exists(&scenario.chart_repo, &scenario.chart_version) {
-                let status = comparison_error(&scenario.chart_repo, &scenario.chart_version);
-                let _ = argo.merge_patch(
-                    APP_API,
-                    "Application",
-                    "argocd",
-                    &app,
-                    json!({"status": status}),
-                );
-                return;
-            }
-            let hub = clusters
-                .iter()
-                .find(|c| c.name() == scenario.hub)
-                .cloned()
-                .unwrap_or(argo.clone());
-            if install(&hub, &target, &scenario).is_ok() {
-                let _ = set_application(&argo, "argocd", &app, "Synced", "Healthy");
+    }
+    let gone: Vec<(String, String)> = started
+        .iter()
+        .filter(|(app, _)| !labelled.contains(app))
+        .map(|(a, t)| (a.clone(), t.clone()))
+        .collect();
+    for (app, target) in gone {
+        started.remove(&app);
+        if let Some(target) = clusters.iter().find(|c| c.name() == target) {
+            delete_application(argo, target, &app);
+        }
+    }
+}
+
+/// The Application for cluster `name`, as deploy/applicationset.yaml's template makes it: the
+/// chart, then the values repo; the resources finalizer unless the ApplicationSet preserves
+/// resources on deletion (applicationset/utils/utils.go @v3.2.12, same @v2.14.11).
+fn create_application(argo: &Cluster, app: &str, name: &str, scenario: &Scenario) {
+    let finalizers: Vec<&str> = if scenario.preserve_resources_on_deletion {
+        vec![]
+    } else {
+        vec![RESOURCES_FINALIZER]
+    };
+    let _ = argo.create(json!({
+        "apiVersion": APP_API, "kind": "Application",
+        "metadata": {"name": app, "namespace": "argocd", "finalizers": finalizers,
+            "labels": {"app.kubernetes.io/part-of": "linkerd-multicluster"}},
+        "spec": {
+            "project": "default",
+            "sources": [
+                {"repoURL": scenario.chart_repo, "chart": "linkerd-multicluster", "targetRevision": scenario.chart_version},
+                {"repoURL": "https://git.example.com/platform/mcflow.git", "targetRevision": "main", "ref": "values"}
+            ],
+            "destination": {"name": name, "namespace": "linkerd-multicluster"},
+            "syncPolicy": {"automated": {"prune": true, "selfHeal": true}}
+        }
+    }));
+    let _ = set_application(argo, "argocd", app, "OutOfSync", "Progressing");
+}
+
+/// A cluster that stopped matching the ApplicationSet's selector loses its Application
+/// (applicationset/controllers/applicationset_controller.go `deleteInCluster` @v3.2.12, with the
+/// default `sync` policy). With the resources finalizer Argo CD first deletes what the
+/// Application deployed: the extension's namespace and the chart's Link CRD, and with the CRD
+/// every Link (the failure `preserveResourcesOnDeletion: true` prevents); without it everything
+/// stays.
+fn delete_application(argo: &Cluster, target: &Cluster, app: &str) {
+    let finalized = argo
+        .get(APP_API, "Application", "argocd", app)
+        .is_some_and(|a| {
+            a["metadata"]["finalizers"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|f| f == RESOURCES_FINALIZER))
+        });
+    if finalized {
+        let _ = target.delete("v1", "Namespace", "", "linkerd-multicluster");
+        let _ = target.delete(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            "",
+            "links.multicluster.linkerd.io",
+        );
+    }
+    let _ = argo.delete(APP_API, "Application", "argocd", app);
+}
+
+/// After the Deployment ready delay, what Argo CD's sync does: install the chart into `target`
+/// and mark the Application Synced/Healthy, or, for a chart that cannot be had, the
+/// `ComparisonError` it reports.
+fn sync_later(
+    argo: &Cluster,
+    clusters: &[Cluster],
+    scenario: &Scenario,
+    app: String,
+    target: Cluster,
+) {
+    let (argo, clusters, scenario) = (argo.clone(), clusters.to_vec(), scenario.clone());
+    let delay = argo.state.config.deployment_ready_delay;
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        if !chart_exists(&scenario.chart_repo, &scenario.chart_version) {
+            let status = comparison_error(&scenario.chart_repo, &scenario.chart_version);
+            let _ = argo.merge_patch(
+                APP_API,
+                "Application",
+                "argocd",
+                &app,
+                json!({"status": status}),
+            );
+            return;
+        }
+        let hub = clusters
+            .iter()
+            .find(|c| c.name() == scenario.hub)
+            .cloned()
+            .unwrap_or(argo.clone());
+        let spokes: Vec<&str> = clusters
+            .iter()
+            .map(Cluster::name)
+            .filter(|n| *n != hub.name())
+            .collect();
+        let installed = install(&hub, &target, &scenario).and_then(|()| {
+            if target.name() == hub.name() {
+                remote_access(&hub, &spokes)
+            } else {
+                Ok(())
             }
         });
-    }
+        if installed.is_ok() {
+            let _ = set_application(&argo, "argocd", &app, "Synced", "Healthy");
+        }
+    });
 }
 
 /// Watch the Argo CD cluster's secrets and install linkerd-multicluster where asked.
 pub async fn run_applicationset(argo: Cluster, clusters: Clusters, scenario: Scenario) {
     let mut rx = argo.subscribe();
-    let mut started = std::collections::BTreeSet::new();
+    let mut started = std::collections::BTreeMap::new();
     reconcile(&argo, &clusters, &scenario, &mut started);
     loop {
         match rx.recv().await {

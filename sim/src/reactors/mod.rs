@@ -2,12 +2,14 @@
 //!
 //! - [`deployment`]: Deployments become Available after the configured delay.
 //! - [`service_mirror`]: Linkerd's service mirror, across simulated clusters.
+//! - [`token_controller`]: service-account token Secrets get their token.
 //! - [`argocd`]: Argo CD Applications, and the ApplicationSet that installs
 //!   linkerd-multicluster when a cluster secret is labelled (scenario option).
 
 pub mod argocd;
 pub mod deployment;
 pub mod service_mirror;
+pub mod token_controller;
 
 use std::sync::Arc;
 
@@ -25,9 +27,15 @@ pub fn spawn_all(
     let all = Arc::new(clusters.to_vec());
     let mut tasks: Vec<JoinHandle<()>> = clusters
         .iter()
-        .map(|c| handle.spawn(deployment::run(c.clone())))
+        .flat_map(|c| {
+            [
+                handle.spawn(deployment::run(c.clone())),
+                handle.spawn(token_controller::run(c.clone())),
+            ]
+        })
         .collect();
-    tasks.push(handle.spawn(service_mirror::run(all.clone())));
+    let dns = scenario.map(|s| s.dns.clone()).unwrap_or_default();
+    tasks.push(handle.spawn(service_mirror::run(all.clone(), dns)));
     if let Some(s) = scenario.filter(|s| s.applicationset)
         && let Some(argo) = clusters.iter().find(|c| c.name() == s.hub)
     {

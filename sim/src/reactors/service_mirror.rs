@@ -90,11 +90,91 @@ fn desired_mirror(hub: &str, svc: &Value) -> Value {
     })
 }
 
-/// The Endpoints of a mirror, as the real service mirror makes them (cluster_watcher.go,
-/// createRemoteServiceEndpoints): the mirror's labels, the gateway identity and the remote
-/// name as annotations. Without subsets: the real one adds the gateway's address and port
-/// when the remote Service has ready endpoints, and nothing runs on a simulated hub.
-fn mirror_endpoints(mirror: &Value, gateway_identity: &str) -> Value {
+/// The gateway of a Link as the service mirror sees it: its resolved addresses and ports.
+struct Gateway {
+    identity: String,
+    addresses: Vec<String>,
+    port: Value,
+    probe_port: Value,
+}
+
+impl Gateway {
+    fn of(link: &Value, dns: &Dns) -> Gateway {
+        let port = |v: Option<&Value>| match v {
+            Some(Value::String(p)) => p.parse::<u64>().map_or(json!(p), |n| json!(n)),
+            Some(v) => v.clone(),
+            None => Value::Null,
+        };
+        Gateway {
+            identity: s(link, "/spec/gatewayIdentity").to_string(),
+            addresses: dns.resolve_all(s(link, "/spec/gatewayAddress")),
+            port: port(link.pointer("/spec/gatewayPort")),
+            probe_port: port(link.pointer("/spec/probeSpec/port")),
+        }
+    }
+
+    /// Endpoints subsets sending every named port to `port` at the gateway's addresses; none
+    /// when no address resolved.
+    fn subsets(&self, ports: &[(Value, Value)], port: &Value) -> Value {
+        if self.addresses.is_empty() {
+            return json!([]);
+        }
+        let addresses: Vec<Value> = self.addresses.iter().map(|ip| json!({"ip": ip})).collect();
+        let ports: Vec<Value> = ports
+            .iter()
+            .map(|(name, protocol)| json!({"name": name, "port": port, "protocol": protocol}))
+            .collect();
+        json!([{"addresses": addresses, "ports": ports}])
+    }
+}
+
+/// Name resolution for gateway addresses, as `net.LookupIP` does it: an IP literal is itself, a
+/// name is looked up (here in the scenario's table), anything else, such as `host:port`, is no
+/// host at all (multicluster/service-mirror/cluster_watcher.go `resolveGatewayAddress`
+/// @edge-25.10.7, same @edge-24.11.8; seen with the real service mirror: "lookup
+/// tfx-internal.gerega.net:30143: no such host").
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Dns(pub std::collections::BTreeMap<String, Vec<String>>);
+
+impl Dns {
+    /// The addresses of one entry, or upstream's error.
+    pub fn resolve(&self, entry: &str) -> Result<Vec<String>, String> {
+        let entry = entry.trim();
+        if entry.parse::<std::net::IpAddr>().is_ok() {
+            return Ok(vec![entry.to_string()]);
+        }
+        let known = if entry == "localhost" {
+            Some(vec!["127.0.0.1".to_string()])
+        } else {
+            self.0.get(entry).cloned()
+        };
+        known.ok_or_else(|| format!("lookup {entry}: no such host"))
+    }
+
+    /// Every address of a comma-separated list; entries that do not resolve are skipped (the
+    /// service mirror logs them and uses the rest).
+    pub fn resolve_all(&self, list: &str) -> Vec<String> {
+        list.split(',')
+            .filter(|e| !e.trim().is_empty())
+            .filter_map(|e| self.resolve(e).ok())
+            .flatten()
+            .collect()
+    }
+}
+
+/// The Endpoints of a mirror, as the real service mirror makes them (cluster_watcher.go
+/// `createRemoteServiceEndpoints` / `RepairEndpoints`): the mirror's labels, the gateway
+/// identity and the remote name as annotations, and every port sent to the Link's gateway port
+/// at the gateway's resolved addresses, once the exported Service has ready endpoints on the hub
+/// (`exported service … is empty` until then; no subsets either when no address resolved).
+/// Held to the real 2.19 service mirror by sim/tests/rig_service_mirror.rs.
+fn mirror_endpoints(mirror: &Value, gateway: &Gateway, remote_ready: bool) -> Value {
+    let ports: Vec<(Value, Value)> = mirror["spec"]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| (p["name"].clone(), p["protocol"].clone()))
+        .collect();
     json!({
         "apiVersion": "v1",
         "kind": "Endpoints",
@@ -103,22 +183,89 @@ fn mirror_endpoints(mirror: &Value, gateway_identity: &str) -> Value {
             "namespace": mirror["metadata"]["namespace"],
             "labels": mirror["metadata"]["labels"],
             "annotations": {
-                "mirror.linkerd.io/remote-gateway-identity": gateway_identity,
+                "mirror.linkerd.io/remote-gateway-identity": gateway.identity,
                 "mirror.linkerd.io/remote-svc-fq-name": mirror["metadata"]["annotations"]["mirror.linkerd.io/remote-svc-fq-name"],
             }
-        }
+        },
+        "subsets": if remote_ready { gateway.subsets(&ports, &gateway.port) } else { json!(null) }
     })
 }
 
+/// Whether the hub's Endpoints of `svc` have a ready address.
+fn ready(hub: &Cluster, svc: &Value) -> bool {
+    let (ns, name) = (s(svc, "/metadata/namespace"), s(svc, "/metadata/name"));
+    hub.get("v1", "Endpoints", ns, name).is_some_and(|e| {
+        e["subsets"].as_array().is_some_and(|subsets| {
+            subsets
+                .iter()
+                .any(|s| s["addresses"].as_array().is_some_and(|a| !a.is_empty()))
+        })
+    })
+}
+
+/// The probe Endpoints of a Link: the Endpoints of the spoke's probe Service (labelled
+/// `mirror.linkerd.io/mirrored-gateway`, `probe-<hub>` from the chart's `controllers` or
+/// `probe-gateway-<hub>` from a 2.17 `link`), port `mc-probe` = the Link's probe port at the
+/// gateway's addresses (probe_worker.go / cluster_watcher.go `createOrUpdateGatewayEndpoints`).
+fn probe_endpoints(spoke: &Cluster, hub: &str, gateway: &Gateway) -> Option<Value> {
+    let probe = spoke
+        .list(
+            "v1",
+            "Service",
+            None,
+            &format!("mirror.linkerd.io/mirrored-gateway,mirror.linkerd.io/cluster-name={hub}"),
+        )
+        .ok()?
+        .into_iter()
+        .next()?;
+    Some(json!({
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {
+            "name": probe["metadata"]["name"],
+            "namespace": probe["metadata"]["namespace"],
+            "labels": {"mirror.linkerd.io/cluster-name": hub}
+        },
+        "subsets": gateway.subsets(&[(json!("mc-probe"), json!("TCP"))], &gateway.probe_port)
+    }))
+}
+
 /// Bring every spoke's mirrors in line with the hubs' exported services.
-pub fn reconcile(clusters: &[Cluster]) {
+/// The one Event the service mirror records: on the hub's Service, when the spoke lacks its
+/// namespace (linkerd2 multicluster/service-mirror/cluster_watcher.go @edge-25.10.7
+/// `handleRemoteServiceExported`: `recorder.Event(remoteService, Normal,
+/// "ServiceMirroringSkipped", "Skipped mirroring service: namespace does not exist")`, recorder
+/// source `linkerd-service-mirror-<target>`, written to the target cluster). Mirror creation
+/// records no Event upstream, so none here.
+fn record_skipped(hub: &Cluster, svc: &Value, hub_name: &str) {
+    let (ns, name) = (s(svc, "/metadata/namespace"), s(svc, "/metadata/name"));
+    if crate::events::recorded(hub, ns, name, "ServiceMirroringSkipped") {
+        return;
+    }
+    let component = format!("linkerd-service-mirror-{hub_name}");
+    let mut regarding = svc.clone();
+    regarding["apiVersion"] = json!("v1");
+    regarding["kind"] = json!("Service");
+    let note = crate::events::EventNote {
+        kind: "Normal",
+        reason: "ServiceMirroringSkipped",
+        message: "Skipped mirroring service: namespace does not exist".to_string(),
+        component: &component,
+    };
+    crate::events::record(hub, &regarding, &note);
+}
+
+pub fn reconcile(clusters: &[Cluster], dns: &Dns) {
     for spoke in clusters {
-        let mut desired: Vec<(Value, String)> = Vec::new();
+        let mut desired: Vec<(Value, Value)> = Vec::new();
+        let mut probes: Vec<Value> = Vec::new();
         for link in links(spoke) {
             let hub_name = s(&link, "/spec/targetClusterName").to_string();
             let Some(hub) = clusters.iter().find(|c| c.name() == hub_name) else {
                 continue;
             };
+            let gateway = Gateway::of(&link, dns);
+            probes.extend(probe_endpoints(spoke, &hub_name, &gateway));
             let selector = match link.pointer("/spec/selector") {
                 Some(sel) if sel.is_object() => LabelSelector::from_object(sel),
                 _ => LabelSelector::parse("mirror.linkerd.io/exported=true").unwrap_or_default(),
@@ -129,43 +276,53 @@ pub fn reconcile(clusters: &[Cluster]) {
                 }
                 let ns = s(&svc, "/metadata/namespace");
                 if spoke.get("v1", "Namespace", "", ns).is_some() {
-                    let identity = s(&link, "/spec/gatewayIdentity").to_string();
-                    desired.push((desired_mirror(&hub_name, &svc), identity));
+                    let mirror = desired_mirror(&hub_name, &svc);
+                    let endpoints = mirror_endpoints(&mirror, &gateway, ready(hub, &svc));
+                    desired.push((mirror, endpoints));
+                } else {
+                    record_skipped(hub, &svc, &hub_name);
                 }
             }
         }
-        // Only the mirrors of the Links that are there are followed; a Link that went leaves its
-        // mirrors behind (main.go `cleanupWorkers`, `Stop(false)`).
-        let linked: Vec<String> = links(spoke)
-            .iter()
-            .map(|l| s(l, "/spec/targetClusterName").to_string())
-            .collect();
-        let existing = spoke
-            .list(
-                "v1",
-                "Service",
-                None,
-                "mirror.linkerd.io/mirrored-service=true",
-            )
-            .unwrap_or_default();
-        for m in existing {
-            let (ns, name) = (s(&m, "/metadata/namespace"), s(&m, "/metadata/name"));
-            let hub = s(&m, "/metadata/labels/mirror.linkerd.io~1cluster-name");
-            if !linked.iter().any(|l| l == hub) {
-                continue;
-            }
-            let keep = desired
-                .iter()
-                .any(|(d, _)| s(d, "/metadata/namespace") == ns && s(d, "/metadata/name") == name);
-            if !keep {
-                let _ = spoke.delete("v1", "Service", ns, name);
-                let _ = spoke.delete("v1", "Endpoints", ns, name);
-            }
-        }
-        for (d, identity) in desired {
-            let endpoints = mirror_endpoints(&d, &identity);
-            let _ = spoke.apply_as(d, MANAGER);
+        remove_unwanted(spoke, &desired);
+        for (mirror, endpoints) in desired {
+            let _ = spoke.apply_as(mirror, MANAGER);
             let _ = spoke.apply_as(endpoints, MANAGER);
+        }
+        for p in probes {
+            let _ = spoke.apply_as(p, MANAGER);
+        }
+    }
+}
+
+/// Delete the mirrors of a Link that is there whose hub Service is no longer exported. Only the
+/// mirrors of the Links that are there are followed; a Link that went leaves its mirrors behind
+/// (main.go `cleanupWorkers`, `Stop(false)`).
+fn remove_unwanted(spoke: &Cluster, desired: &[(Value, Value)]) {
+    let linked: Vec<String> = links(spoke)
+        .iter()
+        .map(|l| s(l, "/spec/targetClusterName").to_string())
+        .collect();
+    let existing = spoke
+        .list(
+            "v1",
+            "Service",
+            None,
+            "mirror.linkerd.io/mirrored-service=true",
+        )
+        .unwrap_or_default();
+    for m in existing {
+        let (ns, name) = (s(&m, "/metadata/namespace"), s(&m, "/metadata/name"));
+        let hub = s(&m, "/metadata/labels/mirror.linkerd.io~1cluster-name");
+        if !linked.iter().any(|l| l == hub) {
+            continue;
+        }
+        let keep = desired
+            .iter()
+            .any(|(d, _)| s(d, "/metadata/namespace") == ns && s(d, "/metadata/name") == name);
+        if !keep {
+            let _ = spoke.delete("v1", "Service", ns, name);
+            let _ = spoke.delete("v1", "Endpoints", ns, name);
         }
     }
 }
@@ -173,12 +330,12 @@ pub fn reconcile(clusters: &[Cluster]) {
 fn relevant(type_key: &str) -> bool {
     matches!(
         type_key,
-        "/services" | "/namespaces" | "multicluster.linkerd.io/links"
+        "/services" | "/endpoints" | "/namespaces" | "multicluster.linkerd.io/links"
     )
 }
 
 /// Reconcile whenever a Service, Namespace or Link changes anywhere.
-pub async fn run(clusters: Clusters) {
+pub async fn run(clusters: Clusters, dns: Dns) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     for c in clusters.iter() {
         let mut sub = c.subscribe();
@@ -203,6 +360,6 @@ pub async fn run(clusters: Clusters) {
     drop(tx);
     while rx.recv().await.is_some() {
         while rx.try_recv().is_ok() {}
-        reconcile(&clusters);
+        reconcile(&clusters, &dns);
     }
 }

@@ -15,7 +15,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use minijinja::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::attempt::{Attempt, without_output};
+use super::attempt::Attempt;
 use super::executor::{StepError, StepOutput};
 use super::results::StepResults;
 use super::{Run, StepFate};
@@ -77,8 +77,29 @@ pub fn run_level<'a>(
     .boxed_local()
 }
 
+/// [`run_level`] as a diff (`wf` already made a diff's by `diff_mode::for_diff`): its kube writes
+/// are dry runs that record into `diff`, and nothing done earlier is reused.
+pub fn run_level_diff<'a>(
+    run: &'a Run,
+    wf: &'a ValidWorkflow,
+    params: serde_json::Value,
+    prefix: String,
+    diff: crate::kube::diff::ChangeLog,
+) -> BoxFuture<'a, LevelOutcome> {
+    async move {
+        let mut level = Level::new(run, wf, params, prefix);
+        level.rerun = true;
+        level.diff = Some(diff);
+        level.run().await
+    }
+    .boxed_local()
+}
+
+mod finally;
 mod resume;
 mod start;
+
+pub use finally::{MainOutcome, run_finally_level};
 
 struct Level<'a> {
     run: &'a Run,
@@ -104,12 +125,17 @@ struct Level<'a> {
     in_flight: Vec<usize>,
     batch: Vec<EventKind>,
     sensitive: Arc<[bool]>,
+    /// `params.x`, `steps.<id>`, `vars.v` whose values are secret (see `secret_templates`).
+    secret_names: Vec<String>,
     /// Steps with an instance run (not reused) by this process: on resume, a step done
     /// earlier is run again when one of its dependencies runs again (a dependency that had
     /// failed with `continue_on_error`), since what it read has changed.
     ran: Vec<bool>,
     /// See [`run_level`].
     rerun: bool,
+    /// A level run as a diff (a `workflow:` call with `diff: true`, and the levels below it):
+    /// where its kube writes, all dry runs, record what they would change.
+    diff: Option<crate::kube::diff::ChangeLog>,
 }
 
 impl<'a> Level<'a> {
@@ -136,6 +162,9 @@ impl<'a> Level<'a> {
             "workflow": wf.name,
             "dir": wf.base_dir(),
         }));
+        let sensitive = run.sensitivity_of(wf, &sensitive_params);
+        let secret_names =
+            crate::secrets::secret_names(steps, &wf.vars, &sensitive_params, &sensitive);
         Level {
             run,
             wf,
@@ -153,9 +182,11 @@ impl<'a> Level<'a> {
             queued: vec![VecDeque::new(); steps.len()],
             in_flight: vec![0; steps.len()],
             batch: Vec::new(),
-            sensitive: run.sensitivity_of(wf, &sensitive_params),
+            sensitive,
+            secret_names,
             ran: vec![false; steps.len()],
             rerun: false,
+            diff: None,
         }
     }
 
@@ -180,7 +211,7 @@ impl<'a> Level<'a> {
         let mut running: FuturesUnordered<BoxFuture<'a, Msg>> = FuturesUnordered::new();
         let mut ticker = tokio::time::interval(Duration::from_millis(200));
         let ticks = self.run.wants_ticks();
-        let cancel = self.run.cancel.clone();
+        let cancel = self.run.cancel_token();
         let permits = self.run.permits.clone();
         loop {
             self.start_ready();
@@ -439,6 +470,7 @@ impl<'a> Level<'a> {
             ctx: self.context(instance.item.as_ref()),
             key: instance.key.clone(),
             rerun_children: self.rerun,
+            diff: self.diff.clone(),
         };
         async move {
             let result = attempt.run(permit).await;
@@ -494,6 +526,9 @@ impl<'a> Level<'a> {
                 redactor.add(s);
             }
         }
+        if matches!(self.steps[i].action, Action::Run(_) | Action::Linkerd(_)) {
+            super::attempt_output::succeeded(self.run, &key, attempt, sensitive, &out.record);
+        }
         self.results.succeeded(i, item.as_ref(), out.record.clone());
         // A sensitive step's output is never journaled; anything else is, redacted.
         let result = (!sensitive).then(|| {
@@ -510,6 +545,10 @@ impl<'a> Level<'a> {
         });
         if matches!(self.steps[i].action, Action::Print(_)) && !sensitive {
             self.run.add_report(redactor.redact(&out.record.stdout));
+        }
+        if let Some(check) = &self.steps[i].check {
+            let ctx = self.context(item.as_ref());
+            super::attempt_output::check_ended(self.run, check, &ctx, None);
         }
         self.batch.push(EventKind::StepSucceeded {
             step: key,
@@ -528,13 +567,13 @@ impl<'a> Level<'a> {
         let instance = &self.instances[inst];
         let (i, attempt, key) = (instance.step, instance.attempt, instance.key.clone());
         let step = &self.steps[i];
-        let message = if self.sensitive[i] {
-            without_output(&err.message)
-        } else {
-            err.message
-        };
-        let message = self.run.redactor.redact(&message);
-        if err.retryable && attempt < step.retry.attempts && !self.run.cancel.is_cancelled() {
+        if self.sensitive[i] && err.output.is_some() {
+            self.learn_derived_secrets(inst);
+        }
+        let message =
+            super::attempt_output::failed(self.run, &key, attempt, self.sensitive[i], &err);
+        if err.retryable && attempt < step.retry.attempts && !self.run.cancel_token().is_cancelled()
+        {
             let delay = step.retry.delay_after(attempt, err.retry_after);
             self.batch.push(EventKind::AttemptFailed {
                 step: key,
@@ -547,6 +586,10 @@ impl<'a> Level<'a> {
         let item = instance.item.clone();
         let duration_ms = instance.first_started.elapsed().as_millis() as u64;
         let continue_on_error = step.continue_on_error;
+        if let Some(check) = &step.check {
+            let ctx = self.context(item.as_ref());
+            super::attempt_output::check_ended(self.run, check, &ctx, Some(&message));
+        }
         self.results.failed(i, item.as_ref(), &message);
         self.batch.push(EventKind::StepFailed {
             step: key,
@@ -558,6 +601,19 @@ impl<'a> Level<'a> {
         self.mark_instance_failed(i);
         self.instance_over(i);
         None
+    }
+
+    /// A sensitive step's failure shows its stderr, through the redactor: first it learns what
+    /// the step's templates that read a secret rendered to (a value derived from a secret).
+    fn learn_derived_secrets(&self, inst: usize) {
+        let instance = &self.instances[inst];
+        let step = &self.steps[instance.step];
+        let ctx = self.context(instance.item.as_ref());
+        for t in crate::secrets::secret_templates(step, &self.secret_names) {
+            if let Ok(value) = template::render(&t, &ctx) {
+                self.run.redactor.add_exact(&value);
+            }
+        }
     }
 
     fn instance_over(&mut self, i: usize) {

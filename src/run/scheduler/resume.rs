@@ -6,12 +6,14 @@ use super::Level;
 use crate::journal::{EventKind, StepRecord};
 
 impl Level<'_> {
-    /// Resume: a step done in an earlier attempt of this run is not run again, unless it is
-    /// sensitive (its output was never written) and a pending step reads it, or one of its
+    /// Resume: a step done in an earlier attempt of this run is not run again, unless it only
+    /// reads, it is sensitive (its output was never written) and a pending step reads it, or one of its
     /// dependencies ran again. True when the earlier result was reused.
     pub(super) fn reuse(&mut self, i: usize, key: &str, item: Option<&serde_json::Value>) -> bool {
         let dep_ran = self.deps[i].iter().any(|&d| self.ran[d]);
-        if dep_ran || self.rerun {
+        // A read-only step (a check, a get, a wait, the report) runs again: a resumed verify
+        // reports the clusters as they are now, not as they were before the fix.
+        if dep_ran || self.rerun || self.steps[i].is_read_only() {
             return false;
         }
         let record = match self.run.done.get(key) {

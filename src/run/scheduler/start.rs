@@ -21,8 +21,10 @@ impl Level<'_> {
             }
             let dep_ran = self.deps[i].iter().any(|&d| self.ran[d]);
             // A sensitive step run again only to recompute its output does not make its
-            // dependents run again.
-            self.ran[i] |= dep_ran || !self.run.done.contains_key(&key);
+            // dependents run again, nor does a read (run again on every resume, and maybe cut
+            // short by a crash): the writes after it keep their success.
+            let read = self.steps[i].is_read_only();
+            self.ran[i] |= !read && (dep_ran || !self.run.done.contains_key(&key));
             let now = Instant::now();
             let inst = self.instances.len();
             self.instances.push(Instance {

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashSet};
 use super::{Checker, Scope};
 use crate::workflow::diagnostic::{Problem, ProblemKind, UnknownName, did_you_mean};
 use crate::workflow::model::{AssertAction, ForEach, Step};
-use crate::workflow::template::{self, ROOTS, RUN_FIELDS, STEP_FIELDS};
+use crate::workflow::template::{self, FINALLY_RUN_FIELDS, ROOTS, RUN_FIELDS, STEP_FIELDS};
 use crate::yaml::{Loc, PathSeg, Value};
 
 impl Checker<'_> {
@@ -123,20 +123,7 @@ impl Checker<'_> {
                         );
                     }
                 }
-                "run" => {
-                    if let Some(f) = second
-                        && !RUN_FIELDS.contains(&f)
-                    {
-                        self.push(
-                            Problem::new(
-                                unknown_name(name, 1, did_you_mean(f, RUN_FIELDS)),
-                                format!("`run` has no field `{f}`"),
-                            )
-                            .at(self.file, loc)
-                            .help(format!("run has: {}", RUN_FIELDS.join(", "))),
-                        );
-                    }
-                }
+                "run" => self.check_run_ref(name, second, loc),
                 other => {
                     let likely = did_you_mean(other, ROOTS);
                     let mut prob = Problem::new(
@@ -151,6 +138,30 @@ impl Checker<'_> {
                     self.push(prob);
                 }
             }
+        }
+    }
+
+    /// `run.<f>`: a field of `run`; `status` and `failed_steps` in `finally` steps only.
+    fn check_run_ref(&mut self, name: &str, field: Option<&str>, loc: Loc) {
+        let Some(f) = field else { return };
+        if FINALLY_RUN_FIELDS.contains(&f) && self.main_steps.is_none() {
+            self.push(
+                Problem::new(
+                    unknown_name(name, 1, None),
+                    format!("`run.{f}` is known only to `finally` steps"),
+                )
+                .at(self.file, loc)
+                .help("the run's status is decided when its main steps are over: read it in a step under `finally:`"),
+            );
+        } else if !RUN_FIELDS.contains(&f) && !FINALLY_RUN_FIELDS.contains(&f) {
+            self.push(
+                Problem::new(
+                    unknown_name(name, 1, did_you_mean(f, RUN_FIELDS)),
+                    format!("`run` has no field `{f}`"),
+                )
+                .at(self.file, loc)
+                .help(format!("run has: {}", RUN_FIELDS.join(", "))),
+            );
         }
     }
 
@@ -180,29 +191,37 @@ impl Checker<'_> {
         self.push(prob);
     }
 
-    /// `config.<key>`: `key` must be in the config, when one is in use.
+    /// `config.<key>[.<key>...]`: each key must be in the config, when one is in use, as far as
+    /// the config has mappings (`config.hub.contxt`: did you mean `config.hub.context`?).
     fn check_config_ref(&mut self, name: &str, key: Option<&str>, loc: Loc) {
-        let (Some(cfg), Some(key)) = (self.config, key) else {
+        let (Some(mut at), Some(_)) = (self.config, key) else {
             return;
         };
-        if cfg.get(key).is_some() {
+        for (depth, key) in name.split('.').enumerate().skip(1) {
+            let Some(map) = at.as_object() else { return };
+            if let Some(next) = map.get(key) {
+                at = next;
+                continue;
+            }
+            let likely = did_you_mean(key, map.keys().map(String::as_str));
+            let path: Vec<&str> = name.split('.').take(depth).collect();
+            let parent = path.join(".");
+            let mut prob = Problem::new(
+                unknown_name(name, depth, likely),
+                format!("{parent} has no `{key}`"),
+            )
+            .at(self.file, loc)
+            .label(format!("`{name}` is not in the config"));
+            prob = match likely {
+                Some(s) => prob.help(format!("did you mean `{parent}.{s}`?")),
+                None => prob.help(format!(
+                    "{parent} has: {}",
+                    map.keys().cloned().collect::<Vec<_>>().join(", ")
+                )),
+            };
+            self.push(prob);
             return;
         }
-        let keys: Vec<&str> = cfg
-            .as_object()
-            .map(|o| o.keys().map(String::as_str).collect())
-            .unwrap_or_default();
-        let likely = did_you_mean(key, keys.iter().copied());
-        let mut prob = Problem::new(
-            unknown_name(name, 1, likely),
-            format!("config has no `{key}`"),
-        )
-        .at(self.file, loc)
-        .label(format!("`{name}` is not in the config"));
-        if let Some(s) = likely {
-            prob = prob.help(format!("did you mean `config.{s}`?"));
-        }
-        self.push(prob);
     }
 
     pub(super) fn check_step_ref(

@@ -1,0 +1,76 @@
+//! Verify in CI: each check's verdict as data in the JSON summary (`checks: [{cluster, check,
+//! ok, reason, hint}]`), the failing check's own step failed (not only the final assert), and
+//! the human lines on stderr beside the events on stdout.
+
+mod support;
+
+use mcflow_sim::Scenario;
+use serde_json::Value;
+use support::clusters::Linkerd;
+
+#[test]
+fn verify_json_lists_every_check_and_fails_the_failing_checks_own_step() {
+    let world = Linkerd::new(Scenario::linkerd_fresh());
+    world
+        .mcflow(&["run", "workflows/bootstrap.yaml"])
+        .assert_code(0);
+    world
+        .sim
+        .cluster("production")
+        .delete(
+            "multicluster.linkerd.io/v1alpha3",
+            "Link",
+            "linkerd-multicluster",
+            "internal",
+        )
+        .expect("delete the Link");
+    let out = world.mcflow(&["run", "workflows/verify.yaml", "--output", "json"]);
+    out.assert_code(1);
+    let summary: Value = out
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["event"] == "summary")
+        .expect("a summary line");
+    let checks = summary["checks"].as_array().expect("checks");
+    let find = |cluster: &str, check: &str| {
+        checks
+            .iter()
+            .find(|c| c["cluster"] == cluster && c["check"] == check)
+            .unwrap_or_else(|| panic!("no {cluster}/{check} in {checks:?}"))
+    };
+    let link = find("production", "Link internal");
+    assert_eq!(link["ok"], false, "{link}");
+    assert!(
+        link["reason"].as_str().unwrap().contains("not found"),
+        "{link}"
+    );
+    assert_eq!(
+        link["hint"],
+        "mcflow run workflows/link-spoke.yaml --set spoke=production"
+    );
+    let fine = find("nonproduction", "Link internal");
+    assert_eq!(fine["ok"], true, "{fine}");
+    assert_eq!(fine["reason"], Value::Null);
+    assert!(checks.iter().any(|c| c["check"] == "multicluster check"));
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["check"] == "gateway NodePort 30143")
+    );
+    // The Link check's own step failed.
+    let step = summary["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "link[production]")
+        .expect("the step");
+    assert_eq!(step["status"], "failed", "{step}");
+    // People read stderr.
+    assert!(out.stderr.contains("✗ link[production]"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("FAIL: no Link internal"),
+        "{}",
+        out.stderr
+    );
+}
