@@ -55,7 +55,10 @@ pub async fn diff(prepared: Prepared, mut opts: RunOptions) -> Result<DiffReport
         ..prepared
     };
     let failed = Arc::new(Mutex::new(Vec::new()));
-    let reporter = Box::new(FailureCollector(failed.clone()));
+    let reporter = Box::new(FailureCollector {
+        failed: failed.clone(),
+        about_this_machine: connect_steps(&prepared.bundle),
+    });
     match crate::run::start(prepared, opts, reporter).await {
         Ok(_) | Err(Error::StepFailed) => {}
         Err(e) => return Err(e),
@@ -84,15 +87,38 @@ fn for_diff(bundle: &Bundle) -> Bundle {
     }
 }
 
+/// The ids of the `connect` steps of every workflow in the bundle: what they find is about the
+/// machine mcflow runs on, not about the clusters, so their failure is no failed check of a diff
+/// (verify shows it as a warning row).
+fn connect_steps(bundle: &Bundle) -> std::collections::HashSet<String> {
+    std::iter::once(&bundle.root)
+        .chain(bundle.nested.values())
+        .flat_map(|wf| wf.steps.iter())
+        .filter(|s| s.action.kind() == crate::workflow::step::ActionKind::Connect)
+        .map(|s| s.id.clone())
+        .collect()
+}
+
+/// The step id of a journal key (`verify.reachable[host/30143]` → `reachable`).
+fn step_id(key: &str) -> &str {
+    // The item key may hold dots (a host name): cut it off first.
+    let step = key.split('[').next().unwrap_or(key);
+    step.rsplit('.').next().unwrap_or(step)
+}
+
 /// The reporter of a diff's run: prints nothing, keeps the failed steps.
-struct FailureCollector(Arc<Mutex<Vec<(String, String)>>>);
+struct FailureCollector {
+    failed: Arc<Mutex<Vec<(String, String)>>>,
+    about_this_machine: std::collections::HashSet<String>,
+}
 
 impl Reporter for FailureCollector {
     fn event(&mut self, event: &Event) {
         if let EventKind::StepFailed { step, error, .. } = &event.kind
             // A nested workflow fails when one of its steps does: that step is reported.
             && !(error.starts_with("workflow ") && error.ends_with(" failed"))
-            && let Ok(mut f) = self.0.lock()
+            && !self.about_this_machine.contains(step_id(step))
+            && let Ok(mut f) = self.failed.lock()
         {
             f.push((step.clone(), error.clone()));
         }
