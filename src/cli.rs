@@ -32,8 +32,9 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// How to report: progress bars on a terminal and plain lines otherwise (auto), plain
-    /// timestamped lines (plain), or one JSON object per event on stdout (json).
-    #[arg(long, short = 'o', value_enum, default_value_t = OutputMode::Auto, global = true)]
+    /// timestamped lines (plain), or one JSON object per event on stdout (json). The last one
+    /// given wins (a wrapper's `-o plain` can be overridden).
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputMode::Auto, global = true, overrides_with = "output")]
     pub output: OutputMode,
     /// Print only errors and the final summary.
     #[arg(long, short, global = true, conflicts_with = "verbose")]
@@ -49,6 +50,11 @@ pub struct GlobalArgs {
         global = true
     )]
     pub state_dir: PathBuf,
+    /// Where runs are kept: `local` (the state directory) or `kube:<context>/<namespace>` (the
+    /// hub cluster: any machine with the kubeconfig can list, show and resume them)
+    /// [default: the config's `state:`, then local].
+    #[arg(long, env = "MCFLOW_STATE", value_name = "STORE", global = true)]
+    pub state: Option<String>,
     /// The topology file exposed to templates as `config` [default: config/clusters.yaml when it exists].
     #[arg(long, env = "MCFLOW_CONFIG", global = true)]
     pub config: Option<PathBuf>,
@@ -83,6 +89,10 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Print the steps a run would take, in order, with dependencies and rendered arguments.
     Plan(PlanArgs),
+    /// Show what a workflow would change: reads run for real, every kube write as a server-side
+    /// dry run, a field-level diff per object (exit 0: nothing would change, 1: something would
+    /// or a check fails, 2: usage error).
+    Diff(DiffArgs),
     /// List a workflow's params: description, default, allowed values, pattern.
     Params(GraphArgs),
     /// Print a Mermaid flowchart of a workflow's steps.
@@ -90,6 +100,9 @@ pub enum Command {
     /// Print the JSON Schema of the workflow format (for editor completion and checks), or with
     /// `--events` of the journal's events (what `--output json` prints, one per line).
     Schema(SchemaArgs),
+    /// The state store: move runs between stores (export, import) and prune old runs.
+    #[command(subcommand)]
+    State(StateCommand),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -128,6 +141,14 @@ pub struct ExecArgs {
     /// Server-side dry runs for kube writes (apply, label, annotate, delete); other steps run.
     #[arg(long)]
     pub dry_run: bool,
+    /// Queue for up to this long (`10m`) when another run of the same workflow and params
+    /// holds the run key's lock, instead of exiting 3.
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
+    pub wait_lock: Option<std::time::Duration>,
+}
+
+fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
+    crate::workflow::duration::parse_duration(text)
 }
 
 #[derive(Debug, Args)]
@@ -162,6 +183,10 @@ pub struct ShowArgs {
     /// Show the newest run.
     #[arg(long)]
     pub last: bool,
+    /// Pack the run's diagnostics (what workflows/gather.yaml saved when it failed), its
+    /// summary and its journal into a .tar.gz to attach to a ticket.
+    #[arg(long, value_name = "FILE.tar.gz")]
+    pub bundle: Option<PathBuf>,
     /// Show every attempt of this step (its key, or its id to match every instance) with
     /// the whole output it printed (redacted; a sensitive step's stdout is never kept).
     #[arg(long, value_name = "STEP")]
@@ -194,9 +219,49 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The workflow file.
+    pub workflow: PathBuf,
+    #[command(flatten)]
+    pub params: ParamArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct GraphArgs {
     /// The workflow file.
     pub workflow: PathBuf,
+}
+
+/// What `mcflow state` does.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Print runs of the store (`--state`) as JSON lines, one run a line (all runs when none
+    /// is named): `mcflow --state local state export | mcflow --state kube:hub/ns state import -`.
+    Export {
+        /// The runs (see `mcflow runs`).
+        run_ids: Vec<String>,
+    },
+    /// Add runs printed by `state export` to the store (`--state`); runs it has are skipped.
+    Import {
+        /// The file, or `-` for stdin.
+        file: PathBuf,
+    },
+    /// Delete old runs; a running run is never deleted.
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).multiple(true).args(["keep", "older_than"]))]
+pub struct PruneArgs {
+    /// Keep the newest N runs.
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// Delete only runs that started longer ago than this (`30d`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
+    pub older_than: Option<std::time::Duration>,
+    /// Say what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[cfg(test)]

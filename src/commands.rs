@@ -138,13 +138,45 @@ fn finish_runtime(rt: tokio::runtime::Runtime) {
     rt.shutdown_timeout(std::time::Duration::from_millis(500));
 }
 
-fn run_options(global: &GlobalArgs, exec: &crate::cli::ExecArgs) -> crate::run::RunOptions {
+/// The state store: `--state`/`MCFLOW_STATE`, else `config`'s `state:` (the config file is
+/// read when not given), else the local state directory.
+fn state_location(
+    global: &GlobalArgs,
+    config: Option<&serde_json::Value>,
+) -> Result<crate::state::StateLocation, Error> {
+    let loaded;
+    let config = match (config, &global.state) {
+        (Some(c), _) => c,
+        (None, Some(_)) => &serde_json::Value::Null,
+        (None, None) => {
+            loaded = Config::load(global.config.as_deref())?;
+            &loaded.value
+        }
+    };
+    crate::state::StateLocation::choose(global.state.as_deref(), config, &global.state_dir)
+        .map_err(Error::Usage)
+}
+
+/// The store `runs`, `show` and `resume` read.
+pub(crate) fn open_store(global: &GlobalArgs) -> Result<crate::state::Store, Error> {
+    let location = state_location(global, None)?;
+    crate::state::Store::open(&location, global.kubeconfig.as_deref())
+        .map_err(|e| Error::State(e.to_string()))
+}
+
+fn run_options(
+    global: &GlobalArgs,
+    exec: &crate::cli::ExecArgs,
+    state: crate::state::StateLocation,
+) -> crate::run::RunOptions {
     crate::run::RunOptions {
-        state_dir: global.state_dir.clone(),
+        state,
+        wait_lock: exec.wait_lock,
         max_parallel: exec.max_parallel,
         dry_run: exec.dry_run,
         kubeconfig: global.kubeconfig.clone(),
         linkerd: global.linkerd.clone(),
+        changes: None,
     }
 }
 
@@ -166,20 +198,58 @@ pub fn run_cmd(global: &GlobalArgs, args: &crate::cli::RunArgs) -> Result<(), Er
         &args.params.values,
         &args.params.set,
     )?;
-    let opts = run_options(global, &args.exec);
+    let state = state_location(global, Some(&prepared.config.value))?;
+    let opts = run_options(global, &args.exec, state);
     let rt = runtime()?;
     let result = rt.block_on(crate::run::start(prepared, opts, reporter(global)));
     finish_runtime(rt);
     result.map(|_| ())
 }
 
+/// `mcflow diff`: exit 0 when nothing would change, 1 when something would (or a check fails).
+pub fn diff_cmd(global: &GlobalArgs, args: &crate::cli::DiffArgs) -> Result<(), Error> {
+    let prepared = prepare(
+        global.config.as_deref(),
+        &args.workflow,
+        &args.params.values,
+        &args.params.set,
+    )?;
+    let exec = crate::cli::ExecArgs {
+        max_parallel: 8,
+        dry_run: true,
+        wait_lock: None,
+    };
+    // A diff's journal stays on this machine, apart from the runs (`runs`, `resume` never see
+    // it), whatever store runs use.
+    let diffs = crate::state::StateLocation::Local(global.state_dir.join("diffs"));
+    let opts = run_options(global, &exec, diffs);
+    let rt = runtime()?;
+    let result = rt.block_on(crate::diff::diff(prepared, opts));
+    finish_runtime(rt);
+    let report = result?;
+    let text = if global.output == OutputMode::Json {
+        crate::diff::render_json(&report)
+    } else {
+        crate::diff::render_text(
+            &report,
+            global.output == OutputMode::Auto && crate::report::color_enabled(),
+        )
+    };
+    crate::report::stdout(&text);
+    if report.differs() {
+        Err(Error::StepFailed)
+    } else {
+        Ok(())
+    }
+}
+
 pub fn resume_cmd(global: &GlobalArgs, args: &crate::cli::ResumeArgs) -> Result<(), Error> {
-    let state = crate::journal::StateDir::new(&global.state_dir);
+    let location = state_location(global, None)?;
     let run_id = match &args.run_id {
         Some(id) => id.clone(),
-        None => last_unfinished(&state, global.quiet)?,
+        None => last_unfinished(&open_store(global)?, global.quiet)?,
     };
-    let opts = run_options(global, &args.exec);
+    let opts = run_options(global, &args.exec, location);
     let rt = runtime()?;
     let result = rt.block_on(crate::run::resume(
         &run_id,
@@ -193,7 +263,7 @@ pub fn resume_cmd(global: &GlobalArgs, args: &crate::cli::ResumeArgs) -> Result<
 
 /// `resume --last`: the newest run that did not succeed (another workflow run since, to fix the
 /// cause, does not hide it), named on stderr when it is not the newest run.
-fn last_unfinished(state: &crate::journal::StateDir, quiet: bool) -> Result<String, Error> {
+fn last_unfinished(state: &crate::state::Store, quiet: bool) -> Result<String, Error> {
     let newest = state.last().map_err(|e| Error::State(e.to_string()))?;
     let ids = state.list().map_err(|e| Error::State(e.to_string()))?;
     for id in ids.iter().rev() {
@@ -212,16 +282,17 @@ fn last_unfinished(state: &crate::journal::StateDir, quiet: bool) -> Result<Stri
     }
     Err(Error::State(format!(
         "nothing to resume: every run in {} already succeeded (newest: {newest})",
-        state.root().display()
+        state.describe()
     )))
 }
 
 /// A run read back from its journal, with whether its last line was torn.
 fn read_history(
-    state: &crate::journal::StateDir,
+    state: &crate::state::Store,
     run_id: &str,
 ) -> Result<(crate::journal::RunHistory, bool), Error> {
-    let read = crate::journal::read(&state.journal_path(run_id))
+    let read = state
+        .read(run_id)
         .map_err(|e| Error::State(e.to_string()))?;
     let mut history = crate::journal::replay::replay(&read.events);
     if history.run_id.is_empty() {
@@ -231,7 +302,7 @@ fn read_history(
 }
 
 pub fn runs_cmd(global: &GlobalArgs, limit: usize) -> Result<(), Error> {
-    let state = crate::journal::StateDir::new(&global.state_dir);
+    let state = open_store(global)?;
     let ids = state.list().map_err(|e| Error::State(e.to_string()))?;
     let mut rows = Vec::new();
     for id in ids.iter().rev().take(limit) {
@@ -245,7 +316,7 @@ pub fn runs_cmd(global: &GlobalArgs, limit: usize) -> Result<(), Error> {
         return Ok(());
     }
     if rows.is_empty() {
-        crate::report::stdout(&format!("no runs in {}\n", global.state_dir.display()));
+        crate::report::stdout(&format!("no runs in {}\n", state.describe()));
         return Ok(());
     }
     crate::report::stdout(&crate::report::runs_table(&rows));
@@ -253,7 +324,7 @@ pub fn runs_cmd(global: &GlobalArgs, limit: usize) -> Result<(), Error> {
 }
 
 pub fn show_cmd(global: &GlobalArgs, args: &crate::cli::ShowArgs) -> Result<(), Error> {
-    let state = crate::journal::StateDir::new(&global.state_dir);
+    let state = open_store(global)?;
     let run_id = match &args.run_id {
         Some(id) => state
             .existing(id)
@@ -264,6 +335,9 @@ pub fn show_cmd(global: &GlobalArgs, args: &crate::cli::ShowArgs) -> Result<(), 
         return show_step(global, &state, &run_id, step, args.attempt);
     }
     let (history, torn_tail) = read_history(&state, &run_id)?;
+    if let Some(out) = &args.bundle {
+        return bundle_cmd(global, &state, &run_id, &history, out);
+    }
     if global.output == OutputMode::Json {
         let text =
             serde_json::to_string_pretty(&crate::report::run_json(&history)).unwrap_or_default();
@@ -274,15 +348,42 @@ pub fn show_cmd(global: &GlobalArgs, args: &crate::cli::ShowArgs) -> Result<(), 
     Ok(())
 }
 
+/// `mcflow show <run> --bundle FILE`: packs the run's diagnostics, summary and journal.
+fn bundle_cmd(
+    global: &GlobalArgs,
+    state: &crate::state::Store,
+    run_id: &str,
+    history: &crate::journal::RunHistory,
+    out: &Path,
+) -> Result<(), Error> {
+    let summary = crate::report::render_run(history, false);
+    let packed = crate::diagnostics::pack(&state.attempts_dir(run_id), run_id, &summary, out)
+        .map_err(|e| Error::State(format!("cannot write {}: {e}", out.display())))?;
+    if !global.quiet {
+        let note = if packed.gathered {
+            ""
+        } else {
+            " (no diagnostics were gathered: the run did not fail, or its workflow has no gather step)"
+        };
+        crate::report::stdout(&format!(
+            "wrote {}: {} files{note}\n",
+            out.display(),
+            packed.files
+        ));
+    }
+    Ok(())
+}
+
 /// `show <run> --step <id> [--attempt N]`: the step's attempts with their whole output.
 fn show_step(
     global: &GlobalArgs,
-    state: &crate::journal::StateDir,
+    state: &crate::state::Store,
     run_id: &str,
     wanted: &str,
     number: Option<usize>,
 ) -> Result<(), Error> {
-    let read = crate::journal::read(&state.journal_path(run_id))
+    let read = state
+        .read(run_id)
         .map_err(|e| Error::State(e.to_string()))?;
     let history = crate::journal::replay::replay(&read.events);
     let keys = crate::report::matching_steps(history.steps.keys().map(String::as_str), wanted);
@@ -293,7 +394,7 @@ fn show_step(
             known.join(", ")
         )));
     }
-    let log = crate::journal::read_attempts(&state.run_dir(run_id));
+    let log = crate::journal::read_attempts(&state.attempts_dir(run_id));
     let mut attempts: Vec<crate::report::StepAttempt> = keys
         .iter()
         .flat_map(|k| crate::report::step_attempts(&read.events, &log, k))

@@ -197,6 +197,13 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     parse_via_serde(text)
 }
 
+/// Runs the YAML parser over `text` without building anything and returns its event count (None
+/// on a syntax error): the floor that docs/PERFORMANCE.md compares validate + plan with.
+#[doc(hidden)]
+pub fn bare_parse(text: &str) -> Option<usize> {
+    fast::count_events(text)
+}
+
 /// The reference implementation: serde-saphyr's `Spanned<T>` deserialization.
 fn parse_via_serde(text: &str) -> Result<Node, SyntaxError> {
     serde_saphyr::from_str_with_options::<Node>(text, options()).map_err(|e| syntax_error(&e))

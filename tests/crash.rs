@@ -15,7 +15,9 @@
 //!   in the side file, and the clusters hold exactly the expected ConfigMaps and labels.
 //!
 //! Sizes: `MCFLOW_CRASH_TRIALS` trials (default 10; `just soak` runs 100). `MCFLOW_SEED`
-//! replays a seed.
+//! replays a seed. The same harness runs with the kube state store (the journal in a namespace
+//! of the first cluster, 1 s Leases, resumes with `--wait-lock`): `MCFLOW_CRASH_KUBE_TRIALS`
+//! trials (default 3).
 
 mod support;
 
@@ -326,11 +328,48 @@ fn succeeded(events: &[mcflow::journal::Event]) -> BTreeSet<String> {
         .collect()
 }
 
-fn newlines(world: &Workspace) -> usize {
-    world
-        .newest_journal()
-        .and_then(|p| std::fs::read(p).ok())
-        .map_or(0, |b| b.iter().filter(|c| **c == b'\n').count())
+/// Where the trial's runs are kept: the state directory, or the kube store (a namespace of
+/// the first cluster), read back through the library's own store.
+enum Journals {
+    Local,
+    Kube(mcflow::state::Store),
+}
+
+impl Journals {
+    fn kube(sim: &Simulator, ns: &str) -> Journals {
+        let location = mcflow::state::StateLocation::Kube {
+            context: CLUSTERS[0].to_string(),
+            namespace: ns.to_string(),
+        };
+        let store = mcflow::state::Store::open(&location, Some(sim.kubeconfig_path()))
+            .expect("the kube store");
+        Journals::Kube(store)
+    }
+
+    /// How far the newest run's journal is: its lines (local) or events (kube).
+    fn progress(&self, world: &Workspace) -> usize {
+        match self {
+            Journals::Local => world
+                .newest_journal()
+                .and_then(|p| std::fs::read(p).ok())
+                .map_or(0, |b| b.iter().filter(|c| **c == b'\n').count()),
+            Journals::Kube(_) => self.read(world).map_or(0, |r| r.events.len()),
+        }
+    }
+
+    fn read(&self, world: &Workspace) -> Option<mcflow::journal::JournalRead> {
+        match self {
+            Journals::Local => world.journal_read(),
+            Journals::Kube(store) => store.read(&store.last().ok()?).ok(),
+        }
+    }
+
+    fn runs(&self, world: &Workspace) -> usize {
+        match self {
+            Journals::Local => world.runs().len(),
+            Journals::Kube(store) => store.list().expect("runs").len(),
+        }
+    }
 }
 
 /// The processes with the newest run's lock file open: pid, command line, working directory.
@@ -366,8 +405,8 @@ struct TrialReport {
 }
 
 /// One trial: run, kill, resume (maybe killed too) until done; then every check.
-fn trial(sim: &Simulator, n: usize, rng: &mut impl Rng) -> TrialReport {
-    let ns = format!("trial-{n}");
+fn trial(sim: &Simulator, n: usize, rng: &mut impl Rng, kube: bool) -> TrialReport {
+    let ns = format!("trial-{n}{}", if kube { "-kube" } else { "" });
     for c in CLUSTERS {
         sim.cluster(c)
             .apply_yaml(&format!(
@@ -375,9 +414,24 @@ fn trial(sim: &Simulator, n: usize, rng: &mut impl Rng) -> TrialReport {
             ))
             .expect("a namespace");
     }
-    let world = Workspace::new()
+    let mut world = Workspace::new()
         .no_color()
         .kubeconfig(sim.kubeconfig_path());
+    let journals = if kube {
+        let store_ns = format!("{ns}-state");
+        sim.cluster(CLUSTERS[0])
+            .apply_yaml(&format!(
+                "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {store_ns}}}\n"
+            ))
+            .expect("the store's namespace");
+        world = world
+            .env("MCFLOW_STATE", format!("kube:{}/{store_ns}", CLUSTERS[0]))
+            .env("MCFLOW_LEASE_DURATION", "1s");
+        Journals::kube(sim, &store_ns)
+    } else {
+        Journals::Local
+    };
+    let newlines = |w: &Workspace| journals.progress(w);
     world.write("w.yaml", &workflow());
     let set = format!("ns={ns}");
 
@@ -414,7 +468,7 @@ fn trial(sim: &Simulator, n: usize, rng: &mut impl Rng) -> TrialReport {
                     std::thread::sleep(Duration::from_millis(jitter));
                 }
                 kill_9(&mut child, world.path());
-                let read = world.journal_read().expect("a journal after the kill");
+                let read = journals.read(&world).expect("a journal after the kill");
                 snapshots.push(Snapshot {
                     done: succeeded(&read.events),
                     events: read.events.len(),
@@ -425,14 +479,15 @@ fn trial(sim: &Simulator, n: usize, rng: &mut impl Rng) -> TrialReport {
                 if read.events.last().is_some_and(|e| {
                     matches!(&e.kind, EventKind::RunFinished { status, .. } if status.to_string() == "succeeded")
                 }) {
-                    let out = world.mcflow(&["resume", "--last"]);
+                    let out = world.mcflow(&["resume", "--last", "--wait-lock", "60s"]);
                     out.assert_code(3);
                     assert!(out.stderr.contains("already succeeded"), "{}", out.stderr);
                     break;
                 }
             }
         }
-        args = vec!["resume", "--last"];
+        // The kube store's Lease outlives a SIGKILLed holder for its duration: queue for it.
+        args = vec!["resume", "--last", "--wait-lock", "60s"];
         // A resume is killed too, now and then, at most twice per trial.
         kill_at = if snapshots.len() < 3 && rng.random_bool(0.3) {
             rng.random_range(1..=STEPS)
@@ -442,8 +497,8 @@ fn trial(sim: &Simulator, n: usize, rng: &mut impl Rng) -> TrialReport {
     }
 
     // Only one run: resumes append to it.
-    assert_eq!(world.runs().len(), 1, "trial {n}");
-    let read = world.journal_read().expect("the journal");
+    assert_eq!(journals.runs(&world), 1, "trial {n}");
+    let read = journals.read(&world).expect("the journal");
     let events = &read.events;
     let side = world.lines("side");
     for (k, snap) in snapshots.iter().enumerate() {
@@ -549,11 +604,29 @@ fn kill_9_at_random_points_then_resume_completes_without_repeating_a_succeeded_s
     let start = Instant::now();
     let mut kills = 0;
     for n in 0..trials {
-        let report = trial(&sim, n, &mut rng);
+        let report = trial(&sim, n, &mut rng, false);
         kills += report.kills;
     }
     println!(
         "crash harness: {trials} trials, {kills} SIGKILLs, every resume completed, seed {seed}, {:.1?}",
+        start.elapsed()
+    );
+    assert!(kills >= trials, "most trials must kill at least once");
+}
+
+#[test]
+fn kill_9_at_random_points_with_the_kube_store_then_resume_completes() {
+    let trials = env_usize("MCFLOW_CRASH_KUBE_TRIALS", 3);
+    let (seed, mut rng) = seeded("crash harness, kube store", 0xC8A5_4016);
+    let dir = tempfile::tempdir().unwrap();
+    let sim = clusters::bare(dir.path(), &CLUSTERS);
+    let start = Instant::now();
+    let mut kills = 0;
+    for n in 0..trials {
+        kills += trial(&sim, n, &mut rng, true).kills;
+    }
+    println!(
+        "crash harness (kube store): {trials} trials, {kills} SIGKILLs, every resume completed, seed {seed}, {:.1?}",
         start.elapsed()
     );
     assert!(kills >= trials, "most trials must kill at least once");

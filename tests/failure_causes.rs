@@ -10,8 +10,35 @@ use support::Workspace;
 use support::clusters::{LINKERD_TOKEN, Linkerd};
 
 #[test]
-fn link_spoke_before_bootstrap_shows_the_missing_gateway_and_says_to_run_bootstrap_first() {
+fn link_spoke_before_bootstrap_says_to_run_bootstrap_first_before_asking_the_hub_for_a_link() {
     let world = Linkerd::new(Scenario::linkerd_fresh());
+    let out = world.mcflow(&[
+        "run",
+        "workflows/link-spoke.yaml",
+        "--set",
+        "spoke=production",
+    ]);
+    out.assert_code(1);
+    let shown = out.all();
+    assert!(shown.contains("has no ServiceAccount linkerd-multicluster/linkerd-service-mirror-remote-access-production"), "{shown}");
+    assert!(shown.contains("run bootstrap first"), "{shown}");
+    assert!(
+        world
+            .ws
+            .events("step_started", Some("link_manifest"))
+            .is_empty()
+    );
+}
+
+#[test]
+fn link_spoke_without_the_hub_gateway_shows_the_missing_gateway_and_says_to_run_bootstrap_first() {
+    let world = Linkerd::new(Scenario::linkerd_fresh());
+    // The hub's remote-access account and its token are there; its gateway is not.
+    world
+        .sim
+        .cluster("internal")
+        .apply_yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: linkerd-multicluster}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: linkerd-service-mirror-remote-access-production, namespace: linkerd-multicluster}\n---\napiVersion: v1\nkind: Secret\ntype: kubernetes.io/service-account-token\nmetadata:\n  name: linkerd-service-mirror-remote-access-production-token\n  namespace: linkerd-multicluster\n  annotations: {kubernetes.io/service-account.name: linkerd-service-mirror-remote-access-production}\n")
+        .expect("remote access");
     let out = world.mcflow(&[
         "run",
         "workflows/link-spoke.yaml",

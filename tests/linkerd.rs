@@ -171,7 +171,9 @@ fn verify_reports_a_missing_mirror_with_a_hint() {
     out.assert_code(1);
     let shown = out.all();
     assert!(
-        shown.contains("mirror monitoring/alloy-internal  FAIL: not mirrored (hint:"),
+        shown.lines().any(|l| l.starts_with("production ")
+            && l.contains("mirror monitoring/alloy-internal  ")
+            && l.contains("  FAIL: not mirrored (hint:")),
         "{shown}"
     );
     assert!(shown.contains("problem(s)"), "{shown}");

@@ -246,6 +246,9 @@ steps:
 
 #[test]
 fn nothing_new_starts_after_a_failure_but_running_steps_finish() {
+    // `slow` ends only once `bad`'s failure is in the journal: its end cannot be handled first
+    // (with `touch go; exit 1` in `bad`, a loaded machine could let `slow` see `go` and end
+    // before `bad`'s shell had exited).
     let s = Workspace::new();
     s.write(
         "w.yaml",
@@ -253,10 +256,10 @@ fn nothing_new_starts_after_a_failure_but_running_steps_finish() {
 steps:
   - id: slow
     needs: []
-    run: [sh, -c, 'while [ ! -f go ]; do sleep 0.02; done; echo done >> slow.log']
+    run: [sh, -c, 'while ! grep -qs step_failed state/runs/*/journal.jsonl; do sleep 0.02; done; echo done >> slow.log']
   - id: bad
     needs: []
-    run: [sh, -c, 'touch go; exit 1']
+    run: [sh, -c, 'exit 1']
   - id: after_slow
     needs: [slow]
     run: [sh, -c, 'echo ran >> after.log']

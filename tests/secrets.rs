@@ -376,11 +376,33 @@ steps:
     assert:
       that: "steps.secret.outputs.tok == 'nope'"
       message: "token was {{{{ steps.secret.outputs.tok }}}}"
+  - id: saved
+    needs: [derived]
+    save: {{ path: "secret/both.txt", content: "{{{{ steps.secret.stdout }}}} {{{{ steps.derived.stdout }}}}" }}
   - id: last
-    needs: [apply_404, apply_422, uses_derived, check]
+    needs: [apply_404, apply_422, uses_derived, check, saved]
     run: [sh, -c, 'echo done']
+finally:
+  - id: gather
+    save: {{ path: "status.txt", content: "{{{{ run.status }}}} {{{{ run.failed_steps }}}}" }}
 "#
     )
+}
+
+/// The files of a .tar.gz, by path.
+fn unpack(path: &std::path::Path) -> Vec<(String, String)> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).expect("the bundle");
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut files = Vec::new();
+    for entry in archive.entries().expect("a tar") {
+        let mut entry = entry.expect("an entry");
+        let name = entry.path().expect("a path").display().to_string();
+        let mut text = String::new();
+        entry.read_to_string(&mut text).expect("text");
+        files.push((name, text));
+    }
+    files
 }
 
 fn assert_no_canary(what: &str, text: &str, letters: &str) {
@@ -453,6 +475,22 @@ fn a_secret_manifest_leaks_through_no_output_path() {
         let out = w.mcflow(args);
         out.assert_code(0);
         outputs.push((format!("{args:?}"), out));
+    }
+    // The diagnostics bundle of the last run: its saved files (secrets masked, and not
+    // vacuously: the save step had the secret), summary and journal.
+    let bundle = w.file("bundle.tar.gz");
+    let out = w.mcflow(&["show", "--last", "--bundle", &bundle.display().to_string()]);
+    out.assert_code(0);
+    outputs.push(("show --bundle".to_string(), out));
+    let packed = unpack(&bundle);
+    let saved = packed
+        .iter()
+        .find(|(k, _)| k.ends_with("diagnostics/secret/both.txt"))
+        .map(|(_, v)| v.clone())
+        .expect("the saved file in the bundle");
+    assert!(saved.contains("***"), "{saved}");
+    for (name, text) in &packed {
+        assert_no_canary(&format!("bundle file {name}"), text, &letters);
     }
     for (what, out) in &outputs {
         assert_no_canary(&format!("stdout of {what}"), &out.stdout, &letters);

@@ -25,6 +25,51 @@ pub fn is_dns_label(s: &str) -> bool {
     s.len() <= 63 && !s.contains('.') && is_dns_subdomain(s)
 }
 
+/// Secrets and ConfigMaps hold at most 1 MiB of data, as the API server's validation says
+/// (kubernetes pkg/apis/core/types.go `MaxSecretSize = 1 * 1024 * 1024`; the checks in
+/// pkg/apis/core/validation/validation.go ValidateSecret, over `data`, and ValidateConfigMap,
+/// over `data` and `binaryData`, with field.TooLong's message "may not be more than N bytes").
+pub fn validate_size(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
+    const MAX_SECRET_SIZE: usize = 1024 * 1024;
+    if !rt.group.is_empty() {
+        return Ok(());
+    }
+    let decoded = |v: &Value| {
+        let s = v.as_str().unwrap_or_default();
+        let pad = s.bytes().rev().take_while(|b| *b == b'=').count();
+        (s.len() / 4 * 3).saturating_sub(pad)
+    };
+    let sum = |field: &str, f: &dyn Fn(&Value) -> usize| {
+        obj.get(field)
+            .and_then(Value::as_object)
+            .map_or(0, |m| m.values().map(f).sum::<usize>())
+    };
+    let (total, field) = match rt.plural.as_str() {
+        "secrets" => (sum("data", &decoded), "data"),
+        "configmaps" => {
+            let text = |v: &Value| v.as_str().map_or(0, str::len);
+            (sum("data", &text) + sum("binaryData", &decoded), "")
+        }
+        _ => return Ok(()),
+    };
+    if total <= MAX_SECRET_SIZE {
+        return Ok(());
+    }
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Err(ApiError::invalid(
+        &rt.group,
+        &rt.kind,
+        name,
+        &[(
+            field,
+            format!("Too long: may not be more than {MAX_SECRET_SIZE} bytes"),
+        )],
+    ))
+}
+
 /// Check the name of a new object (422 Invalid like the API server).
 pub fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
     let label_only = matches!(rt.plural.as_str(), "namespaces" | "services");

@@ -20,6 +20,9 @@ pub enum FaultKind {
     },
     /// Close the connection without answering.
     Drop,
+    /// Serve the request (a write is made), then close the connection without the answer:
+    /// the client cannot tell whether its write landed (a response lost in the network).
+    DropAnswer,
 }
 
 /// When a fault fires.
@@ -83,6 +86,10 @@ impl Fault {
     /// Drop the connection.
     pub fn drop_connection(path_regex: &str) -> Self {
         Self::new(path_regex, FaultKind::Drop)
+    }
+    /// Serve the request, then drop the connection instead of answering.
+    pub fn drop_answer(path_regex: &str) -> Self {
+        Self::new(path_regex, FaultKind::DropAnswer)
     }
     /// Only for this HTTP method.
     pub fn method(mut self, m: &str) -> Self {

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod defaults;
 pub mod discovery;
 pub mod error;
+pub mod events;
 pub mod faults;
 pub mod fieldpath;
 pub mod kubeconfig;

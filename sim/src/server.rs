@@ -185,9 +185,10 @@ async fn handle(
             tokio::time::sleep(*d).await;
         }
     }
+    let drop_answer = fired.contains(&FaultKind::DropAnswer);
     for f in &fired {
         match f {
-            FaultKind::Latency(_) => {}
+            FaultKind::Latency(_) | FaultKind::DropAnswer => {}
             FaultKind::Drop => {
                 record.faulted = true;
                 lock(&cluster.log).push(record);
@@ -227,7 +228,11 @@ async fn handle(
         }
     };
     record.status = resp.status().as_u16();
+    record.faulted |= drop_answer;
     lock(&cluster.log).push(record);
+    if drop_answer {
+        return Err(DropConnection);
+    }
     Ok(resp)
 }
 

@@ -406,6 +406,7 @@ impl ClusterState {
             return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
         }
         defaults::apply_defaults(rt, &mut obj, None, store);
+        defaults::validate_size(rt, &obj)?;
         obj["metadata"]["uid"] = json!(store.new_uid());
         obj["metadata"]["creationTimestamp"] = json!(managed::now());
         if has_generation(rt) {
@@ -430,6 +431,11 @@ impl ClusterState {
                 None,
             );
         }
+        // dryRun=All: the object as created, uid and creationTimestamp filled, not stored, no
+        // resourceVersion, no watch event (a name that exists was refused above with 409).
+        // Kubernetes: staging/src/k8s.io/apiserver/pkg/registry/generic/registry/dryrun.go
+        // `DryRunnableStorage.Create` (copyInto instead of storage.Create) after store.go's
+        // `rest.BeforeCreate`.
         if opts.dry_run {
             return Ok(render(obj, rt, version));
         }
@@ -487,6 +493,7 @@ impl ClusterState {
         }
         keep_status(at, old, &mut new);
         defaults::apply_defaults(rt, &mut new, Some(old), store);
+        defaults::validate_size(rt, &new)?;
         if has_generation(rt) {
             new["metadata"]["generation"] = json!(next_generation(old, &new));
         } else if let Some(md) = new["metadata"].as_object_mut() {
@@ -511,6 +518,11 @@ impl ClusterState {
         {
             return Ok(render(old.clone(), rt, version));
         }
+        // dryRun=All: the updated object (managedFields as the field manager computed them, since
+        // the apply/patch handler runs it before storage: staging/src/k8s.io/apiserver/pkg/
+        // endpoints/handlers/patch.go), the old resourceVersion, nothing stored. Kubernetes:
+        // staging/src/k8s.io/apiserver/pkg/registry/generic/registry/dryrun.go
+        // `DryRunnableStorage.GuaranteedUpdate` (tryUpdate on the stored object, then copyInto).
         if opts.dry_run {
             return Ok(render(new, rt, version));
         }
@@ -649,6 +661,9 @@ impl ClusterState {
             .get(&k)
             .cloned()
             .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+        // dryRun=All: the object as it is, after the existence check; nothing deleted. Kubernetes:
+        // staging/src/k8s.io/apiserver/pkg/registry/generic/registry/dryrun.go
+        // `DryRunnableStorage.Delete` (Get, preconditions, deleteValidation; no storage.Delete).
         if opts.dry_run {
             return Ok(render(old, rt, version));
         }
@@ -829,6 +844,38 @@ mod tests {
             field_manager: Some("test".into()),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn secrets_and_config_maps_hold_at_most_one_mebibyte() {
+        use base64::Engine as _;
+        let c = cluster();
+        let b64 = |n: usize| base64::engine::general_purpose::STANDARD.encode(vec![b'x'; n]);
+        let secrets = c.find_type("", "v1", "secrets").unwrap();
+        let at = || Scope::new(&secrets, "v1", "default");
+        let half = json!({"metadata": {"name": "s"}, "data": {"a": b64(512 * 1024)}});
+        c.create(at(), half, &opts()).unwrap();
+        // Growing it past 1 MiB by a patch is refused like a create would be.
+        let body = json!({"data": {"b": b64(512 * 1024 + 1)}});
+        let err = c
+            .patch(at(), "s", PatchKind::Merge, &body, &opts())
+            .unwrap_err();
+        assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
+        assert!(
+            err.message
+                .ends_with("data: Too long: may not be more than 1048576 bytes"),
+            "{}",
+            err.message
+        );
+        let body = json!({"data": {"b": b64(512 * 1024)}});
+        c.patch(at(), "s", PatchKind::Merge, &body, &opts())
+            .unwrap();
+        let cms = c.find_type("", "v1", "configmaps").unwrap();
+        let big = json!({"metadata": {"name": "c"}, "data": {"a": "y".repeat(1024 * 1024 + 1)}});
+        let err = c
+            .create(Scope::new(&cms, "v1", "default"), big, &opts())
+            .unwrap_err();
+        assert_eq!(err.code, 422);
     }
 
     #[test]
@@ -1073,5 +1120,64 @@ mod tests {
         assert_eq!(line["type"], "ERROR");
         assert_eq!(line["object"]["code"], 410);
         assert_eq!(line["object"]["reason"], "Expired");
+    }
+
+    /// A dry-run server-side apply over a field another manager took returns the object as the
+    /// apply would leave it (with force: the value back, the field owned by the applier again),
+    /// with the stored resourceVersion, and stores nothing.
+    #[test]
+    fn dry_run_apply_returns_the_result_with_managed_fields_and_stores_nothing() {
+        let c = cluster();
+        let rt = c.find_type("", "v1", "configmaps").unwrap();
+        let body = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "cm", "namespace": "default"}, "data": {"a": "1"}});
+        apply_as_mcflow(&c, "configmaps", "default", &body);
+        let other = WriteOpts {
+            field_manager: Some("kubectl-edit".into()),
+            ..Default::default()
+        };
+        c.patch(
+            Scope::new(&rt, "v1", "default"),
+            "cm",
+            PatchKind::Merge,
+            &json!({"data": {"a": "2"}}),
+            &other,
+        )
+        .unwrap();
+        let stored = c.get(Scope::new(&rt, "v1", "default"), "cm").unwrap();
+        let rv = lock(&c.store).rv;
+        let dry = WriteOpts {
+            dry_run: true,
+            force: true,
+            field_manager: Some("mcflow".into()),
+        };
+        let result = c
+            .patch(
+                Scope::new(&rt, "v1", "default"),
+                "cm",
+                PatchKind::Apply,
+                &body,
+                &dry,
+            )
+            .unwrap();
+        assert_eq!(result["data"]["a"], "1");
+        assert_eq!(
+            result["metadata"]["resourceVersion"],
+            stored["metadata"]["resourceVersion"]
+        );
+        let mcflow = managed::read(&result)
+            .into_iter()
+            .find(|m| m.manager == "mcflow")
+            .unwrap();
+        assert!(
+            crate::fieldpath::to_fields_v1(&mcflow.fields)
+                .to_string()
+                .contains("f:a")
+        );
+        assert_eq!(lock(&c.store).rv, rv, "nothing stored");
+        assert_eq!(
+            c.get(Scope::new(&rt, "v1", "default"), "cm").unwrap(),
+            stored
+        );
     }
 }

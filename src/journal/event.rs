@@ -31,6 +31,9 @@ pub enum EventKind {
         /// Sensitive params are not written, so a run that has some cannot be resumed.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         masked_params: Vec<String>,
+        /// The params that pick the run's target (its run key); empty: every param.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        target_params: Vec<String>,
         version: String,
         #[serde(default)]
         pid: u32,
@@ -95,6 +98,20 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// An end: a step's outcome or the run's. It is fsync'd before anything that depends on it
+    /// acts and before it is reported. Every other event (a start, a failed attempt that will
+    /// be retried, a reuse) records something that a resume does again anyway when the event is
+    /// lost, so it is written before its step acts and reaches the disk with the next end.
+    pub fn is_end(&self) -> bool {
+        matches!(
+            self,
+            EventKind::StepSucceeded { .. }
+                | EventKind::StepFailed { .. }
+                | EventKind::StepSkipped { .. }
+                | EventKind::RunFinished { .. }
+        )
+    }
+
     /// The step an event is about.
     pub fn step(&self) -> Option<&str> {
         match self {

@@ -19,7 +19,7 @@ mod tests;
 
 pub use attempts::{ATTEMPTS_FILE, AttemptLog, AttemptOutput, read_attempts};
 pub use event::{Event, EventKind, FileRef, RunStatus, StepRecord, events_schema, now};
-pub use reader::{JournalRead, read};
+pub use reader::{JournalRead, parse, read};
 pub use replay::{Replay, RunHistory, StepState, StepStatus};
 pub use state_dir::{StateDir, StateError};
 pub use writer::JournalWriter;

@@ -19,7 +19,15 @@ pub struct JournalRead {
 /// Reads a journal. A torn last line is skipped; any other bad line is an error.
 pub fn read(path: &Path) -> Result<JournalRead, StateError> {
     let file = File::open(path).map_err(io_err("cannot open journal", path))?;
-    let reader = BufReader::new(file);
+    read_lines(BufReader::new(file), path)
+}
+
+/// Reads a journal held in memory (the kube store's); `origin` names it in errors.
+pub fn parse(bytes: &[u8], origin: &str) -> Result<JournalRead, StateError> {
+    read_lines(bytes, Path::new(origin))
+}
+
+fn read_lines(reader: impl BufRead, path: &Path) -> Result<JournalRead, StateError> {
     let mut lines: Vec<(usize, String, bool)> = Vec::new();
     let mut reader = reader;
     let mut n = 0;

@@ -10,6 +10,21 @@ use std::path::{Path, PathBuf};
 pub enum StateError {
     #[error("run {run_id} is in use by another mcflow process (pid {pid})")]
     Locked { run_id: String, pid: String },
+    #[error(
+        "`{key}` is being run by {holder}{}; pass --wait-lock <duration> to wait for it",
+        expires.as_deref().map(|e| format!(", its lock expires at {e} unless renewed")).unwrap_or_default()
+    )]
+    KeyLocked {
+        key: String,
+        holder: String,
+        expires: Option<String>,
+    },
+    #[error(
+        "run {run_id} was taken over by {holder}: this process stops and writes nothing more (fenced)"
+    )]
+    Fenced { run_id: String, holder: String },
+    #[error("state store {store}: {message}")]
+    Store { store: String, message: String },
     #[error("{path}:{line}: corrupt journal line: {reason}")]
     Corrupt {
         path: String,

@@ -68,3 +68,36 @@ fn run_ids_cannot_escape() {
     let state = StateDir::new(dir.path());
     assert!(state.existing("../etc").is_err());
 }
+
+#[test]
+fn one_fsync_covers_every_batch_written_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateDir::new(&dir.path().join("state"));
+    let id = state.new_run_id();
+    let mut w = JournalWriter::create(&state, &id).unwrap();
+    let skipped = |step: &str| {
+        ev(EventKind::StepSkipped {
+            step: step.into(),
+            reason: "r".into(),
+        })
+    };
+    w.push(&skipped("a"));
+    let a = w.write().unwrap();
+    w.push(&skipped("b"));
+    let b = w.write().unwrap();
+    // Written, not yet synced: in the file (a process crash keeps them), no fsync paid.
+    assert_eq!(read(w.path()).unwrap().events.len(), 2);
+    assert_eq!(w.fsyncs(), 0);
+    w.sync_through(b).unwrap();
+    assert_eq!(w.fsyncs(), 1);
+    // `a` was written before that fsync: covered.
+    w.sync_through(a).unwrap();
+    w.sync_through(b).unwrap();
+    assert_eq!(w.fsyncs(), 1);
+    w.push(&skipped("c"));
+    w.sync().unwrap();
+    assert_eq!(w.fsyncs(), 2);
+    // Nothing new written: nothing to sync.
+    w.sync().unwrap();
+    assert_eq!(w.fsyncs(), 2);
+}

@@ -1,5 +1,10 @@
-//! Appending to a run's journal: batches of events, one write and one fsync each, under the
-//! run's exclusive lock.
+//! Appending to a run's journal under the run's exclusive lock: batches of events, one write
+//! each, and fdatasyncs shared by every batch written before them (group commit).
+//!
+//! A batch reaches the page cache with [`JournalWriter::write`]: a crash of the process keeps
+//! it, only power loss can lose it. [`JournalWriter::sync_through`] makes it durable, unless an
+//! fdatasync since its write already did. Which events must be durable before what is the
+//! caller's rule (docs/RELIABILITY.md, "When the journal reaches the disk").
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -18,6 +23,11 @@ pub struct JournalWriter {
     buf: Vec<u8>,
     /// A write failed: the journal takes nothing more from this process.
     broken: bool,
+    /// Batches written by this writer, and how many of them the last fdatasync covered.
+    written: u64,
+    synced: u64,
+    /// fdatasyncs of the journal so far (docs/PERFORMANCE.md counts them per step).
+    fsyncs: u64,
 }
 
 impl JournalWriter {
@@ -75,11 +85,11 @@ impl JournalWriter {
                 Err(e) => return Err(io_err("cannot lock", &lock_path)(e)),
             }
         }
-        // The holder's pid, for the error another process shows.
+        // The holder's pid, for the error another process shows. Not fsync'd: it only names a
+        // live holder, and after power loss there is none.
         let mut l = &lock;
         let _ = l.set_len(0);
         let _ = write!(l, "{}", std::process::id());
-        let _ = l.sync_data();
 
         let path = dir.join("journal.jsonl");
         let file = OpenOptions::new()
@@ -94,6 +104,9 @@ impl JournalWriter {
             _lock: lock,
             buf: Vec::with_capacity(4096),
             broken: false,
+            written: 0,
+            synced: 0,
+            fsyncs: 0,
         };
         writer.repair_torn_tail()?;
         Ok(writer)
@@ -140,32 +153,78 @@ impl JournalWriter {
     /// Writes the batch with one write and one fsync. Callers act on the events only after this
     /// returns.
     pub fn sync(&mut self) -> Result<(), StateError> {
+        let batch = self.write()?;
+        self.sync_through(batch)
+    }
+
+    /// Writes the batch with one write, without fsync, and returns its number for
+    /// [`JournalWriter::sync_through`]. After a process crash the events are in the file; after
+    /// power loss they may not be.
+    pub fn write(&mut self) -> Result<u64, StateError> {
         if self.buf.is_empty() {
-            return Ok(());
+            return Ok(self.written);
         }
         if self.broken {
             self.buf.clear();
-            return Err(StateError::Io {
-                what: "journal not writable after an earlier error",
-                path: self.path.display().to_string(),
-                source: io::Error::other("an earlier write failed"),
-            });
+            return Err(self.broken_error());
         }
         // On a failed write (a full disk), cut the file back to its last whole line so that no
         // half line is left for a later write to continue, and write nothing more.
         let before = self.file.metadata().map(|m| m.len()).ok();
-        let result = self
-            .file
-            .write_all(&self.buf)
-            .and_then(|()| self.file.sync_data());
+        let result = self.file.write_all(&self.buf);
         self.buf.clear();
-        if result.is_err() {
+        if let Err(e) = result {
             self.broken = true;
             if let Some(len) = before {
                 let _ = self.file.set_len(len);
                 let _ = self.file.sync_data();
             }
+            return Err(io_err("cannot write journal", &self.path)(e));
         }
-        result.map_err(io_err("cannot write journal", &self.path))
+        self.written += 1;
+        Ok(self.written)
+    }
+
+    /// Makes every batch up to number `batch` durable: one fdatasync, which covers every batch
+    /// written before it, unless an earlier one already covered `batch`.
+    pub fn sync_through(&mut self, batch: u64) -> Result<(), StateError> {
+        if batch <= self.synced {
+            return Ok(());
+        }
+        if self.broken {
+            return Err(self.broken_error());
+        }
+        let upto = self.written;
+        self.fsyncs += 1;
+        if let Err(e) = self.file.sync_data() {
+            self.broken = true;
+            return Err(io_err("cannot write journal", &self.path)(e));
+        }
+        self.synced = upto;
+        Ok(())
+    }
+
+    /// fdatasyncs of the journal by this writer so far.
+    pub fn fsyncs(&self) -> u64 {
+        self.fsyncs
+    }
+
+    fn broken_error(&self) -> StateError {
+        StateError::Io {
+            what: "journal not writable after an earlier error",
+            path: self.path.display().to_string(),
+            source: io::Error::other("an earlier write failed"),
+        }
+    }
+}
+
+impl Drop for JournalWriter {
+    fn drop(&mut self) {
+        // What a test or a profile reads to count the fsyncs a run paid (`-vv`).
+        tracing::debug!(
+            batches = self.written,
+            fsyncs = self.fsyncs,
+            "journal closed"
+        );
     }
 }

@@ -37,6 +37,27 @@ pub struct KubeAction {
     /// Delete objects by name or label selector.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete: Option<DeleteOp>,
+    /// Read every object of a kind in a namespace (optionally by label selector), redacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<ListOp>,
+}
+
+/// `list`: every object of a kind in one namespace (all namespaces without one for a
+/// cluster-scoped kind), as `object.items`, Secret data redacted and `managedFields` dropped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct ListOp {
+    /// The kind, e.g. `Event`.
+    pub kind: String,
+    /// `group/version` (or `v1`); looked up from the kind when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// The namespace of a namespaced kind (else the context's, else `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// A label selector (`app=x,tier!=y`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
 }
 
 /// `apply`: server-side apply (field manager `mcflow`) of every document of a manifest.
@@ -233,10 +254,11 @@ pub(crate) enum Operation<'a> {
     Get(&'a GetOp),
     Wait(&'a WaitOp),
     Delete(&'a DeleteOp),
+    List(&'a ListOp),
 }
 
 const EXACTLY_ONE: &str =
-    "kube step needs exactly one of apply, label, annotate, get, wait, delete";
+    "kube step needs exactly one of apply, label, annotate, get, wait, delete, list";
 
 impl KubeAction {
     /// Exactly one operation must be set, and each must be complete; returns the problem otherwise.
@@ -284,6 +306,7 @@ impl KubeAction {
                 }
                 Ok(())
             }
+            Operation::List(_) => Ok(()),
             Operation::Delete(delete) => {
                 validate_selection("delete", delete.name.as_deref(), delete.selector.as_deref())?;
                 if delete.all_namespaces
@@ -319,6 +342,9 @@ impl KubeAction {
         }
         if let Some(op) = &self.delete {
             ops.push(Operation::Delete(op));
+        }
+        if let Some(op) = &self.list {
+            ops.push(Operation::List(op));
         }
         match ops.as_slice() {
             [op] => Ok(*op),
@@ -357,6 +383,16 @@ impl KubeAction {
                 wait.timeout
                     .as_deref()
                     .map(|t| format!(" (at most {t})"))
+                    .unwrap_or_default()
+            )],
+            Operation::List(list) => vec![format!(
+                "list {} on context {ctx}{}",
+                list.namespace
+                    .as_deref()
+                    .map_or(list.kind.clone(), |ns| format!("{} in {ns}", list.kind)),
+                list.selector
+                    .as_deref()
+                    .map(|s| format!(" with labels {s}"))
                     .unwrap_or_default()
             )],
             Operation::Delete(delete) => vec![format!(

@@ -45,6 +45,7 @@ pub(crate) async fn apply(
     cc: &ContextClient,
     op: &ApplyOp,
     opts: &ExecOptions,
+    changes: Option<&super::diff::ChangeSink>,
 ) -> Result<KubeOutcome, KubeError> {
     let text = match (&op.manifest, &op.file) {
         (Some(text), _) => text.clone(),
@@ -58,13 +59,15 @@ pub(crate) async fn apply(
     };
     let objects = manifest::parse(&text).map_err(|e| KubeError::invalid(format!("apply: {e}")))?;
     let mut params = PatchParams::apply(FIELD_MANAGER);
-    params.force = op.force;
+    // A diff applies with force: its result is then the object as mcflow would leave it even
+    // where another manager took a field over (the diff says that a real run would conflict).
+    params.force = op.force || changes.is_some();
     params.dry_run = opts.dry_run;
 
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     let mut names = Vec::new();
     for (i, obj) in objects.iter().enumerate() {
-        let (target, result) = apply_one(cc, obj, &objects[..i], op, &params).await?;
+        let (target, result) = apply_one(cc, obj, &objects[..i], op, &params, changes).await?;
         let key = match result {
             Applied::Created => "created",
             Applied::Configured => "configured",
@@ -115,6 +118,7 @@ async fn apply_one(
     earlier: &[ManifestObject],
     op: &ApplyOp,
     params: &PatchParams,
+    changes: Option<&super::diff::ChangeSink>,
 ) -> Result<(String, Applied), KubeError> {
     let resolved = match cc
         .discovery
@@ -150,7 +154,13 @@ async fn apply_one(
     let url = DynamicObject::url_path(&resolved.resource, namespace.as_deref());
     let holds_data = object::holds_data(&body);
     let secrets = object::secret_values(&body);
-    let result = RequestRetry::default()
+    let live = match changes {
+        Some(_) => live_object(cc, &url, &obj.name)
+            .await
+            .map_err(|e| e.context(&what))?,
+        None => None,
+    };
+    let (result, applied) = RequestRetry::default()
         .run(&what, || async {
             let request = ::kube::core::Request::new(url.as_str())
                 .patch(&obj.name, params, &Patch::Apply(&body))
@@ -161,6 +171,15 @@ async fn apply_one(
         })
         .await
         .map_err(|e| e.context(&what))?;
+    if let Some(sink) = changes {
+        sink.record(super::diff::compare_applied(
+            (&cc.name, target.clone()),
+            live.as_ref(),
+            &applied,
+            FIELD_MANAGER,
+            op.force,
+        ));
+    }
     Ok((target, result))
 }
 
@@ -224,10 +243,34 @@ async fn served_after_established(
 
 /// Sends one apply and reads what it did. Errors come with the field names of the Status's
 /// causes (never their messages, which may quote values).
+/// The object as it is now (None: it does not exist), for a diff.
+async fn live_object(
+    cc: &ContextClient,
+    url: &str,
+    name: &str,
+) -> Result<Option<Value>, KubeError> {
+    let what = format!("get {url}/{name} on context {}", cc.name);
+    RequestRetry::default()
+        .run(&what, || async {
+            let request = ::kube::core::Request::new(url)
+                .get(name, &Default::default())
+                .map_err(|e| KubeError::invalid(e.to_string()))?;
+            match cc.client.request::<Value>(request).await {
+                Ok(v) => Ok(Some(v)),
+                Err(e) => match KubeError::from(e) {
+                    e if e.kind == KubeErrorKind::NotFound => Ok(None),
+                    e => Err(e),
+                },
+            }
+        })
+        .await
+}
+
+/// Sends an apply; what it did and the object the server returned.
 async fn send(
     cc: &ContextClient,
     request: ::http::Request<Vec<u8>>,
-) -> Result<Applied, (KubeError, Vec<String>)> {
+) -> Result<(Applied, Value), (KubeError, Vec<String>)> {
     let response = cc
         .client
         .send(request.map(::kube::client::Body::from))
@@ -255,11 +298,11 @@ async fn send(
     if code >= 400 {
         return Err(status_error(code, &bytes, retry_after));
     }
-    if code == 201 {
-        return Ok(Applied::Created);
-    }
     let applied: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Ok(classify(&applied, date.as_deref()))
+    if code == 201 {
+        return Ok((Applied::Created, applied));
+    }
+    Ok((classify(&applied, date.as_deref()), applied))
 }
 
 fn status_error(

@@ -70,6 +70,7 @@ pub(crate) async fn delete(
     cc: &ContextClient,
     op: &DeleteOp,
     opts: &ExecOptions,
+    changes: Option<&super::diff::ChangeSink>,
 ) -> Result<KubeOutcome, KubeError> {
     let scoped = Scoped::new(
         cc,
@@ -79,7 +80,7 @@ pub(crate) async fn delete(
     )
     .await?;
     if op.all_namespaces && scoped.resolved.namespaced {
-        return delete_everywhere(cc, &scoped, op, opts).await;
+        return delete_everywhere(cc, &scoped, op, opts, changes).await;
     }
     let names = target_names(cc, &scoped, op).await?;
     if names.is_empty() {
@@ -109,7 +110,12 @@ pub(crate) async fn delete(
             })
             .await;
         match result {
-            Ok(_) => deleted.push(target),
+            Ok(_) => {
+                if let Some(sink) = changes {
+                    sink.record(super::diff::deletion(&cc.name, target.clone()));
+                }
+                deleted.push(target);
+            }
             Err(e) if e.kind == KubeErrorKind::NotFound && op.ignore_missing => absent.push(target),
             Err(e) => return Err(e.context(&what)),
         }
@@ -123,6 +129,7 @@ async fn delete_everywhere(
     scoped: &Scoped,
     op: &DeleteOp,
     opts: &ExecOptions,
+    changes: Option<&super::diff::ChangeSink>,
 ) -> Result<KubeOutcome, KubeError> {
     let selector = op.selector.as_deref().unwrap_or_default();
     let kind = scoped.resolved.resource.kind.clone();
@@ -154,7 +161,12 @@ async fn delete_everywhere(
             })
             .await;
         match result {
-            Ok(_) => deleted.push(target),
+            Ok(_) => {
+                if let Some(sink) = changes {
+                    sink.record(super::diff::deletion(&cc.name, target.clone()));
+                }
+                deleted.push(target);
+            }
             Err(e) if e.kind == KubeErrorKind::NotFound && op.ignore_missing => absent.push(target),
             Err(e) => return Err(e.context(&what)),
         }

@@ -57,6 +57,7 @@ pub(crate) async fn label(
     op: &LabelOp,
     field: Field,
     opts: &ExecOptions,
+    changes: Option<&super::diff::ChangeSink>,
 ) -> Result<KubeOutcome, KubeError> {
     let t = &op.target;
     let scoped = Scoped::new(
@@ -101,6 +102,14 @@ pub(crate) async fn label(
             .unwrap_or_default()
             .to_string();
         let target = scoped.name(&name);
+        if let (Some(sink), Value::Object(keys)) = (changes, wanted(op)) {
+            sink.record(super::diff::compare_keys(
+                (&cc.name, target.clone()),
+                obj,
+                field.key(),
+                &keys,
+            ));
+        }
         if !needs_change(obj, field, op) {
             already.push(target);
             continue;

@@ -20,10 +20,12 @@ mod action;
 mod apply;
 mod client;
 mod delete;
+pub mod diff;
 mod discovery;
 mod error;
 mod get;
 mod label;
+mod list;
 mod manifest;
 mod object;
 mod retry;
@@ -37,11 +39,13 @@ use ::kube::Api;
 use ::kube::core::DynamicObject;
 
 pub use action::{
-    ApplyOp, ConditionIs, DeleteOp, FieldEquals, GetOp, KubeAction, LabelOp, Target, WaitFor,
-    WaitOp,
+    ApplyOp, ConditionIs, DeleteOp, FieldEquals, GetOp, KubeAction, LabelOp, ListOp, Target,
+    WaitFor, WaitOp,
 };
 pub use error::{KubeError, KubeErrorKind};
 pub use object::REDACTED;
+
+pub(crate) use retry::RequestRetry;
 
 use action::Operation;
 use client::{Clients, ContextClient, KubeconfigSource};
@@ -51,6 +55,15 @@ use discovery::Resolved;
 /// first use and reused, each with its discovery cache. Shared by parallel steps (`&self`).
 pub struct KubeRuntime {
     clients: Clients,
+}
+
+/// The client of one context, outside a run (the kube state store's).
+pub(crate) async fn client_for(
+    kubeconfig: Option<&std::path::Path>,
+    context: &str,
+) -> Result<::kube::Client, KubeError> {
+    let clients = Clients::new(KubeconfigSource::load(kubeconfig)?);
+    Ok(clients.get(context).await?.client.clone())
 }
 
 /// How to execute a kube step.
@@ -108,17 +121,33 @@ impl KubeRuntime {
         action: &KubeAction,
         opts: &ExecOptions,
     ) -> Result<KubeOutcome, KubeError> {
+        self.execute_recording(action, opts, None).await
+    }
+
+    /// Runs one kube step; with `changes` (`mcflow diff`, with `opts.dry_run`), each write also
+    /// records what it would change in each object.
+    pub async fn execute_recording(
+        &self,
+        action: &KubeAction,
+        opts: &ExecOptions,
+        changes: Option<&diff::ChangeSink>,
+    ) -> Result<KubeOutcome, KubeError> {
         action.validate().map_err(KubeError::invalid)?;
         let op = action.operation().map_err(KubeError::invalid)?;
         let cc = self.clients.get(&action.context).await?;
         match op {
-            Operation::Apply(op) => apply::apply(&cc, op, opts).await,
-            Operation::Label(op) => label::label(&cc, op, label::Field::Labels, opts).await,
-            Operation::Annotate(op) => label::label(&cc, op, label::Field::Annotations, opts).await,
+            Operation::Apply(op) => apply::apply(&cc, op, opts, changes).await,
+            Operation::Label(op) => {
+                label::label(&cc, op, label::Field::Labels, opts, changes).await
+            }
+            Operation::Annotate(op) => {
+                label::label(&cc, op, label::Field::Annotations, opts, changes).await
+            }
             Operation::Get(op) => get::get(&cc, op).await,
             Operation::Wait(op) if opts.dry_run => wait::look_once(&cc, op).await,
             Operation::Wait(op) => wait::wait(&cc, op, opts.timeout).await,
-            Operation::Delete(op) => delete::delete(&cc, op, opts).await,
+            Operation::Delete(op) => delete::delete(&cc, op, opts, changes).await,
+            Operation::List(op) => list::list(&cc, op).await,
         }
     }
 }

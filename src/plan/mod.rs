@@ -34,6 +34,10 @@ pub struct Plan {
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     pub vars: IndexMap<String, serde_json::Value>,
     pub steps: Vec<PlannedStep>,
+    /// The `finally` steps: after the steps, whatever their outcome (`run.status` and
+    /// `run.failed_steps` are known only then, so templates reading them stay as written).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub finally: Vec<PlannedStep>,
 }
 
 /// One step (or one `for_each` instance) of the plan.
@@ -335,7 +339,14 @@ pub fn build(
         .collect();
     let params_json = serde_json::to_value(&shown_params).map_err(|e| e.to_string())?;
     let steps = plan_workflow(bundle, root, &params_json, config, "")?;
+    let finally_wf = ValidWorkflow {
+        steps: root.finally.clone(),
+        finally: Vec::new(),
+        ..(**root).clone()
+    };
+    let finally = plan_workflow(bundle, &finally_wf, &params_json, config, "")?;
     Ok(Plan {
+        finally,
         workflow: root.name.clone(),
         file: root.path().display().to_string(),
         params: shown_params,

@@ -20,6 +20,10 @@ pub fn render_text(plan: &Plan) -> String {
     }
     let mut n = 0;
     render_steps(&plan.steps, 0, &mut n, &mut out);
+    if !plan.finally.is_empty() {
+        out.push_str("finally (after the steps, whatever their outcome; once per attempt):\n");
+        render_steps(&plan.finally, 1, &mut n, &mut out);
+    }
     out.push_str(&format!("{n} steps\n"));
     out
 }

@@ -58,6 +58,9 @@ pub trait Reporter: Send {
     fn tick(&mut self) {}
     /// A line of text that is not an event (a warning before the run).
     fn note(&mut self, text: &str);
+    /// The main steps are over and the `finally` steps start: steps still shown as running
+    /// (cut short by Ctrl-C) are not running any more.
+    fn main_steps_over(&mut self) {}
     /// The run is over.
     fn finish(&mut self, summary: &RunSummary);
     /// Does this reporter want ticks?

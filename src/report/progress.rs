@@ -337,6 +337,13 @@ impl Reporter for ProgressReporter {
         self.println(text);
     }
 
+    fn main_steps_over(&mut self) {
+        let keys: Vec<String> = self.running.keys().cloned().collect();
+        for k in keys {
+            self.remove(&k);
+        }
+    }
+
     fn finish(&mut self, summary: &RunSummary) {
         self.running.clear();
         if let Some(live) = self.live.take() {

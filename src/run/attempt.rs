@@ -20,6 +20,8 @@ pub(super) struct Attempt<'a> {
     pub key: String,
     /// The calling level runs again as a whole: a nested workflow runs all its steps again.
     pub rerun_children: bool,
+    /// The calling level runs as a diff (see `scheduler::run_level_diff`).
+    pub diff: Option<crate::kube::diff::ChangeLog>,
 }
 
 impl Attempt<'_> {
@@ -35,8 +37,12 @@ impl Attempt<'_> {
             ctx,
             key,
             rerun_children,
+            diff,
         } = self;
         if let Action::Workflow(call) = &step.action {
+            if call.diff || diff.is_some() {
+                return super::nested_diff::run(run, wf, call, &ctx, key, diff).await;
+            }
             // A nested workflow whose calling step succeeded before and runs again runs all of
             // its steps again.
             let rerun = rerun_children || run.done.contains_key(&key);
@@ -47,9 +53,15 @@ impl Attempt<'_> {
             kubeconfig: run.opts.kubeconfig.as_deref(),
             linkerd: &run.linkerd,
             kube: &run.kube,
-            dry_run: run.opts.dry_run,
+            dry_run: run.opts.dry_run || diff.is_some(),
             base_dir: wf.base_dir(),
             timeout: step.timeout,
+            changes: diff
+                .as_ref()
+                .or(run.opts.changes.as_ref())
+                .map(|log| log.for_step(&key)),
+            diagnostics: super::save::diagnostics_dir(&run.run_dir),
+            redactor: &run.redactor,
         };
         let exec = crate::kube::WAIT_WATCHER.scope(
             run.wait_watcher(&key),
@@ -75,6 +87,27 @@ impl Attempt<'_> {
     }
 }
 
+/// The params a `workflow:` call passes to `child`, rendered and bound.
+pub(super) fn call_params(
+    run: &Run,
+    child: &ValidWorkflow,
+    call: &crate::workflow::model::WorkflowCall,
+    ctx: &Value,
+) -> Result<serde_json::Value, StepError> {
+    let mut given = serde_json::Map::new();
+    for (name, v) in &call.with {
+        let value = template::render_value(v, ctx)
+            .map_err(|e| StepError::permanent(format!("with.{name}: {e}")))?;
+        given.insert(name.clone(), value);
+    }
+    let values: crate::params::ParamValues = given.into_iter().collect();
+    let origin = format!("workflow `{}`", call.path);
+    let params = crate::params::bind(&child.params, &values, &run.config.value, &origin)
+        .map_err(|p| StepError::permanent(p.to_string().trim().to_string()))?;
+    let params = serde_json::to_value(&params).unwrap_or_default();
+    Ok(params)
+}
+
 /// A `workflow:` step: the child's steps run under this step's key.
 async fn run_nested(
     run: &Run,
@@ -90,17 +123,7 @@ async fn run_nested(
             call.path
         )));
     };
-    let mut given = serde_json::Map::new();
-    for (name, v) in &call.with {
-        let value = template::render_value(v, ctx)
-            .map_err(|e| StepError::permanent(format!("with.{name}: {e}")))?;
-        given.insert(name.clone(), value);
-    }
-    let values: crate::params::ParamValues = given.into_iter().collect();
-    let origin = format!("workflow `{}`", call.path);
-    let params = crate::params::bind(&child.params, &values, &run.config.value, &origin)
-        .map_err(|p| StepError::permanent(p.to_string().trim().to_string()))?;
-    let params = serde_json::to_value(&params).unwrap_or_default();
+    let params = call_params(run, child, call, ctx)?;
     match super::scheduler::run_level(run, child, params, format!("{key}."), rerun).await {
         super::scheduler::LevelOutcome::Succeeded => Ok(StepOutput {
             summary: Some(format!("workflow {} succeeded", child.name)),

@@ -65,6 +65,12 @@ pub struct ExecEnv<'a> {
     pub dry_run: bool,
     pub base_dir: PathBuf,
     pub timeout: Option<Duration>,
+    /// The run's `diagnostics/` directory (`save`).
+    pub diagnostics: PathBuf,
+    /// Every secret the run has seen (`save` masks them).
+    pub redactor: &'a crate::secrets::Redactor,
+    /// `mcflow diff`: where this step's kube writes record what they would change.
+    pub changes: Option<crate::kube::diff::ChangeSink>,
 }
 
 /// Where the linkerd CLI comes from: `--linkerd`, `MCFLOW_LINKERD`, `config.linkerd.bin`, then
@@ -134,6 +140,10 @@ pub async fn execute(
                 },
                 summary: Some(rendered.trim_end().to_string()),
             }
+        }
+        Action::Save(spec) => {
+            let spec = render_typed(spec, ctx)?;
+            super::save::save(&spec, &env.diagnostics, env.redactor)?
         }
         Action::Workflow(_) => {
             return Err(StepError::permanent(
@@ -283,7 +293,22 @@ async fn run_kube(
         base_dir: env.base_dir.clone(),
         timeout: env.timeout,
     };
-    match runtime.execute(&action, &opts).await {
+    // A diff's changes pass through the redactor: a value a sensitive step produced (a field
+    // of an object built from it) is masked like everywhere else.
+    let local = env
+        .changes
+        .as_ref()
+        .map(|_| crate::kube::diff::ChangeLog::default());
+    let sink = local.as_ref().map(|l| l.for_step(""));
+    let result = runtime
+        .execute_recording(&action, &opts, sink.as_ref())
+        .await;
+    if let (Some(local), Some(out)) = (local, &env.changes) {
+        for (_, change) in local.entries() {
+            out.record(redacted_change(change, env.redactor));
+        }
+    }
+    match result {
         Ok(outcome) => Ok(StepOutput {
             record: StepRecord {
                 outputs: outcome.outputs.into_iter().collect(),
@@ -306,6 +331,17 @@ async fn run_kube(
             })
         }
     }
+}
+
+/// `change` with every secret the run has seen masked.
+fn redacted_change(
+    change: crate::kube::diff::ObjectChange,
+    redactor: &crate::secrets::Redactor,
+) -> crate::kube::diff::ObjectChange {
+    let Ok(json) = serde_json::to_value(&change) else {
+        return change;
+    };
+    serde_json::from_value(redactor.redact_json(&json)).unwrap_or(change)
 }
 
 /// The run's Kubernetes clients, built on first use.

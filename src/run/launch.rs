@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use super::{RunOptions, Setup, execute, state_err};
 use crate::config::{Config, sha256_hex};
 use crate::error::Error;
-use crate::journal::{EventKind, FileRef, JournalWriter, StateDir};
+use crate::journal::{EventKind, FileRef};
 use crate::prepare::Prepared;
 use crate::report::{Reporter, RunSummary};
 use crate::secrets::MASK;
+use crate::state::{RunKey, Store};
 use crate::workflow::bundle::Bundle;
 use crate::workflow::template;
 
@@ -29,10 +30,26 @@ pub async fn start(
     let linkerd =
         super::executor::LinkerdBin::choose(opts.linkerd.as_deref(), &prepared.config.value);
     super::linkerd_cli::check(&prepared.bundle, &linkerd).await?;
-    let state = StateDir::new(&opts.state_dir);
-    let run_id = state.new_run_id();
-    let journal = JournalWriter::create(&state, &run_id).map_err(state_err)?;
     let root = &prepared.bundle.root;
+    let store = Store::open(&opts.state, opts.kubeconfig.as_deref()).map_err(state_err)?;
+    let run_id = store.new_run_id();
+    let sensitive: Vec<String> = root
+        .params
+        .iter()
+        .filter(|(_, spec)| spec.sensitive)
+        .map(|(name, _)| name.clone())
+        .collect();
+    let target: Vec<String> = root
+        .params
+        .iter()
+        .filter(|(_, spec)| spec.target)
+        .map(|(name, _)| name.clone())
+        .collect();
+    let key = RunKey::new(&root.name, &prepared.params, &sensitive, &target);
+    let key_lock = store
+        .lock_key(&key, &run_id, opts.wait_lock)
+        .map_err(state_err)?;
+    let journal = store.create(&run_id, &key).map_err(state_err)?;
     let mut masked = Vec::new();
     let params: BTreeMap<String, serde_json::Value> = prepared
         .params
@@ -60,6 +77,7 @@ pub async fn start(
         },
         params,
         masked_params: masked,
+        target_params: target,
         version: env!("CARGO_PKG_VERSION").to_string(),
         pid: std::process::id(),
         dry_run: opts.dry_run,
@@ -70,6 +88,7 @@ pub async fn start(
         config: prepared.config,
         run_id,
         journal,
+        key_lock,
         first_event: started_event,
         done: HashMap::new(),
         params,

@@ -4,33 +4,38 @@
 mod attempt;
 mod attempt_output;
 mod connect;
+pub mod diff_mode;
 pub mod executor;
 pub mod failure;
+mod finally;
 mod launch;
 mod linkerd_cli;
+mod nested_diff;
 pub mod outputs;
 pub mod process;
 mod results;
 mod resume;
+pub mod save;
 pub mod scheduler;
 
 pub use launch::start;
 pub use resume::resume;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::journal::{Event, EventKind, JournalWriter, RunStatus, StateError, StepRecord};
+use crate::journal::{Event, EventKind, RunStatus, StateError, StepRecord};
 use crate::journal::{Replay, StepStatus};
 use crate::report::{Reporter, RunSummary};
 use crate::secrets::Redactor;
+use crate::state::{Journal, KeyLock, StateLocation};
 use crate::workflow::bundle::Bundle;
 use executor::LinkerdBin;
 use scheduler::{LevelOutcome, run_level};
@@ -51,11 +56,16 @@ pub enum StepFate {
 /// Options of `run` and `resume`.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    pub state_dir: PathBuf,
+    /// Where runs are kept (`--state`, `--state-dir`).
+    pub state: StateLocation,
+    /// `--wait-lock`: how long to queue for the run key's lock.
+    pub wait_lock: Option<std::time::Duration>,
     pub max_parallel: u32,
     pub dry_run: bool,
     pub kubeconfig: Option<PathBuf>,
     pub linkerd: Option<PathBuf>,
+    /// `mcflow diff`: where kube writes (dry runs) record what they would change.
+    pub changes: Option<crate::kube::diff::ChangeLog>,
 }
 
 /// One run in progress: what every level of the scheduler shares.
@@ -70,12 +80,24 @@ pub struct Run {
     /// `--max-parallel`: a leaf step takes one before its `step_started` is journaled.
     pub permits: std::sync::Arc<tokio::sync::Semaphore>,
     pub redactor: Redactor,
-    pub cancel: CancellationToken,
+    /// Cancelled by Ctrl-C, SIGTERM or a journal failure; a new one for the `finally` steps.
+    cancel: Mutex<CancellationToken>,
     /// Steps done in earlier attempts of this run (resume): their records, None if sensitive.
     pub done: HashMap<String, Option<StepRecord>>,
-    journal: Mutex<JournalWriter>,
+    /// Which steps of each workflow are sensitive, by the workflow's address (the bundle
+    /// outlives the run): worked out once, not once per nested level or `for_each` instance.
+    sensitivity: Mutex<HashMap<usize, Arc<[bool]>>>,
+    /// `config` as templates see it, converted once for every level.
+    config_value: std::sync::OnceLock<minijinja::Value>,
+    journal: Mutex<Journal>,
+    /// Written, not yet fsync'd nor reported: see [`Run::emit_last`].
+    deferred: Mutex<Vec<Event>>,
     /// Every program attempt's output, redacted, for `mcflow show --step`.
     attempts: crate::journal::AttemptLog,
+    /// The run's directory on this machine: the attempt log and the saved diagnostics.
+    pub run_dir: PathBuf,
+    /// The run key's lock, held until the run ends.
+    key_lock: KeyLock,
     /// Shared with the watchers of kube waits ([`Run::wait_watcher`]).
     reporter: std::sync::Arc<Mutex<Box<dyn Reporter>>>,
     /// This attempt's events replayed: the end-of-run summary.
@@ -88,10 +110,53 @@ pub struct Run {
 }
 
 impl Run {
-    /// Writes events to the journal (one write, one fsync), then hands them to the reporter.
-    pub fn emit(&self, kinds: Vec<EventKind>) -> Result<(), StateError> {
-        if kinds.is_empty() {
+    /// Journals events, then reports them. A batch with an end in it (a step's outcome, the
+    /// run's end: [`EventKind::is_end`]) is fsync'd first, after the other levels of the run had
+    /// a turn to write what they decided meanwhile, so that one fsync covers them all (group
+    /// commit); any other batch (starts) is written and reported at once, and reaches the disk
+    /// with the next fsync. docs/RELIABILITY.md, "When the journal reaches the disk".
+    pub async fn emit(&self, kinds: Vec<EventKind>) -> Result<(), StateError> {
+        let Some((events, batch, end)) = self.write(kinds)? else {
             return Ok(());
+        };
+        if end {
+            tokio::task::yield_now().await;
+            self.lock_journal()?.sync_through(batch)?;
+        }
+        self.report(events);
+        Ok(())
+    }
+
+    /// The last batch of a level: written now, made durable and reported by the next batch
+    /// with an end (the calling step's outcome, or `run_finished`). Nothing acts in between.
+    pub fn emit_last(&self, kinds: Vec<EventKind>) -> Result<(), StateError> {
+        if let Some((events, _, _)) = self.write(kinds)? {
+            // The end-of-run summary counts them now: `run_finished`'s emit reports them.
+            self.note_summary(&events);
+            if let Ok(mut d) = self.deferred.lock() {
+                d.extend(events);
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Run::emit`] without waiting for other levels: for the run's first and last events.
+    fn emit_now(&self, kinds: Vec<EventKind>) -> Result<(), StateError> {
+        let Some((events, batch, end)) = self.write(kinds)? else {
+            return Ok(());
+        };
+        if end {
+            self.lock_journal()?.sync_through(batch)?;
+        }
+        self.report(events);
+        Ok(())
+    }
+
+    /// Writes a batch (no fsync): the events, the batch's number, and whether it must be
+    /// fsync'd before it is reported (it has an end, or follows a deferred end).
+    fn write(&self, kinds: Vec<EventKind>) -> Result<Option<(Vec<Event>, u64, bool)>, StateError> {
+        if kinds.is_empty() {
+            return Ok(None);
         }
         let ts = crate::journal::now();
         let events: Vec<Event> = kinds
@@ -101,20 +166,35 @@ impl Run {
                 kind,
             })
             .collect();
-        {
-            let mut j = self.journal.lock().map_err(|_| poisoned())?;
-            for e in &events {
-                j.push(e);
-            }
-            j.sync()?;
+        let mut j = self.lock_journal()?;
+        for e in &events {
+            j.push(e);
         }
+        let batch = j.write()?;
+        let deferred = self.deferred.lock().is_ok_and(|d| !d.is_empty());
+        let end = deferred || events.iter().any(|e| e.kind.is_end());
+        Ok(Some((events, batch, end)))
+    }
+
+    fn lock_journal(&self) -> Result<std::sync::MutexGuard<'_, Journal>, StateError> {
+        self.journal.lock().map_err(|_| poisoned())
+    }
+
+    /// Hands durable events to the summary and the reporter, after any deferred ones (which
+    /// the summary has already).
+    fn report(&self, events: Vec<Event>) {
         self.note_summary(&events);
+        let mut all = self
+            .deferred
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default();
+        all.extend(events);
         if let Ok(mut r) = self.reporter.lock() {
-            for e in &events {
+            for e in &all {
                 r.event(e);
             }
         }
-        Ok(())
     }
 
     fn note_summary(&self, events: &[Event]) {
@@ -157,7 +237,25 @@ impl Run {
             *f = Some(e);
         }
         self.has_fatal.store(true, Ordering::SeqCst);
-        self.cancel.cancel();
+        self.cancel_token().cancel();
+    }
+
+    /// The token that stops the steps running now (Ctrl-C, SIGTERM, a journal failure).
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// A fresh token for the steps that run after the main ones were interrupted (`finally`).
+    fn renew_cancel_token(&self) -> CancellationToken {
+        let token = CancellationToken::new();
+        match self.cancel.lock() {
+            Ok(mut t) => *t = token.clone(),
+            Err(p) => *p.into_inner() = token.clone(),
+        }
+        token
     }
 
     pub fn is_fatal(&self) -> bool {
@@ -179,6 +277,34 @@ impl Run {
     }
 }
 
+impl Run {
+    /// Which steps of `wf` are sensitive ([`crate::secrets::effective_sensitivity`]), once per
+    /// workflow of the run: a `for_each` over a nested workflow would work it out per instance.
+    pub(crate) fn sensitivity_of(
+        &self,
+        wf: &crate::workflow::step::ValidWorkflow,
+        sensitive_params: &[String],
+    ) -> Arc<[bool]> {
+        let compute = || -> Arc<[bool]> {
+            crate::secrets::effective_sensitivity(&wf.steps, &wf.vars, sensitive_params).into()
+        };
+        let Ok(mut cache) = self.sensitivity.lock() else {
+            return compute();
+        };
+        cache
+            .entry(std::ptr::from_ref(wf) as usize)
+            .or_insert_with(compute)
+            .clone()
+    }
+
+    /// The run's config as a template value.
+    pub(crate) fn config_value(&self) -> minijinja::Value {
+        self.config_value
+            .get_or_init(|| crate::workflow::template::value_of(&self.config.value))
+            .clone()
+    }
+}
+
 fn poisoned() -> StateError {
     StateError::Io {
         what: "journal lock poisoned",
@@ -192,8 +318,10 @@ struct Setup {
     bundle: Bundle,
     config: Config,
     run_id: String,
-    /// Open and locked.
-    journal: JournalWriter,
+    /// Open (and, in the local store, locked).
+    journal: Journal,
+    /// The run key's lock.
+    key_lock: KeyLock,
     /// `run_started` or `run_resumed`.
     first_event: EventKind,
     /// Steps done in earlier attempts of the run.
@@ -211,14 +339,15 @@ async fn execute(
         config,
         run_id,
         journal,
+        key_lock,
         first_event,
         done,
         params,
     } = setup;
     let linkerd = LinkerdBin::choose(opts.linkerd.as_deref(), &config.value);
-    let journal_path = journal.path().display().to_string();
-    let attempts =
-        crate::journal::AttemptLog::new(journal.path().parent().unwrap_or(Path::new(".")));
+    let journal_path = journal.location();
+    let run_dir = journal.attempts_dir(&run_id);
+    let attempts = crate::journal::AttemptLog::new(&run_dir);
     let run = Run {
         started_at: crate::journal::now(),
         permits: std::sync::Arc::new(tokio::sync::Semaphore::new(opts.max_parallel as usize)),
@@ -229,10 +358,15 @@ async fn execute(
         linkerd,
         kube: tokio::sync::OnceCell::new(),
         redactor: Redactor::default(),
-        cancel: CancellationToken::new(),
+        cancel: Mutex::new(CancellationToken::new()),
         done,
+        sensitivity: Mutex::new(HashMap::new()),
+        config_value: std::sync::OnceLock::new(),
         journal: Mutex::new(journal),
+        deferred: Mutex::new(Vec::new()),
         attempts,
+        run_dir,
+        key_lock,
         reporter: std::sync::Arc::new(Mutex::new(reporter)),
         summary: Mutex::new(Replay::new()),
         reports: Mutex::new(Vec::new()),
@@ -241,7 +375,8 @@ async fn execute(
         has_fatal: AtomicBool::new(false),
         started: Instant::now(),
     };
-    run.emit(vec![first_event]).map_err(state_err)?;
+    run.key_lock.on_lost(run.cancel_token());
+    run.emit_now(vec![first_event]).map_err(state_err)?;
     if let Ok(mut r) = run.reporter.lock()
         && r.wants_outline()
     {
@@ -251,17 +386,19 @@ async fn execute(
             &run.config.value,
         ));
     }
-    let interrupts = crate::interrupt::listen(run.cancel.clone());
-    let outcome = run_level(&run, &run.bundle.root, params, String::new(), false).await;
+    let interrupts = crate::interrupt::listen(run.cancel_token());
+    let outcome = run_level(&run, &run.bundle.root, params.clone(), String::new(), false).await;
     interrupts.abort();
     if let Some(e) = run.fatal.lock().ok().and_then(|mut f| f.take()) {
         return Err(state_err(e));
     }
-    let status = match outcome {
-        LevelOutcome::Succeeded => RunStatus::Succeeded,
-        LevelOutcome::Failed => RunStatus::Failed,
-        LevelOutcome::Interrupted => RunStatus::Interrupted,
-    };
+    if let Some(why) = run.key_lock.lost() {
+        return Err(Error::State(format!("run {run_id} stopped: {why}")));
+    }
+    let status = finally::run_finally(&run, params, status_of(outcome)).await;
+    if let Some(e) = run.fatal.lock().ok().and_then(|mut f| f.take()) {
+        return Err(state_err(e));
+    }
     let summary = run.finish(status, journal_path)?;
     if let Ok(mut r) = run.reporter.lock() {
         r.finish(&summary);
@@ -270,6 +407,14 @@ async fn execute(
         RunStatus::Succeeded => Ok(summary),
         RunStatus::Failed => Err(Error::StepFailed),
         RunStatus::Interrupted => Err(Error::Interrupted),
+    }
+}
+
+fn status_of(outcome: LevelOutcome) -> RunStatus {
+    match outcome {
+        LevelOutcome::Succeeded => RunStatus::Succeeded,
+        LevelOutcome::Failed => RunStatus::Failed,
+        LevelOutcome::Interrupted => RunStatus::Interrupted,
     }
 }
 
@@ -289,7 +434,7 @@ impl Run {
             failed: count(|s| s == StepStatus::Failed),
             skipped: count(|s| s == StepStatus::Skipped),
         };
-        self.emit(vec![finished]).map_err(state_err)?;
+        self.emit_now(vec![finished]).map_err(state_err)?;
         Ok(RunSummary {
             reports: self.reports.lock().map(|r| r.clone()).unwrap_or_default(),
             checks: self.checks.lock().map(|c| c.clone()).unwrap_or_default(),

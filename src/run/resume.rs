@@ -8,8 +8,9 @@ use super::launch::file_hashes;
 use super::{RunOptions, Setup, execute, state_err};
 use crate::config::Config;
 use crate::error::Error;
-use crate::journal::{Event, EventKind, FileRef, JournalWriter, RunStatus, StateDir};
+use crate::journal::{Event, EventKind, FileRef, JournalRead, RunStatus};
 use crate::report::{Reporter, RunSummary};
+use crate::state::{Journal, KeyLock, RunKey, Store};
 use crate::workflow::bundle::Bundle;
 use crate::workflow::validate::load_and_validate;
 
@@ -20,11 +21,9 @@ pub async fn resume(
     opts: RunOptions,
     reporter: Box<dyn Reporter>,
 ) -> Result<RunSummary, Error> {
-    let state = StateDir::new(&opts.state_dir);
-    let run_id = state.existing(run_id).map_err(state_err)?;
-    // Lock first: a second resume fails here, naming the holder.
-    let journal = JournalWriter::open(&state, &run_id).map_err(state_err)?;
-    let read = crate::journal::read(journal.path()).map_err(state_err)?;
+    let store = Store::open(&opts.state, opts.kubeconfig.as_deref()).map_err(state_err)?;
+    let run_id = store.existing(run_id).map_err(state_err)?;
+    let (key_lock, journal, read) = lock_and_open(&store, &run_id, opts.wait_lock)?;
     let Some(EventKind::RunStarted {
         workflow,
         files,
@@ -37,7 +36,7 @@ pub async fn resume(
     else {
         return Err(Error::State(format!(
             "{}: the journal does not start with run_started",
-            journal.path().display()
+            journal.location()
         )));
     };
     refuse_unresumable(&run_id, &read.events, dry_run, opts.dry_run, &masked_params)?;
@@ -65,7 +64,7 @@ pub async fn resume(
     if read.torn_tail {
         reporter.note(&format!(
             "warning: {}: the last line was cut short (a crash mid-write) and was ignored",
-            journal.path().display()
+            journal.location()
         ));
     }
     let setup = Setup {
@@ -78,10 +77,55 @@ pub async fn resume(
         },
         run_id,
         journal,
+        key_lock,
         done,
         params: serde_json::to_value(&params).unwrap_or_default(),
     };
     execute(setup, opts, reporter).await
+}
+
+/// Takes the run's key lock (a second resume, or a new run of the same key, fails here naming
+/// the holder), then opens its journal for appending (the local run lock; in the kube store the
+/// takeover record), then reads it: what it says once no one else can write to it.
+fn lock_and_open(
+    store: &Store,
+    run_id: &str,
+    wait: Option<std::time::Duration>,
+) -> Result<(KeyLock, Journal, JournalRead), Error> {
+    let before = store.read(run_id).map_err(state_err)?;
+    let Some(EventKind::RunStarted {
+        workflow_name,
+        params,
+        masked_params,
+        target_params,
+        ..
+    }) = before.events.first().map(|e| &e.kind)
+    else {
+        return Err(Error::State(format!(
+            "run {run_id}: the journal does not start with run_started"
+        )));
+    };
+    let key = RunKey::new(workflow_name, params, masked_params, target_params);
+    // Locally the run's own lock comes first, so that a second resume of a running run names
+    // its pid; in the kube store the Lease must be held before the takeover record is written.
+    let (key_lock, journal) = match store {
+        Store::Local(_) => {
+            let journal = store.open_run(run_id, workflow_name).map_err(state_err)?;
+            (
+                store.lock_key(&key, run_id, wait).map_err(state_err)?,
+                journal,
+            )
+        }
+        Store::Kube(_) => {
+            let key_lock = store.lock_key(&key, run_id, wait).map_err(state_err)?;
+            (
+                key_lock,
+                store.open_run(run_id, workflow_name).map_err(state_err)?,
+            )
+        }
+    };
+    let read = store.read(run_id).map_err(state_err)?;
+    Ok((key_lock, journal, read))
 }
 
 /// A run that cannot be resumed as asked: it succeeded, it was a dry run (or was not), or it

@@ -116,7 +116,7 @@ fn load_inner(path: &Path, text: &str) -> Result<(Option<LoadedWorkflow>, Proble
     // (Built without the steps: copying them only to drop them was a tenth of validation.)
     let mut header: serde_json::Map<String, serde_json::Value> = entries
         .iter()
-        .filter(|(k, _)| k.name != "steps")
+        .filter(|(k, _)| k.name != "steps" && k.name != "finally")
         .map(|(k, v)| (k.name.clone(), v.to_json()))
         .collect();
     header.insert("steps".into(), serde_json::Value::Array(vec![]));
@@ -130,36 +130,11 @@ fn load_inner(path: &Path, text: &str) -> Result<(Option<LoadedWorkflow>, Proble
         );
     }
 
-    let mut steps = Vec::new();
-    if let Some(steps_node) = root.get("steps") {
-        match &steps_node.value {
-            Value::Seq(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    let base = [PathSeg::Key("steps".into()), PathSeg::Index(i)];
-                    // Read straight from the tree; the JSON road (which knows paths) only
-                    // to say what is wrong with a step.
-                    let step = Step::deserialize(item).ok().or_else(|| {
-                        typed_lenient::<Step>(&file, &root, &base, item.to_json(), &mut problems)
-                    });
-                    // A step that could not be read at all keeps its place (indices point into
-                    // the YAML) as an inert stand-in; its problems are already recorded.
-                    steps.push(step.unwrap_or_else(|| Step {
-                        id: format!("step_{i}"),
-                        ..placeholder_step()
-                    }));
-                }
-            }
-            Value::Null => {}
-            _ => problems.push(
-                Problem::new(ProblemKind::WrongType, "`steps` must be a list of steps")
-                    .at(&file, steps_node.loc)
-                    .label("not a list"),
-            ),
-        }
-    }
-
+    let steps = load_steps(&file, &root, "steps", &mut problems);
+    let finally = load_steps(&file, &root, "finally", &mut problems);
     let loaded = header.map(|mut workflow| {
         workflow.steps = steps;
+        workflow.finally = finally;
         LoadedWorkflow {
             file,
             root,
@@ -167,6 +142,48 @@ fn load_inner(path: &Path, text: &str) -> Result<(Option<LoadedWorkflow>, Proble
         }
     });
     Ok((loaded, problems))
+}
+
+/// The steps under `key` (`steps` or `finally`), each read on its own so that every broken
+/// step is reported.
+fn load_steps(
+    file: &Arc<SourceFile>,
+    root: &Node,
+    key: &str,
+    problems: &mut Problems,
+) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let Some(steps_node) = root.get(key) else {
+        return steps;
+    };
+    match &steps_node.value {
+        Value::Seq(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let base = [PathSeg::Key(key.into()), PathSeg::Index(i)];
+                // Read straight from the tree; the JSON road (which knows paths) only
+                // to say what is wrong with a step.
+                let step = Step::deserialize(item)
+                    .ok()
+                    .or_else(|| typed_lenient::<Step>(file, root, &base, item.to_json(), problems));
+                // A step that could not be read at all keeps its place (indices point into
+                // the YAML) as an inert stand-in; its problems are already recorded.
+                steps.push(step.unwrap_or_else(|| Step {
+                    id: format!("step_{i}"),
+                    ..placeholder_step()
+                }));
+            }
+        }
+        Value::Null => {}
+        _ => problems.push(
+            Problem::new(
+                ProblemKind::WrongType,
+                format!("`{key}` must be a list of steps"),
+            )
+            .at(file, steps_node.loc)
+            .label("not a list"),
+        ),
+    }
+    steps
 }
 
 static SYNTAX_NOISE: LazyLock<Regex> = LazyLock::new(|| {
@@ -228,6 +245,7 @@ fn placeholder_step() -> Step {
         assert: Some(super::model::AssertAction::Expr("true".into())),
         workflow: None,
         print: None,
+        save: None,
         connect: None,
     }
 }

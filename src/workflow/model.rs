@@ -34,6 +34,13 @@ pub struct Workflow {
     pub defaults: Defaults,
     /// The steps. Each waits for the step above it unless it says `needs`.
     pub steps: Vec<Step>,
+    /// Steps that run once after `steps`, whether they succeeded, failed or were interrupted
+    /// (Ctrl-C, SIGTERM), once per attempt of the run (a resume runs them again). They read
+    /// `run.status` (`succeeded`, `failed`, `interrupted`) and `run.failed_steps`; their `needs`
+    /// name other `finally` steps only. Their failure never hides the main steps' failure.
+    /// Only the run's root workflow runs its `finally` steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finally: Vec<Step>,
 }
 
 /// A workflow parameter.
@@ -58,6 +65,11 @@ pub struct ParamSpec {
     /// Mask this param's value in plans, progress lines and the journal.
     #[serde(default)]
     pub sensitive: bool,
+    /// This param picks what the run acts on (`spoke`): two runs of the workflow with the same
+    /// values of its `target` params never run at once (the run-key lock). Without any
+    /// `target` param, every param is part of the key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub target: bool,
 }
 
 /// The allowed values of a param.
@@ -178,14 +190,28 @@ pub struct Step {
     /// A text (a template) shown in the run's output, e.g. a report built from earlier steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub print: Option<String>,
+    /// A text (a template) written to a file of the run's `diagnostics/` directory, with every
+    /// secret the run has seen masked (the diagnostics bundle, `workflows/gather.yaml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save: Option<SaveAction>,
     /// A TCP connection from the machine mcflow runs on: the host resolves and the port accepts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect: Option<ConnectAction>,
 }
 
+/// `save`: a file of the run's diagnostics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaveAction {
+    /// The file, relative to the run's `diagnostics/` directory (no `..`, not absolute).
+    pub path: String,
+    /// Its text (a template).
+    pub content: String,
+}
+
 /// The names of the action fields, in the order they are documented.
-pub const ACTIONS: [&str; 7] = [
-    "kube", "linkerd", "run", "assert", "workflow", "print", "connect",
+pub const ACTIONS: [&str; 8] = [
+    "kube", "linkerd", "run", "assert", "workflow", "print", "save", "connect",
 ];
 
 /// `connect`: resolve `host` and open a TCP connection to `port` from this machine, then close it.
@@ -216,6 +242,7 @@ impl Step {
             self.assert.is_some(),
             self.workflow.is_some(),
             self.print.is_some(),
+            self.save.is_some(),
             self.connect.is_some(),
         ];
         ACTIONS
@@ -382,4 +409,10 @@ pub struct WorkflowCall {
     /// Its params.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub with: IndexMap<String, serde_json::Value>,
+    /// Run it as `mcflow diff` does (reads for real, kube writes as server-side dry runs,
+    /// nothing retried, waits bounded) and succeed with what it would change as outputs:
+    /// `changed` (true/false) and `changes` (each object with its `context`, `object`,
+    /// `action` and changed field `paths`). verify's drift rows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub diff: bool,
 }

@@ -14,8 +14,8 @@ use super::duration::parse_duration;
 use super::graph::dependencies;
 use super::load::LoadedWorkflow;
 use super::model::{
-    AssertSpec, Defaults, ForEach, LinkerdAction, OutputSpec, ParamSpec, RetrySpec, RunSpec, Step,
-    WorkflowCall,
+    AssertSpec, Defaults, ForEach, LinkerdAction, OutputSpec, ParamSpec, RetrySpec, RunSpec,
+    SaveAction, Step, WorkflowCall,
 };
 use super::vars::VarSpec;
 use crate::backoff::{Backoff, RetryPolicy};
@@ -30,6 +30,8 @@ pub struct ValidWorkflow {
     /// `vars:`, in order.
     pub vars: Arc<[VarSpec]>,
     pub steps: Vec<StepSpec>,
+    /// `finally:` steps, their `needs` as indices into this list.
+    pub finally: Vec<StepSpec>,
 }
 
 impl ValidWorkflow {
@@ -49,22 +51,25 @@ impl ValidWorkflow {
     /// step) only where validation would have reported a problem.
     pub fn from_loaded(wf: &LoadedWorkflow) -> Result<ValidWorkflow, String> {
         let model = &wf.workflow;
-        let deps = dependencies(&model.steps);
-        let steps = model
-            .steps
-            .iter()
-            .zip(deps)
-            .map(|(step, needs)| {
-                StepSpec::new(step, needs, &model.defaults)
-                    .map_err(|e| format!("step `{}`: {e}", step.id))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let typed = |steps: &[Step]| {
+            steps
+                .iter()
+                .zip(dependencies(steps))
+                .map(|(step, needs)| {
+                    StepSpec::new(step, needs, &model.defaults)
+                        .map_err(|e| format!("step `{}`: {e}", step.id))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let steps = typed(&model.steps)?;
+        let finally = typed(&model.finally)?;
         Ok(ValidWorkflow {
             file: wf.file.clone(),
             name: model.name.clone(),
             params: model.params.clone(),
             vars: super::vars::specs(&super::vars::in_written_order(wf)).into(),
             steps,
+            finally,
         })
     }
 }
@@ -130,7 +135,8 @@ impl StepSpec {
     pub fn is_read_only(&self) -> bool {
         match &self.action {
             Action::Kube(k) => k.get("get").is_some() || k.get("wait").is_some(),
-            Action::Assert(_) | Action::Print(_) | Action::Connect(_) => true,
+            // `save` writes only this machine's diagnostics: again on resume, as they are now.
+            Action::Assert(_) | Action::Print(_) | Action::Connect(_) | Action::Save(_) => true,
             Action::Run(_) | Action::Linkerd(_) => self.read_only,
             Action::Workflow(_) => false,
         }
@@ -172,6 +178,8 @@ pub enum Action {
     Workflow(WorkflowCall),
     /// A text (a template) shown in the run's output.
     Print(String),
+    /// A text (a template) written to the run's diagnostics.
+    Save(SaveAction),
     /// A TCP connection from this machine.
     Connect(crate::workflow::model::ConnectAction),
 }
@@ -186,6 +194,7 @@ pub enum ActionKind {
     Assert,
     Workflow,
     Print,
+    Save,
     Connect,
 }
 
@@ -198,6 +207,7 @@ impl std::fmt::Display for ActionKind {
             ActionKind::Assert => "assert",
             ActionKind::Workflow => "workflow",
             ActionKind::Print => "print",
+            ActionKind::Save => "save",
             ActionKind::Connect => "connect",
         })
     }
@@ -217,6 +227,7 @@ impl Action {
                 .ok_or("")?,
             ["workflow"] => step.workflow.clone().map(Action::Workflow).ok_or("")?,
             ["print"] => step.print.clone().map(Action::Print).ok_or("")?,
+            ["save"] => step.save.clone().map(Action::Save).ok_or("")?,
             ["connect"] => step.connect.clone().map(Action::Connect).ok_or("")?,
             _ => return Err("a step needs exactly one action".into()),
         };
@@ -231,6 +242,7 @@ impl Action {
             Action::Assert(_) => ActionKind::Assert,
             Action::Workflow(_) => ActionKind::Workflow,
             Action::Print(_) => ActionKind::Print,
+            Action::Save(_) => ActionKind::Save,
             Action::Connect(_) => ActionKind::Connect,
         }
     }
@@ -245,6 +257,7 @@ impl Action {
             Action::Assert(a) => json(a),
             Action::Workflow(w) => json(w),
             Action::Print(p) => serde_json::json!({ "text": p }),
+            Action::Save(s) => json(s),
             Action::Connect(c) => json(c),
         }
     }

@@ -29,6 +29,10 @@ pub const STEP_FIELDS: [&str; 8] = [
 /// The fields of `run`.
 pub const RUN_FIELDS: [&str; 4] = ["id", "started_at", "workflow", "dir"];
 
+/// The fields of `run` that `finally` steps read besides [`RUN_FIELDS`]: how the main steps
+/// ended (`succeeded`, `failed`, `interrupted`) and the keys of those that failed.
+pub const FINALLY_RUN_FIELDS: [&str; 2] = ["status", "failed_steps"];
+
 /// The widest column `pad(n)` makes.
 const PAD_MAX: usize = 4096;
 

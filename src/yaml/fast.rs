@@ -173,6 +173,18 @@ fn duplicate(entries: &[(Key, Node)], name: &str) -> bool {
     entries.iter().any(|(k, _)| k.name == name)
 }
 
+/// The parser alone, with the options [`parse`] uses, building nothing: how many events the
+/// text has, or None on a syntax error. The floor of loading a workflow (validate_plan bench).
+pub(super) fn count_events(text: &str) -> Option<usize> {
+    let parser = Parser::with_options(StrInput::new(text), parser_options());
+    let mut n = 0;
+    for item in parser {
+        std::hint::black_box(item.ok()?);
+        n += 1;
+    }
+    Some(n)
+}
+
 pub(super) fn parse(text: &str) -> Option<Node> {
     let parser = Parser::with_options(StrInput::new(text), parser_options());
     let mut b = Builder::default();

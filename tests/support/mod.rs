@@ -11,6 +11,7 @@
 //! - [`clusters`]: simulated clusters, fixtures (the link manifest with a canary token),
 //!   request-log queries, and the Linkerd world (three clusters and the fake `linkerd`);
 //! - [`kube`]: kube actions through the library API, and a workflow run against a kubeconfig;
+//! - [`kube_store`]: the kube state store on a simulated hub, and what it holds there;
 //! - [`terminal`]: a tmux pseudo-terminal for the live display;
 //! - [`seed`]: sizes from the environment and seeded randomness that replays;
 //! - [`events`]: every event a test produces checked against the published event schema.
@@ -21,6 +22,7 @@ pub mod clusters;
 pub mod events;
 pub mod journal;
 pub mod kube;
+pub mod kube_store;
 pub mod process;
 pub mod seed;
 pub mod terminal;

@@ -72,9 +72,35 @@ fn write_status(c: &Cluster, ns: &str, name: &str, available: bool) {
     }
 }
 
+/// The deployment controller's Event for a new generation: it scales the generation's new
+/// ReplicaSet up (kubernetes pkg/controller/deployment/sync.go `getNewReplicaSet`:
+/// `Eventf(d, Normal, "ScalingReplicaSet", "Scaled up replica set %s from 0 to %d", ...)`).
+fn record_scaling(c: &Cluster, d: &Value, name: &str) {
+    let replicas = d
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let note = crate::events::EventNote {
+        kind: "Normal",
+        reason: "ScalingReplicaSet",
+        message: format!("Scaled up replica set {name}-5d4b8c7f9 from 0 to {replicas}"),
+        component: "deployment-controller",
+    };
+    crate::events::record(c, d, &note);
+}
+
 /// Watch the cluster's Deployments and drive their status.
-pub async fn run(c: Cluster) {
-    let mut rx = c.subscribe();
+/// Subscribes at once (when the future is made, not when it first runs), so that a Deployment
+/// created right after the simulator starts is not missed.
+pub fn run(c: Cluster) -> impl std::future::Future<Output = ()> {
+    let rx = c.subscribe();
+    drive(c, rx)
+}
+
+async fn drive(
+    c: Cluster,
+    mut rx: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::store::StoreEvent>>,
+) {
     let delay = c.state.config.deployment_ready_delay;
     loop {
         let ev = match rx.recv().await {
@@ -103,11 +129,15 @@ pub async fn run(c: Cluster) {
         let pinned = lock(&c.state.pinned_availability)
             .get(&(ns.clone(), name.clone()))
             .copied();
+        // The status first: a client that applied the Deployment may read it right away; the
+        // Event (which nobody waits for) after.
         if delay.is_zero() || pinned == Some(false) {
             write_status(&c, &ns, &name, pinned.unwrap_or(true));
+            record_scaling(&c, d, &name);
             continue;
         }
         write_status(&c, &ns, &name, false);
+        record_scaling(&c, d, &name);
         let c2 = c.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;

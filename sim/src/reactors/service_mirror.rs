@@ -231,6 +231,30 @@ fn probe_endpoints(spoke: &Cluster, hub: &str, gateway: &Gateway) -> Option<Valu
 }
 
 /// Bring every spoke's mirrors in line with the hubs' exported services.
+/// The one Event the service mirror records: on the hub's Service, when the spoke lacks its
+/// namespace (linkerd2 multicluster/service-mirror/cluster_watcher.go @edge-25.10.7
+/// `handleRemoteServiceExported`: `recorder.Event(remoteService, Normal,
+/// "ServiceMirroringSkipped", "Skipped mirroring service: namespace does not exist")`, recorder
+/// source `linkerd-service-mirror-<target>`, written to the target cluster). Mirror creation
+/// records no Event upstream, so none here.
+fn record_skipped(hub: &Cluster, svc: &Value, hub_name: &str) {
+    let (ns, name) = (s(svc, "/metadata/namespace"), s(svc, "/metadata/name"));
+    if crate::events::recorded(hub, ns, name, "ServiceMirroringSkipped") {
+        return;
+    }
+    let component = format!("linkerd-service-mirror-{hub_name}");
+    let mut regarding = svc.clone();
+    regarding["apiVersion"] = json!("v1");
+    regarding["kind"] = json!("Service");
+    let note = crate::events::EventNote {
+        kind: "Normal",
+        reason: "ServiceMirroringSkipped",
+        message: "Skipped mirroring service: namespace does not exist".to_string(),
+        component: &component,
+    };
+    crate::events::record(hub, &regarding, &note);
+}
+
 pub fn reconcile(clusters: &[Cluster], dns: &Dns) {
     for spoke in clusters {
         let mut desired: Vec<(Value, Value)> = Vec::new();
@@ -255,6 +279,8 @@ pub fn reconcile(clusters: &[Cluster], dns: &Dns) {
                     let mirror = desired_mirror(&hub_name, &svc);
                     let endpoints = mirror_endpoints(&mirror, &gateway, ready(hub, &svc));
                     desired.push((mirror, endpoints));
+                } else {
+                    record_skipped(hub, &svc, &hub_name);
                 }
             }
         }

@@ -77,8 +77,29 @@ pub fn run_level<'a>(
     .boxed_local()
 }
 
+/// [`run_level`] as a diff (`wf` already made a diff's by `diff_mode::for_diff`): its kube writes
+/// are dry runs that record into `diff`, and nothing done earlier is reused.
+pub fn run_level_diff<'a>(
+    run: &'a Run,
+    wf: &'a ValidWorkflow,
+    params: serde_json::Value,
+    prefix: String,
+    diff: crate::kube::diff::ChangeLog,
+) -> BoxFuture<'a, LevelOutcome> {
+    async move {
+        let mut level = Level::new(run, wf, params, prefix);
+        level.rerun = true;
+        level.diff = Some(diff);
+        level.run().await
+    }
+    .boxed_local()
+}
+
+mod finally;
 mod resume;
 mod start;
+
+pub use finally::{MainOutcome, run_finally_level};
 
 struct Level<'a> {
     run: &'a Run,
@@ -103,7 +124,7 @@ struct Level<'a> {
     /// Started instances of each step that have not ended (retry waits included).
     in_flight: Vec<usize>,
     batch: Vec<EventKind>,
-    sensitive: Vec<bool>,
+    sensitive: Arc<[bool]>,
     /// `params.x`, `steps.<id>`, `vars.v` whose values are secret (see `secret_templates`).
     secret_names: Vec<String>,
     /// Steps with an instance run (not reused) by this process: on resume, a step done
@@ -112,6 +133,9 @@ struct Level<'a> {
     ran: Vec<bool>,
     /// See [`run_level`].
     rerun: bool,
+    /// A level run as a diff (a `workflow:` call with `diff: true`, and the levels below it):
+    /// where its kube writes, all dry runs, record what they would change.
+    diff: Option<crate::kube::diff::ChangeLog>,
 }
 
 impl<'a> Level<'a> {
@@ -138,7 +162,7 @@ impl<'a> Level<'a> {
             "workflow": wf.name,
             "dir": wf.base_dir(),
         }));
-        let sensitive = crate::secrets::effective_sensitivity(steps, &wf.vars, &sensitive_params);
+        let sensitive = run.sensitivity_of(wf, &sensitive_params);
         let secret_names =
             crate::secrets::secret_names(steps, &wf.vars, &sensitive_params, &sensitive);
         Level {
@@ -148,7 +172,7 @@ impl<'a> Level<'a> {
             deps: steps.iter().map(|s| s.needs.clone()).collect(),
             state: vec![State::Waiting; steps.len()],
             params: template::value_of(&params),
-            config: template::value_of(&run.config.value),
+            config: run.config_value(),
             run_value,
             results: StepResults::new(steps),
             prefix,
@@ -162,6 +186,7 @@ impl<'a> Level<'a> {
             secret_names,
             ran: vec![false; steps.len()],
             rerun: false,
+            diff: None,
         }
     }
 
@@ -186,13 +211,21 @@ impl<'a> Level<'a> {
         let mut running: FuturesUnordered<BoxFuture<'a, Msg>> = FuturesUnordered::new();
         let mut ticker = tokio::time::interval(Duration::from_millis(200));
         let ticks = self.run.wants_ticks();
-        let cancel = self.run.cancel.clone();
+        let cancel = self.run.cancel_token();
         let permits = self.run.permits.clone();
         loop {
             self.start_ready();
             self.take_slots(&permits);
-            // Everything decided so far reaches the disk before anything acts on it.
-            if let Err(e) = self.run.emit(std::mem::take(&mut self.batch)) {
+            // Everything decided so far reaches the journal before anything acts on it (ends
+            // reach the disk too); the level's last batch waits for its caller's fsync.
+            let batch = std::mem::take(&mut self.batch);
+            let last = self.launch.is_empty() && running.is_empty() && self.ready.is_empty();
+            let written = if last {
+                self.run.emit_last(batch)
+            } else {
+                self.run.emit(batch).await
+            };
+            if let Err(e) = written {
                 self.run.fatal(e);
                 return LevelOutcome::Failed;
             }
@@ -210,7 +243,14 @@ impl<'a> Level<'a> {
                     drop(running);
                     return LevelOutcome::Interrupted;
                 }
-                Some(msg) = running.next() => self.handle(msg, &mut running),
+                Some(msg) = running.next() => {
+                    self.handle(msg, &mut running);
+                    // Group commit: attempts that ended meanwhile are handled too, so that one
+                    // journal write and one fsync cover all their ends.
+                    while let Some(Some(msg)) = running.next().now_or_never() {
+                        self.handle(msg, &mut running);
+                    }
+                }
                 // All slots are taken (by other levels too): wait for one to free up.
                 Ok(permit) = permits.clone().acquire_owned(), if !self.ready.is_empty() => {
                     self.start_attempt(permit);
@@ -430,6 +470,7 @@ impl<'a> Level<'a> {
             ctx: self.context(instance.item.as_ref()),
             key: instance.key.clone(),
             rerun_children: self.rerun,
+            diff: self.diff.clone(),
         };
         async move {
             let result = attempt.run(permit).await;
@@ -531,7 +572,8 @@ impl<'a> Level<'a> {
         }
         let message =
             super::attempt_output::failed(self.run, &key, attempt, self.sensitive[i], &err);
-        if err.retryable && attempt < step.retry.attempts && !self.run.cancel.is_cancelled() {
+        if err.retryable && attempt < step.retry.attempts && !self.run.cancel_token().is_cancelled()
+        {
             let delay = step.retry.delay_after(attempt, err.retry_after);
             self.batch.push(EventKind::AttemptFailed {
                 step: key,

@@ -16,6 +16,7 @@ use super::vars::VarSpec;
 use crate::yaml::{Loc, Node, PathSeg};
 use nested::Nesting;
 
+mod finally;
 mod names;
 mod nested;
 mod outputs;
@@ -109,6 +110,9 @@ struct Checker<'a> {
     template_names: HashMap<String, std::rc::Rc<Result<BTreeSet<String>, String>>>,
     /// `vars:`, each with the steps it reads.
     vars: Vec<VarSpec>,
+    /// When the steps checked are a workflow's `finally` steps: its main steps (a finally step
+    /// cannot need them, and may read `run.status`).
+    main_steps: Option<&'a [crate::workflow::model::Step]>,
 }
 
 fn check_workflow(
@@ -117,28 +121,40 @@ fn check_workflow(
     nesting: &mut Nesting<'_>,
     problems: &mut Problems,
 ) {
-    let steps = &wf.workflow.steps;
-    let mut c = Checker {
-        wf,
-        file: &wf.file,
-        config,
-        index: HashMap::with_capacity(steps.len()),
-        deps: dependencies(steps),
-        problems,
-        valid_regexes: HashSet::new(),
-        template_names: HashMap::new(),
-        vars: super::vars::specs(&super::vars::in_written_order(wf)),
-    };
+    let mut c = Checker::new(wf, config, problems);
     c.check_params();
     c.check_defaults();
     c.check_ids();
     c.check_needs();
     let in_cycle = c.check_cycles();
     c.check_vars();
-    for (i, step) in steps.iter().enumerate() {
+    for (i, step) in wf.workflow.steps.iter().enumerate() {
         c.check_step(i, step, &in_cycle);
     }
     c.check_nested(nesting);
+    finally::check_finally(wf, config, nesting, problems);
+}
+
+impl<'a> Checker<'a> {
+    fn new(
+        wf: &'a LoadedWorkflow,
+        config: Option<&'a serde_json::Value>,
+        problems: &'a mut Problems,
+    ) -> Self {
+        let steps = &wf.workflow.steps;
+        Checker {
+            wf,
+            file: &wf.file,
+            config,
+            index: HashMap::with_capacity(steps.len()),
+            deps: dependencies(steps),
+            problems,
+            valid_regexes: HashSet::new(),
+            template_names: HashMap::new(),
+            vars: super::vars::specs(&super::vars::in_written_order(wf)),
+            main_steps: None,
+        }
+    }
 }
 
 impl Checker<'_> {

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashSet};
 use super::{Checker, Scope};
 use crate::workflow::diagnostic::{Problem, ProblemKind, UnknownName, did_you_mean};
 use crate::workflow::model::{AssertAction, ForEach, Step};
-use crate::workflow::template::{self, ROOTS, RUN_FIELDS, STEP_FIELDS};
+use crate::workflow::template::{self, FINALLY_RUN_FIELDS, ROOTS, RUN_FIELDS, STEP_FIELDS};
 use crate::yaml::{Loc, PathSeg, Value};
 
 impl Checker<'_> {
@@ -123,20 +123,7 @@ impl Checker<'_> {
                         );
                     }
                 }
-                "run" => {
-                    if let Some(f) = second
-                        && !RUN_FIELDS.contains(&f)
-                    {
-                        self.push(
-                            Problem::new(
-                                unknown_name(name, 1, did_you_mean(f, RUN_FIELDS)),
-                                format!("`run` has no field `{f}`"),
-                            )
-                            .at(self.file, loc)
-                            .help(format!("run has: {}", RUN_FIELDS.join(", "))),
-                        );
-                    }
-                }
+                "run" => self.check_run_ref(name, second, loc),
                 other => {
                     let likely = did_you_mean(other, ROOTS);
                     let mut prob = Problem::new(
@@ -151,6 +138,30 @@ impl Checker<'_> {
                     self.push(prob);
                 }
             }
+        }
+    }
+
+    /// `run.<f>`: a field of `run`; `status` and `failed_steps` in `finally` steps only.
+    fn check_run_ref(&mut self, name: &str, field: Option<&str>, loc: Loc) {
+        let Some(f) = field else { return };
+        if FINALLY_RUN_FIELDS.contains(&f) && self.main_steps.is_none() {
+            self.push(
+                Problem::new(
+                    unknown_name(name, 1, None),
+                    format!("`run.{f}` is known only to `finally` steps"),
+                )
+                .at(self.file, loc)
+                .help("the run's status is decided when its main steps are over: read it in a step under `finally:`"),
+            );
+        } else if !RUN_FIELDS.contains(&f) && !FINALLY_RUN_FIELDS.contains(&f) {
+            self.push(
+                Problem::new(
+                    unknown_name(name, 1, did_you_mean(f, RUN_FIELDS)),
+                    format!("`run` has no field `{f}`"),
+                )
+                .at(self.file, loc)
+                .help(format!("run has: {}", RUN_FIELDS.join(", "))),
+            );
         }
     }
 

@@ -72,6 +72,16 @@ impl Checker<'_> {
                         Problem::new(ProblemKind::Cycle, format!("step `{need}` needs itself"))
                             .at(self.file, loc),
                     );
+                } else if !self.index.contains_key(need.as_str()) && self.is_main_step(need) {
+                    self.push(
+                        Problem::new(
+                            ProblemKind::UnknownNeeds,
+                            format!("finally step `{}` needs main step `{need}`", step.id),
+                        )
+                        .at(self.file, loc)
+                        .label("a main step")
+                        .help("finally steps run after every main step; their `needs` name other finally steps"),
+                    );
                 } else if !self.index.contains_key(need.as_str()) {
                     let mut p = Problem::new(
                         ProblemKind::UnknownNeeds,
@@ -201,7 +211,7 @@ impl Checker<'_> {
                     format!("step `{}` has no action", step.id),
                 )
                 .at(self.file, self.step_field(i, "id").loc)
-                .help("give it one of: kube, linkerd, run, assert, workflow, print"),
+                .help("give it one of: kube, linkerd, run, assert, workflow, print, save"),
             ),
             1 => {}
             _ => {
