@@ -72,6 +72,10 @@ async fn wait_times_out_with_the_last_state_seen() {
         "{}",
         err.message
     );
+    // A wait that used its whole timeout is not retried: another attempt would only wait as
+    // long again (issue 15: bootstrap's 5-minute waits ran three times).
+    assert!(!err.transient, "{}", err.message);
+    assert!(err.message.contains("not retried"), "{}", err.message);
 
     // ExecOptions.timeout (the step's) ends it the same way.
     let wait = action(json!({"context": "production", "wait": {

@@ -126,6 +126,15 @@ fn soak_run(seed: u64, kube: bool) -> RunStats {
     };
     let mut out = attempt(&["run", "workflows/bootstrap.yaml"]);
     let mut resumes = 0;
+    // The share of faulted requests is counted while the faults are on (the last resume runs
+    // without them).
+    let count = |sim: &Simulator| -> (usize, usize) {
+        sim.clusters().iter().fold((0, 0), |(n, f), c| {
+            let log = c.request_log();
+            (n + log.len(), f + log.iter().filter(|r| r.faulted).count())
+        })
+    };
+    let mut while_faulted = None;
     while out.code != 0 {
         if !(kube && is_clean_store_stop(&out, seed)) {
             assert_clear_failure(&out, seed);
@@ -133,18 +142,14 @@ fn soak_run(seed: u64, kube: bool) -> RunStats {
         resumes += 1;
         assert!(resumes <= 3, "seed {seed}: still failing");
         if resumes == 3 {
+            while_faulted = Some(count(&soak.sim));
             for c in soak.sim.clusters() {
                 c.clear_faults();
             }
         }
         out = attempt(&["resume", "--last", "--wait-lock", "60s"]);
     }
-    let (mut requests, mut faulted) = (0, 0);
-    for c in soak.sim.clusters() {
-        let log = c.request_log();
-        requests += log.len();
-        faulted += log.iter().filter(|r| r.faulted).count();
-    }
+    let (requests, faulted) = while_faulted.unwrap_or_else(|| count(&soak.sim));
     assert!(
         !out.all().contains("soak-canary-token"),
         "seed {seed}: token leaked"

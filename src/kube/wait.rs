@@ -100,15 +100,17 @@ pub(crate) async fn wait(
             Ok(result) => result,
             Err(_) => {
                 let limit = humantime::format_duration(limit);
-                // Transient: waiting again may well succeed; the step's retry policy decides.
+                // Not retried: the wait used its whole timeout, and another attempt would only
+                // wait as long again (bootstrap's 5-minute waits became 15 minutes); a longer
+                // wait is a longer `timeout`. Errors of the watch itself stay transient.
                 let mut e = KubeError::new(
                     KubeErrorKind::Timeout,
                     format!(
-                        "{what}: gave up after {limit}; last seen: {target}: {}",
+                        "{what}: gave up after {limit}; last seen: {target}: {} (not retried: give the step a longer timeout to wait longer)",
                         seen.state
                     ),
                 );
-                e.transient = true;
+                e.transient = false;
                 return Err(e);
             }
         },
