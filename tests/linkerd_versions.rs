@@ -96,10 +96,7 @@ fn bootstrap_verify_unlink(version: LinkerdVersion) {
         .lines()
         .find(|l| l.contains("TCP tfx-internal.gerega.net:30143 from here"))
         .unwrap_or_else(|| panic!("{version}: no reachability row: {shown}"));
-    assert!(
-        tcp.contains("WARN: tfx-internal.gerega.net does not resolve from this machine"),
-        "{tcp}"
-    );
+    assert!(tcp.contains("WARN: does not resolve from here"), "{tcp}");
     assert!(
         shown.lines().any(|l| l.starts_with("production")
             && l.contains("gateway internal alive")

@@ -24,7 +24,11 @@ fn port(spec: &PortSpec) -> Result<u16, StepError> {
     }
 }
 
-/// Resolve and connect; the output names the address that accepted.
+/// Resolve and connect. The step succeeds either way, with what it found as outputs:
+/// `reachable` (true or false), `address` (the one that accepted) or `reason` (short: "does not
+/// resolve from here", "refuses TCP from here", …), the details on its stdout. Whether that is a
+/// failure is the workflow's to say (an `assert`, or verify's warning row): from where mcflow
+/// runs is not from where the clusters connect.
 pub async fn connect(
     action: &ConnectAction,
     timeout: Option<Duration>,
@@ -35,48 +39,72 @@ pub async fn connect(
         return Err(StepError::permanent("connect: the host is empty"));
     }
     let per_try = timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-    let unresolved = |why: String| {
-        StepError::transient(format!("{host} does not resolve from this machine: {why}"))
-    };
+    let within = humantime::format_duration(per_try);
     let addresses: Vec<SocketAddr> =
-        tokio::time::timeout(per_try, tokio::net::lookup_host((host, port)))
-            .await
-            .map_err(|_| {
-                unresolved(format!(
-                    "no answer within {}",
-                    humantime::format_duration(per_try)
-                ))
-            })?
-            .map_err(|e| unresolved(e.to_string()))?
-            .collect();
+        match tokio::time::timeout(per_try, tokio::net::lookup_host((host, port))).await {
+            Ok(Ok(found)) => found.collect(),
+            Ok(Err(e)) => {
+                return Ok(unreachable(
+                    host,
+                    port,
+                    "does not resolve from here",
+                    &e.to_string(),
+                ));
+            }
+            Err(_) => {
+                let detail = format!("no answer within {within}");
+                return Ok(unreachable(
+                    host,
+                    port,
+                    "does not resolve from here",
+                    &detail,
+                ));
+            }
+        };
     let mut refused = Vec::new();
     for addr in &addresses {
         match tokio::time::timeout(per_try, tokio::net::TcpStream::connect(addr)).await {
-            Ok(Ok(_stream)) => {
-                let summary = format!("{host}:{port} accepts TCP from this machine ({addr})");
-                let mut record = StepRecord {
-                    stdout: format!("{addr}\n"),
-                    ..Default::default()
-                };
-                record
-                    .outputs
-                    .insert("address".into(), addr.to_string().into());
-                return Ok(StepOutput {
-                    record,
-                    summary: Some(summary),
-                });
-            }
+            Ok(Ok(_stream)) => return Ok(reachable(host, port, addr)),
             Ok(Err(e)) => refused.push(format!("{addr}: {e}")),
-            Err(_) => refused.push(format!(
-                "{addr}: no answer within {}",
-                humantime::format_duration(per_try)
-            )),
+            Err(_) => refused.push(format!("{addr}: no answer within {within}")),
         }
     }
-    Err(StepError::transient(format!(
-        "{host}:{port} does not accept TCP from this machine ({})",
-        refused.join("; ")
-    )))
+    Ok(unreachable(
+        host,
+        port,
+        "refuses TCP from here",
+        &refused.join("; "),
+    ))
+}
+
+fn reachable(host: &str, port: u16, addr: &SocketAddr) -> StepOutput {
+    let mut record = StepRecord {
+        stdout: format!("{host}:{port} accepts TCP from this machine at {addr}\n"),
+        ..Default::default()
+    };
+    record.outputs.insert("reachable".into(), true.into());
+    record
+        .outputs
+        .insert("address".into(), addr.to_string().into());
+    StepOutput {
+        record,
+        summary: Some(format!(
+            "{host}:{port} accepts TCP from this machine ({addr})"
+        )),
+    }
+}
+
+fn unreachable(host: &str, port: u16, reason: &str, detail: &str) -> StepOutput {
+    let mut record = StepRecord {
+        stdout: format!("{host}:{port} {reason}: {detail}\n"),
+        ..Default::default()
+    };
+    record.outputs.insert("reachable".into(), false.into());
+    record.outputs.insert("reason".into(), reason.into());
+    StepOutput {
+        record,
+        summary: Some(format!("{host}:{port} {reason} (this machine only)")),
+    }
 }
 
 #[cfg(test)]
@@ -117,24 +145,28 @@ mod tests {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        let e = connect(&action("127.0.0.1", PortSpec::Number(port)), None)
+        let out = connect(&action("127.0.0.1", PortSpec::Number(port)), None)
             .await
-            .unwrap_err();
+            .unwrap();
+        assert_eq!(out.record.outputs["reachable"], serde_json::json!(false));
+        assert_eq!(
+            out.record.outputs["reason"],
+            serde_json::json!("refuses TCP from here")
+        );
         assert!(
-            e.message.starts_with(&format!(
-                "127.0.0.1:{port} does not accept TCP from this machine (127.0.0.1:{port}: "
+            out.record.stdout.starts_with(&format!(
+                "127.0.0.1:{port} refuses TCP from here: 127.0.0.1:{port}: "
             )),
             "{}",
-            e.message
+            out.record.stdout
         );
-        let e = connect(&action("gateway.invalid", PortSpec::Number(30143)), None)
+        let out = connect(&action("gateway.invalid", PortSpec::Number(30143)), None)
             .await
-            .unwrap_err();
-        assert!(
-            e.message
-                .starts_with("gateway.invalid does not resolve from this machine: "),
-            "{}",
-            e.message
+            .unwrap();
+        assert_eq!(out.record.outputs["reachable"], serde_json::json!(false));
+        assert_eq!(
+            out.record.outputs["reason"],
+            serde_json::json!("does not resolve from here")
         );
         let e = connect(
             &action("localhost", PortSpec::Template("http".into())),
