@@ -26,7 +26,7 @@ fn port(spec: &PortSpec) -> Result<u16, StepError> {
 
 /// Resolve and connect. The step succeeds either way, with what it found as outputs:
 /// `reachable` (true or false), `address` (the one that accepted) or `reason` (short: "does not
-/// resolve from here", "refuses TCP from here", …), the details on its stdout. Whether that is a
+/// resolve here", "refuses TCP here", …), the details on its stdout. Whether that is a
 /// failure is the workflow's to say (an `assert`, or verify's warning row): from where mcflow
 /// runs is not from where the clusters connect.
 pub async fn connect(
@@ -47,18 +47,13 @@ pub async fn connect(
                 return Ok(unreachable(
                     host,
                     port,
-                    "does not resolve from here",
+                    "does not resolve here",
                     &e.to_string(),
                 ));
             }
             Err(_) => {
                 let detail = format!("no answer within {within}");
-                return Ok(unreachable(
-                    host,
-                    port,
-                    "does not resolve from here",
-                    &detail,
-                ));
+                return Ok(unreachable(host, port, "does not resolve here", &detail));
             }
         };
     let mut refused = Vec::new();
@@ -72,7 +67,7 @@ pub async fn connect(
     Ok(unreachable(
         host,
         port,
-        "refuses TCP from here",
+        "refuses TCP here",
         &refused.join("; "),
     ))
 }
@@ -151,11 +146,11 @@ mod tests {
         assert_eq!(out.record.outputs["reachable"], serde_json::json!(false));
         assert_eq!(
             out.record.outputs["reason"],
-            serde_json::json!("refuses TCP from here")
+            serde_json::json!("refuses TCP here")
         );
         assert!(
             out.record.stdout.starts_with(&format!(
-                "127.0.0.1:{port} refuses TCP from here: 127.0.0.1:{port}: "
+                "127.0.0.1:{port} refuses TCP here: 127.0.0.1:{port}: "
             )),
             "{}",
             out.record.stdout
@@ -166,7 +161,7 @@ mod tests {
         assert_eq!(out.record.outputs["reachable"], serde_json::json!(false));
         assert_eq!(
             out.record.outputs["reason"],
-            serde_json::json!("does not resolve from here")
+            serde_json::json!("does not resolve here")
         );
         let e = connect(
             &action("localhost", PortSpec::Template("http".into())),
