@@ -33,10 +33,7 @@ fn clear_logs(world: &Linkerd) {
 }
 
 fn bootstrapped() -> Linkerd {
-    let world = Linkerd::new(Scenario::linkerd_fresh());
-    world
-        .mcflow(&["run", "workflows/bootstrap.yaml"])
-        .assert_code(0);
+    let world = Linkerd::bootstrapped(Scenario::linkerd_fresh());
     clear_logs(&world);
     world
 }

@@ -142,10 +142,7 @@ fn a_foreign_trust_anchor_fails_preflight_with_fingerprints_and_writes_nothing()
 
 #[test]
 fn verify_reports_a_missing_mirror_with_a_hint() {
-    let world = Linkerd::new(Scenario::linkerd_fresh());
-    world
-        .mcflow(&["run", "workflows/bootstrap.yaml"])
-        .assert_code(0);
+    let world = Linkerd::bootstrapped(Scenario::linkerd_fresh());
     // Stop exporting alloy: the mirrors go away.
     world
         .sim
@@ -305,10 +302,7 @@ fn link_spoke_spells_out_the_fix_for_a_probe_port_mismatch() {
 
 #[test]
 fn unlink_spoke_removes_one_spokes_link_and_mirrors() {
-    let world = Linkerd::new(Scenario::linkerd_fresh());
-    world
-        .mcflow(&["run", "workflows/bootstrap.yaml"])
-        .assert_code(0);
+    let world = Linkerd::bootstrapped(Scenario::linkerd_fresh());
     let out = world.mcflow(&[
         "run",
         "workflows/unlink-spoke.yaml",
@@ -392,10 +386,7 @@ fn link_spoke_can_keep_argo_cd_tracking_labels_off_mirrors() {
 
 #[test]
 fn verify_names_an_unreachable_cluster_instead_of_blaming_the_link() {
-    let world = Linkerd::new(Scenario::linkerd_fresh());
-    world
-        .mcflow(&["run", "workflows/bootstrap.yaml"])
-        .assert_code(0);
+    let world = Linkerd::bootstrapped(Scenario::linkerd_fresh());
     world
         .sim
         .cluster("production")
@@ -702,10 +693,7 @@ fn unlink_spoke_removes_what_upstreams_unlink_removes_without_waiting_for_the_mi
 /// multicluster/cmd/service-mirror/main.go `cleanupWorkers`: `Stop(false)`).
 #[test]
 fn a_deleted_link_leaves_its_mirrors_behind() {
-    let world = Linkerd::new(Scenario::linkerd_fresh());
-    world
-        .mcflow(&["run", "workflows/bootstrap.yaml"])
-        .assert_code(0);
+    let world = Linkerd::bootstrapped(Scenario::linkerd_fresh());
     let production = world.sim.cluster("production");
     production
         .delete(

@@ -144,10 +144,7 @@ fn linkerd_2_19_bootstrap_verify_unlink() {
 /// is one edited by hand).
 #[test]
 fn a_gateway_address_with_a_port_leaves_mirrors_without_endpoints() {
-    let world = Linkerd::new(Scenario::linkerd_fresh().export_alloy(true));
-    world
-        .mcflow(&["run", "workflows/bootstrap.yaml"])
-        .assert_code(0);
+    let world = Linkerd::bootstrapped(Scenario::linkerd_fresh().export_alloy(true));
     let production = world.sim.cluster("production");
     production
         .merge_patch(

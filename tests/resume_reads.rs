@@ -10,10 +10,7 @@ use support::clusters::Linkerd;
 
 #[test]
 fn a_resumed_verify_reports_the_clusters_as_they_are_now() {
-    let world = Linkerd::new(Scenario::linkerd_fresh());
-    world
-        .mcflow(&["run", "workflows/bootstrap.yaml"])
-        .assert_code(0);
+    let world = Linkerd::bootstrapped(Scenario::linkerd_fresh());
     // The Link on production goes: verify fails, saying so.
     world
         .sim

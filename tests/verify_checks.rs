@@ -10,10 +10,7 @@ use support::clusters::Linkerd;
 
 #[test]
 fn verify_json_lists_every_check_and_fails_the_failing_checks_own_step() {
-    let world = Linkerd::new(Scenario::linkerd_fresh());
-    world
-        .mcflow(&["run", "workflows/bootstrap.yaml"])
-        .assert_code(0);
+    let world = Linkerd::bootstrapped(Scenario::linkerd_fresh());
     world
         .sim
         .cluster("production")

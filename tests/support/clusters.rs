@@ -141,6 +141,15 @@ impl Linkerd {
         Linkerd::with(scenario, None, LINKERD_TOKEN)
     }
 
+    /// The world after a successful `mcflow run workflows/bootstrap.yaml`.
+    pub fn bootstrapped(scenario: Scenario) -> Linkerd {
+        let world = Linkerd::new(scenario);
+        world
+            .mcflow(&["run", "workflows/bootstrap.yaml"])
+            .assert_code(0);
+        world
+    }
+
     /// With a simulator seed (for seeded faults) and the token the fake linkerd hands out.
     pub fn with(scenario: Scenario, seed: Option<u64>, token: &str) -> Linkerd {
         Linkerd::build(scenario, seed, token, None)
