@@ -85,10 +85,7 @@ fn main() -> ExitCode {
         }
     };
     let kubeconfig = dir.path().join("kubeconfig");
-    eprintln!(
-        "demo: starting simulated clusters internal, production, nonproduction (Linkerd {}) …",
-        demo.linkerd_version
-    );
+    eprintln!("demo: starting simulated clusters internal, production, nonproduction …");
     let sim = match Simulator::builder()
         .clusters(["internal", "production", "nonproduction"])
         .scenario(Scenario::linkerd_fresh().version(demo.linkerd_version))
@@ -102,7 +99,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    eprintln!("demo: building the fake linkerd CLI …");
+    eprintln!(
+        "demo: building the fake linkerd CLI, Linkerd {} …",
+        demo.linkerd_version
+    );
     let linkerd = mcflow_sim::fake_linkerd_bin();
     eprintln!("demo: kubeconfig {}", sim.kubeconfig_path().display());
     eprintln!("demo: mcflow run workflows/bootstrap.yaml\n");

@@ -61,6 +61,72 @@ steps:
     assert_eq!(s2.count("side", "saw"), 0);
 }
 
+/// A step its own `when:` skipped is the workflow's choice: its event says so (`by_when`) and
+/// the end-of-run table leaves it out; a step skipped because what it needs failed stays in it.
+#[test]
+fn the_end_table_lists_skips_caused_by_failures_not_by_when() {
+    let s = Workspace::new();
+    s.write(
+        "w.yaml",
+        r#"name: skips
+steps:
+  - id: optional
+    when: "false"
+    run: [sh, -c, "exit 0"]
+  - id: broken
+    run: [sh, -c, "exit 4"]
+  - id: after_broken
+    needs: [broken]
+    run: [sh, -c, "exit 0"]
+"#,
+    );
+    let out = s.mcflow(&["run", "w.yaml"]);
+    out.assert_code(1);
+    let table: Vec<&str> = out
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("STEP "))
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert!(
+        table.iter().any(|l| l.starts_with("broken ")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        table.iter().any(|l| l.starts_with("after_broken ")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !table.iter().any(|l| l.starts_with("optional ")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        s.events("step_skipped", Some("optional"))[0]["by_when"],
+        true
+    );
+    assert_eq!(
+        s.events("step_skipped", Some("after_broken"))[0].get("by_when"),
+        None
+    );
+    // Every step, with -v: the `when:` skip too.
+    let s2 = Workspace::new();
+    s2.write(
+        "w.yaml",
+        &std::fs::read_to_string(s.file("w.yaml")).unwrap(),
+    );
+    let all = s2.mcflow(&["-v", "run", "w.yaml"]);
+    assert!(
+        all.stdout
+            .lines()
+            .any(|l| l.starts_with("optional ") && l.contains("skipped")),
+        "{}",
+        all.stdout
+    );
+}
+
 #[test]
 fn named_outputs_feed_later_steps() {
     let s = Workspace::new();

@@ -71,3 +71,58 @@ fn verify_json_lists_every_check_and_fails_the_failing_checks_own_step() {
         out.stderr
     );
 }
+
+/// `report: summary` (what bootstrap asks for): a cluster's passing checks fold into one row,
+/// a failing check keeps its row with its hint, and the count still counts every check; the
+/// final assert reads the count, so the run fails.
+#[test]
+fn verify_summary_report_folds_passing_checks_and_keeps_failures() {
+    let world = Linkerd::bootstrapped(Scenario::linkerd_fresh());
+    world
+        .sim
+        .cluster("production")
+        .delete(
+            "multicluster.linkerd.io/v1alpha3",
+            "Link",
+            "linkerd-multicluster",
+            "internal",
+        )
+        .expect("delete the Link");
+    let out = world.mcflow(&["run", "workflows/verify.yaml", "--set", "report=summary"]);
+    out.assert_code(1);
+    let shown = out.all();
+    let rows: Vec<&str> = shown
+        .lines()
+        .skip_while(|l| !l.starts_with("CLUSTER "))
+        .take_while(|l| !l.contains("problem(s)"))
+        .collect();
+    let row = |cluster: &str, check: &str| {
+        rows.iter()
+            .find(|l| l.starts_with(&format!("{cluster} ")) && l.contains(check))
+            .unwrap_or_else(|| panic!("no {cluster} {check} row: {shown}"))
+    };
+    assert!(row("nonproduction", " checks ").ends_with(" ok"), "{shown}");
+    assert!(row("internal", " checks ").ends_with(" ok"), "{shown}");
+    let link = row("production", "Link internal");
+    assert!(link.contains("FAIL: no Link internal"), "{link}");
+    assert!(
+        link.contains("link-spoke.yaml --set spoke=production"),
+        "{link}"
+    );
+    // The Link's own failure makes the mirror check fail too; nothing that passed has a row.
+    assert!(
+        rows.iter()
+            .all(|l| !l.ends_with("  ok") || l.contains(" checks ")),
+        "{shown}"
+    );
+    let count = shown
+        .lines()
+        .find(|l| l.contains("problem(s)"))
+        .expect("the count");
+    assert!(!count.starts_with("0 "), "{count}");
+    assert!(
+        count.contains("every check: mcflow run workflows/verify.yaml"),
+        "{count}"
+    );
+    assert!(shown.contains("verification found problems"), "{shown}");
+}

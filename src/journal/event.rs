@@ -83,11 +83,13 @@ pub enum EventKind {
     StepSkipped {
         step: String,
         reason: String,
+        /// Skipped by its own `when:` (the workflow chose not to run it), not because a step it
+        /// needs failed: not a problem, so the end-of-run table leaves it out.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        by_when: bool,
     },
     /// A resumed run found this step done in an earlier attempt of the run.
-    StepReused {
-        step: String,
-    },
+    StepReused { step: String },
     RunFinished {
         status: RunStatus,
         duration_ms: u64,

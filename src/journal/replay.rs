@@ -65,6 +65,8 @@ pub struct StepState {
     pub errors: Vec<String>,
     /// Why it was skipped.
     pub skip_reason: Option<String>,
+    /// Skipped by its own `when:`: the workflow's choice, not a problem.
+    pub skipped_by_when: bool,
     /// The step's `name:`.
     pub name: Option<String>,
     /// What it left for later steps (succeeded and not sensitive).
@@ -79,6 +81,7 @@ impl StepState {
             duration_ms: None,
             errors: Vec::new(),
             skip_reason: None,
+            skipped_by_when: false,
             name: None,
             record: None,
         }
@@ -236,9 +239,12 @@ fn apply_step(steps: &mut IndexMap<String, StepState>, key: &str, kind: &EventKi
             s.duration_ms = Some(*duration_ms);
             s.errors.push(error.clone());
         }
-        EventKind::StepSkipped { reason, .. } => {
+        EventKind::StepSkipped {
+            reason, by_when, ..
+        } => {
             s.status = StepStatus::Skipped;
             s.skip_reason = Some(reason.clone());
+            s.skipped_by_when = *by_when;
         }
         // Replaying a whole journal, the step is already known as succeeded: it stays so.
         EventKind::StepReused { .. } if s.status != StepStatus::Succeeded => {
@@ -316,6 +322,7 @@ mod tests {
         ev(EventKind::StepSkipped {
             step: step.into(),
             reason: "not started: `a` failed".into(),
+            by_when: false,
         })
     }
 

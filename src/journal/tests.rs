@@ -18,6 +18,7 @@ fn writes_reads_and_locks() {
     w.push(&ev(EventKind::StepSkipped {
         step: "a".into(),
         reason: "r".into(),
+        by_when: false,
     }));
     w.sync().unwrap();
     let again = JournalWriter::open(&state, &id);
@@ -79,6 +80,7 @@ fn one_fsync_covers_every_batch_written_before_it() {
         ev(EventKind::StepSkipped {
             step: step.into(),
             reason: "r".into(),
+            by_when: false,
         })
     };
     w.push(&skipped("a"));

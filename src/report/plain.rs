@@ -146,7 +146,7 @@ impl PlainReporter {
                 };
                 Some(format!("✗ {step}{tail}: {error}"))
             }
-            EventKind::StepSkipped { step, reason } if !quiet => {
+            EventKind::StepSkipped { step, reason, .. } if !quiet => {
                 Some(format!("- {step} skipped: {reason}"))
             }
             EventKind::StepReused { step } if !quiet => {

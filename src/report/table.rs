@@ -17,7 +17,7 @@ pub struct TableOptions {
     pub fold_nested: bool,
     /// Every failed attempt's error under its step, not only the cause of its status.
     pub all_errors: bool,
-    /// Only the steps that did not succeed (failed, skipped, cut short).
+    /// Only the steps that did not succeed (failed, skipped because of a failure, cut short).
     pub problems_only: bool,
     /// Each step's `name:` on a line under its row.
     pub names: bool,
@@ -32,8 +32,9 @@ const FIXED: usize = 2 + 11 + 2 + 8 + 2 + 8;
 /// was skipped. Returns the text and how many rows were left out (folded nested steps, or the
 /// steps that succeeded with `problems_only`).
 pub fn steps_table(steps: &IndexMap<String, StepState>, opts: TableOptions) -> (String, usize) {
+    // A step its own `when:` skipped did what the workflow asked: not a problem either.
     let leaves_out = |key: &str, s: &StepState| {
-        (opts.problems_only && s.status.is_success())
+        (opts.problems_only && (s.status.is_success() || s.skipped_by_when))
             || (opts.fold_nested && key.contains('.') && s.status.is_success())
     };
     let total = if opts.width == 0 {

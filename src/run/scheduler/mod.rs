@@ -436,6 +436,7 @@ impl<'a> Level<'a> {
             self.batch.push(EventKind::StepSkipped {
                 step: self.key_of(i, None),
                 reason,
+                by_when: false,
             });
         }
         self.state[i] = State::Done(fate);

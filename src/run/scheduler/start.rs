@@ -88,6 +88,7 @@ impl Level<'_> {
                 self.batch.push(EventKind::StepSkipped {
                     step: key.to_string(),
                     reason: format!("when: {} is false", when.trim()),
+                    by_when: true,
                 });
                 false
             }
