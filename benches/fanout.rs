@@ -27,7 +27,8 @@ fn spoke(i: usize) -> String {
 fn config(spokes: usize) -> String {
     let mut y = String::from(
         "hub: { name: internal, context: internal, gateway_addresses: \"127.0.0.1\", \
-         gateway_node_port: 30143, probe_node_port: 30191, argocd_cluster: in-cluster }\nspokes:\n",
+         gateway_node_port: 30143, probe_node_port: 30191, argocd_cluster: in-cluster, \
+         values_file: in-cluster-values.yaml }\nspokes:\n",
     );
     for i in 0..spokes {
         let s = spoke(i);
@@ -193,11 +194,11 @@ fn main() {
     }
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::fs::copy(
-        root.join("workflows/link-spoke.yaml"),
-        dir.join("link-spoke.yaml"),
-    )
-    .expect("copy link-spoke.yaml");
+    // link-spoke and the workflow its `finally` runs when it fails.
+    for file in ["link-spoke.yaml", "gather.yaml"] {
+        std::fs::copy(root.join("workflows").join(file), dir.join(file))
+            .unwrap_or_else(|e| panic!("copy {file}: {e}"));
+    }
     std::fs::write(dir.join("fanout.yaml"), FANOUT).expect("write");
     std::fs::write(dir.join("one.yaml"), config(1)).expect("write");
     std::fs::write(dir.join("many.yaml"), config(spokes)).expect("write");
