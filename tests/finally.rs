@@ -156,3 +156,58 @@ fn plan_lists_the_finally_steps_after_the_steps() {
     let plan: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(plan["finally"][1]["key"], "after_report");
 }
+
+/// A failure that a nested workflow tolerates (`continue_on_error`), like the diagnostics'
+/// `multicluster check` in the shipped `finally`, is that workflow's business: the end table
+/// lists only the run's own failure, the counts say how many were tolerated, and `-v` lists it.
+#[test]
+fn a_failure_tolerated_inside_a_finally_workflow_stays_out_of_the_end_table() {
+    let s = Workspace::new();
+    s.write(
+        "gather.yaml",
+        r#"name: gather
+steps:
+  - id: probe
+    run: [sh, -c, "echo probe says no >&2; exit 5"]
+    continue_on_error: true
+  - id: save
+    needs: [probe]
+    run: [sh, -c, "echo saved >> finally.log"]
+"#,
+    );
+    s.write(
+        "w.yaml",
+        r#"name: with-diagnostics
+steps:
+  - id: main
+    run: [sh, -c, "echo main broke >&2; exit 3"]
+finally:
+  - id: gather
+    workflow: { path: gather.yaml }
+"#,
+    );
+    let out = s.mcflow(&["run", "w.yaml"]);
+    out.assert_code(1);
+    assert_eq!(s.lines("finally.log"), ["saved"]);
+    let table: Vec<&str> = out
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("STEP "))
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert!(table.iter().any(|l| l.starts_with("main ")), "{}", out.stdout);
+    assert!(
+        !table.iter().any(|l| l.starts_with("gather.probe")),
+        "{}",
+        out.stdout
+    );
+    out.stdout_has("1 failed, 1 failed (continue_on_error)");
+    let all = s.mcflow(&["-v", "show", "--last"]);
+    assert!(
+        all.stdout
+            .lines()
+            .any(|l| l.starts_with("gather.probe") && l.contains("failed")),
+        "{}",
+        all.stdout
+    );
+}

@@ -87,6 +87,9 @@ pub enum EventKind {
         /// needs failed: not a problem, so the end-of-run table leaves it out.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         by_when: bool,
+        /// The step (of the same workflow) whose failure kept this one from running.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        blocked_by: Option<String>,
     },
     /// A resumed run found this step done in an earlier attempt of the run.
     StepReused { step: String },

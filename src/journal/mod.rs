@@ -20,6 +20,6 @@ mod tests;
 pub use attempts::{ATTEMPTS_FILE, AttemptLog, AttemptOutput, read_attempts};
 pub use event::{Event, EventKind, FileRef, RunStatus, StepRecord, events_schema, now};
 pub use reader::{JournalRead, parse, read};
-pub use replay::{Replay, RunHistory, StepState, StepStatus};
+pub use replay::{Replay, RunHistory, StepState, StepStatus, is_tolerated_inside};
 pub use state_dir::{StateDir, StateError};
 pub use writer::JournalWriter;

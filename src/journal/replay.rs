@@ -67,6 +67,10 @@ pub struct StepState {
     pub skip_reason: Option<String>,
     /// Skipped by its own `when:`: the workflow's choice, not a problem.
     pub skipped_by_when: bool,
+    /// Failed with `continue_on_error`: the workflow said it may fail.
+    pub tolerated: bool,
+    /// The step whose failure kept it from running (skipped steps).
+    pub blocked_by: Option<String>,
     /// The step's `name:`.
     pub name: Option<String>,
     /// What it left for later steps (succeeded and not sensitive).
@@ -82,6 +86,8 @@ impl StepState {
             errors: Vec::new(),
             skip_reason: None,
             skipped_by_when: false,
+            tolerated: false,
+            blocked_by: None,
             name: None,
             record: None,
         }
@@ -233,18 +239,26 @@ fn apply_step(steps: &mut IndexMap<String, StepState>, key: &str, kind: &EventKi
             s.record.clone_from(result);
         }
         EventKind::StepFailed {
-            duration_ms, error, ..
+            duration_ms,
+            error,
+            continue_on_error,
+            ..
         } => {
             s.status = StepStatus::Failed;
             s.duration_ms = Some(*duration_ms);
             s.errors.push(error.clone());
+            s.tolerated = *continue_on_error;
         }
         EventKind::StepSkipped {
-            reason, by_when, ..
+            reason,
+            by_when,
+            blocked_by,
+            ..
         } => {
             s.status = StepStatus::Skipped;
             s.skip_reason = Some(reason.clone());
             s.skipped_by_when = *by_when;
+            s.blocked_by.clone_from(blocked_by);
         }
         // Replaying a whole journal, the step is already known as succeeded: it stays so.
         EventKind::StepReused { .. } if s.status != StepStatus::Succeeded => {
@@ -256,6 +270,36 @@ fn apply_step(steps: &mut IndexMap<String, StepState>, key: &str, kind: &EventKi
 
 /// An instance `link[production]` now runs: a row for `link` as a whole that did not run (it
 /// was skipped or blocked in an earlier attempt) says nothing true any more.
+/// The nested workflow a step key belongs to: `gather` for `gather.mc_check[internal]`,
+/// `link[production]` for `link[production].check`; `None` at the top level. An item key in
+/// brackets may hold dots (`reachable[gw.example.com/30143]`), so only dots outside them count.
+pub fn parent_key(key: &str) -> Option<&str> {
+    let mut depth = 0usize;
+    let mut last_dot = None;
+    for (i, c) in key.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            '.' if depth == 0 => last_dot = Some(i),
+            _ => {}
+        }
+    }
+    last_dot.map(|i| &key[..i])
+}
+
+/// A failure tolerated (`continue_on_error`) inside a nested workflow that succeeded, such as a
+/// `multicluster check` that failed in the `finally` diagnostics: that workflow's business, not
+/// a problem of the run, so the end-of-run table and counts fold it (`-v` and `show` list it).
+pub fn is_tolerated_inside(steps: &IndexMap<String, StepState>, key: &str) -> bool {
+    steps.get(key).is_some_and(|s| {
+        s.status == StepStatus::Failed
+            && s.tolerated
+            && parent_key(key)
+                .and_then(|p| steps.get(p))
+                .is_some_and(|p| p.status.is_success())
+    })
+}
+
 fn drop_stale_parent(steps: &mut IndexMap<String, StepState>, key: &str) {
     let Some((parent, _)) = key.split_once('[') else {
         return;
@@ -318,11 +362,24 @@ mod tests {
         })
     }
 
+    #[test]
+    fn parent_key_ignores_dots_inside_item_keys() {
+        assert_eq!(parent_key("gather.mc_check[internal]"), Some("gather"));
+        assert_eq!(
+            parent_key("link[production].check"),
+            Some("link[production]")
+        );
+        assert_eq!(parent_key("a.b.c[x.y]"), Some("a.b"));
+        assert_eq!(parent_key("reachable[gw.example.com/30143]"), None);
+        assert_eq!(parent_key("top"), None);
+    }
+
     fn skipped(step: &str) -> Event {
         ev(EventKind::StepSkipped {
             step: step.into(),
             reason: "not started: `a` failed".into(),
             by_when: false,
+            blocked_by: None,
         })
     }
 

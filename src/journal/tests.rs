@@ -19,6 +19,7 @@ fn writes_reads_and_locks() {
         step: "a".into(),
         reason: "r".into(),
         by_when: false,
+        blocked_by: None,
     }));
     w.sync().unwrap();
     let again = JournalWriter::open(&state, &id);
@@ -81,6 +82,7 @@ fn one_fsync_covers_every_batch_written_before_it() {
             step: step.into(),
             reason: "r".into(),
             by_when: false,
+            blocked_by: None,
         })
     };
     w.push(&skipped("a"));

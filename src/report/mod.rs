@@ -20,7 +20,7 @@ use std::time::Duration;
 use crate::cli::OutputMode;
 use indexmap::IndexMap;
 
-use crate::journal::{Event, RunStatus, StepState, StepStatus};
+use crate::journal::{Event, RunStatus, StepState, StepStatus, is_tolerated_inside};
 
 pub use attempts::{StepAttempt, matching_steps, render_attempts, step_attempts};
 pub use checks::CheckResult;
@@ -137,11 +137,21 @@ pub fn summary_table(summary: &RunSummary, color: bool, all: bool, width: usize)
         out.push('\n');
     }
     let verdict = paint_word(&summary.status.to_string(), color);
-    out.push_str(&format!(
-        "\nrun {} {verdict} in {}: {}\njournal: {}\n",
+    let head = format!(
+        "run {} {verdict} in {}:",
         summary.run_id,
-        human_duration(summary.duration),
-        counts(summary),
+        human_duration(summary.duration)
+    );
+    let counts = counts(summary);
+    // The counts go under the verdict rather than wrap in the middle of a word.
+    let limit = if width == 0 { DEFAULT_WIDTH } else { width };
+    let sep = if console::measure_text_width(&head) + 1 + counts.len() > limit {
+        "\n  "
+    } else {
+        " "
+    };
+    out.push_str(&format!(
+        "\n{head}{sep}{counts}\njournal: {}\n",
         summary.journal
     ));
     match summary.status {
@@ -151,7 +161,8 @@ pub fn summary_table(summary: &RunSummary, color: bool, all: bool, width: usize)
     out
 }
 
-/// `69 steps succeeded`, or `40 succeeded, 1 failed, 2 skipped, 1 not run`.
+/// `69 steps succeeded`, or `40 succeeded, 1 failed, 2 skipped, 1 not run`. A failure tolerated
+/// inside a nested workflow that succeeded is counted apart from the run's failures.
 fn counts(summary: &RunSummary) -> String {
     let n =
         |pred: fn(StepStatus) -> bool| summary.steps.values().filter(|s| pred(s.status)).count();
@@ -159,6 +170,11 @@ fn counts(summary: &RunSummary) -> String {
     if ok == summary.steps.len() {
         return format!("{ok} steps succeeded");
     }
+    let tolerated = summary
+        .steps
+        .keys()
+        .filter(|k| is_tolerated_inside(&summary.steps, k))
+        .count();
     let mut parts = vec![format!("{ok} succeeded")];
     let cut = |s: &&StepState| matches!(s.status, StepStatus::NotRun | StepStatus::Running);
     let interrupted = summary
@@ -169,7 +185,8 @@ fn counts(summary: &RunSummary) -> String {
         .count();
     let not_run = summary.steps.values().filter(cut).count() - interrupted;
     for (count, word) in [
-        (n(|s| s == StepStatus::Failed), "failed"),
+        (n(|s| s == StepStatus::Failed) - tolerated, "failed"),
+        (tolerated, "failed (continue_on_error)"),
         (n(|s| s == StepStatus::Skipped), "skipped"),
         (interrupted, "interrupted"),
         (not_run, "not run"),

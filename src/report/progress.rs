@@ -11,6 +11,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{Outline, ReportOptions, Reporter, RunSummary, summary_table};
 use super::{clock, first_line, fit, step_label};
+use crate::journal::replay::parent_key;
 use crate::journal::{Event, EventKind};
 use crate::kube::WaitSeen;
 
@@ -235,6 +236,13 @@ impl ProgressReporter {
         } else {
             ""
         };
+        // A failure a nested workflow tolerates (the diagnostics' `multicluster check` in a
+        // `finally`) is that workflow's business: in the counts, and in the end table only if
+        // the nested workflow fails. `-v` prints it.
+        if continue_on_error && parent_key(step).is_some() && self.opts.verbose == 0 {
+            self.redraw();
+            return;
+        }
         let line = format!("{} {label}{tail}: ", self.mark(false));
         if self.opts.verbose > 0 {
             self.println(&format!("{line}{error}"));

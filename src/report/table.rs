@@ -3,7 +3,7 @@
 use indexmap::IndexMap;
 
 use super::text::{first_line, fit, human_duration};
-use crate::journal::{StepState, StepStatus};
+use crate::journal::{StepState, StepStatus, is_tolerated_inside};
 
 /// The table's width when the terminal's is not known (a pipe, a file): the widest that does not
 /// wrap in a classic terminal.
@@ -32,11 +32,21 @@ const FIXED: usize = 2 + 11 + 2 + 8 + 2 + 8;
 /// was skipped. Returns the text and how many rows were left out (folded nested steps, or the
 /// steps that succeeded with `problems_only`).
 pub fn steps_table(steps: &IndexMap<String, StepState>, opts: TableOptions) -> (String, usize) {
-    // A step its own `when:` skipped did what the workflow asked: not a problem either.
+    // A step its own `when:` skipped did what the workflow asked, and a failure tolerated inside
+    // a nested workflow that succeeded is that workflow's business: not problems either.
     let leaves_out = |key: &str, s: &StepState| {
-        (opts.problems_only && (s.status.is_success() || s.skipped_by_when))
+        (opts.problems_only
+            && (s.status.is_success() || s.skipped_by_when || is_tolerated_inside(steps, key)))
             || (opts.fold_nested && key.contains('.') && s.status.is_success())
     };
+    // With only the problems shown, the steps a failure kept from running are named under it
+    // instead of a row each.
+    let followers = if opts.problems_only {
+        blocked_followers(steps)
+    } else {
+        IndexMap::new()
+    };
+    let folded = |key: &str| followers.values().flatten().any(|k| k == key);
     let total = if opts.width == 0 {
         DEFAULT_WIDTH
     } else {
@@ -44,7 +54,7 @@ pub fn steps_table(steps: &IndexMap<String, StepState>, opts: TableOptions) -> (
     };
     let width = steps
         .iter()
-        .filter(|(k, s)| !leaves_out(k, s))
+        .filter(|(k, s)| !leaves_out(k, s) && !folded(k))
         .map(|(k, _)| console::measure_text_width(k))
         .max()
         .unwrap_or(4)
@@ -59,26 +69,14 @@ pub fn steps_table(steps: &IndexMap<String, StepState>, opts: TableOptions) -> (
             left_out += 1;
             continue;
         }
-        out.push_str(&row(key, s, width, opts));
-        let mut notes: Vec<String> = Vec::new();
-        if opts.names
-            && let Some(name) = s.name.as_deref()
-        {
-            notes.push(format!("  {}", fit(name, total.saturating_sub(2))));
+        if folded(key) {
+            continue;
         }
-        let causes: Vec<String> = if opts.all_errors {
-            let skipped = s
-                .skip_reason
-                .as_deref()
-                .filter(|_| s.status == StepStatus::Skipped);
-            let mut all = same_errors_once(&s.errors);
-            all.extend(skipped.map(str::to_string));
-            all
-        } else {
-            s.cause().into_iter().map(str::to_string).collect()
-        };
-        for n in causes {
-            notes.extend(wrap(&format!("  ↳ {}", first_line(&n)), total, "    "));
+        out.push_str(&row(key, s, width, opts));
+        let mut notes = row_notes(s, opts, total);
+        if let Some(after) = followers.get(key) {
+            let text = format!("  ↳ so these did not run: {}", after.join(", "));
+            notes.extend(wrap(&text, total, "    "));
         }
         for n in notes {
             out.push_str(&n);
@@ -86,6 +84,63 @@ pub fn steps_table(steps: &IndexMap<String, StepState>, opts: TableOptions) -> (
         }
     }
     (out, left_out)
+}
+
+/// The lines under a row: the step's `name:` (with `names`), then why it failed or was skipped
+/// (every distinct error with `all_errors`).
+fn row_notes(s: &StepState, opts: TableOptions, total: usize) -> Vec<String> {
+    let mut notes: Vec<String> = Vec::new();
+    if opts.names
+        && let Some(name) = s.name.as_deref()
+    {
+        notes.push(format!("  {}", fit(name, total.saturating_sub(2))));
+    }
+    let causes: Vec<String> = if opts.all_errors {
+        let skipped = s
+            .skip_reason
+            .as_deref()
+            .filter(|_| s.status == StepStatus::Skipped);
+        let mut all = same_errors_once(&s.errors);
+        all.extend(skipped.map(str::to_string));
+        all
+    } else {
+        s.cause().into_iter().map(str::to_string).collect()
+    };
+    for n in causes {
+        notes.extend(wrap(&format!("  ↳ {}", first_line(&n)), total, "    "));
+    }
+    notes
+}
+
+/// For each failed step, the skipped steps it kept from running, directly or through other
+/// skipped steps (`apply` needs `fetch`, which failed; `check` needs `apply`): the root of each
+/// `blocked_by` chain that ends at a failed step in the table.
+fn blocked_followers(steps: &IndexMap<String, StepState>) -> IndexMap<String, Vec<String>> {
+    let mut followers: IndexMap<String, Vec<String>> = IndexMap::new();
+    for (key, s) in steps {
+        if s.status != StepStatus::Skipped {
+            continue;
+        }
+        let mut root = s.blocked_by.as_deref();
+        // At most one hop per step: a chain never loops, but a journal is input.
+        for _ in 0..steps.len() {
+            match root.and_then(|r| steps.get(r)) {
+                Some(r) if r.status == StepStatus::Skipped => root = r.blocked_by.as_deref(),
+                _ => break,
+            }
+        }
+        if let Some(r) = root.filter(|r| {
+            steps
+                .get(*r)
+                .is_some_and(|f| f.status == StepStatus::Failed && !is_tolerated_inside(steps, r))
+        }) {
+            followers
+                .entry(r.to_string())
+                .or_default()
+                .push(key.clone());
+        }
+    }
+    followers
 }
 
 fn row(key: &str, s: &StepState, width: usize, opts: TableOptions) -> String {

@@ -307,14 +307,14 @@ impl<'a> Level<'a> {
                         "which failed"
                     };
                     let reason = format!("needs `{}`, {how}", self.steps[d].id);
-                    self.finish_step(i, StepFate::Blocked, Some(reason));
+                    self.block_step(i, d, reason);
                     continue;
                 }
                 // Once a step has failed, nothing new starts: steps already running finish,
                 // then the run fails (a resume picks up from there).
                 if let Some(f) = self.failed_step() {
                     let reason = format!("not started: `{}` failed", self.steps[f].id);
-                    self.finish_step(i, StepFate::Blocked, Some(reason));
+                    self.block_step(i, f, reason);
                     continue;
                 }
                 self.start_step(i);
@@ -431,15 +431,15 @@ impl<'a> Level<'a> {
         self.state[i] = State::Done(StepFate::Failed { continue_on_error });
     }
 
-    fn finish_step(&mut self, i: usize, fate: StepFate, skip_reason: Option<String>) {
-        if let Some(reason) = skip_reason {
-            self.batch.push(EventKind::StepSkipped {
-                step: self.key_of(i, None),
-                reason,
-                by_when: false,
-            });
-        }
-        self.state[i] = State::Done(fate);
+    /// Step `i` will not run because step `by` of this level failed or did not run.
+    fn block_step(&mut self, i: usize, by: usize, reason: String) {
+        self.batch.push(EventKind::StepSkipped {
+            step: self.key_of(i, None),
+            reason,
+            by_when: false,
+            blocked_by: Some(self.key_of(by, None)),
+        });
+        self.state[i] = State::Done(StepFate::Blocked);
     }
 
     /// All instances of step `i` are over: decide the step's fate.

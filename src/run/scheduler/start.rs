@@ -89,6 +89,7 @@ impl Level<'_> {
                     step: key.to_string(),
                     reason: format!("when: {} is false", when.trim()),
                     by_when: true,
+                    blocked_by: None,
                 });
                 false
             }
