@@ -12,6 +12,8 @@
 //!   request-log queries, and the Linkerd world (three clusters and the fake `linkerd`);
 //! - [`kube`]: kube actions through the library API, and a workflow run against a kubeconfig;
 //! - [`kube_store`]: the kube state store on a simulated hub, and what it holds there;
+//! - [`rig`]: the Linkerd world on real control planes (the rig, Argo CD played by a thread,
+//!   Linkerd's real service mirror as local processes, the real `linkerd` CLI);
 //! - [`terminal`]: a tmux pseudo-terminal for the live display;
 //! - [`seed`]: sizes from the environment and seeded randomness that replays;
 //! - [`events`]: every event a test produces checked against the published event schema.
@@ -24,6 +26,7 @@ pub mod journal;
 pub mod kube;
 pub mod kube_store;
 pub mod process;
+pub mod rig;
 pub mod seed;
 pub mod terminal;
 pub mod workspace;
