@@ -195,7 +195,11 @@ finally:
         .skip_while(|l| !l.starts_with("STEP "))
         .take_while(|l| !l.is_empty())
         .collect();
-    assert!(table.iter().any(|l| l.starts_with("main ")), "{}", out.stdout);
+    assert!(
+        table.iter().any(|l| l.starts_with("main ")),
+        "{}",
+        out.stdout
+    );
     assert!(
         !table.iter().any(|l| l.starts_with("gather.probe")),
         "{}",

@@ -209,6 +209,15 @@ impl Clients {
                 })?;
         // Retries are ours (see retry.rs): bounded, and extended to 500/502 and resets.
         config.default_retry = false;
+        // An `HTTPS_PROXY` from the environment applies as kubectl applies it (proxy.rs); a
+        // kubeconfig's own `proxy-url` always does.
+        if config.proxy_url.is_some() && !self.kubeconfig_names_a_proxy(context) {
+            let host = config.cluster_url.host().unwrap_or_default();
+            let port = config.cluster_url.port_u16().unwrap_or(443);
+            if !super::proxy::env_proxy_applies(host, port, &super::proxy::no_proxy_from_env()) {
+                config.proxy_url = None;
+            }
+        }
         let client = Client::try_from(config)
             .map_err(|e| KubeError::from(e).context(&format!("context {context}")))?;
         Ok(Arc::new(ContextClient {
@@ -216,6 +225,24 @@ impl Clients {
             client,
             discovery: DiscoveryCache::default(),
         }))
+    }
+}
+
+impl Clients {
+    /// Whether the cluster of `context` has a `proxy-url` of its own in the kubeconfig.
+    fn kubeconfig_names_a_proxy(&self, context: &str) -> bool {
+        let config = &self.source.config;
+        let cluster = config
+            .contexts
+            .iter()
+            .find(|c| c.name == context)
+            .and_then(|c| c.context.as_ref())
+            .map(|c| c.cluster.as_str());
+        config
+            .clusters
+            .iter()
+            .filter(|c| Some(c.name.as_str()) == cluster)
+            .any(|c| c.cluster.as_ref().is_some_and(|c| c.proxy_url.is_some()))
     }
 }
 

@@ -14,7 +14,8 @@
 //! One job per file: [`client`] (kubeconfig, one client per context), [`discovery`] (kinds to
 //! resources, cached per run), [`action`] (the step's serde types), [`manifest`] (multi-document
 //! YAML), [`apply`], [`label`] (also annotate), [`get`], [`wait`], [`delete`], [`object`] (field
-//! paths, `where`, redaction), [`retry`] (per-request retries), [`error`].
+//! paths, `where`, redaction), [`retry`] (per-request retries), [`proxy`] (kubectl's rule for
+//! `HTTPS_PROXY`), [`error`].
 
 mod action;
 mod apply;
@@ -28,6 +29,7 @@ mod label;
 mod list;
 mod manifest;
 mod object;
+mod proxy;
 mod retry;
 mod wait;
 pub use wait::{WAIT_WATCHER, WaitSeen, WaitWatcher};

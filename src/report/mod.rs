@@ -168,7 +168,10 @@ fn counts(summary: &RunSummary) -> String {
         |pred: fn(StepStatus) -> bool| summary.steps.values().filter(|s| pred(s.status)).count();
     let ok = n(StepStatus::is_success);
     if ok == summary.steps.len() {
-        return format!("{ok} steps succeeded");
+        return match ok {
+            1 => "1 step succeeded".to_string(),
+            _ => format!("{ok} steps succeeded"),
+        };
     }
     let tolerated = summary
         .steps

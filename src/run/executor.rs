@@ -321,7 +321,11 @@ async fn run_kube(
             // A cluster that does not answer is named by its context and server.
             let hint = (e.kind == crate::kube::KubeErrorKind::Connection).then(|| {
                 let server = runtime.server_of(&action.context);
-                failure::unreachable_hint(Some(&action.context), server.as_deref())
+                if e.to_string().contains("tunnel error") {
+                    failure::proxy_hint(&action.context, server.as_deref())
+                } else {
+                    failure::unreachable_hint(Some(&action.context), server.as_deref())
+                }
             });
             Err(StepError {
                 retryable: e.transient,

@@ -129,6 +129,16 @@ pub fn unreachable_hint(context: Option<&str>, server: Option<&str>) -> String {
     format!("{which} cannot be reached: is it up, and reachable from here (VPN, firewall)?")
 }
 
+/// A request that went through the proxy `HTTPS_PROXY` names and failed there (hyper-http-proxy
+/// says `tunnel error`). The proxy's address is not shown: it may carry credentials.
+pub fn proxy_hint(context: &str, server: Option<&str>) -> String {
+    let server = server.map(|s| format!(" (server {s})")).unwrap_or_default();
+    format!(
+        "the request to the cluster of context `{context}`{server} went through the proxy that \
+         HTTPS_PROXY names and failed there: is the proxy up, or should NO_PROXY name this server?"
+    )
+}
+
 /// `message → hint`: the form every output shows a next step in, on the error's own line.
 pub fn with_hint(message: &str, hint: Option<&str>) -> String {
     match hint {
