@@ -296,9 +296,10 @@ pub fn names_in_template(src: &str) -> Result<BTreeSet<String>, String> {
     if let Some(names) = simple_names(src) {
         return Ok(names);
     }
-    let tmpl = env().template_from_str(src).map_err(|e| describe(&e))?;
-    Ok(tmpl
-        .undeclared_variables(true)
+    // Compiled once per process: the plan asks again for each instance of a nested workflow.
+    let names =
+        compiled::with_template(src, |t| t.undeclared_variables(true)).map_err(|e| describe(&e))?;
+    Ok(names
         .into_iter()
         .filter(|n| !is_function(n.split('.').next().unwrap_or(n)))
         .collect())
