@@ -28,10 +28,10 @@ pub(super) fn with_template<R>(
     src: &str,
     f: impl FnOnce(&Template<'_, '_>) -> R,
 ) -> Result<R, Error> {
-    let cached = TEMPLATES.lock().ok().and_then(|c| {
-        let hit = c.get(src).cloned();
-        Some((hit, c.len() < MAX_ENTRIES))
-    });
+    let cached = TEMPLATES
+        .lock()
+        .ok()
+        .map(|c| (c.get(src).cloned(), c.len() < MAX_ENTRIES));
     match cached {
         Some((Some(t), _)) => Ok(f(&t)),
         Some((None, true)) => {
