@@ -18,6 +18,7 @@ pub mod kube;
 pub mod params;
 pub mod plan;
 pub mod prepare;
+pub mod regexes;
 pub mod report;
 pub mod run;
 pub mod secrets;

@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use indexmap::IndexMap;
-use regex::Regex;
 
 use crate::workflow::diagnostic::did_you_mean;
 use crate::workflow::model::{Choices, ParamSpec};
@@ -206,7 +205,7 @@ fn check_value(
     }
     if let Some(pattern) = &spec.pattern {
         // Anchored: the whole value must match, not a part of it.
-        let re = Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+        let re = crate::regexes::compiled(&format!("^(?:{pattern})$")).map_err(|e| {
             Problem::new(
                 ProblemKind::BadPattern,
                 format!("param `{name}`: invalid pattern: {e}"),

@@ -221,6 +221,20 @@ fn syntax_error(e: &serde_saphyr::Error) -> SyntaxError {
 /// Parses text holding one or more `---`-separated documents into JSON values (empty documents
 /// are skipped). Used for Kubernetes manifests and values files, which need no locations.
 pub fn parse_documents(text: &str) -> Result<Vec<serde_json::Value>, SyntaxError> {
+    // The fast path of [`parse`], document by document (the redactor reads every sensitive
+    // output this way: a link manifest per spoke); anything it is unsure of goes to serde-saphyr.
+    if let Some(docs) = fast::parse_documents(text) {
+        return Ok(docs
+            .iter()
+            .map(Node::to_json)
+            .filter(|d| !d.is_null())
+            .collect());
+    }
+    parse_documents_via_serde(text)
+}
+
+/// [`parse_documents`] through serde-saphyr alone (the reference).
+fn parse_documents_via_serde(text: &str) -> Result<Vec<serde_json::Value>, SyntaxError> {
     let docs: Vec<Option<serde_json::Value>> =
         serde_saphyr::from_str_multiple_with_options(text, options())
             .map_err(|e| syntax_error(&e))?;
@@ -515,6 +529,45 @@ mod tests {
         "a:\r\n  b: c\r\n",
         "a:\n  b:\n    c:\n      d: [[[[[[1]]]]]]\n",
     ];
+
+    /// [`parse_documents`] agrees with serde-saphyr alone on every input; returns whether the
+    /// fast path handled it.
+    fn assert_documents_equivalent(text: &str) -> bool {
+        let fast = fast::parse_documents(text);
+        let new = parse_documents(text);
+        let old = parse_documents_via_serde(text);
+        match (&new, &old) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "documents differ for {text:?}"),
+            (Err(a), Err(b)) => assert_eq!(a.message, b.message, "messages differ for {text:?}"),
+            _ => panic!("outcomes differ for {text:?}: new {new:?}, old {old:?}"),
+        }
+        fast.is_some()
+    }
+
+    #[test]
+    fn documents_fast_path_matches_serde() {
+        let mut handled = 0;
+        for text in TRICKY {
+            assert_documents_equivalent(text);
+        }
+        // Streams: every tricky input after and before another, with the separators and
+        // document ends a manifest has, and the repository's files two by two.
+        for (i, a) in TRICKY.iter().enumerate() {
+            let b = TRICKY[(i + 7) % TRICKY.len()];
+            for sep in ["---\n", "\n---\n", "...\n---\n", "--- # c\n", "---\n---\n"] {
+                assert_documents_equivalent(&format!("{a}{sep}{b}"));
+                assert_documents_equivalent(&format!("---\n{a}{sep}{b}---\n"));
+            }
+        }
+        let corpus = corpus();
+        for (i, (_, a)) in corpus.iter().enumerate() {
+            let (_, b) = &corpus[(i + 1) % corpus.len()];
+            handled += usize::from(assert_documents_equivalent(&format!("{a}\n---\n{b}")));
+        }
+        let link = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: cluster-credentials-internal\n  namespace: linkerd-multicluster\ntype: mirror.linkerd.io/remote-kubeconfig\ndata:\n  kubeconfig: YXBpVmVyc2lvbjogdjEKa2luZDogQ29uZmlnCg==\n---\napiVersion: multicluster.linkerd.io/v1alpha3\nkind: Link\nmetadata:\n  name: internal\n  namespace: linkerd-multicluster\n  annotations:\n    multicluster.linkerd.io/created-by-version: edge-25.4.4\nspec:\n  targetClusterName: internal\n  gatewayAddress: 127.0.0.1\n  gatewayPort: \"4143\"\n  probeSpec:\n    port: \"4191\"\n    period: 3s\n  selector:\n    matchLabels:\n      mirror.linkerd.io/exported: \"true\"\n---\n";
+        assert!(assert_documents_equivalent(link));
+        assert!(handled > corpus.len() / 2, "{handled} of {}", corpus.len());
+    }
 
     #[test]
     fn event_builder_matches_serde_on_tricky_inputs() {

@@ -19,7 +19,7 @@ pub fn extract(
             Stream::Stderr => stderr,
         };
         let value = if let Some(re) = &spec.regex {
-            let re = regex::Regex::new(re).map_err(|e| format!("output `{name}`: {e}"))?;
+            let re = crate::regexes::compiled(re).map_err(|e| format!("output `{name}`: {e}"))?;
             let caps = re
                 .captures(text)
                 .ok_or_else(|| format!("output `{name}`: the regex `{re}` did not match"))?;

@@ -5,6 +5,8 @@
 //! Names are checked before anything runs (see `validate`); at run time an unknown name is an
 //! error, never an empty string.
 
+mod compiled;
+
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
@@ -85,7 +87,7 @@ fn add_data_filters(env: &mut Environment<'static>) {
     env.add_filter(
         "regex_search",
         |s: String, pattern: String| -> Result<Value, Error> {
-            let re = regex::Regex::new(&pattern).map_err(|e| {
+            let re = crate::regexes::compiled(&pattern).map_err(|e| {
                 Error::new(ErrorKind::InvalidOperation, format!("regex_search: {e}"))
             })?;
             Ok(match re.captures(&s) {
@@ -294,9 +296,10 @@ pub fn names_in_template(src: &str) -> Result<BTreeSet<String>, String> {
     if let Some(names) = simple_names(src) {
         return Ok(names);
     }
-    let tmpl = env().template_from_str(src).map_err(|e| describe(&e))?;
-    Ok(tmpl
-        .undeclared_variables(true)
+    // Compiled once per process: the plan asks again for each instance of a nested workflow.
+    let names =
+        compiled::with_template(src, |t| t.undeclared_variables(true)).map_err(|e| describe(&e))?;
+    Ok(names
         .into_iter()
         .filter(|n| !is_function(n.split('.').next().unwrap_or(n)))
         .collect())
@@ -400,7 +403,10 @@ pub fn render(src: &str, ctx: &Value) -> Result<String, String> {
     if let Some(out) = render_simple(src, ctx) {
         return Ok(out);
     }
-    env().render_str(src, ctx).map_err(|e| describe(&e))
+    // Compiled once per process (`compiled`): `env().render_str(src, ctx)` without the compile.
+    compiled::with_template(src, |t| t.render(ctx))
+        .and_then(|r| r)
+        .map_err(|e| describe(&e))
 }
 
 /// Renders a template made only of text and `{{ dotted.path }}` blocks (with `trim`, `upper`
@@ -443,9 +449,7 @@ fn render_simple(src: &str, ctx: &Value) -> Option<String> {
 
 /// Evaluates an expression to a value.
 pub fn eval(expr: &str, ctx: &Value) -> Result<Value, String> {
-    let e = env()
-        .compile_expression(expression_text(expr))
-        .map_err(|e| describe(&e))?;
+    let e = compiled::expression(expression_text(expr)).map_err(|e| describe(&e))?;
     e.eval(ctx).map_err(|e| describe(&e))
 }
 

@@ -186,8 +186,23 @@ pub(super) fn count_events(text: &str) -> Option<usize> {
 }
 
 pub(super) fn parse(text: &str) -> Option<Node> {
+    build(text, false)?.root
+}
+
+/// Every document of a `---`-separated stream, empty ones left out; `None` as for [`parse`].
+/// Agrees with serde-saphyr's `from_str_multiple` (with [`super::options`]) read into JSON.
+pub(super) fn parse_documents(text: &str) -> Option<Vec<Node>> {
+    let mut b = build(text, true)?;
+    b.docs.extend(b.root.take());
+    Some(b.docs)
+}
+
+fn build(text: &str, multi: bool) -> Option<Builder> {
     let parser = Parser::with_options(StrInput::new(text), parser_options());
-    let mut b = Builder::default();
+    let mut b = Builder {
+        multi,
+        ..Builder::default()
+    };
     for item in parser {
         let (event, span) = item.ok()?;
         b.events += 1;
@@ -199,7 +214,7 @@ pub(super) fn parse(text: &str) -> Option<Node> {
     if !b.stack.is_empty() {
         return None;
     }
-    b.root
+    Some(b)
 }
 
 /// The tree being built, and the budget spent so far.
@@ -211,6 +226,9 @@ struct Builder {
     nodes: usize,
     bytes: usize,
     documents: usize,
+    /// A stream of documents ([`parse_documents`]): each finished root goes to `docs`.
+    multi: bool,
+    docs: Vec<Node>,
 }
 
 impl Builder {
@@ -218,11 +236,16 @@ impl Builder {
     #[inline]
     fn event(&mut self, event: Event<'_>, span: &Span) -> Option<()> {
         match event {
-            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
+            Event::StreamStart | Event::StreamEnd => {}
+            Event::DocumentEnd => {
+                if self.multi {
+                    self.docs.extend(self.root.take());
+                }
+            }
             Event::Comment(..) => {}
             Event::DocumentStart(..) => {
                 self.documents += 1;
-                if self.documents > 1 {
+                if self.documents > 1 && !self.multi {
                     return None;
                 }
             }
