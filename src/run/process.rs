@@ -1,19 +1,10 @@
-//! Running a program: argv only (never a shell), its own process group so that a timeout or
-//! Ctrl-C kills it and everything it started, output captured with a size bound.
-//!
-//! Spawned with `std::process::Command` and reaped through `shared_child` (what duct does
-//! inside), not through duct itself: duct copies the whole environment into its own map and
-//! sets every variable again on each spawn, which made std build a new environment block per
-//! step (~95 k instructions, a third of a `run: /bin/true` step's own cost; figure 1 of
-//! docs/PERFORMANCE.md). The child inherits the environment as it is, plus `env`.
+//! Running a program through duct: argv only (never a shell), its own process group so that a
+//! timeout or Ctrl-C kills it and everything it started, output captured with a size bound.
 
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-
-use shared_child::SharedChild;
 
 /// At most this much of each stream is kept; the rest is read and dropped.
 pub const CAPTURE_LIMIT: usize = 4 * 1024 * 1024;
@@ -91,78 +82,29 @@ fn is_executable(p: &Path) -> bool {
 /// Kills the process group when dropped before the process was reaped: a timeout or an
 /// interrupt drops the future that owns this.
 struct KillOnDrop {
-    child: Arc<SharedChild>,
+    handle: Arc<duct::Handle>,
     armed: bool,
 }
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         if self.armed {
-            kill_group(&self.child);
-            // Reaped off the runtime: the killed child exits at once.
-            let child = self.child.clone();
-            std::thread::spawn(move || child.wait());
+            kill_group(&self.handle);
         }
     }
 }
 
-fn kill_group(child: &SharedChild) {
-    // Not yet reaped (`try_wait` reaps it if it has exited), so its pid is still its own:
-    // the child leads its own group (process_group(0) below), so -pid is the group.
-    if let Ok(None) = child.try_wait()
-        && let Ok(pid) = i32::try_from(child.id())
-    {
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+fn kill_group(handle: &duct::Handle) {
+    for pid in handle.pids() {
+        if let Ok(pid) = i32::try_from(pid) {
+            // The child leads its own group (process_group(0) below), so -pid is the group.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
     }
-    let _ = child.kill();
-}
-
-/// Writes `bytes` to the child's stdin on a thread of its own (a program may read its input
-/// only after writing output, which the runtime is reading meanwhile), as duct did. A program
-/// that exits without reading it all is not an error; the thread ends when the pipe closes.
-fn feed_stdin(stdin: std::process::ChildStdin, bytes: Vec<u8>) {
-    std::thread::spawn(move || {
-        use std::io::Write;
-        let mut stdin = stdin;
-        let _ = stdin.write_all(&bytes);
-    });
-}
-
-/// The program as the child should find it: a relative path with a slash is taken from our
-/// working directory, not the child's `cwd` (duct's rule, kept).
-fn program_for(program: PathBuf, cwd: Option<&Path>) -> PathBuf {
-    if cwd.is_some() && program.is_relative() {
-        std::path::absolute(&program).unwrap_or(program)
-    } else {
-        program
-    }
-}
-
-fn spawn(
-    program: PathBuf,
-    spec: &ProcessSpec,
-    out_w: os_pipe::PipeWriter,
-    err_w: os_pipe::PipeWriter,
-) -> std::io::Result<SharedChild> {
-    let mut cmd = Command::new(program_for(program, spec.cwd.as_deref()));
-    cmd.args(&spec.args)
-        .envs(&spec.env)
-        .stdout(Stdio::from(out_w))
-        .stderr(Stdio::from(err_w))
-        .stdin(match spec.stdin {
-            Some(_) => Stdio::piped(),
-            None => Stdio::null(),
-        })
-        .process_group(0);
-    if let Some(dir) = &spec.cwd {
-        cmd.current_dir(dir);
-    }
-    // `cmd` (and with it our copies of the pipes' write ends) is dropped on return, so that
-    // the pipes reach their end when the program and its children close theirs.
-    SharedChild::spawn(&mut cmd)
+    let _ = handle.kill();
 }
 
 /// Reads a pipe to its end on the runtime's reactor, keeping the first [`CAPTURE_LIMIT`] bytes
@@ -195,18 +137,35 @@ pub async fn run(spec: ProcessSpec) -> Result<ProcessOutput, ProcessError> {
         program: shown.clone(),
         source,
     })?;
-    let child = spawn(program, &spec, out_w, err_w).map_err(|source| ProcessError::Spawn {
+    let mut expr = duct::cmd(program, &spec.args)
+        .stdout_file(out_w)
+        .stderr_file(err_w)
+        .unchecked()
+        .before_spawn(|cmd| {
+            cmd.process_group(0);
+            Ok(())
+        });
+    expr = match &spec.stdin {
+        Some(s) => expr.stdin_bytes(s.as_bytes().to_vec()),
+        None => expr.stdin_null(),
+    };
+    for (k, v) in &spec.env {
+        expr = expr.env(k, v);
+    }
+    if let Some(dir) = &spec.cwd {
+        expr = expr.dir(dir);
+    }
+    let handle = expr.start().map_err(|source| ProcessError::Spawn {
         program: shown.clone(),
         source,
     })?;
-    let child = Arc::new(child);
+    // duct keeps the write ends in the expression only until spawn; drop ours so EOF arrives.
+    drop(expr);
+    let handle = Arc::new(handle);
     let mut guard = KillOnDrop {
-        child: child.clone(),
+        handle: handle.clone(),
         armed: true,
     };
-    if let (Some(stdin), Some(s)) = (child.take_stdin(), &spec.stdin) {
-        feed_stdin(stdin, s.as_bytes().to_vec());
-    }
     // Both streams are read on the reactor, not on threads: every hand-off between threads
     // was a wake-up, and a step of a chain waits for each one (figure 1 of
     // docs/PERFORMANCE.md).
@@ -219,11 +178,11 @@ pub async fn run(spec: ProcessSpec) -> Result<ProcessOutput, ProcessError> {
         (out.map_err(outcome_error)?, err.map_err(outcome_error)?);
     // Both pipes at their end: the program has almost always exited and is reaped at once;
     // one that closed its output and goes on running is waited for on the blocking pool.
-    let status = match child.try_wait().map_err(outcome_error)? {
-        Some(status) => status.code(),
+    let status = match handle.try_wait().map_err(outcome_error)? {
+        Some(output) => output.status.code(),
         None => {
-            let waiter = child.clone();
-            tokio::task::spawn_blocking(move || waiter.wait().map(|s| s.code()))
+            let waiter = handle.clone();
+            tokio::task::spawn_blocking(move || waiter.wait().map(|o| o.status.code()))
                 .await
                 .map_err(|e| outcome_error(std::io::Error::other(e.to_string())))?
                 .map_err(outcome_error)?
