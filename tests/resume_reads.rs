@@ -12,16 +12,7 @@ use support::clusters::Linkerd;
 fn a_resumed_verify_reports_the_clusters_as_they_are_now() {
     let world = Linkerd::bootstrapped(Scenario::linkerd_fresh());
     // The Link on production goes: verify fails, saying so.
-    world
-        .sim
-        .cluster("production")
-        .delete(
-            "multicluster.linkerd.io/v1alpha3",
-            "Link",
-            "linkerd-multicluster",
-            "internal",
-        )
-        .expect("delete the Link");
+    world.delete_link("production");
     let failed = world.mcflow(&["run", "workflows/verify.yaml"]);
     failed.assert_code(1);
     assert!(

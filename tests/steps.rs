@@ -83,12 +83,7 @@ steps:
     );
     let out = s.mcflow(&["run", "w.yaml"]);
     out.assert_code(1);
-    let table: Vec<&str> = out
-        .stdout
-        .lines()
-        .skip_while(|l| !l.starts_with("STEP "))
-        .take_while(|l| !l.is_empty())
-        .collect();
+    let table = out.end_table();
     assert!(
         table.iter().any(|l| l.starts_with("broken ")),
         "{}",

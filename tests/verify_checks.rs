@@ -11,16 +11,7 @@ use support::clusters::Linkerd;
 #[test]
 fn verify_json_lists_every_check_and_fails_the_failing_checks_own_step() {
     let world = Linkerd::bootstrapped(Scenario::linkerd_fresh());
-    world
-        .sim
-        .cluster("production")
-        .delete(
-            "multicluster.linkerd.io/v1alpha3",
-            "Link",
-            "linkerd-multicluster",
-            "internal",
-        )
-        .expect("delete the Link");
+    world.delete_link("production");
     let out = world.mcflow(&["run", "workflows/verify.yaml", "--output", "json"]);
     out.assert_code(1);
     let summary: Value = out
@@ -78,16 +69,7 @@ fn verify_json_lists_every_check_and_fails_the_failing_checks_own_step() {
 #[test]
 fn verify_summary_report_folds_passing_checks_and_keeps_failures() {
     let world = Linkerd::bootstrapped(Scenario::linkerd_fresh());
-    world
-        .sim
-        .cluster("production")
-        .delete(
-            "multicluster.linkerd.io/v1alpha3",
-            "Link",
-            "linkerd-multicluster",
-            "internal",
-        )
-        .expect("delete the Link");
+    world.delete_link("production");
     let out = world.mcflow(&["run", "workflows/verify.yaml", "--set", "report=summary"]);
     out.assert_code(1);
     let shown = out.all();

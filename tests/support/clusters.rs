@@ -150,6 +150,19 @@ impl Linkerd {
         world
     }
 
+    /// Deletes the Link to the hub `internal` on `spoke`, as someone unlinking by hand would.
+    pub fn delete_link(&self, spoke: &str) {
+        self.sim
+            .cluster(spoke)
+            .delete(
+                "multicluster.linkerd.io/v1alpha3",
+                "Link",
+                "linkerd-multicluster",
+                "internal",
+            )
+            .expect("delete the Link");
+    }
+
     /// With a simulator seed (for seeded faults) and the token the fake linkerd hands out.
     pub fn with(scenario: Scenario, seed: Option<u64>, token: &str) -> Linkerd {
         Linkerd::build(scenario, seed, token, None)

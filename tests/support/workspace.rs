@@ -284,6 +284,15 @@ impl Outcome {
         out
     }
 
+    /// The end-of-run steps table on stdout: from its `STEP` header to the first blank line.
+    pub fn end_table(&self) -> Vec<&str> {
+        self.stdout
+            .lines()
+            .skip_while(|l| !l.starts_with("STEP "))
+            .take_while(|l| !l.is_empty())
+            .collect()
+    }
+
     /// stdout, then stderr.
     pub fn all(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
