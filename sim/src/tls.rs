@@ -1,4 +1,14 @@
 //! A generated CA and a server certificate for 127.0.0.1 / localhost.
+//!
+//! Both keys are RSA-2048, as a real API server's are: kube-apiserver's own self-signed serving
+//! certificate (k8s.io/client-go `util/cert/cert.go`, `GenerateSelfSignedCertKeyWithFixtures`:
+//! `rsa.GenerateKey(…, 2048)` for the CA and the server) and kubeadm's certificates
+//! (`cmd/kubeadm/app/apis/kubeadm/v1beta4/defaults.go`: `DefaultEncryptionAlgorithm =
+//! EncryptionAlgorithmRSA2048`), both at Kubernetes v1.33.13. The key type decides what a
+//! client's handshake costs (an RSA signature is cheap to check, an ECDSA P-256 one is not), so
+//! an ECDSA simulator would overstate mcflow's CPU per cluster (figure 5c of
+//! docs/PERFORMANCE.md). ring cannot generate RSA keys, so the two keys are fixed test-only keys
+//! (`sim/fixtures/test-only-*-rsa2048.key`); the certificates are made fresh each time.
 
 use std::sync::Arc;
 
@@ -24,10 +34,23 @@ pub(crate) struct ServerPki {
     pub key: KeyPair,
 }
 
+/// Test-only keys, made with `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048`.
+const CA_KEY_PEM: &str = include_str!("../fixtures/test-only-ca-rsa2048.key");
+const SERVER_KEY_PEM: &str = include_str!("../fixtures/test-only-apiserver-rsa2048.key");
+
+/// An RSA key pair from PKCS#8 PEM, to sign with RSASSA-PKCS1-v1_5 SHA-256 (what Go's x509 uses
+/// for an RSA issuer).
+fn rsa_key(pem: &str) -> anyhow::Result<KeyPair> {
+    Ok(KeyPair::from_pem_and_sign_algo(
+        pem,
+        &rcgen::PKCS_RSA_SHA256,
+    )?)
+}
+
 /// A CA named `ca_name` and a server certificate (`kube-apiserver`, for 127.0.0.1 and
 /// `dns_names`) signed by it: the simulator's and the rig's API servers serve with these.
 pub(crate) fn ca_and_server_cert(ca_name: &str, dns_names: &[&str]) -> anyhow::Result<ServerPki> {
-    let ca_key = KeyPair::generate()?;
+    let ca_key = rsa_key(CA_KEY_PEM)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
@@ -41,7 +64,7 @@ pub(crate) fn ca_and_server_cert(ca_name: &str, dns_names: &[&str]) -> anyhow::R
     let ca_cert = ca_params.self_signed(&ca_key)?;
     let issuer = Issuer::from_params(&ca_params, &ca_key);
 
-    let key = KeyPair::generate()?;
+    let key = rsa_key(SERVER_KEY_PEM)?;
     let names: Vec<String> = dns_names.iter().map(|n| n.to_string()).collect();
     let mut params = CertificateParams::new(names)?;
     params
@@ -79,4 +102,19 @@ pub fn generate() -> anyhow::Result<Tls> {
         ca_pem: ca_cert.pem(),
         server_config: Arc::new(config),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serves_rsa_2048_like_a_real_api_server() {
+        let pki = ca_and_server_cert("test-ca", &["localhost"]).expect("the certificates");
+        assert_eq!(pki.key.algorithm(), &rcgen::PKCS_RSA_SHA256);
+        // A 2048-bit modulus: the SubjectPublicKeyInfo of an RSA-2048 key is 294 bytes.
+        use rcgen::PublicKeyData;
+        assert_eq!(pki.key.subject_public_key_info().len(), 294);
+        assert!(generate().is_ok(), "rustls takes the RSA key");
+    }
 }
