@@ -316,6 +316,26 @@ fn reads_steps(expr: &str, wf: &ValidWorkflow) -> bool {
         .unwrap_or(true)
 }
 
+/// How much of each step a plan renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    /// Everything: `mcflow plan`, `graph` and `diff`.
+    Full,
+    /// Only a kube step's `context` (and the `for_each` and `with:` that lead to nested
+    /// workflows): what a run checks against the kubeconfig before it starts. Rendering every
+    /// field of 50 nested link-spoke workflows for that was a tenth of mcflow's CPU linking 50
+    /// spokes (figure 5c of docs/PERFORMANCE.md).
+    Contexts,
+}
+
+/// What every level of a plan shares.
+#[derive(Clone, Copy)]
+struct Planning<'a> {
+    bundle: &'a Bundle,
+    config: &'a serde_json::Value,
+    detail: Detail,
+}
+
 /// Builds the plan of a validated bundle with bound params.
 pub fn build(
     bundle: &Bundle,
@@ -323,7 +343,52 @@ pub fn build(
     config: &serde_json::Value,
 ) -> Result<Plan, String> {
     let root = &bundle.root;
-    let shown_params: BTreeMap<String, serde_json::Value> = params
+    let shown_params = shown_params(bundle, params);
+    let params_json = serde_json::to_value(&shown_params).map_err(|e| e.to_string())?;
+    let planning = Planning {
+        bundle,
+        config,
+        detail: Detail::Full,
+    };
+    let steps = plan_workflow(planning, root, &params_json, "")?;
+    let finally_wf = ValidWorkflow {
+        steps: root.finally.clone(),
+        finally: Vec::new(),
+        ..(**root).clone()
+    };
+    let finally = plan_workflow(planning, &finally_wf, &params_json, "")?;
+    Ok(Plan {
+        finally,
+        workflow: root.name.clone(),
+        file: root.path().display().to_string(),
+        params: shown_params,
+        vars: planned_vars(root, &params_json, config)?,
+        steps,
+    })
+}
+
+/// The steps of the plan (not the `finally` ones) with only each kube step's `context`
+/// rendered, in `rendered.context`: the contexts a run will use, as far as they are known
+/// before it starts.
+pub fn contexts_only(
+    bundle: &Bundle,
+    params: &ParamValues,
+    config: &serde_json::Value,
+) -> Result<Vec<PlannedStep>, String> {
+    let shown_params = shown_params(bundle, params);
+    let params_json = serde_json::to_value(&shown_params).map_err(|e| e.to_string())?;
+    let planning = Planning {
+        bundle,
+        config,
+        detail: Detail::Contexts,
+    };
+    plan_workflow(planning, &bundle.root, &params_json, "")
+}
+
+/// The params as a plan shows them: a sensitive one masked.
+fn shown_params(bundle: &Bundle, params: &ParamValues) -> BTreeMap<String, serde_json::Value> {
+    let root = &bundle.root;
+    params
         .iter()
         .map(|(k, v)| {
             let sensitive = root.params.get(k).is_some_and(|s| s.sensitive);
@@ -336,35 +401,19 @@ pub fn build(
                 },
             )
         })
-        .collect();
-    let params_json = serde_json::to_value(&shown_params).map_err(|e| e.to_string())?;
-    let steps = plan_workflow(bundle, root, &params_json, config, "")?;
-    let finally_wf = ValidWorkflow {
-        steps: root.finally.clone(),
-        finally: Vec::new(),
-        ..(**root).clone()
-    };
-    let finally = plan_workflow(bundle, &finally_wf, &params_json, config, "")?;
-    Ok(Plan {
-        finally,
-        workflow: root.name.clone(),
-        file: root.path().display().to_string(),
-        params: shown_params,
-        vars: planned_vars(root, &params_json, config)?,
-        steps,
-    })
+        .collect()
 }
 
 fn plan_workflow(
-    bundle: &Bundle,
+    planning: Planning<'_>,
     wf: &ValidWorkflow,
     params: &serde_json::Value,
-    config: &serde_json::Value,
     prefix: &str,
 ) -> Result<Vec<PlannedStep>, String> {
     let steps = &wf.steps;
     let deps: Vec<&[usize]> = steps.iter().map(|s| &s.needs[..]).collect();
-    let plan_ctx = PlanContext::new(wf, params, config);
+    let Planning { detail, .. } = planning;
+    let plan_ctx = PlanContext::new(wf, params, planning.config);
     // Keys of each step's instances, so that dependents can name them.
     let mut keys: HashMap<usize, Vec<String>> = HashMap::new();
     let mut out = Vec::new();
@@ -395,27 +444,14 @@ fn plan_workflow(
                 .or(runtime_for_each.as_ref().map(|_| &placeholder));
             let ctx = plan_ctx.with_item(item);
             let action = step.action.kind();
-            let mut rendered = step.action.to_json();
-            // Each string on its own: one that reads a step's output (not known before the
-            // run) stays a template without hiding what the others render to.
-            render_leniently(&mut rendered, &mut |src: &str| {
-                if is_runtime_choice(src, wf) {
-                    return runtime_choice(src);
-                }
-                template::render(src, &ctx).unwrap_or_else(|_| src.to_string())
-            });
-            let mut rendered = if step.sensitive {
-                mask_stdin(rendered)
-            } else {
-                rendered
-            };
+            let mut rendered = render_action(step, wf, &ctx, detail);
             let nested = match &step.action {
                 Action::Workflow(call) => {
-                    plan_nested(bundle, wf, call, &ctx, &mut rendered, config, &key)?
+                    plan_nested(planning, wf, call, &ctx, &mut rendered, &key)?
                 }
                 _ => Vec::new(),
             };
-            let touches = if action == ActionKind::Kube {
+            let touches = if action == ActionKind::Kube && detail == Detail::Full {
                 kube_touches(&rendered)
             } else {
                 Vec::new()
@@ -436,6 +472,39 @@ fn plan_workflow(
         }
     }
     Ok(out)
+}
+
+/// A step's action with its templates rendered as far as they can be before the run (each
+/// string on its own: one that reads a step's output stays a template without hiding what the
+/// others render to); with [`Detail::Contexts`], only a kube step's `context`.
+fn render_action(
+    step: &StepSpec,
+    wf: &ValidWorkflow,
+    ctx: &minijinja::Value,
+    detail: Detail,
+) -> serde_json::Value {
+    let mut lenient = |src: &str| {
+        if is_runtime_choice(src, wf) {
+            return runtime_choice(src);
+        }
+        template::render(src, ctx).unwrap_or_else(|_| src.to_string())
+    };
+    if detail == Detail::Contexts {
+        return match &step.action {
+            Action::Kube(k) => match k.get("context").and_then(|c| c.as_str()) {
+                Some(c) => serde_json::json!({ "context": lenient(c) }),
+                None => serde_json::json!({}),
+            },
+            _ => serde_json::Value::Null,
+        };
+    }
+    let mut rendered = step.action.to_json();
+    render_leniently(&mut rendered, &mut lenient);
+    if step.sensitive {
+        mask_stdin(rendered)
+    } else {
+        rendered
+    }
 }
 
 /// The items of a `for_each` known before the run (a list, or an expression that reads no
@@ -467,15 +536,14 @@ fn planned_items(
 /// The plan of a `workflow:` step's child, its params from `with:` and its defaults; a param
 /// the child calls sensitive is masked wherever the plan shows it (in `rendered` too).
 fn plan_nested(
-    bundle: &Bundle,
+    planning: Planning<'_>,
     caller: &ValidWorkflow,
     call: &WorkflowCall,
     ctx: &minijinja::Value,
     rendered: &mut serde_json::Value,
-    config: &serde_json::Value,
     key: &str,
 ) -> Result<Vec<PlannedStep>, String> {
-    let Some(child) = bundle.called(caller, &call.path) else {
+    let Some(child) = planning.bundle.called(caller, &call.path) else {
         return Ok(Vec::new());
     };
     let mut child_params = serde_json::Map::new();
@@ -499,10 +567,9 @@ fn plan_nested(
         }
     }
     plan_workflow(
-        bundle,
+        planning,
         child,
         &serde_json::Value::Object(child_params),
-        config,
         &format!("{key}."),
     )
 }
@@ -555,6 +622,50 @@ mod tests {
         let mut fields = STEP_FIELDS;
         fields.sort_unstable();
         assert_eq!(fields, SORTED_STEP_FIELDS);
+    }
+
+    fn kube_contexts(steps: &[PlannedStep], out: &mut Vec<(String, String)>) {
+        for s in steps {
+            if s.action == ActionKind::Kube
+                && let Some(c) = s.rendered.get("context").and_then(|c| c.as_str())
+            {
+                out.push((s.key.clone(), c.to_string()));
+            }
+            kube_contexts(&s.steps, out);
+        }
+    }
+
+    /// The contexts-only plan names the same steps, with the same contexts, as the full plan
+    /// of every workflow of the repository (with its config, and a spoke where one is needed).
+    #[test]
+    fn contexts_only_names_the_contexts_the_full_plan_names() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let config_path = root.join("config/clusters.yaml");
+        for name in [
+            "bootstrap",
+            "link-spoke",
+            "unlink-spoke",
+            "verify",
+            "export-service",
+            "gather",
+        ] {
+            let workflow = root.join(format!("workflows/{name}.yaml"));
+            let sets = match name {
+                "link-spoke" | "unlink-spoke" => vec!["spoke=nonproduction".to_string()],
+                "export-service" => vec!["service=grafana".into(), "namespace=monitoring".into()],
+                _ => vec![],
+            };
+            let prepared = crate::prepare::prepare(Some(&config_path), &workflow, &[], &sets)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let value = &prepared.config.value;
+            let full = build(&prepared.bundle, &prepared.params, value).unwrap();
+            let only = contexts_only(&prepared.bundle, &prepared.params, value).unwrap();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            kube_contexts(&full.steps, &mut a);
+            kube_contexts(&only, &mut b);
+            assert!(!a.is_empty() || name == "gather", "{name} names no context");
+            assert_eq!(a, b, "{name}");
+        }
     }
 
     /// `steps` lists what a JSON map of placeholders listed: ids and fields in sorted order.

@@ -21,7 +21,7 @@ pub async fn start(
     opts: RunOptions,
     reporter: Box<dyn Reporter>,
 ) -> Result<RunSummary, Error> {
-    check_contexts(
+    let kube = check_contexts(
         &prepared.bundle,
         &prepared.params,
         &prepared.config,
@@ -92,6 +92,7 @@ pub async fn start(
         first_event: started_event,
         done: HashMap::new(),
         params,
+        kube,
     };
     execute(setup, opts, reporter).await
 }
@@ -113,27 +114,28 @@ fn static_contexts(steps: &[crate::plan::PlannedStep], out: &mut BTreeSet<String
 }
 
 /// Before anything runs: every kube context the workflow names must be in the kubeconfig
-/// (a usage error, exit 2, listing the available ones), like kubectl.
+/// (a usage error, exit 2, listing the available ones), like kubectl. The clients it loaded
+/// to check are the run's: the kubeconfig is read once.
 fn check_contexts(
     bundle: &Bundle,
     params: &crate::params::ParamValues,
     config: &Config,
     kubeconfig: Option<&Path>,
-) -> Result<(), Error> {
-    let Ok(plan) = crate::plan::build(bundle, params, &config.value) else {
-        return Ok(());
+) -> Result<Option<crate::kube::KubeRuntime>, Error> {
+    let Ok(steps) = crate::plan::contexts_only(bundle, params, &config.value) else {
+        return Ok(None);
     };
     let mut contexts = BTreeSet::new();
-    static_contexts(&plan.steps, &mut contexts);
+    static_contexts(&steps, &mut contexts);
     if contexts.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let runtime = crate::kube::KubeRuntime::new(kubeconfig.map(Path::to_path_buf))
         .map_err(|e| Error::Usage(e.to_string()))?;
     let available = runtime.contexts();
     let missing: Vec<&String> = contexts.iter().filter(|c| !available.contains(c)).collect();
     if missing.is_empty() {
-        return Ok(());
+        return Ok(Some(runtime));
     }
     let names: Vec<String> = missing.iter().map(|c| format!("\"{c}\"")).collect();
     Err(Error::Usage(format!(

@@ -80,6 +80,7 @@ pub async fn resume(
         key_lock,
         done,
         params: serde_json::to_value(&params).unwrap_or_default(),
+        kube: None,
     };
     execute(setup, opts, reporter).await
 }
