@@ -27,6 +27,9 @@ pub struct VarSpec {
     pub params: BTreeSet<String>,
     /// The steps it reads (`steps.<id>`), itself or through the vars it reads.
     pub steps: BTreeSet<String>,
+    /// It reads only params, config and such vars: the same value for every step of a
+    /// workflow instance, so rendered once per instance (see [`StableVars`]).
+    pub stable: bool,
 }
 
 /// The vars of a workflow in order, each with what it reads. A name a var cannot read (a later
@@ -39,6 +42,7 @@ pub fn specs(vars: &IndexMap<String, serde_json::Value>) -> Vec<VarSpec> {
             value: value.clone(),
             params: BTreeSet::new(),
             steps: BTreeSet::new(),
+            stable: true,
         };
         for read in names_in_value(value) {
             let mut parts = read.split('.');
@@ -47,16 +51,21 @@ pub fn specs(vars: &IndexMap<String, serde_json::Value>) -> Vec<VarSpec> {
                 ("params", Some(p)) => {
                     spec.params.insert(p.to_string());
                 }
+                ("params" | "config", _) => {}
                 ("steps", Some(id)) => {
                     spec.steps.insert(id.to_string());
+                    spec.stable = false;
                 }
-                ("vars", Some(v)) => {
-                    if let Some(earlier) = out.iter().find(|e| e.name == v) {
+                ("vars", Some(v)) => match out.iter().find(|e| e.name == v) {
+                    Some(earlier) => {
                         spec.params.extend(earlier.params.iter().cloned());
                         spec.steps.extend(earlier.steps.iter().cloned());
+                        spec.stable &= earlier.stable;
                     }
-                }
-                _ => {}
+                    None => spec.stable = false,
+                },
+                // `run` (its status changes for `finally`), `steps` as a whole, anything else.
+                _ => spec.stable = false,
             }
         }
         out.push(spec);
@@ -117,6 +126,11 @@ pub enum Shown {
     Masked(&'static str),
 }
 
+/// The [`VarSpec::stable`] vars of one workflow instance, rendered once and shared by the
+/// views of all its steps: link-spoke's `vars.spoke`, a lookup in `config.spokes`, is read by
+/// most of its steps.
+pub type StableVars = Arc<Mutex<HashMap<String, Value>>>;
+
 /// `vars` in a template context: each var rendered when it is first read, against `base`
 /// (params, config, steps, run: what the reader sees, `item` aside) and the vars above it.
 #[derive(Debug)]
@@ -125,12 +139,24 @@ pub struct VarsView {
     base: Vec<(&'static str, Value)>,
     shown: HashMap<String, Shown>,
     rendered: Mutex<HashMap<String, Value>>,
+    /// Where the stable vars are kept across views, when the caller shares one.
+    stable: Option<StableVars>,
 }
 
 impl VarsView {
-    /// The view a run's templates read.
-    pub fn value(vars: &Arc<[VarSpec]>, base: &[(&'static str, Value)]) -> Value {
-        Self::value_showing(vars, base, HashMap::new())
+    /// The view a step of a run reads; `stable` is its workflow instance's.
+    pub fn value(
+        vars: &Arc<[VarSpec]>,
+        base: &[(&'static str, Value)],
+        stable: &StableVars,
+    ) -> Value {
+        Value::from_object(VarsView {
+            vars: vars.clone(),
+            base: base.to_vec(),
+            shown: HashMap::new(),
+            rendered: Mutex::new(HashMap::new()),
+            stable: Some(stable.clone()),
+        })
     }
 
     /// A view where the vars in `shown` are not computed but shown as it says.
@@ -144,6 +170,7 @@ impl VarsView {
             base: base.to_vec(),
             shown,
             rendered: Mutex::new(HashMap::new()),
+            stable: None,
         })
     }
 
@@ -173,7 +200,14 @@ impl Object for VarsView {
             return Some(v.clone());
         }
         let spec = self.vars.iter().find(|v| v.name == name)?;
+        let shared = self.stable.as_ref().filter(|_| spec.stable);
+        if let Some(v) = shared.and_then(|s| s.lock().ok()?.get(name).cloned()) {
+            return Some(v);
+        }
         let value = self.compute(spec);
+        if let Some(mut cache) = shared.and_then(|s| s.lock().ok()) {
+            cache.insert(name.to_string(), value.clone());
+        }
         if let Ok(mut cache) = self.rendered.lock() {
             cache.insert(name.to_string(), value.clone());
         }
@@ -205,7 +239,11 @@ mod tests {
         );
         let ctx = Value::from_pairs([(
             "vars",
-            VarsView::value(&v, &base(serde_json::json!({"app": "shop", "n": 3}))),
+            VarsView::value(
+                &v,
+                &base(serde_json::json!({"app": "shop", "n": 3})),
+                &StableVars::default(),
+            ),
         )]);
         assert_eq!(
             template::render("{{ vars.label }}", &ctx).unwrap(),
@@ -243,9 +281,68 @@ mod tests {
     }
 
     #[test]
+    fn only_vars_of_params_and_config_are_stable() {
+        let v = vars(
+            "ctx: \"{{ (config.spokes | first).context }}-{{ params.spoke }}\"\nlabel: \"{{ vars.ctx }}\"\nversion: \"{{ steps.cli.stdout }}\"\nboth: \"{{ vars.ctx }} {{ vars.version }}\"\nstatus: \"{{ run.status }}\"\n",
+        );
+        let stable: Vec<(&str, bool)> = v.iter().map(|s| (s.name.as_str(), s.stable)).collect();
+        assert_eq!(
+            stable,
+            [
+                ("ctx", true),
+                ("label", true),
+                ("version", false),
+                ("both", false),
+                ("status", false)
+            ]
+        );
+    }
+
+    /// A stable var is rendered once for all the views that share a [`StableVars`] (the steps
+    /// of one workflow instance); a var that reads steps is rendered by each view.
+    #[test]
+    fn views_sharing_stable_vars_render_them_once() {
+        let v = vars("ns: \"{{ params.app }}-system\"\nout: \"{{ steps.s }}\"\n");
+        let shared = StableVars::default();
+        let view = |app: &str, s: &str| {
+            let mut pairs = base(serde_json::json!({ "app": app }));
+            pairs.push(("steps", template::value_of(&serde_json::json!({ "s": s }))));
+            Value::from_pairs([("vars", VarsView::value(&v, &pairs, &shared))])
+        };
+        let first = view("shop", "one");
+        assert_eq!(
+            template::render("{{ vars.ns }} {{ vars.out }}", &first).unwrap(),
+            "shop-system one"
+        );
+        // Another view of the same instance: `ns` is the shared one (a caller gives each
+        // workflow instance its own StableVars, whose params do not change), `out` its own.
+        let second = view("other", "two");
+        assert_eq!(
+            template::render("{{ vars.ns }} {{ vars.out }}", &second).unwrap(),
+            "shop-system two"
+        );
+        // Without sharing, each view renders it.
+        let third = Value::from_pairs([(
+            "vars",
+            VarsView::value(
+                &v,
+                &base(serde_json::json!({ "app": "other" })),
+                &StableVars::default(),
+            ),
+        )]);
+        assert_eq!(
+            template::render("{{ vars.ns }}", &third).unwrap(),
+            "other-system"
+        );
+    }
+
+    #[test]
     fn a_failing_var_names_itself() {
         let v = vars("bad: \"{{ params.missing.deeper }}\"\n");
-        let ctx = Value::from_pairs([("vars", VarsView::value(&v, &base(serde_json::json!({}))))]);
+        let ctx = Value::from_pairs([(
+            "vars",
+            VarsView::value(&v, &base(serde_json::json!({})), &StableVars::default()),
+        )]);
         let err = template::render("x{{ vars.bad }}", &ctx).unwrap_err();
         assert!(err.contains("var `bad`"), "{err}");
     }

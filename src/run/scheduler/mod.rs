@@ -137,6 +137,8 @@ struct Level<'a> {
     /// A level run as a diff (a `workflow:` call with `diff: true`, and the levels below it):
     /// where its kube writes, all dry runs, record what they would change.
     diff: Option<crate::kube::diff::ChangeLog>,
+    /// The vars that read only params and config, rendered once for all the level's steps.
+    stable_vars: crate::workflow::vars::StableVars,
 }
 
 impl<'a> Level<'a> {
@@ -188,6 +190,7 @@ impl<'a> Level<'a> {
             ran: vec![false; steps.len()],
             rerun: false,
             diff: None,
+            stable_vars: Default::default(),
         }
     }
 
@@ -200,7 +203,7 @@ impl<'a> Level<'a> {
         ];
         pairs.push((
             "vars",
-            crate::workflow::vars::VarsView::value(&self.wf.vars, &pairs),
+            crate::workflow::vars::VarsView::value(&self.wf.vars, &pairs, &self.stable_vars),
         ));
         if let Some(i) = item {
             pairs.push(("item", template::value_of(i)));
