@@ -74,3 +74,46 @@ fn the_schema_knows_vars() {
     let schema: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
     assert!(schema["properties"]["vars"].is_object(), "{schema:#}");
 }
+
+/// A var of params only is computed once per workflow instance, not once per run: each
+/// `for_each` instance of a nested workflow has its own.
+#[test]
+fn each_instance_of_a_nested_workflow_has_its_own_vars() {
+    let ws = Workspace::new();
+    ws.write(
+        "child.yaml",
+        "name: child\nparams:\n  x: { required: true }\nvars:\n  v: \"{{ params.x }}\"\nsteps:\n  - id: one\n    run: [touch, \"{{ vars.v }}-one\"]\n  - id: two\n    needs: [one]\n    run: [touch, \"{{ vars.v }}-two\"]\n",
+    );
+    ws.write(
+        "parent.yaml",
+        "name: parent\nsteps:\n  - id: each\n    for_each: [a, b]\n    workflow: { path: child.yaml, with: { x: \"{{ item }}\" } }\n",
+    );
+    let out = ws.mcflow(&["run", "parent.yaml"]);
+    assert_eq!(
+        out.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    for file in ["a-one", "a-two", "b-one", "b-two"] {
+        assert!(ws.file(file).exists(), "{file} missing");
+    }
+}
+
+/// A var that reads a file is read again by each step: a step may have rewritten the file.
+#[test]
+fn a_var_reading_a_file_sees_what_an_earlier_step_wrote() {
+    let ws = Workspace::new();
+    ws.write("note.txt", "one\n");
+    ws.write(
+        "w.yaml",
+        "name: reread\nvars:\n  note: \"{{ read_file('note.txt') | trim }}\"\nsteps:\n  - id: before\n    run: [touch, \"before-{{ vars.note }}\"]\n  - id: rewrite\n    needs: [before]\n    run: [sh, -c, \"echo two > note.txt\"]\n  - id: after\n    needs: [rewrite]\n    run: [touch, \"after-{{ vars.note }}\"]\n",
+    );
+    let out = ws.mcflow(&["run", "w.yaml"]);
+    assert_eq!(
+        out.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    assert!(ws.file("before-one").exists(), "before-one missing");
+    assert!(ws.file("after-two").exists(), "after-two missing");
+}

@@ -42,7 +42,8 @@ pub fn specs(vars: &IndexMap<String, serde_json::Value>) -> Vec<VarSpec> {
             value: value.clone(),
             params: BTreeSet::new(),
             steps: BTreeSet::new(),
-            stable: true,
+            // `read_file` reads what a step may have written: rendered by each reader.
+            stable: !calls_read_file(value),
         };
         for read in names_in_value(value) {
             let mut parts = read.split('.');
@@ -86,6 +87,14 @@ pub fn in_written_order(wf: &LoadedWorkflow) -> IndexMap<String, serde_json::Val
         .collect()
 }
 
+/// Whether a template inside `value` calls `read_file` (or merely mentions it: a var that
+/// does is rendered by each step, as every var was before stable ones were kept).
+fn calls_read_file(value: &serde_json::Value) -> bool {
+    let mut found = false;
+    visit_strings(value, &mut |s| found |= s.contains("read_file"));
+    found
+}
+
 /// Every name the templates inside `value` read (syntax errors are validation's to report).
 pub fn names_in_value(value: &serde_json::Value) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
@@ -126,9 +135,9 @@ pub enum Shown {
     Masked(&'static str),
 }
 
-/// The [`VarSpec::stable`] vars of one workflow instance, rendered once and shared by the
-/// views of all its steps: link-spoke's `vars.spoke`, a lookup in `config.spokes`, is read by
-/// most of its steps.
+/// The [`VarSpec::stable`] vars of one scheduler level (the steps of one workflow instance, or
+/// its `finally` steps), rendered once and shared by the views of all its steps:
+/// link-spoke's `vars.spoke_context`, a lookup in `config.spokes`, is read by five of its steps.
 pub type StableVars = Arc<Mutex<HashMap<String, Value>>>;
 
 /// `vars` in a template context: each var rendered when it is first read, against `base`
@@ -283,7 +292,7 @@ mod tests {
     #[test]
     fn only_vars_of_params_and_config_are_stable() {
         let v = vars(
-            "ctx: \"{{ (config.spokes | first).context }}-{{ params.spoke }}\"\nlabel: \"{{ vars.ctx }}\"\nversion: \"{{ steps.cli.stdout }}\"\nboth: \"{{ vars.ctx }} {{ vars.version }}\"\nstatus: \"{{ run.status }}\"\n",
+            "ctx: \"{{ (config.spokes | first).context }}-{{ params.spoke }}\"\nlabel: \"{{ vars.ctx }}\"\nversion: \"{{ steps.cli.stdout }}\"\nboth: \"{{ vars.ctx }} {{ vars.version }}\"\nstatus: \"{{ run.status }}\"\nfile: \"{{ read_file(params.path) }}\"\nof_file: \"{{ vars.file }}\"\n",
         );
         let stable: Vec<(&str, bool)> = v.iter().map(|s| (s.name.as_str(), s.stable)).collect();
         assert_eq!(
@@ -293,7 +302,9 @@ mod tests {
                 ("label", true),
                 ("version", false),
                 ("both", false),
-                ("status", false)
+                ("status", false),
+                ("file", false),
+                ("of_file", false)
             ]
         );
     }
