@@ -21,7 +21,7 @@ pub async fn start(
     opts: RunOptions,
     reporter: Box<dyn Reporter>,
 ) -> Result<RunSummary, Error> {
-    let kube = check_contexts(
+    check_contexts(
         &prepared.bundle,
         &prepared.params,
         &prepared.config,
@@ -92,7 +92,6 @@ pub async fn start(
         first_event: started_event,
         done: HashMap::new(),
         params,
-        kube,
     };
     execute(setup, opts, reporter).await
 }
@@ -114,28 +113,28 @@ fn static_contexts(steps: &[crate::plan::PlannedStep], out: &mut BTreeSet<String
 }
 
 /// Before anything runs: every kube context the workflow names must be in the kubeconfig
-/// (a usage error, exit 2, listing the available ones), like kubectl. The clients it loaded
-/// to check are the run's: the kubeconfig is read once.
+/// (a usage error, exit 2, listing the available ones), like kubectl. The run reads the
+/// kubeconfig again at its first kube step: a step before it may have added a context.
 fn check_contexts(
     bundle: &Bundle,
     params: &crate::params::ParamValues,
     config: &Config,
     kubeconfig: Option<&Path>,
-) -> Result<Option<crate::kube::KubeRuntime>, Error> {
+) -> Result<(), Error> {
     let Ok(steps) = crate::plan::contexts_only(bundle, params, &config.value) else {
-        return Ok(None);
+        return Ok(());
     };
     let mut contexts = BTreeSet::new();
     static_contexts(&steps, &mut contexts);
     if contexts.is_empty() {
-        return Ok(None);
+        return Ok(());
     }
     let runtime = crate::kube::KubeRuntime::new(kubeconfig.map(Path::to_path_buf))
         .map_err(|e| Error::Usage(e.to_string()))?;
     let available = runtime.contexts();
     let missing: Vec<&String> = contexts.iter().filter(|c| !available.contains(c)).collect();
     if missing.is_empty() {
-        return Ok(Some(runtime));
+        return Ok(());
     }
     let names: Vec<String> = missing.iter().map(|c| format!("\"{c}\"")).collect();
     Err(Error::Usage(format!(

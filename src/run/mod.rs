@@ -327,8 +327,6 @@ struct Setup {
     /// Steps done in earlier attempts of the run.
     done: HashMap<String, Option<StepRecord>>,
     params: serde_json::Value,
-    /// The run's kube clients when the launch loaded them already (to check its contexts).
-    kube: Option<crate::kube::KubeRuntime>,
 }
 
 async fn execute(
@@ -345,7 +343,6 @@ async fn execute(
         first_event,
         done,
         params,
-        kube,
     } = setup;
     let linkerd = LinkerdBin::choose(opts.linkerd.as_deref(), &config.value);
     let journal_path = journal.location();
@@ -359,7 +356,7 @@ async fn execute(
         run_id: run_id.clone(),
         opts,
         linkerd,
-        kube: tokio::sync::OnceCell::new_with(kube.map(Ok)),
+        kube: tokio::sync::OnceCell::new(),
         redactor: Redactor::default(),
         cancel: Mutex::new(CancellationToken::new()),
         done,

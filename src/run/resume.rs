@@ -80,7 +80,6 @@ pub async fn resume(
         key_lock,
         done,
         params: serde_json::to_value(&params).unwrap_or_default(),
-        kube: None,
     };
     execute(setup, opts, reporter).await
 }
