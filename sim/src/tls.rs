@@ -53,9 +53,13 @@ pub(crate) fn ca_and_server_cert(ca_name: &str, dns_names: &[&str]) -> anyhow::R
     let ca_key = rsa_key(CA_KEY_PEM)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, ca_name);
+    // Every CA has the same (fixed) key, so its name is what keeps a kubeconfig from one
+    // simulator trusting another's server: a client finds the issuer by name before it checks
+    // the signature with the issuer's key.
+    ca_params.distinguished_name.push(
+        DnType::CommonName,
+        format!("{ca_name} {:016x}", rand::random::<u64>()),
+    );
     ca_params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -116,5 +120,21 @@ mod tests {
         use rcgen::PublicKeyData;
         assert_eq!(pki.key.subject_public_key_info().len(), 294);
         assert!(generate().is_ok(), "rustls takes the RSA key");
+    }
+
+    #[test]
+    fn each_ca_has_its_own_name() {
+        let a = ca_and_server_cert("test-ca", &["localhost"]).unwrap();
+        let b = ca_and_server_cert("test-ca", &["localhost"]).unwrap();
+        // The common name as it is in the DER: "test-ca " and 16 hex digits.
+        let name = |c: &rcgen::Certificate| {
+            let der: &[u8] = c.der();
+            let at = der
+                .windows(8)
+                .position(|w| w == b"test-ca ")
+                .expect("the CA's name");
+            String::from_utf8(der[at..at + 24].to_vec()).unwrap()
+        };
+        assert_ne!(name(&a.ca_cert), name(&b.ca_cert));
     }
 }
