@@ -319,3 +319,31 @@ fn every_kube_action_through_the_binary() {
         "polled: {on_deployment:?}"
     );
 }
+
+/// Forty reads of one cluster started at once share a few connections: at most 8 requests
+/// are in flight per cluster (kube/client.rs), where each would otherwise hold a connection of
+/// its own (HTTP/1.1) and pay a TLS handshake for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reads_of_one_cluster_share_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start(dir.path(), &["internal"]).await;
+    let rt = runtime(&sim);
+    let cluster = sim.cluster("internal");
+    let reads = (0..40).map(|i| {
+        let step = action(json!({"context": "internal", "get": {
+            "kind": "ConfigMap", "namespace": "default", "name": format!("cm-{i}"), "optional": true}}));
+        let rt = &rt;
+        let opts = opts(dir.path());
+        async move { rt.execute(&step, &opts).await }
+    });
+    let before = cluster.connection_count();
+    for outcome in futures::future::join_all(reads).await {
+        outcome.expect("get");
+    }
+    let opened = cluster.connection_count() - before;
+    eprintln!("40 concurrent reads opened {opened} connections");
+    assert!(
+        opened <= 16,
+        "40 concurrent reads opened {opened} connections"
+    );
+}

@@ -266,6 +266,13 @@ impl Cluster {
         lock(&self.state.log).clone()
     }
 
+    /// How many TLS connections clients opened (each one handshake).
+    pub fn connection_count(&self) -> usize {
+        self.state
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// How many HTTP requests were served.
     pub fn request_count(&self) -> usize {
         lock(&self.state.log).len()

@@ -56,6 +56,9 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, cluster: Arc<Cl
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
             };
+            cluster
+                .connections
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let svc = service_fn(move |req| handle(cluster.clone(), req));
             let _ = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)

@@ -94,6 +94,8 @@ pub struct ClusterState {
     pub faults: Mutex<FaultSet>,
     /// Every request served.
     pub log: Mutex<Vec<RequestRecord>>,
+    /// TLS connections accepted (each a client's handshake).
+    pub connections: std::sync::atomic::AtomicUsize,
     /// Settings.
     pub config: ClusterConfig,
     /// Deployments whose availability a test pinned: `(namespace, name) -> available`.
@@ -188,6 +190,7 @@ impl ClusterState {
             store: Mutex::new(Store::new(100, seed)),
             faults: Mutex::new(FaultSet::new(seed)),
             log: Mutex::new(Vec::new()),
+            connections: Default::default(),
             config,
             pinned_availability: Mutex::new(Default::default()),
             types_cache: Mutex::new(None),
