@@ -20,7 +20,7 @@ use super::error::{KubeError, KubeErrorKind};
 /// request counts until its response starts: a watch holds no slot while its events stream.
 /// kube-rs speaks HTTP/1.1, where each request in flight holds a connection, and a connection
 /// costs a TLS handshake: linking 50 spokes, 100 reads of the hub started together and opened
-/// 40 to 60 connections to it (docs/PERFORMANCE.md, figure 5c). client-go bounds a client too,
+/// 30 to 60 connections to it (docs/PERFORMANCE.md, figure 5c). client-go bounds a client too,
 /// by rate (`rest.Config` QPS and Burst, k8s.io/client-go `rest/config.go`).
 const MAX_REQUESTS_IN_FLIGHT: usize = 8;
 
