@@ -695,14 +695,7 @@ fn unlink_spoke_removes_what_upstreams_unlink_removes_without_waiting_for_the_mi
 fn a_deleted_link_leaves_its_mirrors_behind() {
     let world = Linkerd::bootstrapped(Scenario::linkerd_fresh());
     let production = world.sim.cluster("production");
-    production
-        .delete(
-            "multicluster.linkerd.io/v1alpha3",
-            "Link",
-            "linkerd-multicluster",
-            "internal",
-        )
-        .expect("delete the Link");
+    world.delete_link("production");
     // Another event for the mirror to react to, then time for it to do so.
     world
         .sim

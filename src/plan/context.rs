@@ -174,12 +174,7 @@ impl PlanContext {
 /// How the plan shows the vars it cannot compute: those reading steps (known only during the
 /// run) as `<vars.name>`, those reading a sensitive param masked.
 fn shown_vars(wf: &ValidWorkflow) -> HashMap<String, Shown> {
-    let sensitive: Vec<String> = wf
-        .params
-        .iter()
-        .filter(|(_, spec)| spec.sensitive)
-        .map(|(name, _)| name.clone())
-        .collect();
+    let sensitive = wf.sensitive_params();
     let secret = vars::reading_params(&wf.vars, &sensitive);
     wf.vars
         .iter()

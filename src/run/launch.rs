@@ -33,12 +33,7 @@ pub async fn start(
     let root = &prepared.bundle.root;
     let store = Store::open(&opts.state, opts.kubeconfig.as_deref()).map_err(state_err)?;
     let run_id = store.new_run_id();
-    let sensitive: Vec<String> = root
-        .params
-        .iter()
-        .filter(|(_, spec)| spec.sensitive)
-        .map(|(name, _)| name.clone())
-        .collect();
+    let sensitive = root.sensitive_params();
     let target: Vec<String> = root
         .params
         .iter()

@@ -35,6 +35,15 @@ pub struct ValidWorkflow {
 }
 
 impl ValidWorkflow {
+    /// The names of its params marked `sensitive: true`, in the order the file writes them.
+    pub fn sensitive_params(&self) -> Vec<String> {
+        self.params
+            .iter()
+            .filter(|(_, spec)| spec.sensitive)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     pub fn path(&self) -> &Path {
         &self.file.path
     }

@@ -146,12 +146,7 @@ impl<'a> Level<'a> {
         let steps = &wf.steps[..];
         // A sensitive param is a secret from the start: masked wherever it shows up, and every
         // step that reads it is sensitive.
-        let sensitive_params: Vec<String> = wf
-            .params
-            .iter()
-            .filter(|(_, spec)| spec.sensitive)
-            .map(|(name, _)| name.clone())
-            .collect();
+        let sensitive_params = wf.sensitive_params();
         for name in &sensitive_params {
             match params.get(name) {
                 Some(serde_json::Value::String(v)) => run.redactor.add_exact(v),
