@@ -49,6 +49,8 @@ struct Usage {
     /// CPU seconds of the mcflow process alone (its `mcflow::cpu` debug line), without the
     /// linkerd processes it ran.
     own_cpu: f64,
+    /// The system (kernel) part of `own_cpu`.
+    own_sys: f64,
 }
 
 /// CPU seconds used so far by this process (the simulator's runtime serves the clusters here),
@@ -130,15 +132,21 @@ fn run_mcflow(
         let rss_kb = f.next()?.parse().ok()?;
         let user: f64 = f.next()?.parse().ok()?;
         let sys: f64 = f.next()?.parse().ok()?;
-        let own_cpu = String::from_utf8_lossy(&out.stderr)
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("cpu_us="))
-            .and_then(|n| n.parse::<f64>().ok())?
-            / 1e6;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let logged = |key: &str| {
+            stderr
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(key))
+                .and_then(|n| n.parse::<f64>().ok())
+                .map(|us| us / 1e6)
+        };
+        let own_cpu = logged("cpu_us=")?;
+        let own_sys = logged("sys_us=")?;
         Some(Usage {
             rss_kb,
             cpu: user + sys,
             own_cpu,
+            own_sys,
         })
     });
     (took, usage)
@@ -206,14 +214,21 @@ fn main() {
     // Warm-up: links every spoke once (the measured runs re-link).
     run(dir, &linkerd, &kubeconfig, "many.yaml");
     run(dir, &linkerd, &kubeconfig, "one.yaml");
-    let (mut one, mut many, mut usage, mut one_cpu, mut one_own) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut one, mut many, mut usage, mut one_cpu, mut one_own, mut one_sys) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     let (mut one_sim, mut many_sim) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let ((t, u), s) = run_with_sim(dir, &linkerd, &kubeconfig, "one.yaml");
         one.push(t);
         one_cpu.extend(u.map(|u| u.cpu));
         one_own.extend(u.map(|u| u.own_cpu));
+        one_sys.extend(u.map(|u| u.own_sys));
         one_sim.extend(s);
         let ((t, u), s) = run_with_sim(dir, &linkerd, &kubeconfig, "many.yaml");
         many.push(t);
@@ -253,11 +268,15 @@ fn main() {
         let own = median_f(usage.iter().map(|u| u.own_cpu).collect());
         let one_own = median_f(one_own);
         let per_spoke = (own - one_own) / (spokes.max(2) - 1) as f64;
+        let own_sys = median_f(usage.iter().map(|u| u.own_sys).collect());
+        let sys_per_spoke = (own_sys - median_f(one_sys)) / (spokes.max(2) - 1) as f64;
         println!(
-            "  CPU of mcflow alone: 1 spoke {:.1} ms, {spokes} spokes {:.1} ms: {:.2} ms per more spoke",
+            "  CPU of mcflow alone: 1 spoke {:.1} ms, {spokes} spokes {:.1} ms: {:.2} ms per more \
+             spoke, {:.2} ms of it in the kernel",
             one_own * 1e3,
             own * 1e3,
-            per_spoke * 1e3
+            per_spoke * 1e3,
+            sys_per_spoke * 1e3
         );
         figure(
             "5c",

@@ -47,10 +47,18 @@ fn main() -> ExitCode {
 /// its own target: the fan-out bench reads it with `RUST_LOG=mcflow::cpu=debug` to tell
 /// mcflow's CPU from its linkerd processes'.
 fn log_cpu() {
-    use nix::time::{ClockId, clock_gettime};
-    if let Ok(t) = clock_gettime(ClockId::CLOCK_PROCESS_CPUTIME_ID) {
-        let micros = t.tv_sec() as u64 * 1_000_000 + t.tv_nsec() as u64 / 1_000;
-        tracing::debug!(target: "mcflow::cpu", cpu_us = micros, "process CPU");
+    use nix::sys::resource::{UsageWho, getrusage};
+    use nix::sys::time::TimeValLike;
+    if let Ok(usage) = getrusage(UsageWho::RUSAGE_SELF) {
+        let user_us = usage.user_time().num_microseconds();
+        let sys_us = usage.system_time().num_microseconds();
+        tracing::debug!(
+            target: "mcflow::cpu",
+            cpu_us = user_us + sys_us,
+            user_us,
+            sys_us,
+            "process CPU"
+        );
     }
 }
 
