@@ -111,6 +111,7 @@ fn mcflow(dir: &Path, workflow: &str, kubeconfig: &Path) -> (i32, String) {
         .current_dir(dir)
         .env_remove("KUBECONFIG")
         .env("NO_COLOR", "1")
+        .env("RUST_LOG", "warn,mcflow::kube::http=debug")
         .arg("run")
         .arg(&file)
         .arg("--kubeconfig")
@@ -172,10 +173,22 @@ fn kube_actions_end_the_same_on_sim_and_real() {
         let dir2 = tempfile::tempdir().unwrap();
         let (invalid_code, invalid_out) = mcflow(dir2.path(), INVALID, b.kubeconfig_path());
         println!("{kind}: invalid Deployment: exit {invalid_code}");
-        let st = state(&b.cluster("internal"));
+        let mut st = state(&b.cluster("internal"));
+        // The HTTP the API server chose for mcflow's client (kube/http.rs): HTTP/2 on both, one
+        // connection per cluster.
+        let protocols: std::collections::BTreeSet<&str> = out
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix("protocol="))
+            .collect();
+        st.push(format!("protocols: {protocols:?}"));
         results.push((kind, code, invalid_code, st, invalid_out));
     }
     let (s, r) = (&results[0], &results[1]);
+    assert!(
+        r.3.contains(&r#"protocols: {"HTTP/2.0"}"#.to_string()),
+        "{:?}",
+        r.3
+    );
     assert_eq!(
         (s.1, s.2, &s.3),
         (r.1, r.2, &r.3),

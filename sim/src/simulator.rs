@@ -25,6 +25,7 @@ pub struct SimulatorBuilder {
     seed: u64,
     scenario: Option<Scenario>,
     kubeconfig_path: Option<PathBuf>,
+    http1_only: bool,
 }
 
 impl Default for SimulatorBuilder {
@@ -36,6 +37,7 @@ impl Default for SimulatorBuilder {
             seed: 42,
             scenario: None,
             kubeconfig_path: None,
+            http1_only: false,
         }
     }
 }
@@ -51,6 +53,13 @@ impl SimulatorBuilder {
     pub fn clusters<S: AsRef<str>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
         self.clusters
             .extend(names.into_iter().map(|n| n.as_ref().to_string()));
+        self
+    }
+
+    /// Serve HTTP/1.1 only, as an API server behind an HTTP/1.1-only proxy (by default the
+    /// servers offer HTTP/2 too, as kube-apiserver does).
+    pub fn http1_only(mut self, yes: bool) -> Self {
+        self.http1_only = yes;
         self
     }
 
@@ -115,7 +124,7 @@ impl SimulatorBuilder {
             names.len() == self.clusters.len(),
             "cluster names must be unique"
         );
-        let tls = tls::generate()?;
+        let tls = tls::generate(self.http1_only)?;
         let acceptor = TlsAcceptor::from(tls.server_config.clone());
         let (clusters, mut tasks) = self.serve_clusters(&handle, &acceptor).await?;
         for c in &clusters {

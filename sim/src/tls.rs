@@ -88,8 +88,11 @@ pub(crate) fn ca_and_server_cert(ca_name: &str, dns_names: &[&str]) -> anyhow::R
     Ok(ServerPki { ca_cert, cert, key })
 }
 
-/// Generate a CA and a server certificate signed by it.
-pub fn generate() -> anyhow::Result<Tls> {
+/// Generate a CA and a server certificate signed by it. The server offers HTTP/2 and HTTP/1.1
+/// by ALPN, as kube-apiserver does (Go's net/http enables `h2` on every TLS server it runs,
+/// net/http/server.go `ServeTLS`), or HTTP/1.1 alone (`http1_only`: an API server behind a proxy
+/// that speaks only HTTP/1.1).
+pub fn generate(http1_only: bool) -> anyhow::Result<Tls> {
     let ServerPki { ca_cert, cert, key } = ca_and_server_cert("mcflow-sim-ca", &["localhost"])?;
     let chain = vec![
         CertificateDer::from(cert.der().to_vec()),
@@ -101,7 +104,11 @@ pub fn generate() -> anyhow::Result<Tls> {
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(chain, key_der)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = if http1_only {
+        vec![b"http/1.1".to_vec()]
+    } else {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    };
     Ok(Tls {
         ca_pem: ca_cert.pem(),
         server_config: Arc::new(config),
@@ -119,7 +126,7 @@ mod tests {
         // A 2048-bit modulus: the SubjectPublicKeyInfo of an RSA-2048 key is 294 bytes.
         use rcgen::PublicKeyData;
         assert_eq!(pki.key.subject_public_key_info().len(), 294);
-        assert!(generate().is_ok(), "rustls takes the RSA key");
+        assert!(generate(false).is_ok(), "rustls takes the RSA key");
     }
 
     #[test]

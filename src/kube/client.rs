@@ -16,14 +16,6 @@ use ::kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use super::discovery::DiscoveryCache;
 use super::error::{KubeError, KubeErrorKind};
 
-/// At most this many requests to one cluster at once, per run (the others queue, in order). A
-/// request counts until its response starts: a watch holds no slot while its events stream.
-/// kube-rs speaks HTTP/1.1, where each request in flight holds a connection, and a connection
-/// costs a TLS handshake: linking 50 spokes, 100 reads of the hub started together and opened
-/// 30 to 60 connections to it (docs/PERFORMANCE.md, figure 5c). client-go bounds a client too,
-/// by rate (`rest.Config` QPS and Burst, k8s.io/client-go `rest/config.go`).
-const MAX_REQUESTS_IN_FLIGHT: usize = 8;
-
 /// The kubeconfig of a run, merged from its files.
 pub(crate) struct KubeconfigSource {
     pub config: Kubeconfig,
@@ -226,12 +218,7 @@ impl Clients {
                 config.proxy_url = None;
             }
         }
-        let client = ::kube::client::ClientBuilder::try_from(config)
-            .map_err(|e| KubeError::from(e).context(&format!("context {context}")))?
-            .with_layer(&tower::limit::ConcurrencyLimitLayer::new(
-                MAX_REQUESTS_IN_FLIGHT,
-            ))
-            .build();
+        let client = super::http::client(config, context)?;
         Ok(Arc::new(ContextClient {
             name: context.to_string(),
             client,

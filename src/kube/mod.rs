@@ -25,6 +25,7 @@ pub mod diff;
 mod discovery;
 mod error;
 mod get;
+mod http;
 mod label;
 mod list;
 mod manifest;
