@@ -165,3 +165,48 @@ async fn wait_for_deleted_exists_field_and_argo_states() {
         "Application argocd/linkerd-multicluster is healthy"
     );
 }
+
+/// More waits on one cluster than the API server allows streams on a connection (100, as
+/// kube-apiserver), and the writes that make them come true sent after they started: over
+/// HTTP/2 every request to the cluster shares one connection, so without a bound on the
+/// watches (kube/client.rs, `MAX_WATCHES_PER_CLUSTER`) the writes would find no stream free
+/// and the waits would time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_waits_than_streams_on_one_cluster_all_come_true() {
+    const WAITS: usize = 110;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start(dir.path(), &["production"]).await;
+    let rt = runtime(&sim);
+    let cluster = sim.cluster("production");
+    cluster.clear_request_log();
+    let waits = (0..WAITS).map(|i| {
+        let wait = action(json!({"context": "production", "wait": {
+            "kind": "ConfigMap", "namespace": "default", "name": format!("cm-{i}"),
+            "for": "exists", "timeout": "60s"}}));
+        let (rt, opts) = (&rt, opts(dir.path()));
+        async move { rt.execute(&wait, &opts).await }
+    });
+    let writes = async {
+        // Once the watches are up (polled in the simulator's request log: a condition, not a
+        // fixed pause), create the ConfigMaps through the same client, one request each.
+        while cluster.request_log().iter().filter(|r| r.watch).count() < 64 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        for i in 0..WAITS {
+            let cm = format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm-{i}, namespace: default}}\n"
+            );
+            rt.execute(
+                &action(json!({"context": "production", "apply": {"manifest": cm}})),
+                &opts(dir.path()),
+            )
+            .await
+            .expect("apply");
+        }
+    };
+    let (outcomes, ()) = tokio::join!(futures::future::join_all(waits), writes);
+    for outcome in outcomes {
+        outcome.expect("wait");
+    }
+    assert_eq!(cluster.connection_count(), 1);
+}

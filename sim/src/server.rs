@@ -41,6 +41,9 @@ impl std::fmt::Display for DropConnection {
 
 impl std::error::Error for DropConnection {}
 
+/// Streams one HTTP/2 connection may have open at once, as kube-apiserver allows.
+const MAX_STREAMS_PER_CONNECTION: u32 = 100;
+
 /// Serve a cluster on a bound listener until the task is aborted.
 pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, cluster: Arc<ClusterState>) {
     loop {
@@ -59,17 +62,42 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, cluster: Arc<Cl
             cluster
                 .connections
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let svc = service_fn(move |req| handle(cluster.clone(), req));
+            // An injected "drop the connection" fault closes the whole connection, every
+            // stream on it included: over HTTP/2 hyper would otherwise reset only the stream
+            // whose handler failed, and the connection loss the fault stands for (an API server
+            // restarting, a load balancer cutting) would go untested.
+            let dropped = Arc::new(tokio::sync::Notify::new());
+            let on_drop = dropped.clone();
+            let svc = service_fn(move |req| {
+                let (cluster, on_drop) = (cluster.clone(), on_drop.clone());
+                async move {
+                    let response = handle(cluster, req).await;
+                    if response.is_err() {
+                        on_drop.notify_one();
+                    }
+                    response
+                }
+            });
             let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            let io = TokioIo::new(tls);
             if h2 {
-                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(tls), svc)
-                    .await;
+                // kube-apiserver's limit (k8s.io/apiserver pkg/server/secure_serving.go,
+                // `MaxConcurrentStreams = 100` unless --http2-max-streams-per-connection, v0.33.13).
+                let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+                    .serve_connection(io, svc);
+                tokio::select! {
+                    _ = conn => {}
+                    () = dropped.notified() => {}
+                }
             } else {
-                let _ = hyper::server::conn::http1::Builder::new()
+                let conn = hyper::server::conn::http1::Builder::new()
                     .keep_alive(true)
-                    .serve_connection(TokioIo::new(tls), svc)
-                    .await;
+                    .serve_connection(io, svc);
+                tokio::select! {
+                    _ = conn => {}
+                    () = dropped.notified() => {}
+                }
             }
         });
     }

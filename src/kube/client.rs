@@ -151,7 +151,17 @@ pub(crate) struct ContextClient {
     pub name: String,
     pub client: Client,
     pub discovery: DiscoveryCache,
+    /// Slots for the watches of `wait` steps on this cluster (see [`MAX_WATCHES_PER_CLUSTER`]).
+    pub watch_slots: tokio::sync::Semaphore,
 }
+
+/// At most this many `wait` steps watch one cluster at once; more wait for a slot. Over HTTP/2
+/// one connection carries every request to a cluster, and a watch holds one of its streams for
+/// as long as it runs. kube-apiserver allows 100 streams per connection (k8s.io/apiserver
+/// `pkg/server/secure_serving.go`, `MaxConcurrentStreams`, v0.33.13), and hyper's client, unlike
+/// Go's, does not open a second connection when they are taken: without this bound, 100 waits
+/// would leave no stream for the request that makes them come true.
+pub(crate) const MAX_WATCHES_PER_CLUSTER: usize = 64;
 
 /// The clients of a run, built lazily, one per context.
 pub(crate) struct Clients {
@@ -223,6 +233,7 @@ impl Clients {
             name: context.to_string(),
             client,
             discovery: DiscoveryCache::default(),
+            watch_slots: tokio::sync::Semaphore::new(MAX_WATCHES_PER_CLUSTER),
         }))
     }
 }

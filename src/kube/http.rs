@@ -24,7 +24,7 @@ use std::time::Duration;
 use ::kube::Client;
 use ::kube::client::{Body, ClientBuilder, ConfigExt};
 use http::{Request, Response};
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::{Connected, HttpConnector, capture_connection};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tower::{BoxError, Service, ServiceBuilder};
 
@@ -103,10 +103,12 @@ pub(crate) fn client(config: ::kube::Config, context: &str) -> Result<Client, Ku
         .build())
 }
 
-/// Lets the first request to a cluster go alone, the others waiting until its response has
-/// started (or it failed): requests that start together would otherwise each open a connection
-/// (and pay a TLS handshake) before the first one has learnt that the server speaks HTTP/2 and
-/// one connection would carry them all. After that first request, requests are not held.
+/// Lets the first request to a cluster go alone, the others waiting until its connection is up
+/// (or it failed): requests that start together would otherwise each open a connection (and pay
+/// a TLS handshake) before the first one has learnt that the server speaks HTTP/2 and one
+/// connection would carry them all. After that, requests are not held. After a lost connection
+/// (an API server restarting), requests that start together may again open one each; hyper-util
+/// keeps one of them and closes the rest.
 #[derive(Clone)]
 struct FirstConnection<S> {
     inner: S,
@@ -165,13 +167,31 @@ where
                 drop(first);
                 return inner.call(request).await;
             }
-            let response = inner.call(request).await;
+            let mut request = request;
+            let mut connection = capture_connection(&mut request);
+            let response = inner.call(request);
+            tokio::pin!(response);
+            // The gate opens once the connection is up (a shared HTTP/2 connection is in the
+            // pool by then, for the waiting requests to take), or when the request ends
+            // without one: not when the response comes, which a slow request (an admission
+            // webhook, a large list) would hold back.
+            let http2 = tokio::select! {
+                response = &mut response => {
+                    gate.open.store(true, Ordering::Release);
+                    return response;
+                }
+                connected = connection.wait_for_connection_metadata() => {
+                    connected.as_ref().map(Connected::is_negotiated_h2)
+                }
+            };
             gate.open.store(true, Ordering::Release);
-            if let Ok(r) = &response {
-                // `-v` shows it (and tests read it): which HTTP the API server speaks.
-                tracing::debug!(context = %gate.context, protocol = ?r.version(), "first response from the API server");
+            drop(first);
+            if let Some(http2) = http2 {
+                // `-vv` shows it (and a test reads it): which HTTP the API server chose.
+                let protocol = if http2 { "HTTP/2.0" } else { "HTTP/1.1" };
+                tracing::debug!(context = %gate.context, protocol = %protocol, "connected to the API server");
             }
-            response
+            response.await
         })
     }
 }
@@ -199,9 +219,13 @@ mod tests {
             Poll::Ready(Ok(()))
         }
 
-        fn call(&mut self, _: Request<()>) -> Self::Future {
+        fn call(&mut self, request: Request<()>) -> Self::Future {
             let held = self.clone();
             Box::pin(async move {
+                // Kept until answered, as hyper-util keeps a request until it is sent: the
+                // gate's connection capture ends with it (no connection is made here, so the
+                // gate opens when the first request ends).
+                let _request = request;
                 let now = held.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                 held.most.fetch_max(now, Ordering::SeqCst);
                 held.release.notified().await;

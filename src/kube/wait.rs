@@ -18,7 +18,7 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use super::action::{WaitFor, WaitOp};
-use super::client::ContextClient;
+use super::client::{ContextClient, MAX_WATCHES_PER_CLUSTER};
 use super::error::{KubeError, KubeErrorKind};
 use super::{KubeOutcome, Scoped, object};
 use crate::backoff::Backoff;
@@ -95,25 +95,27 @@ pub(crate) async fn wait(
     };
     seen.set("not seen yet".to_string());
     let watched = match limit {
-        None => watch(&scoped, op, &mut seen).await,
-        Some(limit) => match tokio::time::timeout(limit, watch(&scoped, op, &mut seen)).await {
-            Ok(result) => result,
-            Err(_) => {
-                let limit = humantime::format_duration(limit);
-                // Not retried: the wait used its whole timeout, and another attempt would only
-                // wait as long again (bootstrap's 5-minute waits became 15 minutes); a longer
-                // wait is a longer `timeout`. Errors of the watch itself stay transient.
-                let mut e = KubeError::new(
-                    KubeErrorKind::Timeout,
-                    format!(
-                        "{what}: gave up after {limit}; last seen: {target}: {} (not retried: give the step a longer timeout to wait longer)",
-                        seen.state
-                    ),
-                );
-                e.transient = false;
-                return Err(e);
+        None => watch_in_a_slot(cc, &scoped, op, &mut seen).await,
+        Some(limit) => {
+            match tokio::time::timeout(limit, watch_in_a_slot(cc, &scoped, op, &mut seen)).await {
+                Ok(result) => result,
+                Err(_) => {
+                    let limit = humantime::format_duration(limit);
+                    // Not retried: the wait used its whole timeout, and another attempt would only
+                    // wait as long again (bootstrap's 5-minute waits became 15 minutes); a longer
+                    // wait is a longer `timeout`. Errors of the watch itself stay transient.
+                    let mut e = KubeError::new(
+                        KubeErrorKind::Timeout,
+                        format!(
+                            "{what}: gave up after {limit}; last seen: {target}: {} (not retried: give the step a longer timeout to wait longer)",
+                            seen.state
+                        ),
+                    );
+                    e.transient = false;
+                    return Err(e);
+                }
             }
-        },
+        }
     };
     let obj = watched.map_err(|e| e.context(&what))?;
     let summary = match op.for_ {
@@ -163,6 +165,30 @@ pub(crate) async fn look_once(cc: &ContextClient, op: &WaitOp) -> Result<KubeOut
         object: current.map(object::redact),
         outputs: Default::default(),
     })
+}
+
+/// [`watch`] once one of the cluster's watch slots is free (kube/client.rs,
+/// `MAX_WATCHES_PER_CLUSTER`); the wait's timeout counts the time queued.
+async fn watch_in_a_slot(
+    cc: &ContextClient,
+    scoped: &Scoped,
+    op: &WaitOp,
+    seen: &mut WaitSeen,
+) -> Result<Option<Value>, KubeError> {
+    let _slot = match cc.watch_slots.try_acquire() {
+        Ok(slot) => slot,
+        Err(_) => {
+            seen.set(format!(
+                "queued: {MAX_WATCHES_PER_CLUSTER} other waits are watching {}",
+                cc.name
+            ));
+            cc.watch_slots
+                .acquire()
+                .await
+                .map_err(|_| KubeError::new(KubeErrorKind::Other, "the client was closed"))?
+        }
+    };
+    watch(scoped, op, seen).await
 }
 
 /// Follows the object's events until the condition holds; `seen` is kept up to date with the
