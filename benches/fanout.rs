@@ -49,8 +49,8 @@ struct Usage {
     /// CPU seconds of the mcflow process alone (its `mcflow::cpu` debug line), without the
     /// linkerd processes it ran.
     own_cpu: f64,
-    /// The system (kernel) part of `own_cpu`.
-    own_sys: f64,
+    /// The system (kernel) part of `own_cpu` (an mcflow before f3056f5 does not log it).
+    own_sys: Option<f64>,
 }
 
 /// CPU seconds used so far by this process (the simulator's runtime serves the clusters here),
@@ -141,7 +141,7 @@ fn run_mcflow(
                 .map(|us| us / 1e6)
         };
         let own_cpu = logged("cpu_us=")?;
-        let own_sys = logged("sys_us=")?;
+        let own_sys = logged("sys_us=");
         Some(Usage {
             rss_kb,
             cpu: user + sys,
@@ -228,7 +228,7 @@ fn main() {
         one.push(t);
         one_cpu.extend(u.map(|u| u.cpu));
         one_own.extend(u.map(|u| u.own_cpu));
-        one_sys.extend(u.map(|u| u.own_sys));
+        one_sys.extend(u.and_then(|u| u.own_sys));
         one_sim.extend(s);
         let ((t, u), s) = run_with_sim(dir, &linkerd, &kubeconfig, "many.yaml");
         many.push(t);
@@ -268,15 +268,19 @@ fn main() {
         let own = median_f(usage.iter().map(|u| u.own_cpu).collect());
         let one_own = median_f(one_own);
         let per_spoke = (own - one_own) / (spokes.max(2) - 1) as f64;
-        let own_sys = median_f(usage.iter().map(|u| u.own_sys).collect());
-        let sys_per_spoke = (own_sys - median_f(one_sys)) / (spokes.max(2) - 1) as f64;
+        let many_sys: Vec<f64> = usage.iter().filter_map(|u| u.own_sys).collect();
+        let in_kernel = if many_sys.is_empty() || one_sys.is_empty() {
+            String::new()
+        } else {
+            let per_spoke = (median_f(many_sys) - median_f(one_sys)) / (spokes.max(2) - 1) as f64;
+            format!(", {:.2} ms of it in the kernel", per_spoke * 1e3)
+        };
         println!(
             "  CPU of mcflow alone: 1 spoke {:.1} ms, {spokes} spokes {:.1} ms: {:.2} ms per more \
-             spoke, {:.2} ms of it in the kernel",
+             spoke{in_kernel}",
             one_own * 1e3,
             own * 1e3,
             per_spoke * 1e3,
-            sys_per_spoke * 1e3
         );
         figure(
             "5c",
