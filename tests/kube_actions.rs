@@ -366,3 +366,26 @@ async fn forty_concurrent_reads(http1_only: bool) -> usize {
     }
     cluster.connection_count() - before
 }
+
+/// The protocol a run speaks to a server that offers both: HTTP/2, or HTTP/1.1 with
+/// `DISABLE_HTTP2` set (kubectl's switch, for a middlebox that mishandles HTTP/2). The run's
+/// `-vv` line names it.
+#[test]
+fn disable_http2_speaks_http1_as_kubectl_does() {
+    const GET: &str = "name: get\nsteps:\n  - id: ns\n    kube:\n      context: internal\n      get: { kind: Namespace, name: default }\n";
+    let ws = Workspace::new()
+        .no_color()
+        .env("RUST_LOG", "warn,mcflow::kube::http=debug");
+    let sim = start_blocking(ws.path(), &["internal"]);
+    ws.write("workflow.yaml", GET);
+    let kubeconfig = sim.kubeconfig_path().display().to_string();
+    let args = ["--kubeconfig", &kubeconfig, "run", "workflow.yaml"];
+    for (disable, protocol) in [("", "protocol=HTTP/2.0"), ("1", "protocol=HTTP/1.1")] {
+        let before = sim.cluster("internal").connection_count();
+        let mut cmd = ws.command(&args);
+        cmd.env("DISABLE_HTTP2", disable);
+        let out = ws.run(cmd);
+        out.assert_code(0).stderr_has(protocol);
+        assert_eq!(sim.cluster("internal").connection_count() - before, 1);
+    }
+}

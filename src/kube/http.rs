@@ -9,7 +9,7 @@
 //! kube's own (`ConfigExt`): the base URI, credentials (tokens, exec plugins, client
 //! certificates) and extra headers (impersonation); the TLS configuration is kube's with ALPN
 //! offering `h2` and `http/1.1`. A server that answers `http/1.1` (an HTTP/1.1-only proxy in
-//! front of it) is spoken to as before.
+//! front of it) is spoken to as before, and `DISABLE_HTTP2=1` offers HTTP/1.1 alone, as kubectl.
 //!
 //! With a proxy (`proxy-url`, `HTTPS_PROXY`) the client is kube's own, HTTP/1.1 through a
 //! CONNECT tunnel, as before.
@@ -80,7 +80,11 @@ pub(crate) fn client(config: ::kube::Config, context: &str) -> Result<Client, Ku
         }
         None => https,
     };
-    let https = https.enable_all_versions().wrap_connector(tcp);
+    let https = if http2_disabled() {
+        https.enable_http1().wrap_connector(tcp)
+    } else {
+        https.enable_all_versions().wrap_connector(tcp)
+    };
     let mut connector = hyper_timeout::TimeoutConnector::new(https);
     connector.set_connect_timeout(config.connect_timeout);
     connector.set_read_timeout(config.read_timeout);
@@ -101,6 +105,13 @@ pub(crate) fn client(config: ::kube::Config, context: &str) -> Result<Client, Ku
     Ok(ClientBuilder::new(service, config.default_namespace)
         .with_layer(&limit)
         .build())
+}
+
+/// kubectl's switch, for a proxy or load balancer that mishandles HTTP/2: `DISABLE_HTTP2` set to
+/// anything speaks HTTP/1.1 only (client-go: k8s.io/apimachinery `pkg/util/net/http.go`,
+/// `SetTransportDefaults`, v0.33.13).
+fn http2_disabled() -> bool {
+    std::env::var_os("DISABLE_HTTP2").is_some_and(|v| !v.is_empty())
 }
 
 /// Lets the first request to a cluster go alone, the others waiting until its connection is up
