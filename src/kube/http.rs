@@ -127,7 +127,8 @@ struct FirstConnection<S> {
 }
 
 struct Gate {
-    /// Set once the first request is answered (or failed): the gate stays open from then on.
+    /// Set once the first request's connection is up (or the request ended without one): the
+    /// gate stays open from then on.
     open: AtomicBool,
     first: tokio::sync::Mutex<()>,
     /// The context, for the debug line that names the protocol the server chose.
