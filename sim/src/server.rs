@@ -78,26 +78,27 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, cluster: Arc<Cl
                     response
                 }
             });
-            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
             let io = TokioIo::new(tls);
-            if h2 {
-                // kube-apiserver's limit (k8s.io/apiserver pkg/server/secure_serving.go,
-                // `MaxConcurrentStreams = 100` unless --http2-max-streams-per-connection, v0.33.13).
-                let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
-                    .serve_connection(io, svc);
-                tokio::select! {
-                    _ = conn => {}
-                    () = dropped.notified() => {}
-                }
-            } else {
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(io, svc);
-                tokio::select! {
-                    _ = conn => {}
-                    () = dropped.notified() => {}
-                }
+            let conn: std::pin::Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>> =
+                if io.inner().get_ref().1.alpn_protocol() == Some(b"h2") {
+                    // kube-apiserver's limit (k8s.io/apiserver pkg/server/secure_serving.go,
+                    // `MaxConcurrentStreams = 100` unless --http2-max-streams-per-connection,
+                    // v0.33.13).
+                    Box::pin(
+                        hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                            .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+                            .serve_connection(io, svc),
+                    )
+                } else {
+                    Box::pin(
+                        hyper::server::conn::http1::Builder::new()
+                            .keep_alive(true)
+                            .serve_connection(io, svc),
+                    )
+                };
+            tokio::select! {
+                _ = conn => {}
+                () = dropped.notified() => {}
             }
         });
     }

@@ -89,8 +89,8 @@ pub(crate) fn ca_and_server_cert(ca_name: &str, dns_names: &[&str]) -> anyhow::R
 }
 
 /// Generate a CA and a server certificate signed by it. The server offers HTTP/2 and HTTP/1.1
-/// by ALPN, as kube-apiserver does (Go's net/http enables `h2` on every TLS server it runs,
-/// net/http/server.go `ServeTLS`), or HTTP/1.1 alone (`http1_only`: an API server behind a proxy
+/// by ALPN, as kube-apiserver does (k8s.io/apiserver `pkg/server/secure_serving.go`,
+/// `http2.ConfigureServer` unless `--disable-http2-serving`, v0.33.13), or HTTP/1.1 alone (`http1_only`: an API server behind a proxy
 /// that speaks only HTTP/1.1).
 pub fn generate(http1_only: bool) -> anyhow::Result<Tls> {
     let ServerPki { ca_cert, cert, key } = ca_and_server_cert("mcflow-sim-ca", &["localhost"])?;

@@ -49,13 +49,13 @@ const PING_TIMEOUT: Duration = Duration::from_secs(15);
 /// The client of one context, from its kube `Config`.
 pub(crate) fn client(config: ::kube::Config, context: &str) -> Result<Client, KubeError> {
     let limit = tower::limit::ConcurrencyLimitLayer::new(MAX_REQUESTS_IN_FLIGHT);
+    let setup = |e: ::kube::Error| KubeError::from(e).context(&format!("context {context}"));
     if config.proxy_url.is_some() {
         return Ok(ClientBuilder::try_from(config)
-            .map_err(|e| KubeError::from(e).context(&format!("context {context}")))?
+            .map_err(setup)?
             .with_layer(&limit)
             .build());
     }
-    let setup = |e: ::kube::Error| KubeError::from(e).context(&format!("context {context}"));
 
     let mut tls = config.rustls_client_config().map_err(setup)?;
     // hyper-rustls sets the protocols it offers from what is enabled below.
