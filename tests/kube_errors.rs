@@ -53,12 +53,16 @@ async fn transient_failures_are_retried_and_persistent_ones_marked_transient() {
     let cluster = sim.cluster("production");
     let step =
         action(json!({"context": "production", "apply": {"manifest": config_maps(1, "default")}}));
+    // Connections each try opened: the first fault's request opens the run's connection; a
+    // dropped connection (every stream on it, over HTTP/2 too) makes the retry open a new one.
+    let mut opened = Vec::new();
     for fault in [
         Fault::too_many_requests("/configmaps/", 1),
         Fault::drop_connection("/configmaps/"),
         Fault::status("/configmaps/", 500),
         Fault::status("/configmaps/", 502),
     ] {
+        let before = cluster.connection_count();
         cluster.clear_request_log();
         cluster.inject_fault(fault.clone().method("PATCH").times(1));
         rt.execute(&step, &opts(dir.path()))
@@ -68,7 +72,9 @@ async fn transient_failures_are_retried_and_persistent_ones_marked_transient() {
         let statuses: Vec<u16> = log.iter().map(|r| r.status).collect();
         assert_eq!(statuses.len(), 2, "{fault:?}: {log:?}");
         assert!(log[0].faulted && statuses[1] < 300, "{fault:?}: {log:?}");
+        opened.push(cluster.connection_count() - before);
     }
+    assert_eq!(opened, [1, 1, 0, 0]);
 
     cluster.clear_faults();
     cluster.inject_fault(Fault::status("/configmaps/", 503).method("GET"));
