@@ -4,7 +4,7 @@
 
 mod support;
 
-use mcflow_sim::Scenario;
+use mcflow_sim::{Fault, Scenario};
 use serde_json::Value;
 use support::clusters::Linkerd;
 
@@ -107,4 +107,101 @@ fn verify_summary_report_folds_passing_checks_and_keeps_failures() {
         "{count}"
     );
     assert!(shown.contains("verification found problems"), "{shown}");
+}
+
+/// A drift that could not be looked at is not "ok": with the hub refusing to let mcflow read
+/// the spokes' remote-access accounts (RBAC), link-spoke's dry run cannot build the Link, so
+/// what it would change on each spoke is unknown; the row says so, with the cause and where to
+/// look, and counts as a problem. The exports' drift, on the hub, is still looked at.
+#[test]
+fn a_drift_that_could_not_be_looked_at_is_a_problem_not_ok() {
+    let world = Linkerd::bootstrapped(Scenario::linkerd_fresh());
+    world
+        .sim
+        .cluster("internal")
+        .inject_fault(Fault::status("/serviceaccounts/", 403).method("GET"));
+    let out = world.mcflow(&["run", "workflows/verify.yaml"]);
+    out.assert_code(1);
+    let shown = out.all();
+    let row = |cluster: &str| {
+        shown
+            .lines()
+            .find(|l| l.starts_with(&format!("{cluster} ")) && l.contains(" drift "))
+            .unwrap_or_else(|| panic!("no {cluster} drift row: {shown}"))
+    };
+    for spoke in ["production", "nonproduction"] {
+        let r = row(spoke);
+        assert!(r.contains("FAIL: drift not known"), "{r}");
+        assert!(r.contains("remote_access[ServiceAccount]"), "{r}");
+        assert!(r.contains("403"), "{r}");
+        assert!(
+            r.contains(&format!(
+                "mcflow diff workflows/link-spoke.yaml --set spoke={spoke}"
+            )),
+            "{r}"
+        );
+    }
+    assert!(row("internal").ends_with(" ok"), "{shown}");
+    // In the journal, the call's step failed with the same cause.
+    let failed = world
+        .journal()
+        .into_iter()
+        .find(|e| e["event"] == "step_failed" && e["step"] == "drift_link[production]")
+        .unwrap_or_else(|| panic!("drift_link[production] did not fail: {shown}"));
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.contains("apply_link"), "{error}");
+}
+
+/// The other two ways a drift call ends. A write that fails itself (the hub forbids labelling
+/// the exported Service) leaves its drift unknown: a problem on the hub's row. Checks that fail
+/// after the writes were dry-run (the Link deleted by hand, so the dry run's Link is not there
+/// to be read back) leave the drift known: the spoke's row lists the fields the Link would be
+/// created with, and the call lists the failed steps in its `failed` output.
+#[test]
+fn a_failed_write_hides_its_drift_and_failed_checks_after_the_writes_do_not() {
+    let world = Linkerd::bootstrapped(Scenario::linkerd_fresh());
+    world.delete_link("production");
+    world
+        .sim
+        .cluster("internal")
+        .inject_fault(Fault::status("/namespaces/monitoring/services/alloy$", 403));
+    let out = world.mcflow(&["run", "workflows/verify.yaml"]);
+    out.assert_code(1);
+    let shown = out.all();
+    let row = |cluster: &str| {
+        shown
+            .lines()
+            .find(|l| l.starts_with(&format!("{cluster} ")) && l.contains(" drift "))
+            .unwrap_or_else(|| panic!("no {cluster} drift row: {shown}"))
+    };
+    let hub = row("internal");
+    assert!(
+        hub.contains("FAIL: export monitoring/alloy: drift not known: the write `label` failed"),
+        "{hub}"
+    );
+    assert!(
+        hub.contains(
+            "hint: mcflow diff workflows/export-service.yaml --set namespace=monitoring --set service=alloy"
+        ),
+        "{hub}"
+    );
+    let production = row("production");
+    assert!(
+        production.contains("DRIFT: Link linkerd-multicluster/internal (")
+            && production.contains("spec.gatewayAddress"),
+        "{production}"
+    );
+    assert!(row("nonproduction").ends_with(" ok"), "{shown}");
+    let journal = world.journal();
+    let call = journal
+        .iter()
+        .find(|e| e["event"] == "step_succeeded" && e["step"] == "drift_link[production]")
+        .unwrap_or_else(|| panic!("drift_link[production] did not succeed: {shown}"));
+    let failed = call["result"]["outputs"]["failed"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no failed steps in {call}"));
+    assert!(
+        failed.iter().any(|f| f["step"] == "link_probe"),
+        "{failed:?}"
+    );
 }

@@ -61,11 +61,48 @@ impl ObjectChange {
     }
 }
 
-/// The changes of a whole diff run, by step key, in the order they were found.
+/// What a diff run found: the changes, by step key, in the order they were found; and, for a
+/// level run as a diff (a `workflow:` call with `diff: true`), its steps that failed.
 #[derive(Debug, Clone, Default)]
-pub struct ChangeLog(Arc<Mutex<Vec<(String, ObjectChange)>>>);
+pub struct ChangeLog {
+    changes: Arc<Mutex<Vec<(String, ObjectChange)>>>,
+    failures: Arc<Mutex<Vec<FailedStep>>>,
+}
+
+/// A step of a level run as a diff that failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedStep {
+    /// Its key (`drift_link[production].remote_access[ServiceAccount]`).
+    pub key: String,
+    /// Its error, as the journal has it (redacted).
+    pub error: String,
+    /// It is a write (what it would change is not known).
+    pub is_write: bool,
+    /// The ids of the level's other writes that need it, directly or through other steps:
+    /// what they would change is not known either.
+    pub writes_needing: Vec<String>,
+}
+
+impl FailedStep {
+    /// Does its failure leave a write's drift unknown?
+    pub fn hides_drift(&self) -> bool {
+        self.is_write || !self.writes_needing.is_empty()
+    }
+}
 
 impl ChangeLog {
+    /// Records a failed step (see [`FailedStep`]).
+    pub fn step_failed(&self, failed: FailedStep) {
+        if let Ok(mut f) = self.failures.lock() {
+            f.push(failed);
+        }
+    }
+
+    /// The failed steps recorded so far, in the order they failed.
+    pub fn failures(&self) -> Vec<FailedStep> {
+        self.failures.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+
     /// Where the kube steps of step `key` record their changes.
     pub fn for_step(&self, key: &str) -> ChangeSink {
         ChangeSink {
@@ -76,7 +113,7 @@ impl ChangeLog {
 
     /// Everything recorded so far.
     pub fn entries(&self) -> Vec<(String, ObjectChange)> {
-        self.0.lock().map(|l| l.clone()).unwrap_or_default()
+        self.changes.lock().map(|l| l.clone()).unwrap_or_default()
     }
 }
 
@@ -89,7 +126,7 @@ pub struct ChangeSink {
 
 impl ChangeSink {
     pub fn record(&self, change: ObjectChange) {
-        if let Ok(mut l) = self.log.0.lock() {
+        if let Ok(mut l) = self.log.changes.lock() {
             l.push((self.step.clone(), change));
         }
     }
