@@ -97,6 +97,7 @@ pub fn run_level_diff<'a>(
 
 mod finally;
 mod outcome;
+mod ready;
 mod resume;
 mod start;
 
@@ -107,6 +108,7 @@ struct Level<'a> {
     wf: &'a ValidWorkflow,
     steps: &'a [StepSpec],
     deps: Vec<Vec<usize>>,
+    readiness: ready::Readiness,
     state: Vec<State>,
     params: Value,
     config: Value,
@@ -139,6 +141,8 @@ struct Level<'a> {
     diff: Option<crate::kube::diff::ChangeLog>,
     /// The vars that read only params and config, rendered once for all the level's steps.
     stable_vars: crate::workflow::vars::StableVars,
+    /// The first step (by index) that failed and fails the level: nothing new starts.
+    first_failed: Option<usize>,
 }
 
 impl<'a> Level<'a> {
@@ -163,11 +167,14 @@ impl<'a> Level<'a> {
         let sensitive = run.sensitivity_of(wf, &sensitive_params);
         let secret_names =
             crate::secrets::secret_names(steps, &wf.vars, &sensitive_params, &sensitive);
+        let deps: Vec<Vec<usize>> = steps.iter().map(|s| s.needs.clone()).collect();
         Level {
             run,
             wf,
             steps,
-            deps: steps.iter().map(|s| s.needs.clone()).collect(),
+            readiness: ready::Readiness::new(&deps),
+            deps,
+            first_failed: None,
             state: vec![State::Waiting; steps.len()],
             params: template::value_of(&params),
             config: run.config_value(),
@@ -275,63 +282,62 @@ impl<'a> Level<'a> {
     /// Starts every step whose dependencies are done, until nothing more changes.
     fn start_ready(&mut self) {
         loop {
-            let mut changed = false;
-            for i in 0..self.steps.len() {
-                if self.state[i] != State::Waiting {
-                    continue;
-                }
-                let mut all_done = true;
-                let mut failed_dep = None;
-                for &d in &self.deps[i] {
-                    match &self.state[d] {
-                        State::Done(
-                            StepFate::Failed {
-                                continue_on_error: false,
-                            }
-                            | StepFate::Blocked,
-                        ) => failed_dep = Some(d),
-                        State::Done(_) => {}
-                        _ => all_done = false,
-                    }
-                }
-                if !all_done {
-                    continue;
-                }
-                changed = true;
-                if let Some(d) = failed_dep {
-                    let how = if self.state[d] == State::Done(StepFate::Blocked) {
-                        "which did not run"
-                    } else {
-                        "which failed"
-                    };
-                    let reason = format!("needs `{}`, {how}", self.steps[d].id);
-                    self.block_step(i, d, reason);
-                    continue;
-                }
-                // Once a step has failed, nothing new starts: steps already running finish,
-                // then the run fails (a resume picks up from there).
-                if let Some(f) = self.failed_step() {
-                    let reason = format!("not started: `{}` failed", self.steps[f].id);
-                    self.block_step(i, f, reason);
-                    continue;
-                }
-                self.start_step(i);
-            }
-            if !changed {
+            let mut pass = self.readiness.take();
+            if pass.is_empty() {
                 break;
+            }
+            while let Some(i) = pass.pop_first() {
+                if self.state[i] == State::Waiting {
+                    self.decide(i);
+                }
+                pass.append(&mut self.readiness.take_after(i));
             }
         }
     }
 
-    /// A step of this level that failed (not `continue_on_error`), if any.
-    fn failed_step(&self) -> Option<usize> {
-        self.state.iter().enumerate().find_map(|(k, st)| match st {
-            State::Done(StepFate::Failed {
-                continue_on_error: false,
-            }) => Some(k),
-            State::Active { failed: true, .. } if !self.steps[k].continue_on_error => Some(k),
-            _ => None,
-        })
+    /// Step `i`, whose dependencies are done, is blocked (one of them failed or did not run, or
+    /// another step of the level failed) or starts.
+    fn decide(&mut self, i: usize) {
+        let failed_dep = self.deps[i].iter().rev().copied().find(|&d| {
+            matches!(
+                self.state[d],
+                State::Done(
+                    StepFate::Failed {
+                        continue_on_error: false,
+                    } | StepFate::Blocked,
+                )
+            )
+        });
+        if let Some(d) = failed_dep {
+            let how = if self.state[d] == State::Done(StepFate::Blocked) {
+                "which did not run"
+            } else {
+                "which failed"
+            };
+            let reason = format!("needs `{}`, {how}", self.steps[d].id);
+            return self.block_step(i, d, reason);
+        }
+        // Once a step has failed, nothing new starts: steps already running finish, then the
+        // run fails (a resume picks up from there).
+        if let Some(f) = self.first_failed {
+            let reason = format!("not started: `{}` failed", self.steps[f].id);
+            return self.block_step(i, f, reason);
+        }
+        self.start_step(i);
+    }
+
+    /// Step `i` failed for good: remember it when it fails the level (the first one, by index,
+    /// names the cause of the steps it keeps from starting).
+    fn note_failure(&mut self, i: usize) {
+        if !self.steps[i].continue_on_error {
+            self.first_failed = Some(self.first_failed.map_or(i, |f| f.min(i)));
+        }
+    }
+
+    /// Step `i` is done: the steps that need it may be decided.
+    fn set_done(&mut self, i: usize, fate: StepFate) {
+        self.state[i] = State::Done(fate);
+        self.readiness.done(i);
     }
 
     fn key_of(&self, i: usize, item: Option<&serde_json::Value>) -> String {
@@ -405,6 +411,7 @@ impl<'a> Level<'a> {
     }
 
     fn mark_instance_failed(&mut self, i: usize) {
+        self.note_failure(i);
         match &mut self.state[i] {
             State::Active { failed, .. } => *failed = true,
             s => {
@@ -426,7 +433,8 @@ impl<'a> Level<'a> {
             duration_ms: 0,
             continue_on_error,
         });
-        self.state[i] = State::Done(StepFate::Failed { continue_on_error });
+        self.note_failure(i);
+        self.set_done(i, StepFate::Failed { continue_on_error });
     }
 
     /// Step `i` will not run because step `by` of this level failed or did not run.
@@ -437,7 +445,7 @@ impl<'a> Level<'a> {
             by_when: false,
             blocked_by: Some(self.key_of(by, None)),
         });
-        self.state[i] = State::Done(StepFate::Blocked);
+        self.set_done(i, StepFate::Blocked);
     }
 
     /// All instances of step `i` are over: decide the step's fate.
@@ -448,13 +456,14 @@ impl<'a> Level<'a> {
         let step = &self.steps[i];
         self.results
             .settle(i, &step.id, step.for_each.is_some(), failed);
-        self.state[i] = State::Done(if failed {
+        let fate = if failed {
             StepFate::Failed {
                 continue_on_error: step.continue_on_error,
             }
         } else {
             StepFate::Succeeded
-        });
+        };
+        self.set_done(i, fate);
     }
 
     fn attempt_future(
