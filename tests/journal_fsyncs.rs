@@ -1,6 +1,7 @@
 //! How many fdatasyncs a run pays for its journal (docs/RELIABILITY.md, "When the journal
-//! reaches the disk"): one per step of a sequential run, starts riding on the next end, and
-//! never more than one per step when steps run in parallel (their ends share fsyncs).
+//! reaches the disk"): one per step of a sequential run, starts riding on the next end, never
+//! more than one per step when steps run in parallel (their ends share fsyncs), and none for
+//! the end of a read, which a resume runs again anyway.
 //!
 //! The count is the writer's own counter, logged at `-vv` when the journal closes.
 
@@ -69,4 +70,33 @@ fn a_resume_with_every_step_done_pays_one_fsync() {
     // `run_resumed`, `a` reused and `b` started are written; `b`'s end and `run_finished` share
     // one fsync.
     assert_eq!(fsyncs(&out.stderr), 1, "{}", out.stderr);
+}
+
+/// Reads (a step marked `read_only`, `assert`, `print`) run again on every resume, so their
+/// ends are not waited for: a chain of ten reads and a write pays the write's fsync, shared
+/// with `run_finished`. A resume after a crash before that fsync runs the reads again (as it
+/// always does) and the write once more (at-least-once, as for any step in flight).
+#[test]
+fn the_ends_of_reads_pay_no_fsync_of_their_own() {
+    let w = Workspace::new().no_color();
+    let mut y = String::from("name: reads\nsteps:\n");
+    for i in 0..5 {
+        y.push_str(&format!(
+            "  - id: r{i}\n    run: [\"true\"]\n    read_only: true\n  - id: a{i}\n    assert: {{ that: \"true\" }}\n"
+        ));
+    }
+    y.push_str("  - id: write\n    run: [\"true\"]\n");
+    w.write("w.yaml", &y);
+    let out = w.mcflow(&["-vv", "run", "w.yaml"]);
+    out.success();
+    assert_eq!(w.events("step_succeeded", None).len(), 11);
+    assert_eq!(fsyncs(&out.stderr), 1, "{}", out.stderr);
+    // Nothing is lost to a process that ends: every end is in the journal.
+    let ends: Vec<String> = w
+        .events("step_succeeded", None)
+        .iter()
+        .map(|e| e["step"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ends.first().map(String::as_str), Some("r0"));
+    assert_eq!(ends.last().map(String::as_str), Some("write"));
 }

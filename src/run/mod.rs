@@ -110,13 +110,14 @@ pub struct Run {
 }
 
 impl Run {
-    /// Journals events, then reports them. A batch with an end in it (a step's outcome, the
-    /// run's end: [`EventKind::is_end`]) is fsync'd first, after the other levels of the run had
-    /// a turn to write what they decided meanwhile, so that one fsync covers them all (group
-    /// commit); any other batch (starts) is written and reported at once, and reaches the disk
+    /// Journals events, then reports them. A batch that `must_sync` (it has the end of a step
+    /// that is not a read: the scheduler knows which) is fsync'd first, after the other levels
+    /// of the run had a turn to write what they decided meanwhile, so that one fsync covers them
+    /// all (group commit); any other batch (starts, the ends of reads, which a resume runs
+    /// again whatever the journal says) is written and reported at once, and reaches the disk
     /// with the next fsync. docs/RELIABILITY.md, "When the journal reaches the disk".
-    pub async fn emit(&self, kinds: Vec<EventKind>) -> Result<(), StateError> {
-        let Some((events, batch, end)) = self.write(kinds)? else {
+    pub async fn emit(&self, kinds: Vec<EventKind>, must_sync: bool) -> Result<(), StateError> {
+        let Some((events, batch, end)) = self.write(kinds, must_sync)? else {
             return Ok(());
         };
         if end {
@@ -130,7 +131,7 @@ impl Run {
     /// The last batch of a level: written now, made durable and reported by the next batch
     /// with an end (the calling step's outcome, or `run_finished`). Nothing acts in between.
     pub fn emit_last(&self, kinds: Vec<EventKind>) -> Result<(), StateError> {
-        if let Some((events, _, _)) = self.write(kinds)? {
+        if let Some((events, _, _)) = self.write(kinds, false)? {
             // The end-of-run summary counts them now: `run_finished`'s emit reports them.
             self.note_summary(&events);
             if let Ok(mut d) = self.deferred.lock() {
@@ -142,7 +143,8 @@ impl Run {
 
     /// [`Run::emit`] without waiting for other levels: for the run's first and last events.
     fn emit_now(&self, kinds: Vec<EventKind>) -> Result<(), StateError> {
-        let Some((events, batch, end)) = self.write(kinds)? else {
+        let must_sync = kinds.iter().any(EventKind::is_end);
+        let Some((events, batch, end)) = self.write(kinds, must_sync)? else {
             return Ok(());
         };
         if end {
@@ -153,8 +155,13 @@ impl Run {
     }
 
     /// Writes a batch (no fsync): the events, the batch's number, and whether it must be
-    /// fsync'd before it is reported (it has an end, or follows a deferred end).
-    fn write(&self, kinds: Vec<EventKind>) -> Result<Option<(Vec<Event>, u64, bool)>, StateError> {
+    /// fsync'd before it is reported (`must_sync`: it has an end that is not a read's, or it
+    /// follows a deferred end).
+    fn write(
+        &self,
+        kinds: Vec<EventKind>,
+        must_sync: bool,
+    ) -> Result<Option<(Vec<Event>, u64, bool)>, StateError> {
         if kinds.is_empty() {
             return Ok(None);
         }
@@ -172,7 +179,7 @@ impl Run {
         }
         let batch = j.write()?;
         let deferred = self.deferred.lock().is_ok_and(|d| !d.is_empty());
-        let end = deferred || events.iter().any(|e| e.kind.is_end());
+        let end = deferred || must_sync;
         Ok(Some((events, batch, end)))
     }
 

@@ -127,6 +127,10 @@ struct Level<'a> {
     /// Started instances of each step that have not ended (retry waits included).
     in_flight: Vec<usize>,
     batch: Vec<EventKind>,
+    /// The batch holds the end of a step that is not read-only: it is fsync'd before it is
+    /// reported and anything acts on it. A read's end needs no fsync: a resume runs every read
+    /// again, whether its end reached the disk or not (docs/RELIABILITY.md).
+    batch_must_sync: bool,
     sensitive: Arc<[bool]>,
     /// `params.x`, `steps.<id>`, `vars.v` whose values are secret (see `secret_templates`).
     secret_names: Vec<String>,
@@ -187,6 +191,7 @@ impl<'a> Level<'a> {
             queued: vec![VecDeque::new(); steps.len()],
             in_flight: vec![0; steps.len()],
             batch: Vec::new(),
+            batch_must_sync: false,
             sensitive,
             secret_names,
             ran: vec![false; steps.len()],
@@ -225,11 +230,12 @@ impl<'a> Level<'a> {
             // Everything decided so far reaches the journal before anything acts on it (ends
             // reach the disk too); the level's last batch waits for its caller's fsync.
             let batch = std::mem::take(&mut self.batch);
+            let must_sync = std::mem::take(&mut self.batch_must_sync);
             let last = self.launch.is_empty() && running.is_empty() && self.ready.is_empty();
             let written = if last {
                 self.run.emit_last(batch)
             } else {
-                self.run.emit(batch).await
+                self.run.emit(batch, must_sync).await
             };
             if let Err(e) = written {
                 self.run.fatal(e);
@@ -426,26 +432,36 @@ impl<'a> Level<'a> {
     fn fail_step(&mut self, i: usize, error: String) {
         let key = self.key_of(i, None);
         let continue_on_error = self.steps[i].continue_on_error;
-        self.batch.push(EventKind::StepFailed {
-            step: key,
-            attempt: 0,
-            error: self.run.redactor.redact(&error),
-            duration_ms: 0,
-            continue_on_error,
-        });
+        self.push_end(
+            i,
+            EventKind::StepFailed {
+                step: key,
+                attempt: 0,
+                error: self.run.redactor.redact(&error),
+                duration_ms: 0,
+                continue_on_error,
+            },
+        );
         self.note_failure(i);
         self.set_done(i, StepFate::Failed { continue_on_error });
     }
 
     /// Step `i` will not run because step `by` of this level failed or did not run.
     fn block_step(&mut self, i: usize, by: usize, reason: String) {
-        self.batch.push(EventKind::StepSkipped {
+        let skipped = EventKind::StepSkipped {
             step: self.key_of(i, None),
             reason,
             by_when: false,
             blocked_by: Some(self.key_of(by, None)),
-        });
+        };
+        self.push_end(i, skipped);
         self.set_done(i, StepFate::Blocked);
+    }
+
+    /// Journals `end`, an end of step `i` (see `batch_must_sync`).
+    fn push_end(&mut self, i: usize, end: EventKind) {
+        self.batch_must_sync |= !self.steps[i].is_read_only();
+        self.batch.push(end);
     }
 
     /// All instances of step `i` are over: decide the step's fate.

@@ -55,14 +55,15 @@ impl<'a> Level<'a> {
             let ctx = self.context(item.as_ref());
             super::super::attempt_output::check_ended(self.run, check, &ctx, None);
         }
-        self.batch.push(EventKind::StepSucceeded {
+        let succeeded = EventKind::StepSucceeded {
             step: key,
             attempt,
             duration_ms: first_started.elapsed().as_millis() as u64,
             result,
             sensitive,
             summary: out.summary.map(|s| redactor.redact(&s)),
-        });
+        };
+        self.push_end(i, succeeded);
         self.instance_over(i);
     }
 
@@ -101,13 +102,14 @@ impl<'a> Level<'a> {
                 self.steps, i, &key, &message,
             ));
         }
-        self.batch.push(EventKind::StepFailed {
+        let failed = EventKind::StepFailed {
             step: key,
             attempt,
             error: message,
             duration_ms,
             continue_on_error,
-        });
+        };
+        self.push_end(i, failed);
         self.mark_instance_failed(i);
         self.instance_over(i);
         None

@@ -85,22 +85,24 @@ impl Level<'_> {
         match template::eval_bool(when, &self.context(item)) {
             Ok(true) => true,
             Ok(false) => {
-                self.batch.push(EventKind::StepSkipped {
+                let skipped = EventKind::StepSkipped {
                     step: key.to_string(),
                     reason: format!("when: {} is false", when.trim()),
                     by_when: true,
                     blocked_by: None,
-                });
+                };
+                self.push_end(i, skipped);
                 false
             }
             Err(e) => {
-                self.batch.push(EventKind::StepFailed {
+                let failed = EventKind::StepFailed {
                     step: key.to_string(),
                     attempt: 0,
                     error: self.run.redactor.redact(&format!("when: {e}")),
                     duration_ms: 0,
                     continue_on_error: step.continue_on_error,
-                });
+                };
+                self.push_end(i, failed);
                 self.mark_instance_failed(i);
                 false
             }
