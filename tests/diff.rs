@@ -7,7 +7,8 @@ mod support;
 
 use mcflow_sim::{RequestRecord, Scenario};
 use serde_json::{Value, json};
-use support::clusters::{CLUSTERS, LINKERD_TOKEN, Linkerd};
+use support::Workspace;
+use support::clusters::{CLUSTERS, LINKERD_TOKEN, Linkerd, start_blocking};
 
 /// Requests that are neither reads nor dry runs, on every cluster.
 fn real_writes(world: &Linkerd) -> Vec<String> {
@@ -203,4 +204,48 @@ fn diff_is_a_usage_error_without_a_workflow_or_with_a_bad_param() {
         ])
         .assert_code(2)
         .stderr_has("param `spoke` is `nowhere`, which is not one of");
+}
+
+/// A write that fails before any attempt (its `for_each` is not a list) leaves what it would
+/// change as unknown as one whose dry run fails: the `diff: true` call fails with "drift not
+/// known", never "nothing would change".
+#[test]
+fn a_write_failing_before_its_attempt_makes_the_drift_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_blocking(dir.path(), &["internal"]);
+    let w = Workspace::new()
+        .kubeconfig(sim.kubeconfig_path())
+        .no_color();
+    w.write(
+        "child.yaml",
+        r#"name: child
+params:
+  names: { default: "one" }
+steps:
+  - id: config
+    for_each: "{{ params.names }}"
+    kube:
+      context: internal
+      apply:
+        manifest: |
+          apiVersion: v1
+          kind: ConfigMap
+          metadata: { name: "{{ item }}", namespace: default }
+"#,
+    );
+    w.write(
+        "parent.yaml",
+        "name: parent\nsteps:\n  - id: drift\n    workflow: { path: child.yaml, diff: true }\n",
+    );
+    let out = w.mcflow(&["run", "parent.yaml"]);
+    out.assert_code(1);
+    let failed = w.events("step_failed", Some("drift"));
+    let error = failed
+        .first()
+        .and_then(|e| e["error"].as_str())
+        .unwrap_or_else(|| panic!("the call did not fail: {}", out.all()));
+    assert!(
+        error.starts_with("drift not known: the write `config` failed: for_each"),
+        "{error}"
+    );
 }

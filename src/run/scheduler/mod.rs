@@ -296,7 +296,8 @@ impl<'a> Level<'a> {
                 if self.state[i] == State::Waiting {
                     self.decide(i);
                 }
-                pass.append(&mut self.readiness.take_after(i));
+                // `extend`, not `append`: append rebuilds the whole set each time.
+                pass.extend(self.readiness.take_after(i));
             }
         }
     }
@@ -458,9 +459,14 @@ impl<'a> Level<'a> {
         self.set_done(i, StepFate::Blocked);
     }
 
-    /// Journals `end`, an end of step `i` (see `batch_must_sync`).
+    /// Journals `end`, an end of step `i` (see `batch_must_sync`). In a level run as a diff, a
+    /// failure is also recorded for the calling step (`nested_diff`), whatever failed it: an
+    /// attempt, its `for_each` or its `when`.
     fn push_end(&mut self, i: usize, end: EventKind) {
         self.batch_must_sync |= !self.steps[i].is_read_only();
+        if let (Some(log), EventKind::StepFailed { step, error, .. }) = (&self.diff, &end) {
+            log.step_failed(super::nested_diff::failed_step(self.steps, i, step, error));
+        }
         self.batch.push(end);
     }
 

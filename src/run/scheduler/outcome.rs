@@ -97,11 +97,6 @@ impl<'a> Level<'a> {
             super::super::attempt_output::check_ended(self.run, check, &ctx, Some(&message));
         }
         self.results.failed(i, item.as_ref(), &message);
-        if let Some(log) = &self.diff {
-            log.step_failed(super::super::nested_diff::failed_step(
-                self.steps, i, &key, &message,
-            ));
-        }
         let failed = EventKind::StepFailed {
             step: key,
             attempt,
