@@ -249,3 +249,57 @@ steps:
         "{error}"
     );
 }
+
+/// Each call's `changes` are its own workflow's: a call inside a level run as a diff shares
+/// that level's log but does not list the writes beside it, and a `diff: true` call's changes
+/// are also its caller's.
+#[test]
+fn a_calls_changes_are_its_own_workflows_and_reach_its_caller() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_blocking(dir.path(), &["internal"]);
+    let w = Workspace::new()
+        .kubeconfig(sim.kubeconfig_path())
+        .no_color();
+    let config_map = |name: &str| {
+        format!(
+            "name: {name}\nsteps:\n  - id: apply\n    kube:\n      context: internal\n      apply:\n        manifest: |\n          apiVersion: v1\n          kind: ConfigMap\n          metadata: {{ name: {name}, namespace: default }}\n"
+        )
+    };
+    w.write("beside.yaml", &config_map("beside"));
+    w.write("shared.yaml", &config_map("shared"));
+    w.write("own.yaml", &config_map("own"));
+    w.write(
+        "middle.yaml",
+        "name: middle\nsteps:\n  - id: beside\n    workflow: { path: beside.yaml }\n  - id: shared\n    workflow: { path: shared.yaml }\n  - id: own\n    workflow: { path: own.yaml, diff: true }\n",
+    );
+    w.write(
+        "top.yaml",
+        "name: top\nsteps:\n  - id: middle\n    workflow: { path: middle.yaml, diff: true }\n",
+    );
+    let out = w.mcflow(&["run", "top.yaml"]);
+    out.success();
+    let objects = |step: &str| -> Vec<String> {
+        let ended = w.events("step_succeeded", Some(step));
+        let e = ended
+            .first()
+            .unwrap_or_else(|| panic!("{step} did not succeed: {}", out.all()));
+        let mut names: Vec<String> = e["result"]["outputs"]["changes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no changes in {e}"))
+            .iter()
+            .map(|c| c["object"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(objects("middle.shared"), ["ConfigMap default/shared"]);
+    assert_eq!(objects("middle.own"), ["ConfigMap default/own"]);
+    assert_eq!(
+        objects("middle"),
+        [
+            "ConfigMap default/beside",
+            "ConfigMap default/own",
+            "ConfigMap default/shared"
+        ]
+    );
+}

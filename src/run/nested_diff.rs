@@ -25,7 +25,8 @@ use crate::workflow::model::WorkflowCall;
 use crate::workflow::step::{Action, StepSpec, ValidWorkflow};
 
 /// Runs `call` as a diff. `outer`: the log of the calling level when it runs as a diff itself
-/// (a call with `diff: true` keeps its own, so that its outputs are its changes only).
+/// (a call with `diff: true` keeps its own, so that its outputs are its changes only, and adds
+/// them to `outer` when it ends).
 pub(super) async fn run(
     run: &Run,
     caller: &ValidWorkflow,
@@ -42,8 +43,8 @@ pub(super) async fn run(
     };
     let params = call_params(run, child, call, ctx)?;
     let child = Arc::new(super::diff_mode::for_diff(child));
-    let log = match outer {
-        Some(log) if !call.diff => log,
+    let log = match &outer {
+        Some(log) if !call.diff => log.clone(),
         _ => ChangeLog::default(),
     };
     let prefix = format!("{key}.");
@@ -63,8 +64,20 @@ pub(super) async fn run(
     if let Some(blocking) = failed.iter().find(|f| f.hides_drift()) {
         return Err(StepError::permanent(unknown_drift(blocking)));
     }
-    let changes: Vec<ObjectChange> = log
+    // The log may be the calling level's, shared with the steps beside this one: only the
+    // child's own entries are this call's.
+    let entries: Vec<(String, ObjectChange)> = log
         .entries()
+        .into_iter()
+        .filter(|(step, _)| step.starts_with(&prefix))
+        .collect();
+    // A call with its own log inside a level run as a diff: what it found is the level's too.
+    if let Some(outer) = outer.filter(|_| call.diff) {
+        for (step, change) in &entries {
+            outer.for_step(step).record(change.clone());
+        }
+    }
+    let changes: Vec<ObjectChange> = entries
         .into_iter()
         .map(|(_, c)| c)
         .filter(ObjectChange::changes)
