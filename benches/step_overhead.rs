@@ -71,12 +71,12 @@ fn run_counted(exe: &Path, dir: &Path, file: &str, n: usize) -> (Duration, Optio
     (took, fsyncs)
 }
 
-/// The baseline: `n` times, spawn `/bin/true` with its output captured and wait for it, then
-/// append 200 bytes to a file and fsync (fdatasync, as the journal does). Time per iteration.
-fn baseline(dir: &Path, n: usize) -> Duration {
-    let path = dir.join("baseline.jsonl");
+/// A fresh file `name` in `dir` to append to, as the journal is opened, and the 200-byte line a
+/// baseline appends to it.
+fn baseline_file(dir: &Path, name: &str) -> (std::fs::File, Vec<u8>) {
+    let path = dir.join(name);
     let _ = std::fs::remove_file(&path);
-    let mut file = std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o600)
@@ -84,6 +84,13 @@ fn baseline(dir: &Path, n: usize) -> Duration {
         .expect("open the baseline file");
     let mut line = vec![b'x'; 199];
     line.push(b'\n');
+    (file, line)
+}
+
+/// The baseline: `n` times, spawn `/bin/true` with its output captured and wait for it, then
+/// append 200 bytes to a file and fsync (fdatasync, as the journal does). Time per iteration.
+fn baseline(dir: &Path, n: usize) -> Duration {
+    let (mut file, line) = baseline_file(dir, "baseline.jsonl");
     let start = Instant::now();
     for _ in 0..n {
         let mut child = Command::new("/bin/true")
@@ -112,16 +119,7 @@ fn baseline(dir: &Path, n: usize) -> Duration {
 /// between the two baselines is duct's; what is left between mcflow and this one is mcflow's
 /// own.
 fn duct_baseline(dir: &Path, n: usize) -> Duration {
-    let path = dir.join("baseline-duct.jsonl");
-    let _ = std::fs::remove_file(&path);
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(&path)
-        .expect("open the baseline file");
-    let mut line = vec![b'x'; 199];
-    line.push(b'\n');
+    let (mut file, line) = baseline_file(dir, "baseline-duct.jsonl");
     let start = Instant::now();
     for _ in 0..n {
         // As mcflow spawns (src/run/process.rs): its own pipes, read to their end, then reaped

@@ -123,12 +123,7 @@ fn a_drift_that_could_not_be_looked_at_is_a_problem_not_ok() {
     let out = world.mcflow(&["run", "workflows/verify.yaml"]);
     out.assert_code(1);
     let shown = out.all();
-    let row = |cluster: &str| {
-        shown
-            .lines()
-            .find(|l| l.starts_with(&format!("{cluster} ")) && l.contains(" drift "))
-            .unwrap_or_else(|| panic!("no {cluster} drift row: {shown}"))
-    };
+    let row = |cluster: &str| drift_row(&shown, cluster);
     for spoke in ["production", "nonproduction"] {
         let r = row(spoke);
         assert!(r.contains("FAIL: drift not known"), "{r}");
@@ -168,12 +163,7 @@ fn a_failed_write_hides_its_drift_and_failed_checks_after_the_writes_do_not() {
     let out = world.mcflow(&["run", "workflows/verify.yaml"]);
     out.assert_code(1);
     let shown = out.all();
-    let row = |cluster: &str| {
-        shown
-            .lines()
-            .find(|l| l.starts_with(&format!("{cluster} ")) && l.contains(" drift "))
-            .unwrap_or_else(|| panic!("no {cluster} drift row: {shown}"))
-    };
+    let row = |cluster: &str| drift_row(&shown, cluster);
     let hub = row("internal");
     assert!(
         hub.contains("FAIL: export monitoring/alloy: drift not known: the write `label` failed"),
@@ -203,4 +193,12 @@ fn a_failed_write_hides_its_drift_and_failed_checks_after_the_writes_do_not() {
         failed.iter().any(|f| f["step"] == "link_probe"),
         "{failed:?}"
     );
+}
+
+/// The drift row of `cluster` in verify's report.
+fn drift_row<'a>(shown: &'a str, cluster: &str) -> &'a str {
+    shown
+        .lines()
+        .find(|l| l.starts_with(&format!("{cluster} ")) && l.contains(" drift "))
+        .unwrap_or_else(|| panic!("no {cluster} drift row: {shown}"))
 }
