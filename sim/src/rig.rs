@@ -176,6 +176,22 @@ impl RealClustersBuilder {
             &REQUIRED_BINARIES[..2]
         };
         check_binaries(&bins, needed).map_err(|e| anyhow!(e))?;
+        // `free_port` lets go of the port it found before the server binds it, so another
+        // process (a test running beside) can take it meanwhile: such a start is tried again,
+        // on new ports.
+        let mut attempt = 1;
+        loop {
+            match self.boot_once(&bins) {
+                Err(e) if attempt < 3 && format!("{e:#}").contains("address already in use") => {
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// One start of the rig, in a directory of its own.
+    fn boot_once(&self, bins: &Path) -> anyhow::Result<RealClusters> {
         let dir = std::env::temp_dir().join(format!(
             "mcflow-rig-{}-{:08x}",
             std::process::id(),
@@ -194,7 +210,7 @@ impl RealClustersBuilder {
             kubeconfig,
             ca_pem: String::new(),
         };
-        rig.boot(&self, &bins)?;
+        rig.boot(self, bins)?;
         Ok(rig)
     }
 }
