@@ -61,6 +61,18 @@ pub fn bind(
     config: &serde_json::Value,
     origin: &str,
 ) -> Result<ParamValues, Problems> {
+    bind_in(specs, values, &template::value_of(config), origin)
+}
+
+/// [`bind`] with the config already a template value: a run makes it once, not once per
+/// nested workflow (converting the config of 50 spokes for each of 50 link-spoke calls grew
+/// with the square of the spokes; figure 5c of docs/PERFORMANCE.md).
+pub fn bind_in(
+    specs: &IndexMap<String, ParamSpec>,
+    values: &ParamValues,
+    config: &minijinja::Value,
+    origin: &str,
+) -> Result<ParamValues, Problems> {
     let mut problems = Problems::default();
     for name in values.keys() {
         if !specs.contains_key(name) {
@@ -79,7 +91,10 @@ pub fn bind(
             problems.push(p);
         }
     }
-    let ctx = template::value_of(&serde_json::json!({ "config": config }));
+    let ctx = minijinja::Value::from(std::collections::BTreeMap::from([(
+        "config",
+        config.clone(),
+    )]));
     let mut bound = ParamValues::new();
     for (name, spec) in specs {
         let value = match values.get(name).or(spec.default.as_ref()) {

@@ -139,12 +139,12 @@ impl PlanContext {
     pub(super) fn new(
         wf: &ValidWorkflow,
         params: &serde_json::Value,
-        config: &serde_json::Value,
+        config: &minijinja::Value,
     ) -> PlanContext {
         let run = serde_json::json!({ "id": "<run.id>", "started_at": "<run.started_at>", "workflow": wf.name, "dir": wf.base_dir() });
         let mut pairs: Vec<(&'static str, minijinja::Value)> = vec![
             ("params", template::value_of(params)),
-            ("config", template::value_of(config)),
+            ("config", config.clone()),
             (
                 "steps",
                 minijinja::Value::from_object(PlaceholderSteps::of(wf)),
@@ -195,7 +195,7 @@ fn shown_vars(wf: &ValidWorkflow) -> HashMap<String, Shown> {
 pub(super) fn planned_vars(
     wf: &ValidWorkflow,
     params: &serde_json::Value,
-    config: &serde_json::Value,
+    config: &minijinja::Value,
 ) -> Result<IndexMap<String, serde_json::Value>, String> {
     let ctx = PlanContext::new(wf, params, config).with_item(None);
     let view = ctx.get_attr("vars").map_err(|e| e.to_string())?;

@@ -124,7 +124,9 @@ enum Detail {
 #[derive(Clone, Copy)]
 struct Planning<'a> {
     bundle: &'a Bundle,
-    config: &'a serde_json::Value,
+    /// The config as a template value, made once for the whole plan: every nested workflow's
+    /// context shares it (converting it per workflow grew with the square of the spokes).
+    config: &'a minijinja::Value,
     detail: Detail,
 }
 
@@ -137,6 +139,7 @@ pub fn build(
     let root = &bundle.root;
     let shown_params = shown_params(bundle, params);
     let params_json = serde_json::to_value(&shown_params).map_err(|e| e.to_string())?;
+    let config = &template::value_of(config);
     let planning = Planning {
         bundle,
         config,
@@ -171,7 +174,7 @@ pub fn contexts_only(
     let params_json = serde_json::to_value(&shown_params).map_err(|e| e.to_string())?;
     let planning = Planning {
         bundle,
-        config,
+        config: &template::value_of(config),
         detail: Detail::Contexts,
     };
     plan_workflow(planning, &bundle.root, &params_json, "")

@@ -102,7 +102,7 @@ pub(super) fn call_params(
     }
     let values: crate::params::ParamValues = given.into_iter().collect();
     let origin = format!("workflow `{}`", call.path);
-    let params = crate::params::bind(&child.params, &values, &run.config.value, &origin)
+    let params = crate::params::bind_in(&child.params, &values, &run.config_value(), &origin)
         .map_err(|p| StepError::permanent(p.to_string().trim().to_string()))?;
     let params = serde_json::to_value(&params).unwrap_or_default();
     Ok(params)
