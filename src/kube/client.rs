@@ -211,12 +211,12 @@ impl Clients {
             cluster: None,
             user: None,
         };
-        let mut config =
-            ::kube::Config::from_custom_kubeconfig(self.source.config.clone(), &options)
-                .await
-                .map_err(|e| {
-                    config_error(format!("context {context}: {}", describe_config_error(&e)))
-                })?;
+        let mut config = ::kube::Config::from_custom_kubeconfig(
+            only_context(&self.source.config, context),
+            &options,
+        )
+        .await
+        .map_err(|e| config_error(format!("context {context}: {}", describe_config_error(&e))))?;
         // Retries are ours (see retry.rs): bounded, and extended to 500/502 and resets.
         config.default_retry = false;
         // An `HTTPS_PROXY` from the environment applies as kubectl applies it (proxy.rs); a
@@ -257,6 +257,32 @@ impl Clients {
 }
 
 /// Context name → server URL, for diagnostics that help an operator tell clusters apart.
+/// The part of `config` that kube's loader reads for `context` (kube-client 5.0
+/// `config/file_loader.rs`, `load_from_kubeconfig`: the first context of that name, the first
+/// cluster and user of the names it gives). Each context's client was built from a copy of the
+/// whole kubeconfig: with a context per spoke, linking 50 spokes copied it 51 times.
+fn only_context(config: &Kubeconfig, context: &str) -> Kubeconfig {
+    let named = config.contexts.iter().find(|c| c.name == context);
+    let inner = named.and_then(|c| c.context.as_ref());
+    let cluster = inner.map(|c| c.cluster.as_str());
+    let user = inner.and_then(|c| c.user.as_deref());
+    Kubeconfig {
+        contexts: named.cloned().into_iter().collect(),
+        clusters: (config.clusters.iter())
+            .find(|c| Some(c.name.as_str()) == cluster)
+            .cloned()
+            .into_iter()
+            .collect(),
+        auth_infos: (config.auth_infos.iter())
+            .find(|u| Some(u.name.as_str()) == user)
+            .cloned()
+            .into_iter()
+            .collect(),
+        current_context: Some(context.to_string()),
+        ..Kubeconfig::default()
+    }
+}
+
 pub(crate) fn servers(source: &KubeconfigSource) -> BTreeMap<String, String> {
     source
         .config
@@ -369,5 +395,49 @@ mod tests {
         let first = clients.get("b").await.unwrap();
         let second = clients.get("b").await.unwrap();
         assert!(Arc::ptr_eq(&first, &second));
+    }
+    #[tokio::test]
+    async fn a_context_loads_the_same_from_its_part_of_the_kubeconfig() {
+        // Shared and missing clusters and users, duplicate names (the first wins in kube's
+        // loader), a user-less context, a namespace.
+        let text = "\
+clusters:
+- {name: ca, cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}}
+- {name: cb, cluster: {server: 'https://127.0.0.2:2', tls-server-name: b.example}}
+- {name: ca, cluster: {server: 'https://127.0.0.9:9'}}
+users:
+- {name: ua, user: {token: CANARY-TOKEN-A}}
+- {name: ub, user: {username: u, password: CANARY-PASSWORD}}
+- {name: ua, user: {token: CANARY-TOKEN-OTHER}}
+contexts:
+- {name: a, context: {cluster: ca, user: ua, namespace: ns-a}}
+- {name: b, context: {cluster: cb}}
+- {name: c, context: {cluster: ca, user: ub}}
+- {name: d, context: {cluster: cb, user: nobody}}
+- {name: a, context: {cluster: cb, user: ub}}
+current-context: b
+";
+        let full: Kubeconfig = serde_saphyr::from_str(text).unwrap();
+        for context in ["a", "b", "c", "d"] {
+            let options = KubeConfigOptions {
+                context: Some(context.to_string()),
+                cluster: None,
+                user: None,
+            };
+            let from_full = ::kube::Config::from_custom_kubeconfig(full.clone(), &options)
+                .await
+                .unwrap();
+            let part = only_context(&full, context);
+            assert_eq!(part.contexts.len(), 1);
+            let from_part = ::kube::Config::from_custom_kubeconfig(part, &options)
+                .await
+                .unwrap();
+            // Debug hides the credentials; their serialized form shows them.
+            let seen = |c: &::kube::Config| {
+                let user = serde_json::to_string(&c.auth_info).unwrap();
+                format!("{c:?} {user}")
+            };
+            assert_eq!(seen(&from_full), seen(&from_part), "{context}");
+        }
     }
 }
