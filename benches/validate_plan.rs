@@ -9,7 +9,7 @@
 //! compile time on a small machine for no better answer at this scale.
 
 use std::hint::black_box;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -116,13 +116,8 @@ fn thread_cpu() -> Duration {
         .unwrap_or_default()
 }
 
-/// Times `f` in CPU time of this thread: `warmup` runs, then the median and the fastest of
-/// `runs`.
-fn time<T>(warmup: usize, runs: usize, f: impl FnMut() -> T) -> (Duration, Duration) {
-    time_by(thread_cpu, warmup, runs, f)
-}
-
-/// [`time`] by the wall clock: for a child process, whose CPU is not this thread's.
+/// Times `f` by the wall clock (a child process's CPU is not this thread's): `warmup` runs,
+/// then the median and the fastest of `runs`.
 fn time_wall<T>(warmup: usize, runs: usize, f: impl FnMut() -> T) -> (Duration, Duration) {
     let origin = Instant::now();
     time_by(|| origin.elapsed(), warmup, runs, f)
@@ -164,45 +159,133 @@ struct Sized {
     parse_per_step: f64,
 }
 
-fn bench_library(dir: &Path, n: usize, runs: usize) -> Sized {
-    let path = dir.join(format!("big-{n}.yaml"));
-    std::fs::write(&path, generate(n)).expect("write the workflow");
-    let config = config();
-    let values: ParamValues = [
+fn values() -> ParamValues {
+    [
         ("spoke".to_string(), serde_json::json!("production")),
         ("token".to_string(), serde_json::json!("s3cr3tT0ken")),
     ]
     .into_iter()
-    .collect();
+    .collect()
+}
 
-    let bundle = match load_and_validate(&path, Some(&config)) {
-        Ok(b) => b,
-        Err(p) => panic!("the generated workflow must be valid:\n{p}"),
-    };
-    assert_eq!(bundle.root.steps.len(), n);
-    let specs = &bundle.root.params;
-    let bound = params::bind(specs, &values, &config, "workflow `big`").expect("params bind");
-    let p = plan::build(&bundle, &bound, &config).expect("plan builds");
-    let instances = p.steps.len();
+/// One size's workflow, loaded, bound and planned once, and the CPU time of each run of each
+/// stage over it.
+struct Size {
+    n: usize,
+    path: PathBuf,
+    bundle: mcflow::workflow::bundle::Bundle,
+    bound: ParamValues,
+    instances: usize,
+    /// Samples of load + validate, params::bind, plan::build and the bare parse.
+    samples: [Vec<Duration>; 4],
+}
 
-    let (validate, validate_min) = time(2, runs, || {
-        load_and_validate(&path, Some(&config)).map(|b| b.root.steps.len())
-    });
-    let (bind, _) = time(2, runs, || {
-        params::bind(specs, &values, &config, "workflow `big`")
-    });
-    let (build, build_min) = time(2, runs, || {
-        plan::build(&bundle, &bound, &config).map(|p| p.steps.len())
-    });
-    // The floor: the same parser, with the same options, over the same file.
-    let (parse, _) = time(2, runs, || {
-        let text = std::fs::read_to_string(&path).expect("read the workflow");
-        mcflow::yaml::bare_parse(&text)
-    });
+impl Size {
+    fn new(dir: &Path, n: usize, config: &serde_json::Value) -> Size {
+        let path = dir.join(format!("big-{n}.yaml"));
+        std::fs::write(&path, generate(n)).expect("write the workflow");
+        let bundle = match load_and_validate(&path, Some(config)) {
+            Ok(b) => b,
+            Err(p) => panic!("the generated workflow must be valid:\n{p}"),
+        };
+        assert_eq!(bundle.root.steps.len(), n);
+        let bound = params::bind(&bundle.root.params, &values(), config, "workflow `big`")
+            .expect("params bind");
+        let instances = plan::build(&bundle, &bound, config)
+            .expect("plan builds")
+            .steps
+            .len();
+        Size {
+            n,
+            path,
+            bundle,
+            bound,
+            instances,
+            samples: Default::default(),
+        }
+    }
 
+    /// Runs each stage once, keeping its CPU time when `keep` (not in the warm-up).
+    fn run_once(&mut self, config: &serde_json::Value, values: &ParamValues, keep: bool) {
+        let timed = |f: &mut dyn FnMut()| {
+            let start = thread_cpu();
+            f();
+            thread_cpu().saturating_sub(start)
+        };
+        let took = [
+            timed(&mut || {
+                drop(black_box(
+                    load_and_validate(&self.path, Some(config)).map(|b| b.root.steps.len()),
+                ));
+            }),
+            timed(&mut || {
+                black_box(params::bind(
+                    &self.bundle.root.params,
+                    values,
+                    config,
+                    "workflow `big`",
+                ))
+                .expect("params bind");
+            }),
+            timed(&mut || {
+                black_box(plan::build(&self.bundle, &self.bound, config).map(|p| p.steps.len()))
+                    .expect("plan builds");
+            }),
+            // The floor: the same parser, with the same options, over the same file.
+            timed(&mut || {
+                let text = std::fs::read_to_string(&self.path).expect("read the workflow");
+                black_box(mcflow::yaml::bare_parse(&text));
+            }),
+        ];
+        if keep {
+            for (samples, t) in self.samples.iter_mut().zip(took) {
+                samples.push(t);
+            }
+        }
+    }
+}
+
+/// The median and the fastest of `samples`.
+fn median_min(samples: &[Duration]) -> (Duration, Duration) {
+    let mut s = samples.to_vec();
+    s.sort();
+    (s[s.len() / 2], s[0])
+}
+
+/// Every size measured in the same rounds, so that a ratio between sizes compares runs of the
+/// same moments: measured one size after the other, a minute when this VM's CPU ran slow (one
+/// of its two vCPUs is up to 1.6× slower than the other, and a thread moves between them) fell
+/// on one size only, and figure 2d read anywhere from 0.89 to 1.34 for the same code
+/// (docs/PERFORMANCE.md). In each round every size runs twice and only the second run counts:
+/// right after a 10,000-step run the caches hold none of a 100-step one, and that cold start
+/// (a larger share of a short run) made the small size the slower per step.
+fn bench_library(dir: &Path, sizes: &[usize], runs: usize) -> Vec<Sized> {
+    let config = config();
+    let values = values();
+    let mut all: Vec<Size> = sizes.iter().map(|&n| Size::new(dir, n, &config)).collect();
+    for round in 0..1 + runs {
+        for size in &mut all {
+            size.run_once(&config, &values, false);
+            size.run_once(&config, &values, round >= 1);
+        }
+    }
+    all.iter().map(|size| report(size, runs)).collect()
+}
+
+fn report(size: &Size, runs: usize) -> Sized {
+    let n = size.n;
+    let [
+        (validate, validate_min),
+        (bind, _),
+        (build, build_min),
+        (parse, _),
+    ] = size.samples.each_ref().map(|s| median_min(s));
     let per = |d: Duration| micros(d) / n as f64;
     let total = per(validate) + per(bind) + per(build);
-    println!("{n:>5} steps ({instances} plan entries after for_each), median of {runs} runs:");
+    println!(
+        "{n:>5} steps ({} plan entries after for_each), median of {runs} runs:",
+        size.instances
+    );
     println!(
         "        load + validate  {:>9.2} ms  {:>7.2} µs/step  (fastest {:.2} µs/step)",
         millis(validate),
@@ -236,6 +319,9 @@ fn bench_library(dir: &Path, n: usize, runs: usize) -> Sized {
 fn bench_process(dir: &Path, runs: usize) -> (Duration, Duration) {
     let exe = env!("CARGO_BIN_EXE_mcflow");
     let path = dir.join("big-1000.yaml");
+    if !path.exists() {
+        std::fs::write(&path, generate(1000)).expect("write the workflow");
+    }
     let config = dir.join("clusters.yaml");
     std::fs::write(
         &config,
@@ -306,12 +392,7 @@ fn profile(stage: &str, n: usize, runs: usize) {
     let path = dir.path().join("big.yaml");
     std::fs::write(&path, generate(n)).expect("write the workflow");
     let config = config();
-    let values: ParamValues = [
-        ("spoke".to_string(), serde_json::json!("production")),
-        ("token".to_string(), serde_json::json!("s3cr3tT0ken")),
-    ]
-    .into_iter()
-    .collect();
+    let values = values();
     // Exactly `runs` calls of the stage, so that `--toggle-collect` counts divide by
     // `runs × steps` (the plan's own load happens once, outside `plan::build`).
     match stage {
@@ -362,11 +443,7 @@ fn main() {
             "release"
         }
     );
-    let mut figures = Vec::new();
-    for &n in &sizes {
-        let r = if n > 1000 { runs.min(5) } else { runs };
-        figures.push(bench_library(dir.path(), n, r));
-    }
+    let figures = bench_library(dir.path(), &sizes, runs);
     let (validate, startup) = bench_process(dir.path(), runs);
     println!("summary:");
     for f in &figures {
