@@ -256,7 +256,6 @@ impl Clients {
     }
 }
 
-/// Context name → server URL, for diagnostics that help an operator tell clusters apart.
 /// The part of `config` that kube's loader reads for `context` (kube-client 5.0
 /// `config/file_loader.rs`, `load_from_kubeconfig`: the first context of that name, the first
 /// cluster and user of the names it gives). Each context's client was built from a copy of the
@@ -283,6 +282,7 @@ fn only_context(config: &Kubeconfig, context: &str) -> Kubeconfig {
     }
 }
 
+/// Context name → server URL, for diagnostics that help an operator tell clusters apart.
 pub(crate) fn servers(source: &KubeconfigSource) -> BTreeMap<String, String> {
     source
         .config
@@ -398,46 +398,62 @@ mod tests {
     }
     #[tokio::test]
     async fn a_context_loads_the_same_from_its_part_of_the_kubeconfig() {
-        // Shared and missing clusters and users, duplicate names (the first wins in kube's
-        // loader), a user-less context, a namespace.
+        // Shared clusters and users, duplicate names (the first wins in kube's loader), a
+        // user-less context, a missing user and a missing cluster, a namespace, a proxy, an
+        // exec plugin given its cluster's details.
         let text = "\
 clusters:
 - {name: ca, cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}}
 - {name: cb, cluster: {server: 'https://127.0.0.2:2', tls-server-name: b.example}}
 - {name: ca, cluster: {server: 'https://127.0.0.9:9'}}
+- {name: cp, cluster: {server: 'https://127.0.0.3:3', proxy-url: 'http://127.0.0.4:3128'}}
 users:
 - {name: ua, user: {token: CANARY-TOKEN-A}}
 - {name: ub, user: {username: u, password: CANARY-PASSWORD}}
 - {name: ua, user: {token: CANARY-TOKEN-OTHER}}
+- name: ue
+  user:
+    exec: {apiVersion: client.authentication.k8s.io/v1, command: /bin/true, provideClusterInfo: true}
 contexts:
 - {name: a, context: {cluster: ca, user: ua, namespace: ns-a}}
 - {name: b, context: {cluster: cb}}
 - {name: c, context: {cluster: ca, user: ub}}
 - {name: d, context: {cluster: cb, user: nobody}}
+- {name: e, context: {cluster: cp, user: ue}}
+- {name: f, context: {cluster: gone, user: ua}}
 - {name: a, context: {cluster: cb, user: ub}}
 current-context: b
 ";
         let full: Kubeconfig = serde_saphyr::from_str(text).unwrap();
-        for context in ["a", "b", "c", "d"] {
+        // Debug hides the credentials; their serialized form shows them. A failure is
+        // compared by the message mcflow makes of it.
+        let seen = |c: Result<::kube::Config, KubeconfigError>| match c {
+            Ok(c) => {
+                let user = serde_json::to_string(&c.auth_info).unwrap();
+                format!("{c:?} {user}")
+            }
+            Err(e) => format!("error: {}", describe_config_error(&e)),
+        };
+        for context in ["a", "b", "c", "d", "e", "f"] {
             let options = KubeConfigOptions {
                 context: Some(context.to_string()),
                 cluster: None,
                 user: None,
             };
-            let from_full = ::kube::Config::from_custom_kubeconfig(full.clone(), &options)
-                .await
-                .unwrap();
+            let from_full = ::kube::Config::from_custom_kubeconfig(full.clone(), &options).await;
             let part = only_context(&full, context);
             assert_eq!(part.contexts.len(), 1);
-            let from_part = ::kube::Config::from_custom_kubeconfig(part, &options)
-                .await
-                .unwrap();
-            // Debug hides the credentials; their serialized form shows them.
-            let seen = |c: &::kube::Config| {
-                let user = serde_json::to_string(&c.auth_info).unwrap();
-                format!("{c:?} {user}")
-            };
-            assert_eq!(seen(&from_full), seen(&from_part), "{context}");
+            let from_part = ::kube::Config::from_custom_kubeconfig(part, &options).await;
+            let (from_full, from_part) = (seen(from_full), seen(from_part));
+            assert_eq!(from_full, from_part, "{context}");
+            match context {
+                "e" => assert!(
+                    from_part.contains("127.0.0.4:3128") && from_part.contains("127.0.0.3:3"),
+                    "{from_part}"
+                ),
+                "f" => assert!(from_part.starts_with("error: "), "{from_part}"),
+                _ => assert!(!from_part.starts_with("error: "), "{from_part}"),
+            }
         }
     }
 }
