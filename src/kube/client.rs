@@ -142,6 +142,14 @@ fn describe_config_error(err: &KubeconfigError) -> String {
             None => "not valid YAML".to_string(),
         },
         KubeconfigError::ReadConfig(e, _) => format!("cannot read it: {e}"),
+        // kube's own words ("failed to load the cluster of context: <cluster>") name the
+        // cluster as if it were the context.
+        KubeconfigError::LoadClusterOfContext(cluster) => {
+            format!("its cluster `{cluster}` is not in the kubeconfig")
+        }
+        KubeconfigError::LoadContext(context) => {
+            format!("context `{context}` is not in the kubeconfig")
+        }
         other => other.to_string(),
     }
 }
@@ -216,7 +224,16 @@ impl Clients {
             &options,
         )
         .await
-        .map_err(|e| config_error(format!("context {context}: {}", describe_config_error(&e))))?;
+        .map_err(|e| {
+            let mut message = format!("context {context}: {}", describe_config_error(&e));
+            if let KubeconfigError::LoadClusterOfContext(_) = e {
+                let known: Vec<&str> = (self.source.config.clusters.iter())
+                    .map(|c| c.name.as_str())
+                    .collect();
+                message.push_str(&format!(" (its clusters: {})", known.join(", ")));
+            }
+            config_error(message)
+        })?;
         // Retries are ours (see retry.rs): bounded, and extended to 500/502 and resets.
         config.default_retry = false;
         // An `HTTPS_PROXY` from the environment applies as kubectl applies it (proxy.rs); a
@@ -451,9 +468,31 @@ current-context: b
                     from_part.contains("127.0.0.4:3128") && from_part.contains("127.0.0.3:3"),
                     "{from_part}"
                 ),
-                "f" => assert!(from_part.starts_with("error: "), "{from_part}"),
+                "f" => assert_eq!(
+                    from_part,
+                    "error: its cluster `gone` is not in the kubeconfig"
+                ),
                 _ => assert!(!from_part.starts_with("error: "), "{from_part}"),
             }
         }
+    }
+    #[tokio::test]
+    async fn a_context_whose_cluster_is_missing_names_it_and_the_clusters_there_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "kc",
+            "clusters:\n- {name: hub, cluster: {server: 'https://127.0.0.1:1'}}\n\
+             - {name: spoke, cluster: {server: 'https://127.0.0.1:2'}}\n\
+             users:\n- {name: u, user: {token: CANARY-TOKEN}}\n\
+             contexts:\n- {name: prod, context: {cluster: production, user: u}}\n",
+        );
+        let clients = Clients::new(KubeconfigSource::load_from(Some(&path), None, None).unwrap());
+        let err = clients.get("prod").await.err().unwrap();
+        assert_eq!(err.kind, KubeErrorKind::Config);
+        assert_eq!(
+            err.message,
+            "context prod: its cluster `production` is not in the kubeconfig (its clusters: hub, spoke)"
+        );
     }
 }
