@@ -102,6 +102,21 @@ impl KubeconfigSource {
             .collect()
     }
 
+    /// The cluster names, in file order, for an error that lists them.
+    fn cluster_listing(&self) -> String {
+        let names: Vec<&str> = self
+            .config
+            .clusters
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    }
+
     fn unknown_context(&self, name: &str) -> KubeError {
         let known = self.contexts();
         let paths: Vec<String> = self.paths.iter().map(|p| p.display().to_string()).collect();
@@ -227,10 +242,10 @@ impl Clients {
         .map_err(|e| {
             let mut message = format!("context {context}: {}", describe_config_error(&e));
             if let KubeconfigError::LoadClusterOfContext(_) = e {
-                let known: Vec<&str> = (self.source.config.clusters.iter())
-                    .map(|c| c.name.as_str())
-                    .collect();
-                message.push_str(&format!(" (its clusters: {})", known.join(", ")));
+                message.push_str(&format!(
+                    " (its clusters: {})",
+                    self.source.cluster_listing()
+                ));
             }
             config_error(message)
         })?;
