@@ -23,6 +23,10 @@ pub struct JournalWriter {
     buf: Vec<u8>,
     /// A write failed: the journal takes nothing more from this process.
     broken: bool,
+    /// The file's length after the last whole write: what a failed write is cut back to. Kept
+    /// here rather than asked of the file before each write (a `statx` a batch); the run's lock
+    /// means no other process appends.
+    len: u64,
     /// Batches written by this writer, and how many of them the last fdatasync covered.
     written: u64,
     synced: u64,
@@ -104,6 +108,7 @@ impl JournalWriter {
             _lock: lock,
             buf: Vec::with_capacity(4096),
             broken: false,
+            len: 0,
             written: 0,
             synced: 0,
             fsyncs: 0,
@@ -120,6 +125,7 @@ impl JournalWriter {
             .metadata()
             .map_err(io_err("cannot read", &self.path))?
             .len();
+        self.len = len;
         if len == 0 {
             return Ok(());
         }
@@ -135,6 +141,7 @@ impl JournalWriter {
                 .write_all(b"\n")
                 .and_then(|()| self.file.sync_data())
                 .map_err(io_err("cannot write journal", &self.path))?;
+            self.len += 1;
         }
         Ok(())
     }
@@ -170,17 +177,16 @@ impl JournalWriter {
         }
         // On a failed write (a full disk), cut the file back to its last whole line so that no
         // half line is left for a later write to continue, and write nothing more.
-        let before = self.file.metadata().map(|m| m.len()).ok();
         let result = self.file.write_all(&self.buf);
+        let size = self.buf.len() as u64;
         self.buf.clear();
         if let Err(e) = result {
             self.broken = true;
-            if let Some(len) = before {
-                let _ = self.file.set_len(len);
-                let _ = self.file.sync_data();
-            }
+            let _ = self.file.set_len(self.len);
+            let _ = self.file.sync_data();
             return Err(io_err("cannot write journal", &self.path)(e));
         }
+        self.len += size;
         self.written += 1;
         Ok(self.written)
     }
