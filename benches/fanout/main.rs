@@ -7,11 +7,16 @@
 //! Every measured run re-links spokes already linked by a warm-up run (apply is idempotent), so
 //! both sides do the same work per spoke: 3 linkerd processes, one apply, one wait, two gets.
 //!
+//! Figure 5c, mcflow's own CPU per linked spoke, is put beside a floor measured in the same run:
+//! a bare kube-rs + duct program making the same links (floor.rs), one spoke and all of them.
+//!
 //! Run: `cargo bench --bench fanout` (also in `just bench`); `-- --quick` for fewer runs;
 //! `FANOUT_SPOKES=n` for another size. The fake linkerd is built once (debug) by
 //! `mcflow_sim::fake_linkerd_bin()`, or taken from `FAKE_LINKERD`.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod floor;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -153,6 +158,9 @@ fn run_mcflow(
 }
 
 fn main() {
+    if floor::child_main() {
+        return;
+    }
     let runs = if quick() { 3 } else { 5 };
     let spokes: usize = std::env::var("FANOUT_SPOKES")
         .ok()
@@ -223,7 +231,10 @@ fn main() {
         Vec::new(),
     );
     let (mut one_sim, mut many_sim) = (Vec::new(), Vec::new());
+    let (mut floor_one, mut floor_many) = (Vec::new(), Vec::new());
     for _ in 0..runs {
+        floor_one.push(floor::measure(dir, &linkerd, &kubeconfig, 1));
+        floor_many.push(floor::measure(dir, &linkerd, &kubeconfig, spokes));
         let ((t, u), s) = run_with_sim(dir, &linkerd, &kubeconfig, "one.yaml");
         one.push(t);
         one_cpu.extend(u.map(|u| u.cpu));
@@ -282,15 +293,27 @@ fn main() {
             own * 1e3,
             per_spoke * 1e3,
         );
+        // The same links by a bare kube-rs + duct program (floor.rs), measured the same way.
+        let (floor_one, floor_many) = (median_f(floor_one), median_f(floor_many));
+        let floor_per_spoke = (floor_many - floor_one) / (spokes.max(2) - 1) as f64;
+        println!(
+            "  CPU of a bare kube-rs + duct program doing the same links: 1 spoke {:.1} ms, \
+             {spokes} spokes {:.1} ms: {:.2} ms per more spoke; mcflow ÷ it {:.2}",
+            floor_one * 1e3,
+            floor_many * 1e3,
+            floor_per_spoke * 1e3,
+            per_spoke / floor_per_spoke
+        );
         figure(
             "5c",
             "fan-out: mcflow's own CPU per linked spoke (its linkerd processes and the simulator apart)",
             format!(
-                "{:.2} ms (({:.0} − {:.0} ms) ÷ {})",
+                "{:.2} ms (({:.0} − {:.0} ms) ÷ {}; a bare kube-rs + duct program {:.2} ms)",
                 per_spoke * 1e3,
                 own * 1e3,
                 one_own * 1e3,
-                spokes.max(2) - 1
+                spokes.max(2) - 1,
+                floor_per_spoke * 1e3
             ),
             "≤ 1 ms",
             per_spoke <= 1e-3,
