@@ -139,7 +139,11 @@ fn a_full_disk_fails_the_run_cleanly_and_it_resumes_once_there_is_room() {
 
     // The failed write was cut back to the last whole line, and every line is intact.
     let bytes = std::fs::read(&journal).unwrap();
-    assert_eq!(bytes.last(), Some(&b'\n'), "the journal ends in a torn line");
+    assert_eq!(
+        bytes.last(),
+        Some(&b'\n'),
+        "the journal ends in a torn line"
+    );
     let text = String::from_utf8_lossy(&bytes);
     let complete: Vec<&str> = text
         .split_inclusive('\n')
