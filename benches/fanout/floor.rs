@@ -4,7 +4,8 @@
 //! mcflow's own: no workflow, templates, scheduler, journal, redactor or reports.
 //!
 //! Per spoke, as link-spoke.yaml does it: `linkerd version`, the hub's remote-access
-//! ServiceAccount and token Secret (two gets), `linkerd multicluster link-gen` on the hub, a
+//! ServiceAccount and token Secret (two gets; all spokes' first, one after the other, over one
+//! connection), `linkerd multicluster link-gen` on the hub, a
 //! client for the spoke (its TLS handshake), the manifest read and each object applied
 //! server-side, the service-mirror Deployment read once (the bench re-links spokes already
 //! linked: the wait is over at its first look), the Link and the probe Service read, and
@@ -81,13 +82,28 @@ pub fn child_main() -> bool {
 
 async fn link_all(kubeconfig: &Path, linkerd: &Path, spokes: usize) {
     let kc = Kubeconfig::read_from(kubeconfig).expect("the kubeconfig");
+    // The hub's accounts first, one spoke after the other: kube's client speaks HTTP/1.1, and
+    // parallel requests would each open a connection (a TLS handshake each) where mcflow's
+    // HTTP/2 shares one.
     let hub = client(&kc, HUB).await;
+    let accounts: Api<ServiceAccount> = Api::namespaced(hub.clone(), NAMESPACE);
+    let secrets: Api<Secret> = Api::namespaced(hub, NAMESPACE);
+    for i in 0..spokes {
+        let account = account(&super::spoke(i));
+        assert!(accounts.get_opt(&account).await.expect("get").is_some());
+        let token = format!("{account}-token");
+        assert!(secrets.get_opt(&token).await.expect("get").is_some());
+    }
     let links = (0..spokes).map(|i| {
         let spoke = super::spoke(i);
-        let (kc, hub) = (&kc, &hub);
-        async move { link(kc, hub, kubeconfig, linkerd, &spoke).await }
+        let kc = &kc;
+        async move { link(kc, kubeconfig, linkerd, &spoke).await }
     });
     futures::future::join_all(links).await;
+}
+
+fn account(spoke: &str) -> String {
+    format!("linkerd-service-mirror-remote-access-{spoke}")
 }
 
 /// A client for `context`, from that context's own entries (a copy of the whole kubeconfig per
@@ -122,16 +138,10 @@ async fn client(kc: &Kubeconfig, context: &str) -> kube::Client {
     kube::Client::try_from(config).expect("a client")
 }
 
-async fn link(kc: &Kubeconfig, hub: &kube::Client, kubeconfig: &Path, linkerd: &Path, spoke: &str) {
+async fn link(kc: &Kubeconfig, kubeconfig: &Path, linkerd: &Path, spoke: &str) {
     let kubeconfig = kubeconfig.to_str().expect("a UTF-8 path");
     run(linkerd, &["version", "--client", "--short"]).await;
-
-    let account = format!("linkerd-service-mirror-remote-access-{spoke}");
-    let accounts: Api<ServiceAccount> = Api::namespaced(hub.clone(), NAMESPACE);
-    let secrets: Api<Secret> = Api::namespaced(hub.clone(), NAMESPACE);
-    assert!(accounts.get_opt(&account).await.expect("get").is_some());
-    let token = format!("{account}-token");
-    assert!(secrets.get_opt(&token).await.expect("get").is_some());
+    let account = account(spoke);
 
     let manifest = run(
         linkerd,

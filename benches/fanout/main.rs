@@ -14,6 +14,11 @@
 //! `FANOUT_SPOKES=n` for another size. The fake linkerd is built once (debug) by
 //! `mcflow_sim::fake_linkerd_bin()`, or taken from `FAKE_LINKERD`.
 
+// mcflow's allocator (src/main.rs): the floor (floor.rs) runs in this binary, and must not pay
+// for an allocator mcflow does not use. The simulator, in this process too, uses it as well.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "../common/mod.rs"]
 mod common;
 mod floor;
