@@ -68,12 +68,20 @@ fn without_retry_the_run_fails_and_resume_finishes_it() {
         stdout.contains("resume with: mcflow resume --last"),
         "{stdout}"
     );
+    assert!(!stdout.contains("(this resume)"), "{stdout}");
     assert_eq!(s.events("step_failed", Some("flaky")).len(), 1);
     assert_eq!(s.events("step_skipped", Some("last")).len(), 1);
     let journal = s.journal_path();
 
-    // The second run of `flaky` fails again: still exit 1, still the same run.
-    s.mcflow(&["resume", "--last"]).assert_code(1);
+    // The second run of `flaky` fails again: still exit 1, still the same run. The summary's
+    // time is the resume's own (its counts are the run's).
+    let again = s.mcflow(&["resume", "--last"]);
+    again.assert_code(1);
+    assert!(
+        again.stdout.contains(" failed in ") && again.stdout.contains(" (this resume):"),
+        "{}",
+        again.stdout
+    );
     s.mcflow(&["resume", "--last"]).success();
     assert_eq!(s.journal_path(), journal, "resume appends to the same run");
 

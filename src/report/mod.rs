@@ -40,7 +40,10 @@ pub struct RunSummary {
     pub run_id: String,
     pub workflow: String,
     pub status: RunStatus,
+    /// This attempt's: a resume's own time, not the run's since its first start.
     pub duration: Duration,
+    /// This attempt resumed an earlier one.
+    pub resumed: bool,
     pub journal: String,
     /// Each step this attempt of the run touched, as [`crate::journal::replay`] tells it.
     pub steps: IndexMap<String, StepState>,
@@ -137,10 +140,16 @@ pub fn summary_table(summary: &RunSummary, color: bool, all: bool, width: usize)
         out.push('\n');
     }
     let verdict = paint_word(&summary.status.to_string(), color);
+    // A resume's counts are the run's (every step, earlier attempts' too), its time its own.
     let head = format!(
-        "run {} {verdict} in {}:",
+        "run {} {verdict} in {}{}:",
         summary.run_id,
-        human_duration(summary.duration)
+        human_duration(summary.duration),
+        if summary.resumed {
+            " (this resume)"
+        } else {
+            ""
+        }
     );
     let counts = counts(summary);
     // The counts go under the verdict rather than wrap in the middle of a word.

@@ -107,6 +107,8 @@ pub struct Run {
     fatal: Mutex<Option<StateError>>,
     has_fatal: AtomicBool,
     started: Instant,
+    /// This attempt resumes an earlier one (`run_resumed`): its duration is not the run's.
+    resumed: bool,
 }
 
 impl Run {
@@ -381,6 +383,7 @@ async fn execute(
         fatal: Mutex::new(None),
         has_fatal: AtomicBool::new(false),
         started: Instant::now(),
+        resumed: matches!(first_event, EventKind::RunResumed { .. }),
     };
     run.key_lock.on_lost(run.cancel_token());
     run.emit_now(vec![first_event]).map_err(state_err)?;
@@ -449,6 +452,7 @@ impl Run {
             workflow: self.bundle.root.name.clone(),
             status,
             duration: self.started.elapsed(),
+            resumed: self.resumed,
             journal,
             // Steps still running when the run ended were cut short: they did not run to an
             // end.
