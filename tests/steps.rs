@@ -61,6 +61,46 @@ steps:
     assert_eq!(s2.count("side", "saw"), 0);
 }
 
+/// A `for_each` step fails through its instances, which are the table's rows: what its failure
+/// kept from running is named under the first failed instance, not given a row each.
+#[test]
+fn skips_caused_by_a_failed_for_each_are_named_under_its_instance() {
+    let s = Workspace::new();
+    s.write(
+        "w.yaml",
+        r#"name: skips
+steps:
+  - id: fetch
+    for_each: [a, b]
+    run: [sh, -c, "exit 4"]
+  - id: check
+    needs: [fetch]
+    assert: { that: "true" }
+  - id: apply
+    needs: [check]
+    run: [sh, -c, "exit 0"]
+"#,
+    );
+    let out = s.mcflow(&["run", "w.yaml"]);
+    out.assert_code(1);
+    let table = out.end_table();
+    let at = table
+        .iter()
+        .position(|l| l.starts_with("fetch[a] "))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(
+        table[at..]
+            .iter()
+            .take_while(|l| !l.starts_with("fetch[b] "))
+            .any(|l| l.trim() == "↳ so these did not run: check, apply"),
+        "{}",
+        out.stdout
+    );
+    for step in ["check ", "apply "] {
+        assert!(!table.iter().any(|l| l.starts_with(step)), "{}", out.stdout);
+    }
+}
+
 /// A step its own `when:` skipped is the workflow's choice: its event says so (`by_when`) and
 /// the end-of-run table leaves it out; a step skipped because what it needs failed is named
 /// under the failure (`blocked_by`), and `-v` gives every step its row.

@@ -129,18 +129,34 @@ fn blocked_followers(steps: &IndexMap<String, StepState>) -> IndexMap<String, Ve
                 _ => break,
             }
         }
-        if let Some(r) = root.filter(|r| {
-            steps
-                .get(*r)
-                .is_some_and(|f| f.status == StepStatus::Failed && !is_tolerated_inside(steps, r))
-        }) {
-            followers
-                .entry(r.to_string())
-                .or_default()
-                .push(key.clone());
+        if let Some(row) = root.and_then(|r| failed_row_of(steps, r)) {
+            followers.entry(row).or_default().push(key.clone());
         }
     }
     followers
+}
+
+/// The table's row for the failed step `key`: itself, or for a `for_each` step (whose
+/// instances are the rows) its first failed instance, `key[item]`.
+fn failed_row_of(steps: &IndexMap<String, StepState>, key: &str) -> Option<String> {
+    let failed = |k: &str| {
+        steps
+            .get(k)
+            .is_some_and(|f| f.status == StepStatus::Failed && !is_tolerated_inside(steps, k))
+    };
+    if failed(key) {
+        return Some(key.to_string());
+    }
+    let prefix = format!("{key}[");
+    steps
+        .keys()
+        .find(|k| {
+            // `key[item]`, not a step inside one (`key[item].child`).
+            k.strip_prefix(&prefix)
+                .is_some_and(|rest| rest.ends_with(']') && !rest.contains("]."))
+                && failed(k)
+        })
+        .cloned()
 }
 
 fn row(key: &str, s: &StepState, width: usize, opts: TableOptions) -> String {
