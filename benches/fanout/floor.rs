@@ -10,8 +10,14 @@
 //! server-side, the service-mirror Deployment read once (the bench re-links spokes already
 //! linked: the wait is over at its first look), the Link and the probe Service read, and
 //! `linkerd multicluster check` on the spoke. Every spoke at once, on a two-worker tokio runtime,
-//! as mcflow runs them with `--max-parallel 50`. Resources are named from their kind (no discovery
-//! requests; mcflow's built-in table spares it those too).
+//! as mcflow runs them with `--max-parallel 50`. The same API requests as mcflow makes: the
+//! Link's group-version discovered before it is applied, and the API groups listed for the
+//! Link read by kind alone (link-spoke names no version: it is v1alpha2 up to Linkerd 2.17,
+//! v1alpha3 after); built-in kinds are named from a table, as mcflow names them.
+//!
+//! Not mcflow's: kube's own client speaks HTTP/1.1 (mcflow's, `src/kube/http.rs`, HTTP/2), so
+//! the floor reads the hub's accounts one after the other over one connection, where parallel
+//! reads would each open one (a TLS handshake each).
 //!
 //! It runs as a child process of the bench (`--floor-child`), so that its CPU is its own: the
 //! simulator runs in the bench's process, the linkerd processes are its children.
@@ -163,8 +169,15 @@ async fn link(kc: &Kubeconfig, kubeconfig: &Path, linkerd: &Path, spoke: &str) {
     .await;
 
     let client = client(kc, spoke).await;
+    // What mcflow's discovery asks of each spoke (src/kube/discovery.rs): the resources of the
+    // Link's group-version, for the apply, and the API groups, for the read by kind alone.
+    client
+        .list_api_group_resources("multicluster.linkerd.io/v1alpha3")
+        .await
+        .expect("discovery");
+    client.list_api_groups().await.expect("discovery");
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&manifest).expect("YAML");
-    let params = PatchParams::apply("mcflow").force();
+    let params = PatchParams::apply("mcflow");
     for doc in docs.into_iter().filter(|d| !d.is_null()) {
         let object: DynamicObject = serde_json::from_value(doc).expect("an object");
         let types = object.types.as_ref().expect("apiVersion and kind");

@@ -5,7 +5,8 @@
 //! (`/usr/bin/time -f %M`, the process's maximum resident set).
 //!
 //! Every measured run re-links spokes already linked by a warm-up run (apply is idempotent), so
-//! both sides do the same work per spoke: 3 linkerd processes, one apply, one wait, two gets.
+//! both sides do the same work per spoke: 3 linkerd processes, two reads on the hub, one apply,
+//! one wait, two reads on the spoke.
 //!
 //! Figure 5c, mcflow's own CPU per linked spoke, is put beside a floor measured in the same run:
 //! a bare kube-rs + duct program making the same links (floor.rs), one spoke and all of them.
