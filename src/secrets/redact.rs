@@ -93,13 +93,13 @@ impl Redactor {
     /// Registers a secret text: itself, each of its lines, and what base64 lines in it decode to
     /// (a link manifest holds a token inside a base64 kubeconfig).
     pub fn add(&self, text: &str) {
-        let mut found = Vec::new();
+        let mut found = Found::default();
         collect(text, &mut found, 0);
-        if found.is_empty() {
+        if found.secrets.is_empty() {
             return;
         }
         if let Ok(mut s) = self.secrets.write() {
-            for f in found {
+            for f in found.secrets {
                 s.push(f);
             }
         }
@@ -158,15 +158,25 @@ impl Redactor {
     }
 }
 
+/// What [`collect`] found in one text.
+#[derive(Default)]
+struct Found {
+    secrets: Vec<String>,
+    /// The base64 values decoded so far, with the least depth they were read at: a link
+    /// manifest holds the same kubeconfig in two Secrets (`linkerd` and `linkerd-multicluster`
+    /// namespaces), read once.
+    decoded: std::collections::HashMap<String, u8>,
+}
+
 /// The secret strings in a sensitive output. Kubernetes manifests (the link output) are read
 /// precisely: every Secret's `data`/`stringData` value, its base64 decoding, and inside a decoded
 /// kubeconfig the credentials (`token`, `client-key-data`, `password`, ...). Names, namespaces and
 /// other fields stay readable, so that `cluster-credentials-internal` is not masked in every later
 /// line. Any other output is secret as a whole, line by line.
-fn collect(text: &str, out: &mut Vec<String>, depth: u8) {
+fn collect(text: &str, out: &mut Found, depth: u8) {
     let t = text.trim();
     if t.len() >= MIN_SECRET_LEN {
-        out.push(t.to_string());
+        out.secrets.push(t.to_string());
     }
     if depth > 3 {
         return;
@@ -183,11 +193,11 @@ fn collect(text: &str, out: &mut Vec<String>, depth: u8) {
     for line in t.lines() {
         let line = line.trim();
         if line.len() >= MIN_SECRET_LEN && line != t {
-            out.push(line.to_string());
+            out.secrets.push(line.to_string());
         }
         // `token: x`, `password=x`: the value alone is secret too (an error may quote it).
         if let Some(value) = credential_value(line) {
-            out.push(value.to_string());
+            out.secrets.push(value.to_string());
         }
     }
 }
@@ -216,7 +226,7 @@ const CREDENTIAL_KEYS: [&str; 8] = [
     "kubeconfig",
 ];
 
-fn collect_structured(doc: &serde_json::Value, out: &mut Vec<String>, depth: u8) {
+fn collect_structured(doc: &serde_json::Value, out: &mut Found, depth: u8) {
     let is_secret = doc.get("kind").and_then(|k| k.as_str()) == Some("Secret");
     if is_secret {
         for field in ["data", "stringData"] {
@@ -230,17 +240,22 @@ fn collect_structured(doc: &serde_json::Value, out: &mut Vec<String>, depth: u8)
     walk_credentials(doc, out, depth);
 }
 
-fn add_value(v: &str, base64_encoded: bool, out: &mut Vec<String>, depth: u8) {
+fn add_value(v: &str, base64_encoded: bool, out: &mut Found, depth: u8) {
     let v = v.trim();
     if v.len() >= MIN_SECRET_LEN {
-        out.push(v.to_string());
+        out.secrets.push(v.to_string());
     }
-    if base64_encoded && let Some(decoded) = super::decode_base64(v) {
+    // Read again only from less deep than before: deeper reads stop sooner (`collect`).
+    if base64_encoded
+        && out.decoded.get(v).is_none_or(|&d| depth < d)
+        && let Some(decoded) = super::decode_base64(v)
+    {
+        out.decoded.insert(v.to_string(), depth);
         collect(&decoded, out, depth + 1);
     }
 }
 
-fn walk_credentials(v: &serde_json::Value, out: &mut Vec<String>, depth: u8) {
+fn walk_credentials(v: &serde_json::Value, out: &mut Found, depth: u8) {
     match v {
         serde_json::Value::Object(map) => {
             for (k, x) in map {
@@ -334,6 +349,43 @@ mod tests {
         );
         assert!(!r.redact(&format!("x {b64} y")).contains(&b64));
         assert_eq!(r.redact("nothing secret"), "nothing secret");
+    }
+
+    #[test]
+    fn a_kubeconfig_held_by_two_secrets_is_read_once_and_found_whole() {
+        let kubeconfig = "apiVersion: v1\nkind: Config\nusers:\n- name: internal\n  user:\n    token: canary-TOKEN-1234567\n";
+        let b64 = base64::engine::general_purpose::STANDARD.encode(kubeconfig);
+        let secret = |ns: &str| {
+            format!(
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n  namespace: {ns}\ndata:\n  kubeconfig: {b64}\n"
+            )
+        };
+        let manifest = format!(
+            "{}---\n{}",
+            secret("linkerd"),
+            secret("linkerd-multicluster")
+        );
+        let mut found = Found::default();
+        collect(&manifest, &mut found, 0);
+        assert_eq!(found.decoded.len(), 1);
+        for expected in [b64.as_str(), kubeconfig.trim(), "canary-TOKEN-1234567"] {
+            assert!(
+                found.secrets.iter().any(|s| s == expected),
+                "{expected} not found in {:?}",
+                found.secrets
+            );
+        }
+        // The same as reading one Secret alone: nothing is missed for the second one.
+        let mut one = Found::default();
+        collect(&secret("linkerd"), &mut one, 0);
+        let set = |f: &Found| {
+            f.secrets
+                .iter()
+                .filter(|s| !s.contains("namespace"))
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        assert_eq!(set(&found), set(&one));
     }
 
     #[test]
