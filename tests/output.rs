@@ -200,6 +200,7 @@ fn json_output_is_one_event_per_line_the_journal_s_schema() {
     assert_eq!(lines[..lines.len() - 1], s.journal()[..]);
     let summary = lines.last().unwrap();
     assert_eq!(summary["status"], "succeeded");
+    assert_eq!(summary["resumed"], false, "{summary}");
     assert_eq!(summary["steps"][1]["attempts"], 2, "{summary}");
 
     // A failed run too, and show / runs.

@@ -74,7 +74,7 @@ fn without_retry_the_run_fails_and_resume_finishes_it() {
     let journal = s.journal_path();
 
     // The second run of `flaky` fails again: still exit 1, still the same run. The summary's
-    // time is the resume's own (its counts are the run's).
+    // time is the resume's own, and says so (`resumed` in JSON).
     let again = s.mcflow(&["resume", "--last"]);
     again.assert_code(1);
     assert!(
@@ -82,7 +82,12 @@ fn without_retry_the_run_fails_and_resume_finishes_it() {
         "{}",
         again.stdout
     );
-    s.mcflow(&["resume", "--last"]).success();
+    let last = s.mcflow(&["resume", "--last", "--output", "json"]);
+    last.success();
+    let summary: serde_json::Value =
+        serde_json::from_str(last.stdout.lines().last().unwrap_or_default()).expect("JSON");
+    assert_eq!(summary["event"], "summary", "{}", last.stdout);
+    assert_eq!(summary["resumed"], true, "{summary}");
     assert_eq!(s.journal_path(), journal, "resume appends to the same run");
 
     assert_eq!(s.count("side", "first"), 1, "a succeeded step ran again");

@@ -70,6 +70,7 @@ impl Reporter for JsonReporter {
             "workflow": summary.workflow,
             "status": summary.status,
             "duration_ms": summary.duration.as_millis() as u64,
+            "resumed": summary.resumed,
             "journal": summary.journal,
             "steps": steps,
             "reports": summary.reports,

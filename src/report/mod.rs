@@ -140,7 +140,8 @@ pub fn summary_table(summary: &RunSummary, color: bool, all: bool, width: usize)
         out.push('\n');
     }
     let verdict = paint_word(&summary.status.to_string(), color);
-    // A resume's counts are the run's (every step, earlier attempts' too), its time its own.
+    // A resume's time is its own (not the run's since its first start); its counts are of the
+    // steps it ran or reused.
     let head = format!(
         "run {} {verdict} in {}{}:",
         summary.run_id,
