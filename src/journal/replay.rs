@@ -268,8 +268,6 @@ fn apply_step(steps: &mut IndexMap<String, StepState>, key: &str, kind: &EventKi
     }
 }
 
-/// An instance `link[production]` now runs: a row for `link` as a whole that did not run (it
-/// was skipped or blocked in an earlier attempt) says nothing true any more.
 /// The nested workflow a step key belongs to: `gather` for `gather.mc_check[internal]`,
 /// `link[production]` for `link[production].check`; `None` at the top level. An item key in
 /// brackets may hold dots (`reachable[gw.example.com/30143]`), so only dots outside them count.
@@ -300,6 +298,32 @@ pub fn is_tolerated_inside(steps: &IndexMap<String, StepState>, key: &str) -> bo
     })
 }
 
+/// The `for_each` step a key is an instance of: `reachable` for `reachable[gw.example.com/30143]`,
+/// `link[production].remote_access` for `link[production].remote_access[Secret]`; `None` for a
+/// key that is not an instance (`link[production].check`). The item is the last bracketed part,
+/// matched by depth, since an item key may hold brackets and dots of its own.
+pub fn instance_of(key: &str) -> Option<&str> {
+    if !key.ends_with(']') {
+        return None;
+    }
+    let mut depth = 0usize;
+    for (i, c) in key.char_indices().rev() {
+        match c {
+            ']' => depth += 1,
+            '[' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(&key[..i]).filter(|step| !step.is_empty());
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// An instance `link[production]` now runs: a row for `link` as a whole that did not run (it
+/// was skipped or blocked in an earlier attempt) says nothing true any more.
 fn drop_stale_parent(steps: &mut IndexMap<String, StepState>, key: &str) {
     let Some((parent, _)) = key.split_once('[') else {
         return;
@@ -360,6 +384,23 @@ mod tests {
             duration_ms: 5,
             continue_on_error: false,
         })
+    }
+
+    #[test]
+    fn instance_of_takes_the_last_bracketed_item_whole() {
+        assert_eq!(
+            instance_of("reachable[gw.example.com/30143]"),
+            Some("reachable")
+        );
+        assert_eq!(
+            instance_of("link[production].remote_access[Secret]"),
+            Some("link[production].remote_access")
+        );
+        assert_eq!(instance_of("fetch[x[1].y]"), Some("fetch"));
+        assert_eq!(instance_of("link[production].check"), None);
+        assert_eq!(instance_of("top"), None);
+        assert_eq!(instance_of("[x]"), None);
+        assert_eq!(instance_of("x]"), None);
     }
 
     #[test]

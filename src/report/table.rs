@@ -3,6 +3,7 @@
 use indexmap::IndexMap;
 
 use super::text::{first_line, fit, human_duration};
+use crate::journal::replay::instance_of;
 use crate::journal::{StepState, StepStatus, is_tolerated_inside};
 
 /// The table's width when the terminal's is not known (a pipe, a file): the widest that does not
@@ -147,15 +148,9 @@ fn failed_row_of(steps: &IndexMap<String, StepState>, key: &str) -> Option<Strin
     if failed(key) {
         return Some(key.to_string());
     }
-    let prefix = format!("{key}[");
     steps
         .keys()
-        .find(|k| {
-            // `key[item]`, not a step inside one (`key[item].child`).
-            k.strip_prefix(&prefix)
-                .is_some_and(|rest| rest.ends_with(']') && !rest.contains("]."))
-                && failed(k)
-        })
+        .find(|k| instance_of(k) == Some(key) && failed(k))
         .cloned()
 }
 
