@@ -186,14 +186,17 @@ where
             // The gate opens once the connection is up (a shared HTTP/2 connection is in the
             // pool by then, for the waiting requests to take), or when the request ends
             // without one: not when the response comes, which a slow request (an admission
-            // webhook, a large list) would hold back.
+            // webhook, a large list) would hold back. The connection is looked at first: on a
+            // busy machine both can be ready by the next poll, and a random pick of the response
+            // lost the line that names the protocol.
             let http2 = tokio::select! {
+                biased;
+                connected = connection.wait_for_connection_metadata() => {
+                    connected.as_ref().map(Connected::is_negotiated_h2)
+                }
                 response = &mut response => {
                     gate.open.store(true, Ordering::Release);
                     return response;
-                }
-                connected = connection.wait_for_connection_metadata() => {
-                    connected.as_ref().map(Connected::is_negotiated_h2)
                 }
             };
             gate.open.store(true, Ordering::Release);
